@@ -4,9 +4,9 @@ With nothing set, the embedded default: the bundled Graph emulator (in-process),
 data/, an in-process rate limiter and a local snapshot store under data/. Production: a real tenant (client
 secret or certificate), PostgreSQL, Redis and S3, each switched on by its own variable.
 
-Every setting is documented in ``SETTINGS_DOC`` (the README's table is generated from it, and a test keeps the
-two in step). A wrong or half-given setting raises ``SettingsError`` naming the variable; a secret's value never
-appears in an error, a repr or a log line.
+Every setting is documented in ``SETTINGS_DOC``; a test keeps the README's table in step with it. A wrong
+or half-given setting raises ``SettingsError`` naming the variable; a secret's value never appears in an
+error, a repr or a log line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,12 +23,21 @@ PREFIX = "M365_"
 
 # name (without prefix) -> (default shown in docs, description)
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
-    "DATA_DIR": ("./data", "Folder for raw extracts, reports, the SQLite warehouse and the local snapshot store."),
-    "TENANT_ID": ("(unset: emulator)", "Entra ID tenant (directory) id of the real tenant. Setting it selects Graph."),
+    "DATA_DIR": (
+        "./data",
+        "Folder for raw extracts, reports, the SQLite warehouse and the local snapshot store.",
+    ),
+    "TENANT_ID": (
+        "(unset: emulator)",
+        "Entra ID tenant (directory) id of the real tenant. Setting it selects Graph.",
+    ),
     "CLIENT_ID": ("", "Application (client) id of the app registration."),
     "CLIENT_SECRET": ("", "Client secret of the app registration (secret; or use a certificate)."),
     "CLIENT_CERTIFICATE_PATH": ("", "PEM file holding the private key and certificate, or a .pfx file."),
-    "CLIENT_CERTIFICATE_PASSWORD": ("", "Passphrase of the certificate's private key, if it has one (secret)."),
+    "CLIENT_CERTIFICATE_PASSWORD": (
+        "",
+        "Passphrase of the certificate's private key, if it has one (secret).",
+    ),
     "GRAPH_BASE_URL": (
         "https://graph.microsoft.com/v1.0",
         "Graph endpoint; national clouds: https://graph.microsoft.us/v1.0, https://microsoftgraph.chinacloudapi.cn/v1.0.",
@@ -36,7 +46,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "https://login.microsoftonline.com",
         "Sign-in host; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
     ),
-    "EMULATOR_URL": ("", "Base URL of an emulator served on a socket (`m365 emulator serve`); unset: in-process."),
+    "EMULATOR_URL": (
+        "",
+        "Base URL of an emulator served on a socket (`m365 emulator serve`); unset: in-process.",
+    ),
     "EMULATOR_SEED": ("365", "Seed of the synthetic tenant: the same seed gives the same tenant."),
     "EMULATOR_USERS": ("500", "Number of users in the synthetic tenant."),
     "EMULATOR_FAULTS": (
@@ -46,8 +59,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "PAGE_SIZE": ("999", "`$top` for paged Graph collections (1..999)."),
     "MAX_RETRIES": ("6", "Retries of one Graph request on 429/503/504/connection errors before failing."),
     "HTTP_TIMEOUT": ("60", "Seconds before one Graph request times out."),
-    "DATABASE_URL": ("sqlite:///<DATA_DIR>/warehouse.db", "SQLAlchemy URL of the warehouse (postgresql+psycopg://...)."),
-    "REDIS_URL": ("(unset: in-process)", "Redis for the shared Graph rate limit, e.g. redis://127.0.0.1:6379/0."),
+    "DATABASE_URL": (
+        "sqlite:///<DATA_DIR>/warehouse.db",
+        "SQLAlchemy URL of the warehouse (postgresql+psycopg://...).",
+    ),
+    "REDIS_URL": (
+        "(unset: in-process)",
+        "Redis for the shared Graph rate limit, e.g. redis://127.0.0.1:6379/0.",
+    ),
     "SNAPSHOT_STORE": ("<DATA_DIR>/snapshots", "Hot snapshot store: a folder or s3://bucket/prefix."),
     "COLD_STORE": ("<DATA_DIR>/cold", "Cold snapshot store: a folder or s3://bucket/prefix."),
     "S3_ENDPOINT_URL": ("", "Endpoint of an S3-compatible store (unset: AWS)."),
@@ -94,7 +113,7 @@ class FaultRates:
     drop: float = 0.0  # connection dropped halfway through the body
     seed: int = 0
 
-    _KEYS = {
+    _KEYS: ClassVar[dict[str, str]] = {
         "429": "throttle",
         "retry_after": "retry_after",
         "429_bare": "throttle_bare",
@@ -111,7 +130,9 @@ class FaultRates:
             key, sep, raw = item.partition("=")
             attribute = cls._KEYS.get(key.strip())
             if not sep or attribute is None:
-                raise SettingsError(f"{setting}: '{item}' is not one of {', '.join(k + '=' for k in cls._KEYS)}")
+                raise SettingsError(
+                    f"{setting}: '{item}' is not one of {', '.join(k + '=' for k in cls._KEYS)}"
+                )
             try:
                 number = int(raw) if attribute == "seed" else float(raw)
             except ValueError:
@@ -210,7 +231,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _credentials(env: _Env) -> GraphCredentials | None:
-    given = {name: env.text(name) for name in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")}
+    given = {
+        name: env.text(name)
+        for name in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")
+    }
     if not any(given.values()):
         return None
     for name in ("TENANT_ID", "CLIENT_ID"):

@@ -188,4 +188,26 @@ GROUPS = GraphEntity(
     permission="Group.Read.All",
 )
 
-ENTITIES: dict[str, GraphEntity] = {entity.name: entity for entity in (USERS, SUBSCRIBED_SKUS, GROUPS)}
+ORGANIZATION = GraphEntity(
+    name="organization",
+    path="/organization",
+    select=("id", "displayName", "verifiedDomains"),
+    schema=pa.schema(
+        [
+            ("id", pa.string()),
+            ("displayName", pa.string()),
+            (
+                "verifiedDomains",
+                pa.list_(
+                    pa.struct([("name", pa.string()), ("isDefault", pa.bool_()), ("isInitial", pa.bool_())])
+                ),
+            ),
+        ]
+    ),
+    paged=False,
+    permission="Organization.Read.All",
+)
+
+ENTITIES: dict[str, GraphEntity] = {
+    entity.name: entity for entity in (ORGANIZATION, USERS, SUBSCRIBED_SKUS, GROUPS)
+}

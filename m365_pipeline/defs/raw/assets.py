@@ -1,0 +1,74 @@
+"""Raw Graph extracts: one Parquet file per entity and run date, holding the objects exactly as Graph sent them."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from m365_pipeline.defs.catalog_metadata import OWNERS, arrow_column_schema, file_metadata
+from m365_pipeline.defs.resources import GraphSource, M365Settings
+from m365_pipeline.graph.catalog import ENTITIES, GraphEntity
+from m365_pipeline.graph.extract import extract_to_parquet
+from m365_pipeline.graph.raw_files import duplicate_or_missing_ids
+
+GROUP = "raw_graph"
+IDS_UNIQUE = "ids_unique"
+
+DESCRIPTIONS = {
+    "organization": "The tenant itself (`GET /organization`): its id, name and verified domains.",
+    "users": "Every user of the tenant (`GET /users`, paged at $top=999) with the properties the reports need, "
+    "including assigned licenses and sign-in activity.",
+    "subscribed_skus": "The tenant's license subscriptions (`GET /subscribedSkus`): prepaid and consumed units "
+    "and service plans.",
+    "groups": "Every group of the tenant (`GET /groups`): Microsoft 365, security, mail-enabled and dynamic groups.",
+}
+
+
+def raw_key(entity_name: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", entity_name])
+
+
+def _raw_extract_asset(entity: GraphEntity) -> dg.AssetsDefinition:
+    key = raw_key(entity.name)
+
+    @dg.asset(
+        key=key,
+        description=DESCRIPTIONS[entity.name],
+        group_name=GROUP,
+        kinds={"parquet", "azure"},
+        owners=OWNERS,
+        pool="graph_api",
+        metadata={
+            "dagster/column_schema": arrow_column_schema(entity.schema),
+            "graph/path": entity.path,
+            "graph/permission": entity.permission,
+        },
+        check_specs=[
+            dg.AssetCheckSpec(IDS_UNIQUE, asset=key, description="Every object has an id and no id occurs twice.")
+        ],
+    )
+    def extract(context: dg.AssetExecutionContext, settings: M365Settings, graph: GraphSource) -> dg.MaterializeResult:
+        destination = settings.raw_path(entity.name, settings.run_date())
+        with graph.client() as client:
+            result = extract_to_parquet(client, entity, destination)
+        context.log.info(f"{entity.path}: {result.rows} objects in {result.pages} pages -> {result.path}")
+        duplicates, missing = duplicate_or_missing_ids(result.path)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.rows,
+                "pages": result.pages,
+                "bytes": result.bytes,
+                **file_metadata(result.path),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=IDS_UNIQUE,
+                    passed=not duplicates and missing == 0,
+                    metadata={"duplicate_ids": len(duplicates), "missing_ids": missing, "examples": duplicates[:5]},
+                )
+            ],
+        )
+
+    return extract
+
+
+RAW_ASSETS = [_raw_extract_asset(entity) for entity in ENTITIES.values()]

@@ -1,0 +1,73 @@
+"""Dagster resources: thin handles over the domain code, configured only by settings.
+
+The resources carry no configuration fields of their own: every value (secrets included) is read from the
+environment by ``m365_pipeline.settings`` when a run starts, so nothing secret is ever shown in the UI or
+frozen at code-location load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from m365_pipeline.graph.client import GraphClient, graph_client_for
+from m365_pipeline.settings import Settings, load_settings
+from m365_pipeline.warehouse.engine import create_warehouse_engine
+from m365_pipeline.warehouse.migrate import upgrade_to_head
+
+
+class M365Settings(dg.ConfigurableResource):
+    """The settings of this run, read from M365_* environment variables when the run starts."""
+
+    @cached_property
+    def current(self) -> Settings:
+        return load_settings()
+
+    def raw_path(self, entity: str, run_date: str) -> Path:
+        return self.current.raw_dir / entity / f"{run_date}.parquet"
+
+    def run_date(self) -> str:
+        """Today in the report time zone: the raw extracts are one file per entity and run date."""
+        return datetime.now(self.current.report_timezone).date().isoformat()
+
+
+class GraphSource(dg.ConfigurableResource):
+    """Microsoft Graph, or the bundled emulator when no tenant is configured."""
+
+    settings: dg.ResourceDependency[M365Settings]
+
+    @contextmanager
+    def client(self) -> Iterator[GraphClient]:
+        with graph_client_for(self.settings.current) as client:
+            yield client
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The warehouse database (SQLite by default, PostgreSQL in production), migrated to head on first use."""
+
+    settings: dg.ResourceDependency[M365Settings]
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        engine = create_warehouse_engine(self.settings.current.database_url)
+        upgrade_to_head(engine)
+        return engine
+
+    @property
+    def display_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def build_resources() -> dict[str, object]:
+    settings = M365Settings()
+    return {
+        "settings": settings,
+        "graph": GraphSource(settings=settings),
+        "warehouse": Warehouse(settings=settings),
+    }
