@@ -1,2 +1,132 @@
+"""`m365`: run the pipeline, serve the Graph emulator, inspect settings, migrate the warehouse.
+
+Every command exits 0 on success, 1 when the work failed and 2 when a setting or an argument is wrong, and
+prints a one-line reason on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from m365_pipeline.settings import (
+    PREFIX,
+    SETTINGS_DOC,
+    Settings,
+    SettingsError,
+    load_settings,
+    mask_url_password,
+)
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise click.UsageError(f"setting error: {error}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    raise SystemExit(0)
+    """m365_pipeline: Microsoft 365 tenant -> raw extracts -> warehouse -> the old tool's reports."""
+
+
+@main.command()
+def run() -> None:
+    """Materialize every asset (the `main` job) and print where the outputs are.
+
+    With no M365_* settings this uses the embedded default: the bundled Graph emulator, a SQLite warehouse and
+    files under ./data. Run from the project root: its dagster.yaml becomes the Dagster instance, so the run
+    shows up later in `dagster dev`.
+    """
+    settings = _settings_or_exit()
+    if "DAGSTER_HOME" not in os.environ and Path("dagster.yaml").is_file():
+        os.environ["DAGSTER_HOME"] = str(Path.cwd())
+    source = "the bundled Graph emulator" if settings.uses_emulator else settings.graph_base_url
+    click.echo(f"m365: extracting from {source} into {settings.data_dir}", err=True)
+
+    from m365_pipeline.defs.main_run import run_main_job
+
+    outcome = run_main_job()
+    for line in outcome.summary_lines():
+        click.echo(line)
+    if not outcome.success:
+        click.echo(f"m365 run failed: {outcome.failure_reason}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def emulator() -> None:
+    """The bundled Microsoft Graph emulator."""
+
+
+@emulator.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--users", type=click.IntRange(1), help="Users in the synthetic tenant [M365_EMULATOR_USERS].")
+@click.option("--seed", type=click.IntRange(0), help="Seed of the synthetic tenant [M365_EMULATOR_SEED].")
+def serve(host: str, port: int, users: int | None, seed: int | None) -> None:
+    """Serve the synthetic tenant over HTTP with Graph's semantics (faults from M365_EMULATOR_FAULTS).
+
+    Point the pipeline at it with M365_EMULATOR_URL=http://HOST:PORT.
+    """
+    from m365_pipeline.emulator.app import GraphEmulator
+    from m365_pipeline.emulator.server import serve_forever
+    from m365_pipeline.emulator.tenant import generate_tenant
+
+    settings = _settings_or_exit().emulator
+    tenant = generate_tenant(settings.seed if seed is None else seed, settings.users if users is None else users)
+    click.echo(
+        f"m365 emulator: tenant {tenant.tenant_id} ({len(tenant.users)} users) on http://{host}:{port}/v1.0",
+        err=True,
+    )
+    serve_forever(GraphEmulator(tenant, settings.faults), host, port)
+
+
+@main.command(name="settings")
+def show_settings() -> None:
+    """Validate the M365_* settings and print the effective values (secrets masked)."""
+    settings = _settings_or_exit()
+    for name, value in _flatten(settings):
+        click.echo(f"{name} = {value}")
+
+
+@main.command(name="settings-doc")
+def settings_doc() -> None:
+    """Print every setting as a Markdown table (the README's table)."""
+    click.echo("| variable | default | meaning |")
+    click.echo("|---|---|---|")
+    for name, (default, meaning) in SETTINGS_DOC.items():
+        click.echo(f"| `{PREFIX}{name}` | {default or ''} | {meaning} |")
+
+
+@main.group()
+def warehouse() -> None:
+    """The warehouse database."""
+
+
+@warehouse.command()
+def upgrade() -> None:
+    """Migrate the warehouse (M365_DATABASE_URL) to the newest schema revision; safe to repeat."""
+    from m365_pipeline.warehouse.engine import create_warehouse_engine
+    from m365_pipeline.warehouse.migrate import current_revision, upgrade_to_head
+
+    engine = create_warehouse_engine(_settings_or_exit().database_url)
+    upgrade_to_head(engine)
+    click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {current_revision(engine)}")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if is_dataclass(value) and not isinstance(value, type):
+        pairs: list[tuple[str, str]] = []
+        for field in fields(value):
+            pairs.extend(_flatten(getattr(value, field.name), f"{prefix}{field.name}."))
+        return pairs
+    if isinstance(value, str) and "://" in value:
+        value = mask_url_password(value)
+    return [(prefix.rstrip("."), str(value))]

@@ -302,7 +302,7 @@ class _Env:
             return None
         parts = urlsplit(raw)
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            raise SettingsError(f"{PREFIX}{name}: '{_mask_password(raw)}' is not a {'/'.join(schemes)} URL")
+            raise SettingsError(f"{PREFIX}{name}: '{mask_url_password(raw)}' is not a {'/'.join(schemes)} URL")
         return raw
 
     def database_url(self, data_dir: Path) -> str:
@@ -312,7 +312,7 @@ class _Env:
         backend = raw.split(":", 1)[0].split("+", 1)[0]
         if backend not in ("sqlite", "postgresql"):
             raise SettingsError(
-                f"{PREFIX}DATABASE_URL: '{_mask_password(raw)}' is neither sqlite:/// nor postgresql+psycopg://"
+                f"{PREFIX}DATABASE_URL: '{mask_url_password(raw)}' is neither sqlite:/// nor postgresql+psycopg://"
             )
         if backend == "postgresql" and "+" not in raw.split(":", 1)[0]:
             raw = "postgresql+psycopg" + raw[len("postgresql") :]
@@ -336,7 +336,7 @@ class _Env:
             raise SettingsError(f"{PREFIX}{name}: '{raw}' is not an IANA time zone") from None
 
 
-def _mask_password(url: str) -> str:
+def mask_url_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:
         return url.replace(parts.password, "********", 1)
