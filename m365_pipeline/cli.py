@@ -28,7 +28,8 @@ def _settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as error:
-        raise click.UsageError(f"setting error: {error}") from None
+        click.echo(f"m365: setting error: {error}", err=True)
+        sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

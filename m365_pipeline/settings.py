@@ -130,9 +130,7 @@ class FaultRates:
             key, sep, raw = item.partition("=")
             attribute = cls._KEYS.get(key.strip())
             if not sep or attribute is None:
-                raise SettingsError(
-                    f"{setting}: '{item}' is not one of {', '.join(k + '=' for k in cls._KEYS)}"
-                )
+                raise SettingsError(f"{setting}: '{item}' is not one of {', '.join(k + '=' for k in cls._KEYS)}")
             try:
                 number = int(raw) if attribute == "seed" else float(raw)
             except ValueError:
@@ -231,10 +229,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _credentials(env: _Env) -> GraphCredentials | None:
-    given = {
-        name: env.text(name)
-        for name in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")
-    }
+    given = {name: env.text(name) for name in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")}
     if not any(given.values()):
         return None
     for name in ("TENANT_ID", "CLIENT_ID"):

@@ -62,10 +62,18 @@ def test_a_certificate_instead_of_a_secret(tmp_path: Path) -> None:
         ({"M365_CLIENT_SECRET": "x", "M365_CLIENT_ID": "c"}, "M365_TENANT_ID"),
         ({"M365_TENANT_ID": "t", "M365_CLIENT_ID": "c"}, "M365_CLIENT_SECRET"),
         (
-            {"M365_TENANT_ID": "t", "M365_CLIENT_ID": "c", "M365_CLIENT_SECRET": "x", "M365_CLIENT_CERTIFICATE_PATH": "/x"},
+            {
+                "M365_TENANT_ID": "t",
+                "M365_CLIENT_ID": "c",
+                "M365_CLIENT_SECRET": "x",
+                "M365_CLIENT_CERTIFICATE_PATH": "/x",
+            },
             "M365_CLIENT_CERTIFICATE_PATH",
         ),
-        ({"M365_TENANT_ID": "t", "M365_CLIENT_ID": "c", "M365_CLIENT_CERTIFICATE_PATH": "/nope.pem"}, "/nope.pem"),
+        (
+            {"M365_TENANT_ID": "t", "M365_CLIENT_ID": "c", "M365_CLIENT_CERTIFICATE_PATH": "/nope.pem"},
+            "/nope.pem",
+        ),
         ({"M365_PAGE_SIZE": "1000"}, "M365_PAGE_SIZE"),
         ({"M365_PAGE_SIZE": "lots"}, "M365_PAGE_SIZE"),
         ({"M365_EMULATOR_USERS": "0"}, "M365_EMULATOR_USERS"),
@@ -79,7 +87,15 @@ def test_a_certificate_instead_of_a_secret(tmp_path: Path) -> None:
         ({"M365_EMULATOR_FAULTS": "429=2"}, "M365_EMULATOR_FAULTS"),
         ({"M365_EMULATOR_FAULTS": "teapot=0.1"}, "M365_EMULATOR_FAULTS"),
         ({"M365_EMULATOR_FAULTS": "429=0.6,503=0.6"}, "M365_EMULATOR_FAULTS"),
-        ({"M365_EMULATOR_URL": "http://127.0.0.1:1", "M365_TENANT_ID": "t", "M365_CLIENT_ID": "c", "M365_CLIENT_SECRET": "x"}, "M365_EMULATOR_URL"),
+        (
+            {
+                "M365_EMULATOR_URL": "http://127.0.0.1:1",
+                "M365_TENANT_ID": "t",
+                "M365_CLIENT_ID": "c",
+                "M365_CLIENT_SECRET": "x",
+            },
+            "M365_EMULATOR_URL",
+        ),
     ],
 )
 def test_a_wrong_or_half_given_setting_names_itself(environ: dict[str, str], named: str) -> None:
@@ -99,7 +115,13 @@ def test_errors_never_show_a_secret_or_a_password() -> None:
 def test_fault_rates_parse() -> None:
     rates = FaultRates.parse("429=0.05, retry_after=1.5,429_bare=0.01,503=0.02,504=0.01,drop=0.01,seed=7")
     assert rates == FaultRates(
-        throttle=0.05, retry_after=1.5, throttle_bare=0.01, unavailable=0.02, gateway_timeout=0.01, drop=0.01, seed=7
+        throttle=0.05,
+        retry_after=1.5,
+        throttle_bare=0.01,
+        unavailable=0.02,
+        gateway_timeout=0.01,
+        drop=0.01,
+        seed=7,
     )
     assert FaultRates.parse("") == FaultRates()
 

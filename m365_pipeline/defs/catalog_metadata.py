@@ -14,9 +14,7 @@ OWNERS = ["team:m365-data"]
 
 
 def arrow_column_schema(schema: pa.Schema) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=field.name, type=str(field.type)) for field in schema]
-    )
+    return dg.TableSchema(columns=[dg.TableColumn(name=field.name, type=str(field.type)) for field in schema])
 
 
 def sql_column_schema(table: sa.Table) -> dg.TableSchema:

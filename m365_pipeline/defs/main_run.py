@@ -35,16 +35,14 @@ def run_main_job(instance: dg.DagsterInstance | None = None) -> MainRunOutcome:
     result = defs.resolve_job_def(MAIN_JOB_NAME).execute_in_process(instance=instance, raise_on_error=False)
     outcome = MainRunOutcome(success=result.success, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
-        if materialization is None:
-            continue
+        materialization = event.materialization
         metadata = materialization.metadata
         rows = metadata.get("dagster/row_count")
         path = metadata.get("path") or metadata.get("database")
         outcome.outputs.append(
             (
                 materialization.asset_key.to_user_string(),
-                int(rows.value) if rows is not None else None,  # type: ignore[arg-type]
+                int(str(rows.value)) if rows is not None else None,
                 str(path.value) if path is not None else None,
             )
         )

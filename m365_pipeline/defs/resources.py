@@ -5,8 +5,6 @@ environment by ``m365_pipeline.settings`` when a run starts, so nothing secret i
 frozen at code-location load.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime

@@ -198,9 +198,7 @@ ORGANIZATION = GraphEntity(
             ("displayName", pa.string()),
             (
                 "verifiedDomains",
-                pa.list_(
-                    pa.struct([("name", pa.string()), ("isDefault", pa.bool_()), ("isInitial", pa.bool_())])
-                ),
+                pa.list_(pa.struct([("name", pa.string()), ("isDefault", pa.bool_()), ("isInitial", pa.bool_())])),
             ),
         ]
     ),
@@ -208,6 +206,4 @@ ORGANIZATION = GraphEntity(
     permission="Organization.Read.All",
 )
 
-ENTITIES: dict[str, GraphEntity] = {
-    entity.name: entity for entity in (ORGANIZATION, USERS, SUBSCRIBED_SKUS, GROUPS)
-}
+ENTITIES: dict[str, GraphEntity] = {entity.name: entity for entity in (ORGANIZATION, USERS, SUBSCRIBED_SKUS, GROUPS)}

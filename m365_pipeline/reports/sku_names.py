@@ -1,8 +1,8 @@
 """Product names for SKU part numbers, as the old tool printed them in its reports.
 
-Where the old tool had its own spelling (`Exchange Online (Plan 1)`, `Teams Exploratory`, `Power BI (無料)`) it
-is kept, so that old and new reports compare equal; the rest are Microsoft's product names from "Product names
-and service plan identifiers for licensing". A part number not listed is shown as itself.
+Where the old tool had its own spelling (`Exchange Online (Plan 1)`, `Teams Exploratory`, `Power BI (無料)`)
+it is kept, so that old and new reports compare equal; the rest are Microsoft's product names from "Product
+names and service plan identifiers for licensing". A part number not listed is shown as itself.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The normalized warehouse: tables (schema), engine, Alembic migrations, normalization and loading."""

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.loader import LoadResult, record_quarantine, sync_tenant_rows
+from m365_pipeline.warehouse.loader import LoadResult, replace_quarantine, sync_tenant_rows
 from m365_pipeline.warehouse.normalize import (
     Normalized,
     normalize_groups,
@@ -45,7 +45,7 @@ def load_records(
     normalized = normalize(records, tenant_id, source)
     with engine.begin() as connection:
         result = sync_tenant_rows(connection, table, tenant_id, normalized.rows)
-        record_quarantine(connection, tenant_id, normalized.quarantined)
+        replace_quarantine(connection, tenant_id, table_name, source, normalized.quarantined)
         table_rows = count_tenant_rows(connection, table, tenant_id)
     return TableLoad(
         result=result,

@@ -1,7 +1,5 @@
 """Raw Graph extracts: one Parquet file per entity and run date, holding the objects exactly as Graph sent them."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from m365_pipeline.defs.catalog_metadata import OWNERS, arrow_column_schema, file_metadata
@@ -63,7 +61,11 @@ def _raw_extract_asset(entity: GraphEntity) -> dg.AssetsDefinition:
                 dg.AssetCheckResult(
                     check_name=IDS_UNIQUE,
                     passed=not duplicates and missing == 0,
-                    metadata={"duplicate_ids": len(duplicates), "missing_ids": missing, "examples": duplicates[:5]},
+                    metadata={
+                        "duplicate_ids": len(duplicates),
+                        "missing_ids": missing,
+                        "examples": duplicates[:5],
+                    },
                 )
             ],
         )

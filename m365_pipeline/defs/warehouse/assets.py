@@ -1,7 +1,5 @@
 """Normalized warehouse tables, loaded from the newest raw extracts; each row carries its tenant id."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -60,7 +58,11 @@ def tenants(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mater
         upsert_tenant(connection, tenant.tenant_id, tenant.display_name, tenant.default_domain, seen_at)
         rows = int(connection.execute(sa.select(sa.func.count()).select_from(schema.tenants)).scalar_one())
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "tenant_id": tenant.tenant_id, **_table_metadata(schema.tenants, warehouse)}
+        metadata={
+            "dagster/row_count": rows,
+            "tenant_id": tenant.tenant_id,
+            **_table_metadata(schema.tenants, warehouse),
+        }
     )
 
 

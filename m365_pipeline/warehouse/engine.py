@@ -1,0 +1,52 @@
+"""The warehouse engine: SQLite (the embedded default) or PostgreSQL through psycopg 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def create_warehouse_engine(url: str) -> sa.Engine:
+    """An engine for the warehouse at `url` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    SQLite gets its folder created, WAL journaling (readers do not block the writer), enforced foreign keys
+    and a busy timeout, so concurrent runs wait for each other instead of failing with "database is locked".
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    shown = parsed.render_as_string(hide_password=True)
+    raise ValueError(f"warehouse URL '{shown}' is neither sqlite:/// nor postgresql+psycopg://")
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (it defers BEGIN past SELECTs and DDL) and
+        # emit BEGIN ourselves below, as SQLAlchemy's SQLite documentation recommends.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes (as the
+        # loader does) fails at once under WAL when another writer committed meanwhile, busy timeout or not.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,312 @@
+"""The warehouse tables: SQLAlchemy Core tables on one ``metadata``, each column documented.
+
+Every column carries ``info={"description": ..., "pii": PiiClass...}`` (read by the catalog and the governance
+layer) and the same description as its database comment. Every table is keyed by ``tenant_id`` so one
+warehouse can hold several tenants. Lists from Graph are stored as "; "-joined text, the old tool's format.
+
+The migrations under ``migrations/versions`` create these tables explicitly; a test proves the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class PiiClass(StrEnum):
+    DIRECT = "direct_identifier"
+    QUASI = "quasi_identifier"
+    NONE = "none"
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always written and read back as an aware UTC datetime, on every dialect.
+
+    SQLite has no time zone type: it stores the UTC wall time and returns naive values, which this type marks
+    as UTC again. A naive datetime is refused on write because its meaning would be a guess.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: give it a time zone")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+GUID_LENGTH = 36
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _column(
+    name: str, type_: sa.types.TypeEngine[Any], description: str, pii: PiiClass, **kwargs: Any
+) -> sa.Column[Any]:
+    return sa.Column(name, type_, comment=description, info={"description": description, "pii": pii}, **kwargs)
+
+
+def _tenant_id() -> sa.Column[Any]:
+    return _column(
+        "tenant_id",
+        sa.String(GUID_LENGTH),
+        "Entra ID tenant (directory) id the row belongs to.",
+        PiiClass.NONE,
+        primary_key=True,
+    )
+
+
+def _text_list(name: str, description: str, pii: PiiClass = PiiClass.NONE) -> sa.Column[Any]:
+    return _column(name, sa.Text(), description, pii, nullable=False)
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    _tenant_id(),
+    _column("display_name", sa.String(), "Organization display name of the tenant.", PiiClass.NONE),
+    _column("default_domain", sa.String(), "Default verified domain of the tenant.", PiiClass.NONE),
+    _column(
+        "first_seen_at",
+        UtcDateTime(),
+        "When an extract of this tenant was first loaded (UTC).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "last_seen_at",
+        UtcDateTime(),
+        "When an extract of this tenant was last loaded (UTC).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    comment="Tenants whose Microsoft Graph extracts are loaded into this warehouse.",
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    _tenant_id(),
+    _column(
+        "id",
+        sa.String(GUID_LENGTH),
+        "Object id of the user in Entra ID (a pseudonymous identifier).",
+        PiiClass.QUASI,
+        primary_key=True,
+    ),
+    _column(
+        "user_principal_name",
+        sa.String(),
+        "Sign-in name of the user (user@domain).",
+        PiiClass.DIRECT,
+        nullable=False,
+    ),
+    _column("display_name", sa.String(), "Name shown for the user in the address book.", PiiClass.DIRECT),
+    _column("given_name", sa.String(), "Given (first) name.", PiiClass.DIRECT),
+    _column("surname", sa.String(), "Surname (family name).", PiiClass.DIRECT),
+    _column("mail", sa.String(), "Primary SMTP address.", PiiClass.DIRECT),
+    _column("job_title", sa.String(), "Job title.", PiiClass.QUASI),
+    _column("department", sa.String(), "Department.", PiiClass.QUASI),
+    _column("office_location", sa.String(), "Office location.", PiiClass.QUASI),
+    _column(
+        "usage_location",
+        sa.String(),
+        "Two-letter country code where the user's licensed services are used.",
+        PiiClass.QUASI,
+    ),
+    _column("preferred_language", sa.String(), "Preferred language (ISO 639-1 / BCP 47).", PiiClass.QUASI),
+    _column("account_enabled", sa.Boolean(), "Whether the account can sign in.", PiiClass.NONE),
+    _column("user_type", sa.String(), "Member or Guest.", PiiClass.NONE),
+    _column("created_at", UtcDateTime(), "When the user object was created (UTC).", PiiClass.QUASI),
+    _column(
+        "on_premises_sync_enabled",
+        sa.Boolean(),
+        "True when synced from on-premises Active Directory; null when never synced.",
+        PiiClass.NONE,
+    ),
+    _text_list("business_phones", 'Business telephone numbers, "; "-joined; empty when none.', PiiClass.DIRECT),
+    _column("mobile_phone", sa.String(), "Mobile telephone number.", PiiClass.DIRECT),
+    _column(
+        "last_sign_in_at",
+        UtcDateTime(),
+        "Last interactive sign-in attempt, successful or not (UTC); null when never.",
+        PiiClass.QUASI,
+    ),
+    _column(
+        "last_non_interactive_sign_in_at",
+        UtcDateTime(),
+        "Last non-interactive sign-in attempt (UTC); null when never.",
+        PiiClass.QUASI,
+    ),
+    _column(
+        "last_successful_sign_in_at",
+        UtcDateTime(),
+        "Last successful sign-in, interactive or not (UTC); null when never.",
+        PiiClass.QUASI,
+    ),
+    comment="Users of the tenant (Microsoft Graph /users), one row per user.",
+)
+
+skus = sa.Table(
+    "skus",
+    metadata,
+    _tenant_id(),
+    _column("sku_id", sa.String(GUID_LENGTH), "Id of the license SKU (product).", PiiClass.NONE, primary_key=True),
+    _column(
+        "sku_part_number",
+        sa.String(),
+        "Part number of the SKU, e.g. ENTERPRISEPACK.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("account_name", sa.String(), "Name of the account that owns the subscription.", PiiClass.NONE),
+    _column("applies_to", sa.String(), "Whom the SKU is assigned to: User or Company.", PiiClass.NONE),
+    _column(
+        "capability_status",
+        sa.String(),
+        "Subscription state: Enabled, Warning, Suspended, Deleted or LockedOut.",
+        PiiClass.NONE,
+    ),
+    _column("consumed_units", sa.Integer(), "Licenses assigned from this SKU.", PiiClass.NONE),
+    _column("prepaid_enabled", sa.Integer(), "Prepaid licenses in the enabled state.", PiiClass.NONE),
+    _column("prepaid_locked_out", sa.Integer(), "Prepaid licenses in the locked-out state.", PiiClass.NONE),
+    _column("prepaid_suspended", sa.Integer(), "Prepaid licenses in the suspended state.", PiiClass.NONE),
+    _column("prepaid_warning", sa.Integer(), "Prepaid licenses in the warning state.", PiiClass.NONE),
+    _text_list("service_plan_names", 'Service plan names of the SKU in Graph\'s order, "; "-joined.'),
+    comment="License SKUs the tenant subscribes to (Microsoft Graph /subscribedSkus).",
+)
+
+user_licenses = sa.Table(
+    "user_licenses",
+    metadata,
+    _tenant_id(),
+    _column(
+        "user_id",
+        sa.String(GUID_LENGTH),
+        "Object id of the user holding the license (users.id).",
+        PiiClass.QUASI,
+        primary_key=True,
+    ),
+    _column(
+        "sku_id",
+        sa.String(GUID_LENGTH),
+        "Id of the assigned license SKU (skus.sku_id).",
+        PiiClass.NONE,
+        primary_key=True,
+    ),
+    _text_list("disabled_plans", 'Service plan ids disabled for this user, sorted, "; "-joined; empty when none.'),
+    sa.Index(None, "tenant_id", "sku_id"),
+    comment="Licenses assigned to users (from their assignedLicenses), one row per user and SKU.",
+)
+
+groups = sa.Table(
+    "groups",
+    metadata,
+    _tenant_id(),
+    _column("id", sa.String(GUID_LENGTH), "Object id of the group.", PiiClass.NONE, primary_key=True),
+    _column("display_name", sa.String(), "Name of the group.", PiiClass.NONE),
+    _column("description", sa.Text(), "Description of the group.", PiiClass.NONE),
+    _column("mail", sa.String(), "SMTP address of the group.", PiiClass.NONE),
+    _column("mail_enabled", sa.Boolean(), "Whether the group is mail-enabled.", PiiClass.NONE, nullable=False),
+    _column(
+        "security_enabled",
+        sa.Boolean(),
+        "Whether the group is a security group.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("mail_nickname", sa.String(), "Mail alias of the group.", PiiClass.NONE),
+    _text_list("group_types", 'Graph groupTypes (Unified, DynamicMembership), "; "-joined; empty when none.'),
+    _column(
+        "kind",
+        sa.String(),
+        "microsoft365, security, mail_enabled_security or distribution.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "is_dynamic",
+        sa.Boolean(),
+        "Whether membership follows a rule (DynamicMembership).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("membership_rule", sa.Text(), "Rule of a dynamic group; null otherwise.", PiiClass.NONE),
+    _column(
+        "visibility",
+        sa.String(),
+        "Public, Private or HiddenMembership; null for most non-Microsoft 365 groups.",
+        PiiClass.NONE,
+    ),
+    _column("created_at", UtcDateTime(), "When the group was created (UTC).", PiiClass.NONE),
+    _column(
+        "on_premises_sync_enabled",
+        sa.Boolean(),
+        "True when synced from on-premises Active Directory; null when never synced.",
+        PiiClass.NONE,
+    ),
+    comment="Groups of the tenant (Microsoft Graph /groups), one row per group.",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    # The one table not keyed by tenant_id: a log of rejected records, keyed by its own sequence.
+    _column("id", sa.Integer(), "Sequence number of the quarantined record.", PiiClass.NONE, primary_key=True),
+    _column(
+        "tenant_id",
+        sa.String(GUID_LENGTH),
+        "Entra ID tenant (directory) id the record came from.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("entity", sa.String(), "Warehouse table the record was meant for.", PiiClass.NONE, nullable=False),
+    _column("source", sa.Text(), "File path or URL the record was read from.", PiiClass.NONE, nullable=False),
+    _column(
+        "row_number",
+        sa.Integer(),
+        "1-based position of the record in its source.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("field", sa.String(), "Field or fields that failed validation.", PiiClass.NONE, nullable=False),
+    _column(
+        "reason",
+        sa.Text(),
+        "Why the record was rejected, quoting the bad value.",
+        PiiClass.QUASI,
+        nullable=False,
+    ),
+    _column("raw", sa.Text(), "The rejected record as JSON, exactly as read.", PiiClass.DIRECT, nullable=False),
+    _column(
+        "quarantined_at",
+        UtcDateTime(),
+        "When the record was quarantined (UTC).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    sa.Index(None, "tenant_id", "entity"),
+    comment="Records rejected by normalization, kept with the reason so nothing is dropped silently.",
+)
+
+TABLES: dict[str, sa.Table] = {table.name: table for table in (users, skus, user_licenses, groups)}
+"""The business tables loaded from Graph extracts with ``loader.sync_tenant_rows``, by name."""

@@ -1,0 +1,88 @@
+"""The whole slice, Graph emulator → raw Parquet → warehouse → user list report, as Dagster runs it."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from m365_pipeline.defs.main_run import run_main_job
+from m365_pipeline.emulator.tenant import generate_tenant
+from m365_pipeline.reports.user_list import USER_LIST_HEADER
+from m365_pipeline.warehouse import schema
+from m365_pipeline_tests.defs.conftest import SLICE_SEED, SLICE_USERS
+
+
+def _report_rows(data_dir: Path) -> list[dict[str, str]]:
+    (report,) = sorted((data_dir / "reports" / "EntraIDManagement").glob("AllUsers_*.csv"))
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _warehouse_content(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'warehouse.db'}")
+    content = {}
+    with engine.connect() as connection:
+        for table in schema.metadata.sorted_tables:
+            columns = [column for column in table.columns if column.name not in ("last_seen_at", "quarantined_at")]
+            content[table.name] = sorted(connection.execute(sa.select(*columns)).all(), key=repr)
+    engine.dispose()
+    return content
+
+
+def test_main_job_materializes_every_asset_and_the_report_has_every_user(embedded_default: Path) -> None:
+    tenant = generate_tenant(SLICE_SEED, SLICE_USERS)
+
+    outcome = run_main_job(dg.DagsterInstance.ephemeral())
+
+    assert outcome.success, outcome.failure_reason
+    assert outcome.failed_checks == []
+    materialized = {key for key, _, _ in outcome.outputs}
+    assert materialized == {
+        "raw/organization",
+        "raw/users",
+        "raw/subscribed_skus",
+        "raw/groups",
+        "warehouse/tenants",
+        "warehouse/users",
+        "warehouse/user_licenses",
+        "warehouse/skus",
+        "warehouse/groups",
+        "reports/entra_id/user_list",
+    }
+    (raw_users,) = (embedded_default / "raw" / "users").glob("*.parquet")
+    assert sorted(pq.read_table(raw_users).column("id").to_pylist()) == sorted(user["id"] for user in tenant.users)
+
+    rows = _report_rows(embedded_default)
+    assert list(rows[0]) == list(USER_LIST_HEADER)
+    assert sorted(row["Id"] for row in rows) == sorted(user["id"] for user in tenant.users)
+    by_id = {user["id"]: user for user in tenant.users}
+    for row in rows:
+        user = by_id[row["Id"]]
+        assert row["UserPrincipalName"] == user["userPrincipalName"]
+        assert row["DisplayName"] == user["displayName"]
+        assert row["AccountStatus"] == ("有効" if user["accountEnabled"] else "無効")
+        assert (row["LicenseStatus"] == "ライセンスなし") == (not user["assignedLicenses"])
+
+
+def test_running_the_slice_twice_leaves_the_same_warehouse(embedded_default: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_main_job(instance).success
+    first = _warehouse_content(embedded_default)
+
+    second_outcome = run_main_job(instance)
+
+    assert second_outcome.success, second_outcome.failure_reason
+    assert _warehouse_content(embedded_default) == first
+    assert len(first["users"]) == SLICE_USERS
+    users_event = instance.get_latest_materialization_event(dg.AssetKey(["warehouse", "users"]))
+    assert users_event is not None and users_event.asset_materialization is not None
+    metadata = users_event.asset_materialization.metadata
+    assert metadata["inserted"].value == 0
+    assert metadata["updated"].value == 0
+    assert metadata["deleted"].value == 0
+    assert metadata["unchanged"].value == SLICE_USERS

@@ -1,0 +1,56 @@
+"""The `m365` command as a newcomer meets it: a real process, exit codes, one-line reasons."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+M365 = str(Path(sys.executable).parent / "m365")
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("M365_", "DAGSTER_"))}
+    environ.update(env)
+    return subprocess.run([M365, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=240)
+
+
+def test_m365_run_from_a_project_root_writes_the_report_and_records_the_run(tmp_path: Path) -> None:
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+
+    completed = _run(["run"], tmp_path, M365_EMULATOR_USERS="150")
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    assert str(report) in completed.stdout
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 150
+    assert list((tmp_path / "data" / "dagster" / "storage").glob("*.db")), "the run was not kept in data/dagster"
+
+
+def test_a_bad_setting_exits_2_with_a_one_line_reason_naming_it(tmp_path: Path) -> None:
+    completed = _run(["run"], tmp_path, M365_TENANT_ID="t", M365_CLIENT_SECRET="very-secret-value")
+
+    assert completed.returncode == 2
+    assert "M365_CLIENT_ID" in completed.stderr
+    assert "very-secret-value" not in completed.stderr + completed.stdout
+
+
+def test_settings_masks_secrets_and_passwords(tmp_path: Path) -> None:
+    completed = _run(
+        ["settings"],
+        tmp_path,
+        M365_TENANT_ID="t",
+        M365_CLIENT_ID="c",
+        M365_CLIENT_SECRET="very-secret-value",
+        M365_DATABASE_URL="postgresql://user:db-password@db/m365",
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "credentials.client_id = c" in completed.stdout
+    assert "very-secret-value" not in completed.stdout
+    assert "db-password" not in completed.stdout

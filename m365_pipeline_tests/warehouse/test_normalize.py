@@ -1,0 +1,511 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from m365_pipeline.warehouse.normalize import (
+    normalize_groups,
+    normalize_skus,
+    normalize_user_licenses,
+    normalize_users,
+    parse_graph_timestamp,
+)
+from m365_pipeline.warehouse.quarantine import QuarantinedRow
+
+TENANT = "5b2a3f0e-9c1d-4e7a-8f6b-0a1b2c3d4e5f"
+USERS_SOURCE = "data/raw/users/2025-06-24.parquet"
+SKUS_SOURCE = "data/raw/subscribed_skus/2025-06-24.parquet"
+GROUPS_SOURCE = "data/raw/groups/2025-06-24.parquet"
+
+TARO = "6e1d2c3b-4a59-4867-9f10-2a3b4c5d6e7f"
+GUEST = "a1b2c3d4-e5f6-4789-8abc-def012345678"
+HANAKO = "0f9e8d7c-6b5a-4a39-8281-7f6e5d4c3b2a"
+SATO = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
+SPE_E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+EMS_E3 = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"
+TEAMS_PLAN = "57ff2da0-773e-42df-b2af-ffb7a2317929"
+SKYPE_PLAN = "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"
+
+
+def _sign_ins(interactive: str | None, non_interactive: str | None, successful: str | None) -> dict[str, Any]:
+    return {
+        "lastSignInDateTime": interactive,
+        "lastSignInRequestId": "3c1a0f6e-0000-4000-8000-000000000001" if interactive else None,
+        "lastNonInteractiveSignInDateTime": non_interactive,
+        "lastNonInteractiveSignInRequestId": None,
+        "lastSuccessfulSignInDateTime": successful,
+        "lastSuccessfulSignInRequestId": None,
+    }
+
+
+def _graph_user(user_id: str | None, upn: str, **values: Any) -> dict[str, Any]:
+    """A user as the raw Parquet gives it back: every selected property present, absent ones null."""
+    record: dict[str, Any] = {
+        "id": user_id,
+        "userPrincipalName": upn,
+        "displayName": None,
+        "givenName": None,
+        "surname": None,
+        "mail": None,
+        "jobTitle": None,
+        "department": None,
+        "officeLocation": None,
+        "usageLocation": None,
+        "preferredLanguage": None,
+        "accountEnabled": True,
+        "userType": "Member",
+        "createdDateTime": "2024-04-01T00:00:00Z",
+        "onPremisesSyncEnabled": None,
+        "businessPhones": [],
+        "mobilePhone": None,
+        "assignedLicenses": [],
+        "signInActivity": None,
+    }
+    record.update(values)
+    return record
+
+
+TARO_RECORD = _graph_user(
+    TARO,
+    "taro.yamada@contoso.onmicrosoft.com",
+    displayName="山田 太郎",
+    givenName="太郎",
+    surname="山田",
+    mail="taro.yamada@contoso.co.jp",
+    jobTitle="課長",
+    department="営業部",
+    officeLocation="東京本社 12F",
+    usageLocation="JP",
+    preferredLanguage="ja-JP",
+    createdDateTime="2023-04-01T00:12:34.5000000Z",
+    onPremisesSyncEnabled=True,
+    businessPhones=["+81 3-1234-5678", "+81 3-9876-5432"],
+    mobilePhone="+81 90-1234-5678",
+    assignedLicenses=[
+        {"skuId": SPE_E3, "disabledPlans": [TEAMS_PLAN, SKYPE_PLAN]},
+        {"skuId": EMS_E3, "disabledPlans": []},
+    ],
+    signInActivity=_sign_ins("2025-06-24T10:51:08.1234567Z", "0001-01-01T00:00:00Z", "2025-06-24T10:51:08Z"),
+)
+GUEST_RECORD = _graph_user(
+    GUEST,
+    "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+    displayName="Alice Smith (Fabrikam)",
+    mail="alice@fabrikam.com",
+    accountEnabled=False,
+    userType="Guest",
+    createdDateTime="2025-01-15T08:30:00+00:00",
+)
+NO_ID_RECORD = _graph_user(
+    None, "ghost@contoso.onmicrosoft.com", assignedLicenses=[{"skuId": SPE_E3, "disabledPlans": []}]
+)
+BAD_TIMESTAMP_RECORD = _graph_user(
+    HANAKO,
+    "hanako.suzuki@contoso.onmicrosoft.com",
+    displayName="鈴木 花子",
+    createdDateTime="2024/04/01 09:00",
+    signInActivity=_sign_ins("2025-06-24T25:61:00Z", None, None),
+    assignedLicenses=[{"skuId": EMS_E3, "disabledPlans": []}],
+)
+BAD_LICENSE_RECORD = _graph_user(
+    SATO,
+    "ichiro.sato@contoso.onmicrosoft.com",
+    displayName="佐藤 一郎",
+    assignedLicenses=[
+        {"skuId": "ENTERPRISEPACK", "disabledPlans": []},
+        {"skuId": EMS_E3, "disabledPlans": None},
+    ],
+)
+USER_RECORDS = [TARO_RECORD, GUEST_RECORD, NO_ID_RECORD, BAD_TIMESTAMP_RECORD, BAD_LICENSE_RECORD]
+
+
+def _user_row(user_id: str, upn: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "tenant_id": TENANT,
+        "id": user_id,
+        "user_principal_name": upn,
+        "display_name": None,
+        "given_name": None,
+        "surname": None,
+        "mail": None,
+        "job_title": None,
+        "department": None,
+        "office_location": None,
+        "usage_location": None,
+        "preferred_language": None,
+        "account_enabled": True,
+        "user_type": "Member",
+        "created_at": datetime(2024, 4, 1, tzinfo=UTC),
+        "on_premises_sync_enabled": None,
+        "business_phones": "",
+        "mobile_phone": None,
+        "last_sign_in_at": None,
+        "last_non_interactive_sign_in_at": None,
+        "last_successful_sign_in_at": None,
+    }
+    row.update(values)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2025-06-24T10:51:08.1234567Z", datetime(2025, 6, 24, 10, 51, 8, 123456, tzinfo=UTC)),
+        ("2025-06-24T10:51:08.9999999Z", datetime(2025, 6, 24, 10, 51, 8, 999999, tzinfo=UTC)),
+        ("2025-06-24T10:51:08.5Z", datetime(2025, 6, 24, 10, 51, 8, 500000, tzinfo=UTC)),
+        ("2025-06-24T10:51:08Z", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
+        ("2025-06-24T10:51:08+00:00", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
+        ("2025-06-24T19:51:08+09:00", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
+        ("2025-06-24T05:51:08.25-05:00", datetime(2025, 6, 24, 10, 51, 8, 250000, tzinfo=UTC)),
+        ("2025-06-24T10:51:08", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", None),
+        ("0001-01-01T00:00:00.0000000Z", None),
+        ("0001-01-01T00:00:00", None),
+        (None, None),
+    ],
+)
+def test_parse_graph_timestamp(value: str | None, expected: datetime | None) -> None:
+    parsed = parse_graph_timestamp(value)
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "yesterday",
+        "2025-06-24",
+        "2025-06-24 10:51:08Z",
+        "2025-06-24T10:51Z",
+        "2025-13-01T00:00:00Z",
+        "2025-02-30T00:00:00Z",
+        "2025-06-24T24:00:00Z",
+        "2025-06-24T10:51:08.12345678Z",
+        "2025-06-24T10:51:08+24:00",
+        "2025-06-24T10:51:08z",
+        "２０２５-06-24T10:51:08Z",
+    ],
+)
+def test_parse_graph_timestamp_rejects_garbage_naming_the_value(value: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_graph_timestamp(value)
+    assert repr(value) in str(caught.value)
+
+
+def test_normalize_users() -> None:
+    result = normalize_users(USER_RECORDS, TENANT, USERS_SOURCE)
+
+    assert result.rows == [
+        _user_row(
+            TARO,
+            "taro.yamada@contoso.onmicrosoft.com",
+            display_name="山田 太郎",
+            given_name="太郎",
+            surname="山田",
+            mail="taro.yamada@contoso.co.jp",
+            job_title="課長",
+            department="営業部",
+            office_location="東京本社 12F",
+            usage_location="JP",
+            preferred_language="ja-JP",
+            created_at=datetime(2023, 4, 1, 0, 12, 34, 500000, tzinfo=UTC),
+            on_premises_sync_enabled=True,
+            business_phones="+81 3-1234-5678; +81 3-9876-5432",
+            mobile_phone="+81 90-1234-5678",
+            last_sign_in_at=datetime(2025, 6, 24, 10, 51, 8, 123456, tzinfo=UTC),
+            last_successful_sign_in_at=datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC),
+        ),
+        _user_row(
+            GUEST,
+            "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+            display_name="Alice Smith (Fabrikam)",
+            mail="alice@fabrikam.com",
+            account_enabled=False,
+            user_type="Guest",
+            created_at=datetime(2025, 1, 15, 8, 30, tzinfo=UTC),
+        ),
+        _user_row(SATO, "ichiro.sato@contoso.onmicrosoft.com", display_name="佐藤 一郎"),
+    ]
+    assert result.quarantined == [
+        QuarantinedRow("users", USERS_SOURCE, 3, "id", "missing", NO_ID_RECORD),
+        QuarantinedRow(
+            "users",
+            USERS_SOURCE,
+            4,
+            "createdDateTime, signInActivity.lastSignInDateTime",
+            "'2024/04/01 09:00' is not a Graph timestamp such as 2025-06-24T10:51:08.1234567Z; "
+            "'2025-06-24T25:61:00Z' is not a valid timestamp: hour must be in 0..23",
+            BAD_TIMESTAMP_RECORD,
+        ),
+    ]
+
+
+def test_normalize_user_licenses() -> None:
+    result = normalize_user_licenses(USER_RECORDS, TENANT, USERS_SOURCE)
+
+    assert result.rows == [
+        {
+            "tenant_id": TENANT,
+            "user_id": TARO,
+            "sku_id": SPE_E3,
+            "disabled_plans": f"{SKYPE_PLAN}; {TEAMS_PLAN}",
+        },
+        {"tenant_id": TENANT, "user_id": TARO, "sku_id": EMS_E3, "disabled_plans": ""},
+        # The user's bad timestamp does not concern its licenses.
+        {"tenant_id": TENANT, "user_id": HANAKO, "sku_id": EMS_E3, "disabled_plans": ""},
+        {"tenant_id": TENANT, "user_id": SATO, "sku_id": EMS_E3, "disabled_plans": ""},
+    ]
+    assert result.quarantined == [
+        QuarantinedRow("user_licenses", USERS_SOURCE, 3, "id", "missing", NO_ID_RECORD),
+        QuarantinedRow(
+            "user_licenses",
+            USERS_SOURCE,
+            5,
+            "assignedLicenses[0].skuId",
+            "'ENTERPRISEPACK' is not a GUID",
+            BAD_LICENSE_RECORD,
+        ),
+    ]
+
+
+def test_guids_are_lowercased_and_repeated_keys_quarantined() -> None:
+    upper = _graph_user(
+        TARO.upper(),
+        "taro.yamada@contoso.onmicrosoft.com",
+        assignedLicenses=[
+            {"skuId": SPE_E3.upper(), "disabledPlans": [TEAMS_PLAN.upper()]},
+            {"skuId": SPE_E3, "disabledPlans": []},
+        ],
+    )
+    again = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com")
+
+    users = normalize_users([upper, again], TENANT, USERS_SOURCE)
+    licenses = normalize_user_licenses([upper, again], TENANT, USERS_SOURCE)
+
+    assert [row["id"] for row in users.rows] == [TARO]
+    assert users.quarantined == [
+        QuarantinedRow("users", USERS_SOURCE, 2, "id", f"same key ('{TARO}',) as row 1", again)
+    ]
+    assert licenses.rows == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": TEAMS_PLAN}]
+    assert licenses.quarantined == [
+        QuarantinedRow(
+            "user_licenses",
+            USERS_SOURCE,
+            1,
+            "user_id, sku_id",
+            f"same key ('{TARO}', '{SPE_E3}') as row 1",
+            upper,
+        )
+    ]
+
+
+def test_wrongly_typed_values_are_quarantined_with_what_was_found() -> None:
+    record = _graph_user(TARO, "", accountEnabled="yes", businessPhones="+81 3-1234-5678", signInActivity="never")
+
+    result = normalize_users([record], TENANT, USERS_SOURCE)
+
+    assert result.rows == []
+    assert result.quarantined == [
+        QuarantinedRow(
+            "users",
+            USERS_SOURCE,
+            1,
+            "userPrincipalName, accountEnabled, businessPhones, signInActivity.lastSignInDateTime, "
+            "signInActivity.lastNonInteractiveSignInDateTime, signInActivity.lastSuccessfulSignInDateTime",
+            "empty; expected true or false, got 'yes'; expected a list, got '+81 3-1234-5678'; "
+            "expected an object on the way to signInActivity.lastSignInDateTime, got 'never'; "
+            "expected an object on the way to signInActivity.lastNonInteractiveSignInDateTime, got 'never'; "
+            "expected an object on the way to signInActivity.lastSuccessfulSignInDateTime, got 'never'",
+            record,
+        )
+    ]
+
+
+def _graph_sku(sku_id: str, part_number: str, consumed: int, plans: list[str]) -> dict[str, Any]:
+    return {
+        "id": f"{TENANT}_{sku_id}",
+        "skuId": sku_id,
+        "skuPartNumber": part_number,
+        "accountName": "contoso",
+        "accountId": TENANT,
+        "appliesTo": "User",
+        "capabilityStatus": "Enabled",
+        "consumedUnits": consumed,
+        "prepaidUnits": {"enabled": 25, "lockedOut": 0, "suspended": 0, "warning": 5},
+        "servicePlans": [
+            {
+                "servicePlanId": TEAMS_PLAN,
+                "servicePlanName": name,
+                "provisioningStatus": "Success",
+                "appliesTo": "User",
+            }
+            for name in plans
+        ],
+        "subscriptionIds": ["c2a3b4d5-0000-4000-8000-000000000001"],
+    }
+
+
+def test_normalize_skus() -> None:
+    e3 = _graph_sku(SPE_E3, "SPE_E3", 18, ["TEAMS1", "MCOSTANDARD", "EXCHANGE_S_ENTERPRISE"])
+    ems = _graph_sku(EMS_E3, "EMS", 0, [])
+    ems["prepaidUnits"] = None
+    bad = _graph_sku("ENTERPRISEPACK", "ENTERPRISEPACK", 3, [])
+    bad["servicePlans"] = [{"servicePlanId": TEAMS_PLAN, "servicePlanName": None}]
+
+    result = normalize_skus([e3, ems, bad], TENANT, SKUS_SOURCE)
+
+    assert result.rows == [
+        {
+            "tenant_id": TENANT,
+            "sku_id": SPE_E3,
+            "sku_part_number": "SPE_E3",
+            "account_name": "contoso",
+            "applies_to": "User",
+            "capability_status": "Enabled",
+            "consumed_units": 18,
+            "prepaid_enabled": 25,
+            "prepaid_locked_out": 0,
+            "prepaid_suspended": 0,
+            "prepaid_warning": 5,
+            "service_plan_names": "TEAMS1; MCOSTANDARD; EXCHANGE_S_ENTERPRISE",
+        },
+        {
+            "tenant_id": TENANT,
+            "sku_id": EMS_E3,
+            "sku_part_number": "EMS",
+            "account_name": "contoso",
+            "applies_to": "User",
+            "capability_status": "Enabled",
+            "consumed_units": 0,
+            "prepaid_enabled": None,
+            "prepaid_locked_out": None,
+            "prepaid_suspended": None,
+            "prepaid_warning": None,
+            "service_plan_names": "",
+        },
+    ]
+    assert result.quarantined == [
+        QuarantinedRow(
+            "skus",
+            SKUS_SOURCE,
+            3,
+            "servicePlans[0].servicePlanName, skuId",
+            "missing; 'ENTERPRISEPACK' is not a GUID",
+            bad,
+        )
+    ]
+
+
+def _graph_group(group_id: str, name: str, **values: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": group_id,
+        "displayName": name,
+        "description": None,
+        "mail": None,
+        "mailEnabled": False,
+        "mailNickname": None,
+        "securityEnabled": True,
+        "groupTypes": [],
+        "visibility": None,
+        "createdDateTime": "2024-10-01T03:00:00Z",
+        "membershipRule": None,
+        "onPremisesSyncEnabled": None,
+    }
+    record.update(values)
+    return record
+
+
+def _group_row(group_id: str, name: str, kind: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "tenant_id": TENANT,
+        "id": group_id,
+        "display_name": name,
+        "description": None,
+        "mail": None,
+        "mail_enabled": False,
+        "security_enabled": True,
+        "mail_nickname": None,
+        "group_types": "",
+        "kind": kind,
+        "is_dynamic": False,
+        "membership_rule": None,
+        "visibility": None,
+        "created_at": datetime(2024, 10, 1, 3, tzinfo=UTC),
+        "on_premises_sync_enabled": None,
+    }
+    row.update(values)
+    return row
+
+
+def test_normalize_groups_classifies_each_kind() -> None:
+    ids = [f"{n}0000000-0000-4000-8000-00000000000{n}" for n in range(1, 7)]
+    rule = '(user.department -eq "営業部")'
+    records = [
+        _graph_group(
+            ids[0],
+            "営業部 (全員)",
+            description="営業部の全メンバー",
+            mail="sales@contoso.co.jp",
+            mailEnabled=True,
+            mailNickname="sales",
+            securityEnabled=False,
+            groupTypes=["Unified", "DynamicMembership"],
+            visibility="Private",
+            membershipRule=rule,
+        ),
+        _graph_group(ids[1], "VPN users", onPremisesSyncEnabled=True),
+        _graph_group(ids[2], "Finance (mail security)", mail="finance@contoso.co.jp", mailEnabled=True),
+        _graph_group(ids[3], "All Tokyo", mail="tokyo@contoso.co.jp", mailEnabled=True, securityEnabled=False),
+        _graph_group(ids[4], "Broken", mailEnabled=False, securityEnabled=False),
+        _graph_group(ids[5], "Half-read", securityEnabled=None, createdDateTime="0001-01-01T00:00:00Z"),
+    ]
+
+    result = normalize_groups(records, TENANT, GROUPS_SOURCE)
+
+    assert result.rows == [
+        _group_row(
+            ids[0],
+            "営業部 (全員)",
+            "microsoft365",
+            description="営業部の全メンバー",
+            mail="sales@contoso.co.jp",
+            mail_enabled=True,
+            mail_nickname="sales",
+            security_enabled=False,
+            group_types="Unified; DynamicMembership",
+            is_dynamic=True,
+            visibility="Private",
+            membership_rule=rule,
+        ),
+        _group_row(ids[1], "VPN users", "security", on_premises_sync_enabled=True),
+        _group_row(
+            ids[2],
+            "Finance (mail security)",
+            "mail_enabled_security",
+            mail="finance@contoso.co.jp",
+            mail_enabled=True,
+        ),
+        _group_row(
+            ids[3],
+            "All Tokyo",
+            "distribution",
+            mail="tokyo@contoso.co.jp",
+            mail_enabled=True,
+            security_enabled=False,
+        ),
+    ]
+    assert result.quarantined == [
+        QuarantinedRow(
+            "groups",
+            GROUPS_SOURCE,
+            5,
+            "groupTypes, mailEnabled, securityEnabled",
+            "neither a Microsoft 365 group (Unified) nor mail- or security-enabled: no known kind",
+            records[4],
+        ),
+        QuarantinedRow("groups", GROUPS_SOURCE, 6, "securityEnabled", "missing", records[5]),
+    ]
