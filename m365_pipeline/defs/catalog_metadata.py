@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -26,7 +27,7 @@ def sql_column_schema(table: sa.Table) -> dg.TableSchema:
     )
 
 
-def file_metadata(path: Path) -> dict[str, dg.RawMetadataValue]:
+def file_metadata(path: Path) -> dict[str, Any]:
     return {"path": dg.MetadataValue.path(str(path)), "dagster/uri": path.resolve().as_uri()}
 
 

@@ -32,7 +32,11 @@ def run_main_job(instance: dg.DagsterInstance | None = None) -> MainRunOutcome:
 
     if instance is None:
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def(MAIN_JOB_NAME).execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(MAIN_JOB_NAME).execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     outcome = MainRunOutcome(success=result.success, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.materialization

@@ -8,6 +8,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 
 MIGRATIONS = "m365_pipeline.warehouse:migrations"
+# Not alembic's default name: the warehouse may share a database with Dagster's own storage, which keeps its
+# revision in `alembic_version`.
+VERSION_TABLE = "m365_alembic_version"
 
 # Any constant shared by all runs: concurrent upgrades of one PostgreSQL database queue on this lock.
 _POSTGRES_MIGRATION_LOCK = 365_0001
@@ -33,4 +36,4 @@ def upgrade_to_head(engine: sa.Engine) -> None:
 def current_revision(engine: sa.Engine) -> str | None:
     """The revision the warehouse is at; None before the first migration."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}).get_current_revision()

@@ -25,7 +25,7 @@ def _documented_instance_yaml() -> str:
 def test_materialization_on_the_documented_postgres_instance(
     embedded_default: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    libpq_url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    libpq_url = postgres_url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
     monkeypatch.setenv("DAGSTER_PG_URL", libpq_url)
     monkeypatch.setenv("M365_DATABASE_URL", postgres_url)
     dagster_home = tmp_path / "dagster_home"

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import current_revision, upgrade_to_head
+from m365_pipeline.warehouse.migrate import VERSION_TABLE, current_revision, upgrade_to_head
 from m365_pipeline.warehouse.schema import metadata, skus
 
 HEAD = "0001_initial"
@@ -15,7 +15,7 @@ HEAD = "0001_initial"
 
 def _schema_differences(engine: sa.Engine) -> list[object]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "version_table": VERSION_TABLE})
         return list(compare_metadata(context, metadata))
 
 
@@ -37,7 +37,7 @@ def test_upgrade_creates_exactly_the_schema_of_the_models(warehouse_url: str) ->
     try:
         upgrade_to_head(engine)
         assert current_revision(engine) == HEAD
-        assert _table_names(engine) == set(metadata.tables) | {"alembic_version"}
+        assert _table_names(engine) == set(metadata.tables) | {VERSION_TABLE}
         assert _schema_differences(engine) == []
     finally:
         engine.dispose()

@@ -1,6 +1,7 @@
 """Normalized warehouse tables, loaded from the newest raw extracts; each row carries its tenant id."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ def current_tenant(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCon
     return tenant_identity(latest_materialized_path(context.instance, raw_key("organization")))
 
 
-def _table_metadata(table: sa.Table, warehouse: Warehouse) -> dict[str, dg.RawMetadataValue]:
+def _table_metadata(table: sa.Table, warehouse: Warehouse) -> dict[str, Any]:
     return {"dagster/table_name": table.name, "database": warehouse.display_url}
 
 

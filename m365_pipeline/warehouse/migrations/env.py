@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import context
 
 from m365_pipeline.warehouse.engine import create_warehouse_engine
+from m365_pipeline.warehouse.migrate import VERSION_TABLE
 from m365_pipeline.warehouse.schema import metadata
 
 
@@ -16,6 +17,7 @@ def _run_migrations(connection: sa.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        version_table=VERSION_TABLE,
         compare_type=True,
         # SQLite cannot ALTER most things: later revisions change its tables by copy-and-move.
         render_as_batch=connection.dialect.name == "sqlite",

@@ -1,0 +1,451 @@
+"""The Graph emulator as a plain function of requests: ``GraphEmulator.handle(EmulatorRequest) -> EmulatorResponse``.
+
+It answers the sign-in endpoints (OpenID discovery, the client-credentials token) and, under ``/v1.0``, users,
+groups, subscribedSkus and organization with Graph's semantics: default properties and ``$select``, ``$top``,
+a small ``$filter``, ``$count`` with ``ConsistencyLevel: eventual``, paging by opaque ``$skiptoken`` in absolute
+nextLinks, Graph's error envelope, bearer tokens and permissions, and faults injected per ``FaultRates``.
+The host of a request does not matter, except that absolute URLs in answers are built on it. The transports
+(``transport.py`` in-process, ``server.py`` on a socket) only translate to and from these objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate
+from functools import partial
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from m365_pipeline.emulator.faults import FaultInjector, FaultKind
+from m365_pipeline.emulator.identity import (
+    ALL_PERMISSIONS,
+    EMULATOR_CLIENT_ID,
+    EMULATOR_CLIENT_SECRET,
+    Identity,
+    RegisteredClient,
+    SignInError,
+)
+from m365_pipeline.emulator.odata import (
+    ADVANCED_QUERIES_HINT,
+    EntityType,
+    Filter,
+    GraphError,
+    PageTokens,
+    QueryOptions,
+    count_requested,
+    page_size,
+    parse_filter,
+    unsupported_query,
+)
+from m365_pipeline.emulator.tenant import (
+    GROUP_PROPERTIES,
+    ORGANIZATION_PROPERTIES,
+    SUBSCRIBED_SKU_PROPERTIES,
+    USER_DEFAULT_PROPERTIES,
+    USER_PROPERTIES,
+    SyntheticTenant,
+    guid,
+)
+from m365_pipeline.settings import FaultRates
+
+__all__ = [
+    "EMULATOR_CLIENT_ID",
+    "EMULATOR_CLIENT_SECRET",
+    "EmulatorRequest",
+    "EmulatorResponse",
+    "GraphEmulator",
+    "RegisteredClient",
+]
+
+USER = EntityType("microsoft.graph.user", USER_PROPERTIES, USER_DEFAULT_PROPERTIES)
+GROUP = EntityType("microsoft.graph.group", GROUP_PROPERTIES, tuple(GROUP_PROPERTIES))
+SUBSCRIBED_SKU = EntityType(
+    "microsoft.graph.subscribedSku", SUBSCRIBED_SKU_PROPERTIES, tuple(SUBSCRIBED_SKU_PROPERTIES)
+)
+ORGANIZATION = EntityType("microsoft.graph.organization", ORGANIZATION_PROPERTIES, tuple(ORGANIZATION_PROPERTIES))
+
+READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
+READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
+READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
+
+GRAPH_CONTENT_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
+SIGN_IN_CONTENT_TYPE = "application/json; charset=utf-8"
+DIAGNOSTIC = (
+    '{"ServerInfo":{"DataCenter":"Japan East","Slice":"E","Ring":"5","ScaleUnit":"001","RoleInstance":"EMU365"}}'
+)
+COLLECTION_OPTIONS = ("$select", "$top", "$filter", "$count", "$skiptoken")
+NO_FAULTS = FaultRates()
+
+
+@dataclass
+class EmulatorRequest:
+    method: str
+    url: str  # the full URL, query string included, as sent
+    headers: Mapping[str, str]  # names are matched case-insensitively
+    body: bytes = b""
+
+
+@dataclass
+class EmulatorResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    drop_after: int | None = None  # not None: the connection must die after this many body bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def encode_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request, taken apart."""
+
+    method: str
+    base: str  # scheme://host[:port] of the request, for absolute URLs
+    path: str  # as sent, still percent-encoded
+    query: str
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    request_id: str
+    client_request_id: str
+    received_at: float
+
+    @property
+    def host(self) -> str:
+        return self.base.split("://", 1)[1]
+
+
+@dataclass(frozen=True)
+class _Route:
+    permissions: frozenset[str]
+    resource_units: int  # throttling-limits.md's cost before the $select / $top discounts
+    answer: Callable[[_Call, QueryOptions], bytes]
+
+
+class _Directory:
+    """A collection of directory objects (users, groups): lookups by key, cached $filter results and cached
+    JSON of each object per $select, so that a 999-object page is a join of bytes, not a serialization."""
+
+    MAX_CACHED_FILTERS = 16
+    MAX_CACHED_SELECTS = 4
+
+    def __init__(self, name: str, entity: EntityType, items: list[dict[str, Any]], keys: Sequence[str]) -> None:
+        self.name = name
+        self.entity = entity
+        self.items = items
+        self._by_key: dict[str, dict[str, Any]] = {}
+        for item in items:
+            for key in keys:
+                if isinstance(value := item.get(key), str):
+                    self._by_key.setdefault(value.lower(), item)
+        self._filtered: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._encoded: OrderedDict[tuple[str, ...], dict[int, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def find(self, key: str) -> dict[str, Any] | None:
+        return self._by_key.get(key.lower())
+
+    def matching(self, query_filter: Filter | None) -> list[dict[str, Any]]:
+        if query_filter is None:
+            return self.items
+        with self._lock:
+            cached = self._filtered.get(query_filter.key)
+            if cached is not None:
+                self._filtered.move_to_end(query_filter.key)
+                return cached
+        matches = query_filter.matcher()
+        selected = [item for item in self.items if matches(item)]
+        with self._lock:
+            self._filtered[query_filter.key] = selected
+            if len(self._filtered) > self.MAX_CACHED_FILTERS:
+                self._filtered.popitem(last=False)
+        return selected
+
+    def encoded(self, items: Sequence[dict[str, Any]], select: tuple[str, ...]) -> list[bytes]:
+        with self._lock:
+            cache = self._encoded.get(select)
+            if cache is None:
+                cache = self._encoded[select] = {}
+                if len(self._encoded) > self.MAX_CACHED_SELECTS:
+                    self._encoded.popitem(last=False)
+            else:
+                self._encoded.move_to_end(select)
+        fragments = []
+        for item in items:
+            fragment = cache.get(id(item))
+            if fragment is None:
+                fragment = cache[id(item)] = encode_json({name: item.get(name) for name in select})
+            fragments.append(fragment)
+        return fragments
+
+
+class GraphEmulator:
+    """A Microsoft Graph (and its sign-in service) for one synthetic tenant. ``handle`` is thread-safe."""
+
+    def __init__(
+        self,
+        tenant: SyntheticTenant,
+        faults: FaultRates = NO_FAULTS,
+        *,
+        clients: Mapping[str, RegisteredClient] | None = None,
+        token_lifetime: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if clients is None:
+            clients = {EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, ALL_PERMISSIONS)}
+        self.tenant = tenant
+        self.faults = FaultInjector(faults)
+        self.requests: list[tuple[str, str, int]] = []  # (method, path with query, status), for tests
+        self._identity = Identity(tenant, clients, token_lifetime, clock)
+        self._clock = clock
+        self._users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"))
+        self._groups = _Directory("groups", GROUP, tenant.groups, ("id",))
+        self._organization = tenant.organization
+        self._page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
+        self._request_ids = random.Random(tenant.tenant_id)
+        self._lock = threading.Lock()
+
+    def handle(self, request: EmulatorRequest) -> EmulatorResponse:
+        call = self._take_apart(request)
+        segments = [unquote(segment) for segment in call.path.split("/") if segment]
+        if segments and segments[0].lower() == "v1.0":
+            response = self._graph(call, segments[1:])
+        else:
+            response = self._sign_in(call, segments)
+        with self._lock:
+            self.requests.append((call.method, call.path + (f"?{call.query}" if call.query else ""), response.status))
+        return response
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every token issued so far: the next Graph call with one of them gets a 401."""
+        self._identity.revoke_all()
+
+    def _take_apart(self, request: EmulatorRequest) -> _Call:
+        url = urlsplit(request.url)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        with self._lock:
+            request_id = guid(self._request_ids.getrandbits(128))
+        return _Call(
+            method=request.method.upper(),
+            base=f"{url.scheme or 'http'}://{url.netloc or headers.get('host', 'localhost')}",
+            path=url.path or "/",
+            query=url.query,
+            headers=headers,
+            body=request.body,
+            request_id=request_id,
+            client_request_id=headers.get("client-request-id") or request_id,
+            received_at=self._clock(),
+        )
+
+    # --- the sign-in service -------------------------------------------------------------------------------
+
+    def _sign_in(self, call: _Call, segments: list[str]) -> EmulatorResponse:
+        lowered = [segment.lower() for segment in segments]
+        try:
+            if lowered[1:] == ["v2.0", ".well-known", "openid-configuration"] and call.method == "GET":
+                self._identity.check_tenant(segments[0])
+                return self._sign_in_answer(call, 200, self._identity.openid_configuration(call.host))
+            if lowered[1:] == ["oauth2", "v2.0", "token"]:
+                self._identity.check_tenant(segments[0])
+                if call.method != "POST":
+                    raise SignInError(400, "invalid_request", 900561, "The endpoint only accepts POST requests.")
+                form = dict(parse_qsl(call.body.decode("utf-8", "replace"), keep_blank_values=True))
+                return self._sign_in_answer(call, 200, self._identity.issue_token(form))
+        except SignInError as error:
+            return self._sign_in_refusal(call, error)
+        return self._graph_error(call, GraphError(404, "ResourceNotFound", f"No resource at '{call.path}'."))
+
+    def _sign_in_answer(self, call: _Call, status: int, payload: Mapping[str, Any]) -> EmulatorResponse:
+        headers = {
+            "Content-Type": SIGN_IN_CONTENT_TYPE,
+            "Cache-Control": "no-store, no-cache",
+            "Pragma": "no-cache",
+            "Date": formatdate(call.received_at, usegmt=True),
+            "request-id": call.request_id,
+            "x-ms-request-id": call.request_id,
+            "client-request-id": call.client_request_id,
+        }
+        return EmulatorResponse(status, headers, encode_json(payload))
+
+    def _sign_in_refusal(self, call: _Call, error: SignInError) -> EmulatorResponse:
+        moment = datetime.fromtimestamp(call.received_at, UTC)
+        description = (
+            f"AADSTS{error.aadsts}: {error.description}\r\nTrace ID: {call.request_id}\r\n"
+            f"Correlation ID: {call.client_request_id}\r\nTimestamp: {moment:%Y-%m-%d %H:%M:%S}Z"
+        )
+        payload = {
+            "error": error.error,
+            "error_description": description,
+            "error_codes": [error.aadsts],
+            "timestamp": f"{moment:%Y-%m-%d %H:%M:%S}Z",
+            "trace_id": call.request_id,
+            "correlation_id": call.client_request_id,
+            "error_uri": f"https://{call.host}/error?code={error.aadsts}",
+        }
+        return self._sign_in_answer(call, error.status, payload)
+
+    # --- Graph -------------------------------------------------------------------------------------------
+
+    def _graph(self, call: _Call, segments: list[str]) -> EmulatorResponse:
+        try:
+            grant = self._identity.authenticate(call.headers.get("authorization"))
+            route = self._route(call, segments)
+            if not grant.permissions & route.permissions:
+                raise GraphError(
+                    403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+                )
+            fault = self.faults.decide()
+            if fault is not None and fault.kind is not FaultKind.DROP:
+                raise GraphError(
+                    fault.status, fault.code, fault.message, fault.headers(grant.client_id, self.tenant.tenant_id)
+                )
+            options = QueryOptions.parse(call.query)
+            body = route.answer(call, options)
+        except GraphError as error:
+            return self._graph_error(call, error)
+        headers = self._graph_headers(call)
+        headers["x-ms-resource-unit"] = str(_resource_units(route, options))
+        return EmulatorResponse(200, headers, body, drop_after=len(body) // 2 if fault is not None else None)
+
+    def _route(self, call: _Call, segments: list[str]) -> _Route:
+        resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
+        route: _Route | None = None
+        if resource in ("users", "groups") and len(rest) <= 1:
+            directory = self._users if resource == "users" else self._groups
+            permissions = READ_USERS if resource == "users" else READ_GROUPS
+            cost = 2 if resource == "users" else 1
+            if rest:
+                route = _Route(permissions, cost, partial(self._directory_object, directory, rest[0]))
+            else:
+                route = _Route(permissions, cost, partial(self._directory_page, directory))
+        elif resource == "subscribedskus" and not rest:
+            route = _Route(
+                READ_ORGANIZATION, 3, partial(self._listing, "subscribedSkus", SUBSCRIBED_SKU, self.tenant.skus)
+            )
+        elif resource == "organization" and not rest:
+            route = _Route(
+                READ_ORGANIZATION, 1, partial(self._listing, "organization", ORGANIZATION, [self._organization])
+            )
+        if route is None:
+            unknown = segments[min(len(segments) - 1, 2)] if segments else "v1.0"
+            raise GraphError(404, "ResourceNotFound", f"Resource not found for the segment '{unknown}'.")
+        if call.method != "GET":
+            raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+        return route
+
+    def _directory_page(self, directory: _Directory, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(COLLECTION_OPTIONS)
+        select = directory.entity.select(options.get("$select"))
+        size = page_size(options.get("$top"))
+        counted = count_requested(options.get("$count"))
+        raw_filter = options.get("$filter")
+        query_filter = parse_filter(raw_filter, directory.entity) if raw_filter is not None else None
+        eventual = call.headers.get("consistencylevel", "").strip().lower() == "eventual"
+        if counted and not eventual:
+            raise unsupported_query(
+                "$count=true is not supported because the 'ConsistencyLevel:eventual' header is missing. "
+                "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
+            )
+        if query_filter is not None and query_filter.advanced_operators and not (counted and eventual):
+            operator = query_filter.advanced_operators[0]
+            raise unsupported_query(
+                f"Operator '{operator}' is not supported because the required parameters might be missing. "
+                + ADVANCED_QUERIES_HINT
+            )
+        scope = f"{directory.name}|{query_filter.key if query_filter else ''}"
+        token = options.get("$skiptoken")
+        offset = self._page_tokens.offset(scope, token) if token is not None else 0
+        matches = directory.matching(query_filter)
+        head: dict[str, Any] = {"@odata.context": self._context(call, directory.name, options, select)}
+        if counted and token is None:
+            head["@odata.count"] = len(matches)
+        end = offset + size
+        if end < len(matches):
+            carried = options.link_query(without="$skiptoken")
+            head["@odata.nextLink"] = (
+                f"{call.base}/v1.0/{directory.name}?{carried + '&' if carried else ''}"
+                f"$skiptoken={self._page_tokens.issue(scope, end)}"
+            )
+        fragments = directory.encoded(matches[offset:end], select)
+        return encode_json(head)[:-1] + b',"value":[' + b",".join(fragments) + b"]}"
+
+    def _directory_object(self, directory: _Directory, key: str, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(("$select",))
+        select = directory.entity.select(options.get("$select"))
+        item = directory.find(key)
+        if item is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
+            )
+        context = self._context(call, directory.name, options, select) + "/$entity"
+        return encode_json({"@odata.context": context, **{name: item.get(name) for name in select}})
+
+    def _listing(
+        self, name: str, entity: EntityType, items: list[dict[str, Any]], call: _Call, options: QueryOptions
+    ) -> bytes:
+        """A small collection that only takes ``$select`` (subscribedSkus, organization)."""
+        options.allow_only(("$select",))
+        select = entity.select(options.get("$select"))
+        value = [{prop: item.get(prop) for prop in select} for item in items]
+        return encode_json({"@odata.context": self._context(call, name, options, select), "value": value})
+
+    @staticmethod
+    def _context(call: _Call, name: str, options: QueryOptions, select: tuple[str, ...]) -> str:
+        selected = f"({','.join(select)})" if options.get("$select") else ""
+        return f"{call.base}/v1.0/$metadata#{name}{selected}"
+
+    def _graph_headers(self, call: _Call) -> dict[str, str]:
+        return {
+            "Content-Type": GRAPH_CONTENT_TYPE,
+            "Cache-Control": "no-cache",
+            "Date": formatdate(call.received_at, usegmt=True),
+            "OData-Version": "4.0",
+            "Strict-Transport-Security": "max-age=31536000",
+            "Vary": "Accept-Encoding",
+            "request-id": call.request_id,
+            "client-request-id": call.client_request_id,
+            "x-ms-ags-diagnostic": DIAGNOSTIC,
+        }
+
+    def _graph_error(self, call: _Call, error: GraphError) -> EmulatorResponse:
+        moment = datetime.fromtimestamp(call.received_at, UTC)
+        envelope = {
+            "error": {
+                "code": error.code,
+                "message": error.message,
+                "innerError": {
+                    "date": f"{moment:%Y-%m-%dT%H:%M:%S}",
+                    "request-id": call.request_id,
+                    "client-request-id": call.client_request_id,
+                },
+            }
+        }
+        headers = self._graph_headers(call) | error.headers
+        return EmulatorResponse(error.status, headers, encode_json(envelope))
+
+
+def _resource_units(route: _Route, options: QueryOptions) -> int:
+    """The request's cost in throttling-limits.md's resource units, sent back as ``x-ms-resource-unit``."""
+    cost = route.resource_units
+    if options.get("$select"):
+        cost -= 1
+    top = options.get("$top")
+    if top is not None and top.strip().isdigit() and int(top) < 20:
+        cost -= 1
+    return max(1, cost)
