@@ -70,18 +70,18 @@ def emulator() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
 @click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--users", type=click.IntRange(1), help="Users in the synthetic tenant [M365_EMULATOR_USERS].")
-@click.option("--seed", type=click.IntRange(0), help="Seed of the synthetic tenant [M365_EMULATOR_SEED].")
-def serve(host: str, port: int, users: int | None, seed: int | None) -> None:
+def serve(host: str, port: int, users: int | None) -> None:
     """Serve the synthetic tenant over HTTP with Graph's semantics (faults from M365_EMULATOR_FAULTS).
 
-    Point the pipeline at it with M365_EMULATOR_URL=http://HOST:PORT.
+    Point the pipeline at it with M365_EMULATOR_URL=http://HOST:PORT and the same M365_EMULATOR_SEED: the
+    tenant's id follows from the seed, and the pipeline signs in to that tenant.
     """
     from m365_pipeline.emulator.app import GraphEmulator
     from m365_pipeline.emulator.server import serve_forever
     from m365_pipeline.emulator.tenant import generate_tenant
 
     settings = _settings_or_exit().emulator
-    tenant = generate_tenant(settings.seed if seed is None else seed, settings.users if users is None else users)
+    tenant = generate_tenant(settings.seed, settings.users if users is None else users)
     click.echo(
         f"m365 emulator: tenant {tenant.tenant_id} ({len(tenant.users)} users) on http://{host}:{port}/v1.0",
         err=True,

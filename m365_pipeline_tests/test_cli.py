@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +56,43 @@ def test_settings_masks_secrets_and_passwords(tmp_path: Path) -> None:
     assert "credentials.client_id = c" in completed.stdout
     assert "very-secret-value" not in completed.stdout
     assert "db-password" not in completed.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_pipeline_extracts_from_an_emulator_served_on_loopback(tmp_path: Path) -> None:
+    port = _free_port()
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("M365_", "DAGSTER_"))}
+    server = subprocess.Popen(
+        [M365, "emulator", "serve", "--port", str(port), "--users", "130"],
+        env={**environ, "M365_EMULATOR_SEED": "11"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_port(port, server)
+        completed = _run(["run"], tmp_path, M365_EMULATOR_URL=f"http://127.0.0.1:{port}", M365_EMULATOR_SEED="11")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 130
+
+
+def _wait_for_port(port: int, server: subprocess.Popen[str]) -> None:
+    for _ in range(200):
+        if server.poll() is not None:
+            raise AssertionError(f"the emulator exited: {server.stderr.read() if server.stderr else ''}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the emulator did not listen on port {port}")
