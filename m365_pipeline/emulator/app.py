@@ -15,7 +15,7 @@ import json
 import random
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +71,8 @@ SUBSCRIBED_SKU = EntityType(
     "microsoft.graph.subscribedSku", SUBSCRIBED_SKU_PROPERTIES, tuple(SUBSCRIBED_SKU_PROPERTIES)
 )
 ORGANIZATION = EntityType("microsoft.graph.organization", ORGANIZATION_PROPERTIES, tuple(ORGANIZATION_PROPERTIES))
+
+REQUEST_LOG_SIZE = 10_000
 
 READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
 READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
@@ -209,7 +211,8 @@ class GraphEmulator:
             clients = {EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, ALL_PERMISSIONS)}
         self.tenant = tenant
         self.faults = FaultInjector(faults)
-        self.requests: list[tuple[str, str, int]] = []  # (method, path with query, status), for tests
+        # (method, path with query, status) of the latest requests, for tests; bounded for a long `serve_forever`
+        self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._identity = Identity(tenant, clients, token_lifetime, clock)
         self._clock = clock
         self._users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"))

@@ -265,7 +265,7 @@ def test_every_answer_carries_request_ids_and_resource_units(graph: httpx.Client
 def test_the_request_log_records_method_path_and_status(graph: httpx.Client, emulator: GraphEmulator) -> None:
     graph.get(f"{GRAPH}/users?$top=3")
     graph.get(f"{GRAPH}/nothing")
-    assert emulator.requests[-2:] == [("GET", "/v1.0/users?$top=3", 200), ("GET", "/v1.0/nothing", 404)]
+    assert list(emulator.requests)[-2:] == [("GET", "/v1.0/users?$top=3", 200), ("GET", "/v1.0/nothing", 404)]
 
 
 def test_a_missing_or_unknown_token_is_a_401(emulator: GraphEmulator) -> None:
