@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 class GraphError(Exception):
     """Graph (or the sign-in service) refused a request.
 
-    ``status`` is the HTTP status, 0 when no response arrived (connection dropped, token library error);
+    ``status`` is the HTTP status, 0 when there is none to tell (a dropped connection; msal does not say);
     ``code`` and ``message`` are Graph's ``error.code`` and ``error.message``; ``url`` is kept whole but only
     its path is shown, as a query string can be long and carries nothing the reader needs.
     """
@@ -36,9 +36,10 @@ class GraphError(Exception):
         return urlsplit(self.url).path or self.url
 
     def _describe(self) -> str:
-        status = f"HTTP {self.status}" if self.status else "no response"
+        status = f"HTTP {self.status} " if self.status else ""
         request_id = f" (request-id {self.request_id})" if self.request_id else ""
-        return f"{self.method} {self.path}: {status} {self.code}: {self.message}{request_id}"
+        where = f"{self.method} {self.path}".rstrip()
+        return f"{where}: {status}{self.code}: {self.message}{request_id}"
 
 
 class GraphAuthError(GraphError):
@@ -64,4 +65,3 @@ class GraphRetriesExhausted(GraphError):
 
     def _describe(self) -> str:
         return f"{super()._describe()} - gave up after {self.attempts} attempts"
-

@@ -13,10 +13,14 @@ from typing import Protocol
 import redis
 
 from m365_pipeline.graph.retry import Clock
+from m365_pipeline.settings import Settings
 
 # identity budget per 10 s for the smallest tenants (<50 users); larger tenants get 5,000 or 8,000
 DEFAULT_CAPACITY = 3500
 DEFAULT_REFILL_PER_SECOND = DEFAULT_CAPACITY / 10
+# Refill computed from wall-clock seconds (~1.7e9) carries float error of ~1e-4 units; without this slack a
+# bucket refilled "exactly" enough would ask for a further sleep of a fraction of a microsecond.
+SLACK = 0.001
 
 
 class RateLimiter(Protocol):
@@ -73,20 +77,22 @@ class InProcessTokenBucket:
             if now > self._updated:
                 self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.refill_per_second)
                 self._updated = now
-            if self._tokens >= cost:
+            if self._tokens + SLACK >= cost:
                 self._tokens -= cost
                 return 0.0
             return (cost - self._tokens) / self.refill_per_second
 
 
 # KEYS[1]: the bucket (a hash of tokens and the time they were counted); ARGV: capacity, refill per second,
-# cost, now (wall-clock seconds: processes on different machines must agree on it). Returns the seconds to
+# cost, now (wall-clock seconds: processes on different machines must agree on it), slack. Numbers are
+# stored with 17 digits so that a double survives the round trip. Returns the seconds to
 # wait as a string (a Lua number would come back truncated to an integer); "0" means the cost was spent.
 _SPEND_SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
+local slack = tonumber(ARGV[5])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
 local tokens = tonumber(state[1]) or capacity
 local updated = tonumber(state[2]) or now
@@ -95,12 +101,12 @@ if now > updated then
   updated = now
 end
 local wait = 0
-if tokens >= cost then
+if tokens + slack >= cost then
   tokens = tokens - cost
 else
   wait = (cost - tokens) / rate
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(updated))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'updated', string.format('%.17g', updated))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return tostring(wait)
 """
@@ -109,9 +115,7 @@ return tostring(wait)
 class RedisTokenBucket:
     """A token bucket in Redis under ``key``: every process using the same key shares one budget."""
 
-    def __init__(
-        self, client: redis.Redis, key: str, capacity: int, refill_per_second: float, clock: Clock
-    ) -> None:
+    def __init__(self, client: redis.Redis, key: str, capacity: int, refill_per_second: float, clock: Clock) -> None:
         _check_bucket(capacity, refill_per_second)
         self.key = key
         self.capacity = capacity
@@ -126,5 +130,24 @@ class RedisTokenBucket:
 
     def _try_spend(self, cost: int) -> float:
         now = self._clock.utcnow().timestamp()
-        answer = self._spend(keys=[self.key], args=[self.capacity, self.refill_per_second, cost, now])
+        answer = self._spend(keys=[self.key], args=[self.capacity, self.refill_per_second, cost, now, SLACK])
         return float(answer.decode() if isinstance(answer, bytes) else answer)
+
+
+def rate_limiter_for(settings: Settings, clock: Clock) -> RateLimiter:
+    """The budget of the settings' app and tenant: in Redis when M365_REDIS_URL is set (shared by every run),
+    else in this process. Sized for the smallest tenants, the one budget Graph guarantees."""
+    if settings.redis_url is None:
+        return InProcessTokenBucket(DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SECOND, clock)
+    owner = (
+        f"{settings.credentials.tenant_id}:{settings.credentials.client_id}"
+        if settings.credentials is not None
+        else f"emulator:{settings.emulator.url or 'in-process'}"
+    )
+    return RedisTokenBucket(
+        redis.Redis.from_url(settings.redis_url),
+        f"m365_pipeline:graph:resource_units:{owner}",
+        DEFAULT_CAPACITY,
+        DEFAULT_REFILL_PER_SECOND,
+        clock,
+    )

@@ -1,0 +1,284 @@
+"""The Graph client: paging by ``@odata.nextLink``, retries on throttling and transient failures, one token
+refresh on 401, and the identity budget spent before each request.
+
+Graph's rules it follows (reference/graph_api.md): the whole nextLink is requested as given; the caller's
+headers (ConsistencyLevel among them) go with every page; ``$top`` only on paged collections; Retry-After is
+obeyed exactly and, when absent, the wait is exponential with jitter; other 4xx fail at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from m365_pipeline.graph.auth import EMULATOR_GRAPH_BASE_URL, TokenProvider, token_provider_for
+from m365_pipeline.graph.errors import GraphAuthError, GraphError, GraphRetriesExhausted
+from m365_pipeline.graph.rate_limit import RateLimiter, rate_limiter_for, resource_unit_cost
+from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock, parse_retry_after
+from m365_pipeline.settings import Settings
+
+logger = logging.getLogger("m365_pipeline.graph")
+
+MAX_PAGE_SIZE = 999
+_RETRIED_STATUSES = frozenset({429, 503, 504})
+# connection refused or dropped, timeouts, a body cut short; not misconfiguration such as a bad URL scheme
+_TRANSIENT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+
+
+class GraphClient:
+    """GET requests to one Graph base URL. Owns ``http`` and closes it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenProvider,
+        http: httpx.Client,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen, so one shared default is safe)
+        limiter: RateLimiter | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (Graph's $top range), got {page_size}")
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        self._tokens = tokens
+        self._http = http
+        self._retry = retry
+        self._limiter = limiter
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+
+    def get_json(
+        self,
+        path_or_url: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        cost: int = 1,
+    ) -> dict[str, Any]:
+        """One GET. ``cost`` is the endpoint's base resource-unit cost; the query's discounts are applied."""
+        return self._get(self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {}))
+
+    def iter_pages(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        paged: bool = True,
+        cost: int = 1,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Each page's ``value`` (possibly empty), following ``@odata.nextLink`` until there is none.
+
+        ``paged=False`` is for endpoints that take no ``$top`` (subscribedSkus). ``cost`` is the endpoint's
+        base resource-unit cost (the catalog's), charged per page with the query's discounts applied.
+        """
+        query = dict(params or {})
+        if paged:
+            query.setdefault("$top", str(self.page_size))
+        units = resource_unit_cost(cost, query)
+        caller_headers = headers or {}
+        url: str | None = self._url(path)
+        first_query: Mapping[str, str] | None = query
+        page = 0
+        while url is not None:
+            body = self._get(url, first_query, caller_headers, units)
+            items = body.get("value")
+            if not isinstance(items, list):
+                raise GraphError(200, "UnexpectedResponse", "the answer has no 'value' list", url=url)
+            page += 1
+            logger.debug("%s page %d: %d items", path, page, len(items))
+            yield items
+            next_link = body.get("@odata.nextLink")
+            url = next_link if isinstance(next_link, str) else None
+            first_query = None  # the nextLink carries the whole query
+
+    def iter_items(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        paged: bool = True,
+        cost: int = 1,
+    ) -> Iterator[dict[str, Any]]:
+        for page in self.iter_pages(path, params, headers, paged=paged, cost=cost):
+            yield from page
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("https://", "http://")):
+            return path_or_url
+        return f"{self.base_url}/{path_or_url.lstrip('/')}"
+
+    def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int) -> dict[str, Any]:
+        """GET ``url`` until it succeeds, fails for good, or the retry policy is spent."""
+        failures = 0
+        refreshed_token = False
+        while True:
+            try:
+                response = self._send(url, params, headers, cost)
+            except _TRANSIENT_ERRORS as error:
+                failure = _Failure(0, type(error).__name__, str(error) or "connection lost", None, None)
+            else:
+                if response.status_code < 300:
+                    self._note_budget(response)
+                    return response.json()
+                failure = _Failure.of(response, self._clock.utcnow())
+                if failure.status == 401 and not refreshed_token:
+                    logger.warning("401 %s on %s: requesting a new token", failure.code, _path(url))
+                    self._tokens.invalidate()
+                    refreshed_token = True
+                    continue
+                if failure.status == 401:
+                    raise failure.error(GraphAuthError, url, "still rejected after a new token")
+                if failure.status not in _RETRIED_STATUSES:
+                    raise failure.error(GraphError, url)
+            failures += 1
+            self._wait_before_retry(failure, failures, url)
+
+    def _send(
+        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int
+    ) -> httpx.Response:
+        if self._limiter is not None:
+            self._limiter.acquire(cost)
+        request_headers = {
+            **headers,
+            "Authorization": f"Bearer {self._tokens.token()}",
+            "client-request-id": str(uuid.uuid4()),
+            "Accept": "application/json",
+        }
+        return self._http.get(url, params=params, headers=request_headers)
+
+    def _wait_before_retry(self, failure: _Failure, failures: int, url: str) -> None:
+        """Sleep Retry-After, or back off when there is none; raise when the policy allows no more."""
+        retry_after, policy = failure.retry_after, self._retry
+        if retry_after is not None and retry_after > policy.max_retry_after:
+            detail = (
+                f"Retry-After {retry_after:g} s is beyond the policy's max_retry_after {policy.max_retry_after:g} s"
+            )
+            raise failure.exhausted(url, failures, detail)
+        if failures > policy.max_retries:
+            raise failure.exhausted(url, failures)
+        wait = retry_after if retry_after is not None else policy.backoff(failures, self._rng)
+        logger.warning(
+            "%s %s on %s: waiting %.3f s before retry %d of %d",
+            failure.status or "no response",
+            failure.code,
+            _path(url),
+            wait,
+            failures,
+            policy.max_retries,
+        )
+        self._clock.sleep(wait)
+
+    @staticmethod
+    def _note_budget(response: httpx.Response) -> None:
+        used = response.headers.get("x-ms-throttle-limit-percentage")
+        if used is not None:
+            logger.info("Graph throttling budget at %s of its limit (%s)", used, _path(str(response.url)))
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What went wrong with one attempt."""
+
+    status: int  # 0: no response
+    code: str
+    message: str
+    request_id: str | None
+    retry_after: float | None
+
+    @classmethod
+    def of(cls, response: httpx.Response, now_utc: datetime) -> _Failure:
+        """Graph's error code, message and request-id, from the error envelope where there is one."""
+        request_id = response.headers.get("request-id")
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), now_utc)
+        try:
+            envelope = response.json()
+        except ValueError:
+            envelope = None
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        if not isinstance(error, dict):
+            code = response.reason_phrase or f"HTTP{response.status_code}"
+            return cls(response.status_code, code, response.text[:200], request_id, retry_after)
+        inner = error.get("innerError") or error.get("innererror")
+        if isinstance(inner, dict) and inner.get("request-id"):
+            request_id = str(inner["request-id"])
+        code = str(error.get("code") or response.reason_phrase)
+        return cls(response.status_code, code, str(error.get("message") or ""), request_id, retry_after)
+
+    def error(self, kind: type[GraphError], url: str, detail: str = "") -> GraphError:
+        message = f"{self.message} ({detail})" if detail else self.message
+        return kind(self.status, self.code, message, request_id=self.request_id, url=url)
+
+    def exhausted(self, url: str, attempts: int, detail: str = "") -> GraphRetriesExhausted:
+        message = f"{self.message} ({detail})" if detail else self.message
+        return GraphRetriesExhausted(
+            self.status, self.code, message, attempts=attempts, request_id=self.request_id, url=url
+        )
+
+
+def graph_client_for(
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    limiter: RateLimiter | None = None,
+    clock: Clock | None = None,
+) -> GraphClient:
+    """The client the settings call for. The embedded default (the emulator, in-process) builds the emulator
+    and its transport when none is given. Without a limiter, the settings' one: Redis when M365_REDIS_URL is
+    set, else in-process."""
+    clock = clock or SystemClock()
+    emulator_tenant_id: str | None = None
+    base_url = settings.graph_base_url
+    if settings.uses_emulator and settings.emulator.url is None:
+        base_url = EMULATOR_GRAPH_BASE_URL
+        if transport is None:
+            from m365_pipeline.emulator.app import GraphEmulator
+            from m365_pipeline.emulator.tenant import generate_tenant
+            from m365_pipeline.emulator.transport import EmulatorTransport
+
+            tenant = generate_tenant(settings.emulator.seed, settings.emulator.users)
+            transport = EmulatorTransport(GraphEmulator(tenant, faults=settings.emulator.faults))
+            emulator_tenant_id = tenant.tenant_id
+    http = httpx.Client(transport=transport, timeout=settings.http_timeout)
+    tokens = token_provider_for(settings, http_client=http, clock=clock, emulator_tenant_id=emulator_tenant_id)
+    return GraphClient(
+        base_url,
+        tokens,
+        http,
+        retry=RetryPolicy(max_retries=settings.max_retries),
+        limiter=limiter if limiter is not None else rate_limiter_for(settings, clock),
+        clock=clock,
+        page_size=settings.page_size,
+    )
