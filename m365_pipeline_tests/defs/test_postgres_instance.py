@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import redis
 import sqlalchemy as sa
 
 from m365_pipeline.defs.main_run import run_main_job
@@ -23,11 +24,13 @@ def _documented_instance_yaml() -> str:
 
 
 def test_materialization_on_the_documented_postgres_instance(
-    embedded_default: Path, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    embedded_default: Path, postgres_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Production's parts together: dagster-postgres, a PostgreSQL warehouse and the Redis Graph budget."""
     libpq_url = postgres_url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
     monkeypatch.setenv("DAGSTER_PG_URL", libpq_url)
     monkeypatch.setenv("M365_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("M365_REDIS_URL", redis_url)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(_documented_instance_yaml(), encoding="utf-8")
@@ -52,6 +55,9 @@ def test_materialization_on_the_documented_postgres_instance(
         ).scalar_one()
         users = connection.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
     engine.dispose()
+    budget = redis.Redis.from_url(redis_url)
+    assert budget.exists("m365_pipeline:graph:resource_units:emulator:in-process"), "Graph calls bypassed Redis"
+    budget.close()
     assert status == "SUCCESS"
     assert materializations == 10
     assert users == SLICE_USERS
