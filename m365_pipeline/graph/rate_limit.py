@@ -84,22 +84,24 @@ class InProcessTokenBucket:
 
 
 # KEYS[1]: the bucket (a hash of tokens and the time they were counted); ARGV: capacity, refill per second,
-# cost, now (wall-clock seconds: processes on different machines must agree on it), slack. Numbers are
-# stored with 17 digits so that a double survives the round trip. Returns the seconds to
-# wait as a string (a Lua number would come back truncated to an integer); "0" means the cost was spent.
+# cost, slack. Time is the Redis server's own (TIME): processes on machines whose clocks disagree still share
+# one consistent budget. Numbers are stored with 17 digits so that a double survives the round trip. Returns
+# the seconds to wait as a string (a Lua number would come back truncated to an integer); "0": spent.
 _SPEND_SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
-local now = tonumber(ARGV[4])
-local slack = tonumber(ARGV[5])
+local slack = tonumber(ARGV[4])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
 local tokens = tonumber(state[1]) or capacity
 local updated = tonumber(state[2]) or now
 if now > updated then
   tokens = math.min(capacity, tokens + (now - updated) * rate)
-  updated = now
 end
+-- a stamp from the future (a server clock stepped back) restarts the count from now instead of starving
+updated = now
 local wait = 0
 if tokens + slack >= cost then
   tokens = tokens - cost
@@ -129,8 +131,7 @@ class RedisTokenBucket:
             self._clock.sleep(wait)
 
     def _try_spend(self, cost: int) -> float:
-        now = self._clock.utcnow().timestamp()
-        answer = self._spend(keys=[self.key], args=[self.capacity, self.refill_per_second, cost, now, SLACK])
+        answer = self._spend(keys=[self.key], args=[self.capacity, self.refill_per_second, cost, SLACK])
         return float(answer.decode() if isinstance(answer, bytes) else answer)
 
 

@@ -13,6 +13,7 @@ from m365_pipeline.graph.rate_limit import (
     rate_limiter_for,
     resource_unit_cost,
 )
+from m365_pipeline.graph.retry import SystemClock
 from m365_pipeline.settings import load_settings
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -80,42 +81,61 @@ def bucket_key(redis_client: redis.Redis) -> Iterator[str]:
     redis_client.delete(key)
 
 
+class SleepingClock(SystemClock):
+    """Real time (the Redis bucket reads the server's clock), with every wait recorded."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        super().sleep(seconds)
+
+
 def test_redis_buckets_on_one_key_share_the_budget(redis_client: redis.Redis, bucket_key: str) -> None:
-    clock = FakeClock()  # both "processes" read the same wall time, as NTP-synced machines do
-    first = RedisTokenBucket(redis_client, bucket_key, capacity=10, refill_per_second=1.0, clock=clock)
-    second = RedisTokenBucket(redis_client, bucket_key, capacity=10, refill_per_second=1.0, clock=clock)
-    first.acquire(6)
-    second.acquire(4)
+    clock = SleepingClock()
+    first = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=50.0, clock=clock)
+    second = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=50.0, clock=clock)
+    first.acquire(60)
+    second.acquire(40)
     assert clock.sleeps == []
-    assert float(redis_client.hget(bucket_key, "tokens") or -1) == pytest.approx(0.0)
-    second.acquire(3)  # the first bucket's spending left nothing: 3 units at 1 per second
-    assert clock.sleeps == [pytest.approx(3.0)]
-    first.acquire(2)
-    assert clock.sleeps[-1] == pytest.approx(2.0)
+    assert float(redis_client.hget(bucket_key, "tokens") or -1) == pytest.approx(0.0, abs=2.0)
+    second.acquire(10)  # the first bucket's spending left (almost) nothing: about 10 units at 50 per second
+    assert len(clock.sleeps) >= 1
+    assert 0.1 < sum(clock.sleeps) <= 0.2 + 0.05
     assert 0 < redis_client.ttl(bucket_key) <= 70
 
 
-def test_redis_bucket_refills_with_wall_time_up_to_capacity(redis_client: redis.Redis, bucket_key: str) -> None:
-    clock = FakeClock()
-    bucket = RedisTokenBucket(redis_client, bucket_key, capacity=4, refill_per_second=0.5, clock=clock)
+def test_redis_bucket_refills_with_server_time_up_to_capacity(redis_client: redis.Redis, bucket_key: str) -> None:
+    clock = SleepingClock()
+    bucket = RedisTokenBucket(redis_client, bucket_key, capacity=4, refill_per_second=40.0, clock=clock)
     bucket.acquire(4)
-    clock.advance(3600)
+    SystemClock().sleep(0.5)  # refills 20 units, capped at the capacity of 4
     for _ in range(4):
         bucket.acquire(1)
     assert clock.sleeps == []
-    bucket.acquire(1)
-    assert clock.sleeps == [pytest.approx(2.0)]
+    assert float(redis_client.hget(bucket_key, "tokens") or -1) == pytest.approx(0.0, abs=0.5)
+
+
+def test_a_stale_bucket_from_another_clock_does_not_starve_a_process(
+    redis_client: redis.Redis, bucket_key: str
+) -> None:
+    redis_client.hset(bucket_key, mapping={"tokens": "0", "updated": "4102444800"})  # stamped in 2100
+    clock = SleepingClock()
+    RedisTokenBucket(redis_client, bucket_key, capacity=4, refill_per_second=40.0, clock=clock).acquire(1)
+    assert sum(clock.sleeps) < 1.0
 
 
 def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis_client: redis.Redis) -> None:
     settings = load_settings({"M365_REDIS_URL": redis_url, "M365_EMULATOR_SEED": "11"})
-    clock = FakeClock()
+    clock = SleepingClock()
     limiter = rate_limiter_for(settings, clock)
     assert isinstance(limiter, RedisTokenBucket)
+    redis_client.delete(limiter.key)
     try:
         limiter.acquire(DEFAULT_CAPACITY)
         limiter.acquire(35)  # the budget refills 350 units per second
-        assert clock.sleeps == [pytest.approx(0.1)]
+        assert sum(clock.sleeps) == pytest.approx(0.1, abs=0.02)
     finally:
         redis_client.delete(limiter.key)
     assert isinstance(rate_limiter_for(load_settings({}), clock), InProcessTokenBucket)
