@@ -5,21 +5,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator, RegisteredClient
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
 from m365_pipeline.settings import FaultRates
+from m365_pipeline_tests.certificates import self_signed
 from m365_pipeline_tests.emulator.helpers import GRAPH, GRAPH_SCOPE, LOGIN, ManualClock, request_token
 
 CERTIFICATE_CLIENT = "c3a1f000-0000-4000-8000-00000000cert"
@@ -81,19 +78,7 @@ class FormSafeHttp:
 
 @pytest.fixture(scope="module")
 def certificate_credential() -> dict[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emulator-test")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, certificate = self_signed("emulator-test")
     return {
         "private_key": key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -23,7 +23,7 @@ from m365_pipeline.graph.auth import (
 )
 from m365_pipeline.graph.errors import GraphAuthError
 from m365_pipeline.settings import GraphCredentials, Secret, SettingsError
-from m365_pipeline_tests.graph.certificates import self_signed, write_pem, write_pfx
+from m365_pipeline_tests.certificates import self_signed, write_pem, write_pfx
 from m365_pipeline_tests.graph.emulated import RecordingTransport, emulator_credentials
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
