@@ -59,6 +59,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "PAGE_SIZE": ("999", "`$top` for paged Graph collections (1..999)."),
     "MAX_RETRIES": ("6", "Retries of one Graph request on 429/503/504/connection errors before failing."),
     "HTTP_TIMEOUT": ("60", "Seconds before one Graph request times out."),
+    "GRAPH_BUDGET": (
+        "3500",
+        "Graph resource units per 10 s for this app in the tenant: 3500 (<50 users), 5000 (50-500), 8000 (>500).",
+    ),
     "DATABASE_URL": (
         "sqlite:///<DATA_DIR>/warehouse.db",
         "SQLAlchemy URL of the warehouse (postgresql+psycopg://...).",
@@ -177,6 +181,7 @@ class Settings:
     page_size: int
     max_retries: int
     http_timeout: float
+    graph_budget: int
     database_url: str
     redis_url: str | None
     snapshot_store: str
@@ -219,6 +224,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         page_size=env.integer("PAGE_SIZE", 999, minimum=1, maximum=999),
         max_retries=env.integer("MAX_RETRIES", 6, minimum=0, maximum=20),
         http_timeout=env.number("HTTP_TIMEOUT", 60.0, minimum=1.0),
+        graph_budget=env.integer("GRAPH_BUDGET", 3500, minimum=10),
         database_url=env.database_url(data_dir),
         redis_url=env.url("REDIS_URL", schemes=("redis", "rediss", "unix")) or None,
         snapshot_store=env.store("SNAPSHOT_STORE", data_dir / "snapshots"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,15 @@ class ExtractResult:
     bytes: int
 
 
-def extract_to_parquet(client: GraphClient, entity: GraphEntity, destination: Path) -> ExtractResult:
+def extract_to_parquet(
+    client: GraphClient,
+    entity: GraphEntity,
+    destination: Path,
+    on_page: Callable[[int, int], None] | None = None,
+) -> ExtractResult:
     """Write every item of ``entity`` to ``destination``; zero items still give a valid (empty) file.
+
+    ``on_page(pages, rows)`` is told the running totals after each page (progress of a long extraction).
 
     The file is written beside the destination under a temporary name and renamed only once complete, so a
     failed or killed run never leaves a partial file where a complete one is expected.
@@ -41,6 +49,8 @@ def extract_to_parquet(client: GraphClient, entity: GraphEntity, destination: Pa
                 if page:
                     writer.write_batch(_record_batch(entity, page, pages))
                     rows += len(page)
+                if on_page is not None:
+                    on_page(pages, rows)
         os.replace(partial, destination)
     except BaseException:
         partial.unlink(missing_ok=True)

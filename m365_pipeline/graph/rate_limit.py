@@ -15,9 +15,8 @@ import redis
 from m365_pipeline.graph.retry import Clock
 from m365_pipeline.settings import Settings
 
-# identity budget per 10 s for the smallest tenants (<50 users); larger tenants get 5,000 or 8,000
-DEFAULT_CAPACITY = 3500
-DEFAULT_REFILL_PER_SECOND = DEFAULT_CAPACITY / 10
+# Graph's identity budget is counted per 10 s window (M365_GRAPH_BUDGET units in each)
+BUDGET_WINDOW_SECONDS = 10
 # Refill computed from wall-clock seconds (~1.7e9) carries float error of ~1e-4 units; without this slack a
 # bucket refilled "exactly" enough would ask for a further sleep of a fraction of a microsecond.
 SLACK = 0.001
@@ -137,9 +136,9 @@ class RedisTokenBucket:
 
 def rate_limiter_for(settings: Settings, clock: Clock) -> RateLimiter:
     """The budget of the settings' app and tenant: in Redis when M365_REDIS_URL is set (shared by every run),
-    else in this process. Sized for the smallest tenants, the one budget Graph guarantees."""
+    else in this process. Sized by M365_GRAPH_BUDGET (default: the 3,500 units even the smallest tenant has)."""
     if settings.redis_url is None:
-        return InProcessTokenBucket(DEFAULT_CAPACITY, DEFAULT_REFILL_PER_SECOND, clock)
+        return InProcessTokenBucket(settings.graph_budget, settings.graph_budget / BUDGET_WINDOW_SECONDS, clock)
     owner = (
         f"{settings.credentials.tenant_id}:{settings.credentials.client_id}"
         if settings.credentials is not None
@@ -148,7 +147,7 @@ def rate_limiter_for(settings: Settings, clock: Clock) -> RateLimiter:
     return RedisTokenBucket(
         redis.Redis.from_url(settings.redis_url),
         f"m365_pipeline:graph:resource_units:{owner}",
-        DEFAULT_CAPACITY,
-        DEFAULT_REFILL_PER_SECOND,
+        settings.graph_budget,
+        settings.graph_budget / BUDGET_WINDOW_SECONDS,
         clock,
     )

@@ -24,8 +24,10 @@ def test_users_are_written_once_each_with_the_catalog_schema(
 ) -> None:
     emulator = GraphEmulator(small_tenant, FaultRates(throttle=0.1, unavailable=0.05, seed=2))
     destination = tmp_path / "raw" / "users" / "2025-06-24.parquet"
+    progress: list[tuple[int, int]] = []
     with emulator_client(emulator, clock, page_size=64) as client:
-        result = extract_to_parquet(client, USERS, destination)
+        result = extract_to_parquet(client, USERS, destination, on_page=lambda *totals: progress.append(totals))
+    assert progress == [(1, 64), (2, 128), (3, 192), (4, 256), (5, 300)]
     table = pq.read_table(destination)
     assert table.schema.equals(USERS.schema)
     assert (result.entity, result.path, result.rows, result.pages) == ("users", destination, 300, 5)

@@ -7,7 +7,6 @@ import pytest
 import redis
 
 from m365_pipeline.graph.rate_limit import (
-    DEFAULT_CAPACITY,
     InProcessTokenBucket,
     RedisTokenBucket,
     rate_limiter_for,
@@ -127,15 +126,17 @@ def test_a_stale_bucket_from_another_clock_does_not_starve_a_process(
 
 
 def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis_client: redis.Redis) -> None:
-    settings = load_settings({"M365_REDIS_URL": redis_url, "M365_EMULATOR_SEED": "11"})
+    settings = load_settings({"M365_REDIS_URL": redis_url, "M365_EMULATOR_SEED": "11", "M365_GRAPH_BUDGET": "5000"})
     clock = SleepingClock()
     limiter = rate_limiter_for(settings, clock)
     assert isinstance(limiter, RedisTokenBucket)
     redis_client.delete(limiter.key)
     try:
-        limiter.acquire(DEFAULT_CAPACITY)
-        limiter.acquire(35)  # the budget refills 350 units per second
+        limiter.acquire(5000)
+        limiter.acquire(50)  # the budget refills 500 units per second
         assert sum(clock.sleeps) == pytest.approx(0.1, abs=0.02)
     finally:
         redis_client.delete(limiter.key)
-    assert isinstance(rate_limiter_for(load_settings({}), clock), InProcessTokenBucket)
+    in_process = rate_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), clock)
+    assert isinstance(in_process, InProcessTokenBucket)
+    assert (in_process.capacity, in_process.refill_per_second) == (8000, 800.0)

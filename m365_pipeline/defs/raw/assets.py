@@ -10,6 +10,7 @@ from m365_pipeline.graph.raw_files import duplicate_or_missing_ids
 
 GROUP = "raw_graph"
 IDS_UNIQUE = "ids_unique"
+PROGRESS_EVERY_PAGES = 10
 
 DESCRIPTIONS = {
     "organization": "The tenant itself (`GET /organization`): its id, name and verified domains.",
@@ -46,8 +47,13 @@ def _raw_extract_asset(entity: GraphEntity) -> dg.AssetsDefinition:
     )
     def extract(context: dg.AssetExecutionContext, settings: M365Settings, graph: GraphSource) -> dg.MaterializeResult:
         destination = settings.raw_path(entity.name, settings.run_date())
+
+        def report_progress(pages: int, rows: int) -> None:
+            if pages % PROGRESS_EVERY_PAGES == 0:
+                context.log.info(f"{entity.path}: {rows} objects in {pages} pages so far")
+
         with graph.client() as client:
-            result = extract_to_parquet(client, entity, destination)
+            result = extract_to_parquet(client, entity, destination, on_page=report_progress)
         context.log.info(f"{entity.path}: {result.rows} objects in {result.pages} pages -> {result.path}")
         duplicates, missing = duplicate_or_missing_ids(result.path)
         return dg.MaterializeResult(
