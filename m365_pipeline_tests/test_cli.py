@@ -96,3 +96,20 @@ def _wait_for_port(port: int, server: subprocess.Popen[str]) -> None:
                 return
         time.sleep(0.05)
     raise AssertionError(f"the emulator did not listen on port {port}")
+
+
+def test_a_failed_run_exits_1_with_graphs_reason_and_the_next_run_recovers(tmp_path: Path) -> None:
+    failing = _run(["run"], tmp_path, M365_EMULATOR_USERS="90", M365_EMULATOR_FAULTS="503=1", M365_MAX_RETRIES="0")
+
+    assert failing.returncode == 1
+    reason = failing.stderr.strip().splitlines()[-1]
+    assert reason.startswith("m365 run failed: ")
+    assert "503" in reason and "request-id" in reason
+    assert not list((tmp_path / "data" / "raw").rglob("*.parquet")), "a failed extraction left a file behind"
+
+    recovered = _run(["run"], tmp_path, M365_EMULATOR_USERS="90")
+
+    assert recovered.returncode == 0, recovered.stderr[-3000:]
+    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 90

@@ -55,9 +55,13 @@ def run_main_job(instance: dg.DagsterInstance | None = None) -> MainRunOutcome:
             outcome.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     if not result.success:
         failure = next((event for event in result.all_events if event.is_step_failure), None)
-        outcome.failure_reason = _one_line(failure.message if failure else "the run did not succeed")
+        outcome.failure_reason = _failure_reason(failure) if failure else "the run did not succeed"
     return outcome
 
 
-def _one_line(text: str | None) -> str:
-    return " ".join((text or "").split())[:400]
+def _failure_reason(failure: dg.DagsterEvent) -> str:
+    """The failed step and the error that failed it, on one line."""
+    error = failure.step_failure_data.error
+    cause = error.cause if error and error.cls_name == "DagsterExecutionStepExecutionError" else error
+    detail = cause.message.split(f"{cause.cls_name}: ", 1)[-1] if cause else failure.message or "failed"
+    return " ".join(f"{failure.step_key}: {detail}".split())[:500]
