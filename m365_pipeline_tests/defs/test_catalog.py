@@ -12,17 +12,33 @@ from m365_pipeline.definitions import defs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-EXPECTED_GROUPS = {
-    "raw/organization": "raw_graph",
-    "raw/users": "raw_graph",
-    "raw/subscribed_skus": "raw_graph",
-    "raw/groups": "raw_graph",
-    "warehouse/tenants": "core_directory",
-    "warehouse/users": "core_directory",
-    "warehouse/user_licenses": "core_directory",
-    "warehouse/skus": "core_directory",
-    "warehouse/groups": "core_directory",
-    "reports/entra_id/user_list": "out_reports",
+# key: (group, upstream keys, kinds, checks): the catalog's shape, so that it cannot change by accident
+EXPECTED_CATALOG = {
+    "raw/organization": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
+    "raw/users": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
+    "raw/subscribed_skus": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
+    "raw/groups": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
+    "warehouse/tenants": ("core_directory", ("raw/organization",), ("sql", "table"), ()),
+    "warehouse/users": ("core_directory", ("raw/users", "warehouse/tenants"), ("sql", "table"), ("matches_source",)),
+    "warehouse/user_licenses": (
+        "core_directory",
+        ("raw/users", "warehouse/tenants"),
+        ("sql", "table"),
+        ("matches_source",),
+    ),
+    "warehouse/skus": (
+        "core_directory",
+        ("raw/subscribed_skus", "warehouse/tenants"),
+        ("sql", "table"),
+        ("consumed_units_match_assignments", "matches_source"),
+    ),
+    "warehouse/groups": ("core_directory", ("raw/groups", "warehouse/tenants"), ("sql", "table"), ("matches_source",)),
+    "reports/entra_id/user_list": (
+        "out_reports",
+        ("warehouse/skus", "warehouse/user_licenses", "warehouse/users"),
+        ("csv",),
+        ("one_row_per_user",),
+    ),
 }
 
 
@@ -30,13 +46,21 @@ def _specs() -> dict[str, dg.AssetSpec]:
     return {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
 
 
-def test_every_asset_is_cataloged() -> None:
-    specs = _specs()
-    assert {key: spec.group_name for key, spec in specs.items()} == EXPECTED_GROUPS
-    for key, spec in specs.items():
+def test_the_catalog_has_the_expected_shape() -> None:
+    graph = defs.resolve_asset_graph()
+    actual = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        checks = tuple(sorted(check.name for check in graph.asset_check_keys if check.asset_key == key))
+        upstream = tuple(sorted(parent.to_user_string() for parent in node.parent_keys))
+        actual[key.to_user_string()] = (node.group_name, upstream, tuple(sorted(node.kinds)), checks)
+    assert actual == EXPECTED_CATALOG
+
+
+def test_every_asset_is_documented() -> None:
+    for key, spec in _specs().items():
         assert spec.description and len(spec.description) > 40, key
         assert spec.owners == ["team:m365-data"], key
-        assert 1 <= len(spec.kinds) <= 3, key
         schema = spec.metadata.get("dagster/column_schema")
         assert isinstance(schema, dg.TableSchema) and schema.columns, key
         assert any(name.startswith("dagster/code_references") for name in spec.metadata), key
@@ -50,13 +74,8 @@ def test_warehouse_columns_carry_descriptions() -> None:
 
 
 def test_lineage_runs_from_raw_extract_to_report() -> None:
-    graph = defs.resolve_asset_graph()
     report = dg.AssetKey(["reports", "entra_id", "user_list"])
-    upstream = {key.to_user_string() for key in graph.get(report).parent_keys}
-    assert upstream == {"warehouse/users", "warehouse/user_licenses", "warehouse/skus"}
-    users = graph.get(dg.AssetKey(["warehouse", "users"]))
-    assert {key.to_user_string() for key in users.parent_keys} == {"raw/users", "warehouse/tenants"}
-    ancestors = {key.to_user_string() for key in graph.upstream_key_iterator(report)}
+    ancestors = {key.to_user_string() for key in defs.resolve_asset_graph().upstream_key_iterator(report)}
     assert {"raw/users", "raw/organization", "raw/subscribed_skus"} <= ancestors
 
 
