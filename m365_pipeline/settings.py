@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "M365_"
@@ -182,8 +182,8 @@ class Settings:
     max_retries: int
     http_timeout: float
     graph_budget: int
-    database_url: str
-    redis_url: str | None
+    database_url: str = field(repr=False)  # may hold a password
+    redis_url: str | None = field(repr=False)
     snapshot_store: str
     cold_store: str
     s3_endpoint_url: str | None
@@ -234,9 +234,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+TENANT_SETTINGS = ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")
+# meaningful only with a real tenant: set alone, they would silently be ignored
+TENANT_ONLY_SETTINGS = ("CLIENT_CERTIFICATE_PASSWORD", "GRAPH_BASE_URL", "AUTHORITY_HOST")
+
+
 def _credentials(env: _Env) -> GraphCredentials | None:
-    given = {name: env.text(name) for name in ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")}
+    given = {name: env.text(name) for name in TENANT_SETTINGS}
     if not any(given.values()):
+        stray = [PREFIX + name for name in TENANT_ONLY_SETTINGS if env.text(name)]
+        if stray:
+            raise SettingsError(
+                f"{', '.join(stray)} is set but no tenant is: set {PREFIX}TENANT_ID, {PREFIX}CLIENT_ID and a "
+                f"secret or certificate, or unset it to use the bundled emulator"
+            )
         return None
     for name in ("TENANT_ID", "CLIENT_ID"):
         if not given[name]:
@@ -252,6 +263,8 @@ def _credentials(env: _Env) -> GraphCredentials | None:
     if certificate_path is not None and not certificate_path.is_file():
         raise SettingsError(f"{PREFIX}CLIENT_CERTIFICATE_PATH: no file at {certificate_path}")
     password = env.text("CLIENT_CERTIFICATE_PASSWORD")
+    if password and not certificate:
+        raise SettingsError(f"{PREFIX}CLIENT_CERTIFICATE_PASSWORD is set but {PREFIX}CLIENT_CERTIFICATE_PATH is not")
     return GraphCredentials(
         tenant_id=str(given["TENANT_ID"]),
         client_id=str(given["CLIENT_ID"]),
@@ -324,7 +337,8 @@ class _Env:
         if raw is None:
             return str(default)
         if "://" in raw and not raw.startswith("s3://"):
-            raise SettingsError(f"{PREFIX}{name}: '{raw}' is neither a folder nor an s3://bucket/prefix URL")
+            shown = mask_url_password(raw)
+            raise SettingsError(f"{PREFIX}{name}: '{shown}' is neither a folder nor an s3://bucket/prefix URL")
         if raw.startswith("s3://") and not urlsplit(raw).netloc:
             raise SettingsError(f"{PREFIX}{name}: '{raw}' names no bucket")
         return raw if raw.startswith("s3://") else str(Path(raw).expanduser().resolve())
@@ -338,7 +352,10 @@ class _Env:
 
 
 def mask_url_password(url: str) -> str:
+    """The URL with the password of its user-info part replaced (the password text may occur elsewhere too)."""
     parts = urlsplit(url)
-    if parts.password:
-        return url.replace(parts.password, "********", 1)
-    return url
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))

@@ -31,7 +31,7 @@ def test_m365_run_from_a_project_root_writes_the_report_and_records_the_run(tmp_
     assert str(report) in completed.stdout
     with report.open(encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 150
-    assert list((tmp_path / "data" / "dagster" / "storage").rglob("runs.db")), "the run was not kept in data/dagster"
+    assert (tmp_path / "history" / "runs.db").is_file(), "the run was not kept in the instance under DAGSTER_HOME"
 
 
 def test_a_bad_setting_exits_2_with_a_one_line_reason_naming_it(tmp_path: Path) -> None:

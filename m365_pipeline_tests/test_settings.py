@@ -84,6 +84,18 @@ def test_a_certificate_instead_of_a_secret(tmp_path: Path) -> None:
         ({"M365_SNAPSHOT_STORE": "gs://bucket"}, "M365_SNAPSHOT_STORE"),
         ({"M365_COLD_STORE": "s3://"}, "M365_COLD_STORE"),
         ({"M365_REPORT_TIMEZONE": "Mars/Olympus"}, "M365_REPORT_TIMEZONE"),
+        ({"M365_GRAPH_BASE_URL": "https://graph.microsoft.us/v1.0"}, "M365_GRAPH_BASE_URL"),
+        ({"M365_AUTHORITY_HOST": "https://login.microsoftonline.us"}, "M365_AUTHORITY_HOST"),
+        ({"M365_CLIENT_CERTIFICATE_PASSWORD": "pw"}, "M365_CLIENT_CERTIFICATE_PASSWORD"),
+        (
+            {
+                "M365_TENANT_ID": "t",
+                "M365_CLIENT_ID": "c",
+                "M365_CLIENT_SECRET": "x",
+                "M365_CLIENT_CERTIFICATE_PASSWORD": "pw",
+            },
+            "M365_CLIENT_CERTIFICATE_PASSWORD",
+        ),
         ({"M365_EMULATOR_FAULTS": "429=2"}, "M365_EMULATOR_FAULTS"),
         ({"M365_EMULATOR_FAULTS": "teapot=0.1"}, "M365_EMULATOR_FAULTS"),
         ({"M365_EMULATOR_FAULTS": "429=0.6,503=0.6"}, "M365_EMULATOR_FAULTS"),
@@ -103,13 +115,27 @@ def test_a_wrong_or_half_given_setting_names_itself(environ: dict[str, str], nam
         load_settings(environ)
 
 
-def test_errors_never_show_a_secret_or_a_password() -> None:
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"M365_TENANT_ID": "t", "M365_CLIENT_SECRET": "hunter2"},
+        {"M365_DATABASE_URL": "mysql://root:hunter2@db/x"},
+        {"M365_DATABASE_URL": "hunter2://hunter2:hunter2@db/x"},  # the password text also elsewhere in the URL
+        {"M365_REDIS_URL": "http://default:hunter2@cache:6379"},
+        {"M365_SNAPSHOT_STORE": "https://key:hunter2@store/bucket"},
+    ],
+)
+def test_errors_never_show_a_secret_or_a_password(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings({"M365_TENANT_ID": "t", "M365_CLIENT_SECRET": "hunter2-secret"})
-    assert "hunter2-secret" not in str(raised.value)
-    with pytest.raises(SettingsError) as raised:
-        load_settings({"M365_DATABASE_URL": "mysql://root:hunter2@db/x"})
-    assert "hunter2" not in str(raised.value)
+        load_settings(environ)
+    assert "hunter2@" not in str(raised.value) and ":hunter2" not in str(raised.value)
+
+
+def test_the_settings_repr_shows_no_password() -> None:
+    settings = load_settings(
+        {"M365_DATABASE_URL": "postgresql://postgres:postgres@db/m365", "M365_REDIS_URL": "redis://u:postgres@c:6379"}
+    )
+    assert ":postgres@" not in repr(settings)
 
 
 def test_fault_rates_parse() -> None:
