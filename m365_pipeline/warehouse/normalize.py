@@ -2,7 +2,8 @@
 
 A record that cannot be loaded faithfully (no id, a bad timestamp, a non-GUID skuId, ...) is quarantined with
 every problem it has, and the rest of the batch still loads. A record whose key repeats an earlier record's is
-quarantined too: the first one wins. Nothing is dropped silently.
+quarantined too: the first one wins. A child row (a user's license) loads only with its parent. Nothing is
+dropped silently.
 """
 
 from __future__ import annotations
@@ -70,61 +71,81 @@ def _time_zone(offset: str | None) -> timezone:
 
 
 def normalize_users(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
-    batch = _Batch("users", source, key=("id",))
+    users = _Batch("users", source, key=("id",))
     for row_number, record in enumerate(records, start=1):
-        fields = _Fields(record)
-        row = {
-            "tenant_id": tenant_id,
-            "id": fields.guid("id"),
-            "user_principal_name": fields.required_text("userPrincipalName"),
-            "display_name": fields.text("displayName"),
-            "given_name": fields.text("givenName"),
-            "surname": fields.text("surname"),
-            "mail": fields.text("mail"),
-            "job_title": fields.text("jobTitle"),
-            "department": fields.text("department"),
-            "office_location": fields.text("officeLocation"),
-            "usage_location": fields.text("usageLocation"),
-            "preferred_language": fields.text("preferredLanguage"),
-            "account_enabled": fields.boolean("accountEnabled"),
-            "user_type": fields.text("userType"),
-            "created_at": fields.timestamp("createdDateTime"),
-            "on_premises_sync_enabled": fields.boolean("onPremisesSyncEnabled"),
-            "business_phones": LIST_SEPARATOR.join(fields.text_list("businessPhones")),
-            "mobile_phone": fields.text("mobilePhone"),
-            "last_sign_in_at": fields.timestamp("signInActivity.lastSignInDateTime"),
-            "last_non_interactive_sign_in_at": fields.timestamp("signInActivity.lastNonInteractiveSignInDateTime"),
-            "last_successful_sign_in_at": fields.timestamp("signInActivity.lastSuccessfulSignInDateTime"),
-        }
-        batch.add(row_number, record, fields.problems, row)
-    return batch.result()
+        _add_user(users, row_number, record, tenant_id)
+    return users.result()
 
 
 def normalize_user_licenses(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
     """One row per user and directly assigned SKU, from the users' ``assignedLicenses``.
 
-    A bad license is quarantined on its own; the user's other licenses still load.
+    Only users that `normalize_users` loads give license rows, so no license points at a user missing from
+    ``users``: the licenses of a rejected user record are quarantined once, with the user's own problems. A
+    bad license of a loaded user is quarantined on its own; the user's other licenses still load.
     """
-    batch = _Batch("user_licenses", source, key=("user_id", "sku_id"))
+    users = _Batch("users", source, key=("id",))
+    licenses = _Batch("user_licenses", source, key=("user_id", "sku_id"))
     for row_number, record in enumerate(records, start=1):
-        user = _Fields(record)
-        licenses = user.records("assignedLicenses")
-        if not licenses and not user.problems:
-            continue
-        user_id = user.guid("id")
-        if user.problems:
-            batch.reject(row_number, record, user.problems)
-            continue
-        for index, assigned in enumerate(licenses):
-            fields = _Fields.of(assigned, f"assignedLicenses[{index}].")
-            row = {
-                "tenant_id": tenant_id,
-                "user_id": user_id,
-                "sku_id": fields.guid("skuId"),
-                "disabled_plans": LIST_SEPARATOR.join(sorted(fields.guid_list("disabledPlans"))),
-            }
-            batch.add(row_number, record, fields.problems, row)
-    return batch.result()
+        user_problems = _add_user(users, row_number, record, tenant_id)
+        if not user_problems:
+            loaded_user = users.rows[-1]
+            _add_licenses(licenses, row_number, record, tenant_id, user_id=loaded_user["id"])
+        elif record.get("assignedLicenses") not in (None, []):
+            licenses.reject(row_number, record, [_user_rejected(user_problems)])
+    return licenses.result()
+
+
+def _add_user(users: _Batch, row_number: int, record: dict[str, Any], tenant_id: str) -> list[tuple[str, str]]:
+    """Adds the user row of `record`; returns the problems that kept it out, empty when it loaded."""
+    fields = _Fields(record)
+    row = {
+        "tenant_id": tenant_id,
+        "id": fields.guid("id"),
+        "user_principal_name": fields.required_text("userPrincipalName"),
+        "display_name": fields.text("displayName"),
+        "given_name": fields.text("givenName"),
+        "surname": fields.text("surname"),
+        "mail": fields.text("mail"),
+        "job_title": fields.text("jobTitle"),
+        "department": fields.text("department"),
+        "office_location": fields.text("officeLocation"),
+        "usage_location": fields.text("usageLocation"),
+        "preferred_language": fields.text("preferredLanguage"),
+        "account_enabled": fields.boolean("accountEnabled"),
+        "user_type": fields.text("userType"),
+        "created_at": fields.timestamp("createdDateTime"),
+        "on_premises_sync_enabled": fields.boolean("onPremisesSyncEnabled"),
+        "business_phones": LIST_SEPARATOR.join(fields.text_list("businessPhones")),
+        "mobile_phone": fields.text("mobilePhone"),
+        "last_sign_in_at": fields.timestamp("signInActivity.lastSignInDateTime"),
+        "last_non_interactive_sign_in_at": fields.timestamp("signInActivity.lastNonInteractiveSignInDateTime"),
+        "last_successful_sign_in_at": fields.timestamp("signInActivity.lastSuccessfulSignInDateTime"),
+    }
+    return users.add(row_number, record, fields.problems, row)
+
+
+def _add_licenses(licenses: _Batch, row_number: int, record: dict[str, Any], tenant_id: str, user_id: str) -> None:
+    user = _Fields(record)
+    assigned_licenses = user.records("assignedLicenses")
+    if user.problems:
+        licenses.reject(row_number, record, user.problems)
+    for index, assigned in enumerate(assigned_licenses):
+        fields = _Fields.of(assigned, f"assignedLicenses[{index}].")
+        row = {
+            "tenant_id": tenant_id,
+            "user_id": user_id,
+            "sku_id": fields.guid("skuId"),
+            "disabled_plans": LIST_SEPARATOR.join(sorted(fields.guid_list("disabledPlans"))),
+        }
+        licenses.add(row_number, record, fields.problems, row)
+
+
+def _user_rejected(user_problems: list[tuple[str, str]]) -> tuple[str, str]:
+    """The one problem of the licenses of a rejected user record: the user's own problems, field by field."""
+    fields = ", ".join(name for name, _ in user_problems)
+    details = "; ".join(f"{name}: {reason}" for name, reason in user_problems)
+    return fields, f"user record rejected, so its licenses are not loaded: {details}"
 
 
 def normalize_skus(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
@@ -213,17 +234,18 @@ class _Batch:
 
     def add(
         self, row_number: int, record: dict[str, Any], problems: list[tuple[str, str]], row: dict[str, Any]
-    ) -> None:
-        if problems:
-            self.reject(row_number, record, problems)
-            return
+    ) -> list[tuple[str, str]]:
+        """Adds `row` unless it has problems or repeats a key; returns the problems that kept it out."""
         key = tuple(row[name] for name in self.key)
         first = self._first_row_of_key.get(key)
-        if first is not None:
-            self.reject(row_number, record, [(", ".join(self.key), f"same key {key} as row {first}")])
-            return
+        if not problems and first is not None:
+            problems = [(", ".join(self.key), f"same key {key} as row {first}")]
+        if problems:
+            self.reject(row_number, record, problems)
+            return problems
         self._first_row_of_key[key] = row_number
         self.rows.append(row)
+        return []
 
     def reject(self, row_number: int, record: dict[str, Any], problems: list[tuple[str, str]]) -> None:
         self.quarantined.append(

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from m365_pipeline.warehouse.normalize import (
+    Normalized,
     normalize_groups,
     normalize_skus,
     normalize_user_licenses,
@@ -27,6 +28,7 @@ SPE_E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
 EMS_E3 = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"
 TEAMS_PLAN = "57ff2da0-773e-42df-b2af-ffb7a2317929"
 SKYPE_PLAN = "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"
+USER_REJECTED = "user record rejected, so its licenses are not loaded"
 
 
 def _sign_ins(interactive: str | None, non_interactive: str | None, successful: str | None) -> dict[str, Any]:
@@ -255,12 +257,21 @@ def test_normalize_user_licenses() -> None:
             "disabled_plans": f"{SKYPE_PLAN}; {TEAMS_PLAN}",
         },
         {"tenant_id": TENANT, "user_id": TARO, "sku_id": EMS_E3, "disabled_plans": ""},
-        # The user's bad timestamp does not concern its licenses.
-        {"tenant_id": TENANT, "user_id": HANAKO, "sku_id": EMS_E3, "disabled_plans": ""},
         {"tenant_id": TENANT, "user_id": SATO, "sku_id": EMS_E3, "disabled_plans": ""},
     ]
     assert result.quarantined == [
-        QuarantinedRow("user_licenses", USERS_SOURCE, 3, "id", "missing", NO_ID_RECORD),
+        QuarantinedRow("user_licenses", USERS_SOURCE, 3, "id", f"{USER_REJECTED}: id: missing", NO_ID_RECORD),
+        QuarantinedRow(
+            "user_licenses",
+            USERS_SOURCE,
+            4,
+            "createdDateTime, signInActivity.lastSignInDateTime",
+            f"{USER_REJECTED}: "
+            "createdDateTime: '2024/04/01 09:00' is not a Graph timestamp such as 2025-06-24T10:51:08.1234567Z; "
+            "signInActivity.lastSignInDateTime: '2025-06-24T25:61:00Z' is not a valid timestamp: "
+            "hour must be in 0..23",
+            BAD_TIMESTAMP_RECORD,
+        ),
         QuarantinedRow(
             "user_licenses",
             USERS_SOURCE,
@@ -269,6 +280,63 @@ def test_normalize_user_licenses() -> None:
             "'ENTERPRISEPACK' is not a GUID",
             BAD_LICENSE_RECORD,
         ),
+    ]
+
+
+def test_every_license_row_belongs_to_a_loaded_user() -> None:
+    users = normalize_users(USER_RECORDS, TENANT, USERS_SOURCE)
+    licenses = normalize_user_licenses(USER_RECORDS, TENANT, USERS_SOURCE)
+
+    assert {row["user_id"] for row in licenses.rows} <= {row["id"] for row in users.rows}
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "reason"),
+    [
+        (
+            {"createdDateTime": "yesterday"},
+            "createdDateTime",
+            "'yesterday' is not a Graph timestamp such as 2025-06-24T10:51:08.1234567Z",
+        ),
+        ({"userPrincipalName": None}, "userPrincipalName", "missing"),
+    ],
+)
+def test_a_rejected_user_loads_none_of_its_licenses(values: dict[str, Any], field: str, reason: str) -> None:
+    record = _graph_user(
+        HANAKO,
+        "hanako.suzuki@contoso.onmicrosoft.com",
+        assignedLicenses=[{"skuId": SPE_E3, "disabledPlans": []}, {"skuId": EMS_E3, "disabledPlans": []}],
+        **values,
+    )
+
+    users = normalize_users([record], TENANT, USERS_SOURCE)
+    licenses = normalize_user_licenses([record], TENANT, USERS_SOURCE)
+
+    assert users.rows == []
+    assert users.quarantined == [QuarantinedRow("users", USERS_SOURCE, 1, field, reason, record)]
+    assert licenses.rows == []
+    assert licenses.quarantined == [
+        QuarantinedRow("user_licenses", USERS_SOURCE, 1, field, f"{USER_REJECTED}: {field}: {reason}", record)
+    ]
+
+
+def test_a_rejected_user_without_licenses_leaves_no_license_quarantine() -> None:
+    record = _graph_user(HANAKO, "hanako.suzuki@contoso.onmicrosoft.com", createdDateTime="yesterday")
+
+    assert normalize_user_licenses([record], TENANT, USERS_SOURCE) == Normalized(rows=[], quarantined=[])
+
+
+def test_only_the_first_record_of_a_repeated_user_gives_licenses() -> None:
+    first = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com", assignedLicenses=[{"skuId": SPE_E3}])
+    again = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com", assignedLicenses=[{"skuId": EMS_E3}])
+
+    licenses = normalize_user_licenses([first, again], TENANT, USERS_SOURCE)
+
+    assert licenses.rows == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": ""}]
+    assert licenses.quarantined == [
+        QuarantinedRow(
+            "user_licenses", USERS_SOURCE, 2, "id", f"{USER_REJECTED}: id: same key ('{TARO}',) as row 1", again
+        )
     ]
 
 
