@@ -6,6 +6,7 @@ prints a one-line reason on failure.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import fields, is_dataclass
@@ -67,7 +68,13 @@ def emulator() -> None:
 
 
 @emulator.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=lambda _context, _parameter, value: _loopback_only(value),
+    help="Loopback address to listen on: the emulator's built-in app secret is published, so it never faces a network.",
+)
 @click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--users", type=click.IntRange(1), help="Users in the synthetic tenant [M365_EMULATOR_USERS].")
 def serve(host: str, port: int, users: int | None) -> None:
@@ -120,6 +127,16 @@ def upgrade() -> None:
     engine = create_warehouse_engine(_settings_or_exit().database_url)
     upgrade_to_head(engine)
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {current_revision(engine)}")
+
+
+def _loopback_only(host: str) -> str:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.BadParameter(f"{host} is not a loopback address (127.0.0.0/8, ::1 or localhost)")
+    return host
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:

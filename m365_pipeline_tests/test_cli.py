@@ -113,3 +113,10 @@ def test_a_failed_run_exits_1_with_graphs_reason_and_the_next_run_recovers(tmp_p
     (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
     with report.open(encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 90
+
+
+def test_the_emulator_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    completed = _run(["emulator", "serve", "--host", "0.0.0.0"], tmp_path)
+
+    assert completed.returncode == 2
+    assert "0.0.0.0 is not a loopback address" in completed.stderr

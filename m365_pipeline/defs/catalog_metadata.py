@@ -31,10 +31,15 @@ def file_metadata(path: Path) -> dict[str, Any]:
     return {"path": dg.MetadataValue.path(str(path)), "dagster/uri": path.resolve().as_uri()}
 
 
-def latest_materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey) -> Path:
-    """The file behind an upstream asset's newest materialization (lineage tells where it is)."""
+def latest_materialization_value(instance: dg.DagsterInstance, key: dg.AssetKey, label: str) -> str:
+    """A metadata value of an upstream asset's newest materialization (lineage tells what it produced)."""
     event = instance.get_latest_materialization_event(key)
     materialization = event.asset_materialization if event else None
-    if materialization is None or "path" not in materialization.metadata:
-        raise dg.Failure(f"{key.to_user_string()} has no materialized file yet: materialize it first")
-    return Path(str(materialization.metadata["path"].value))
+    if materialization is None or label not in materialization.metadata:
+        raise dg.Failure(f"{key.to_user_string()} has not been materialized yet: materialize it first")
+    return str(materialization.metadata[label].value)
+
+
+def latest_materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey) -> Path:
+    """The file behind an upstream asset's newest materialization."""
+    return Path(latest_materialization_value(instance, key, "path"))

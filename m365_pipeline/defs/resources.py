@@ -27,12 +27,10 @@ class M365Settings(dg.ConfigurableResource):
     def current(self) -> Settings:
         return load_settings()
 
-    def raw_path(self, entity: str, run_date: str) -> Path:
-        return self.current.raw_dir / entity / f"{run_date}.parquet"
-
-    def run_date(self) -> str:
-        """Today in the report time zone: the raw extracts are one file per entity and run date."""
-        return datetime.now(self.current.report_timezone).date().isoformat()
+    def raw_path(self, entity: str, tenant_id: str) -> Path:
+        """One raw file per entity, tenant and run date (today in the report time zone)."""
+        run_date = datetime.now(self.current.report_timezone).date().isoformat()
+        return self.current.raw_dir / entity / tenant_id / f"{run_date}.parquet"
 
 
 class GraphSource(dg.ConfigurableResource):

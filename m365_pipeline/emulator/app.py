@@ -3,7 +3,8 @@
 It answers the sign-in endpoints (OpenID discovery, the client-credentials token) and, under ``/v1.0``, users,
 groups, subscribedSkus and organization with Graph's semantics: default properties and ``$select``, ``$top``,
 a small ``$filter``, ``$count`` with ``ConsistencyLevel: eventual``, paging by opaque ``$skiptoken`` in absolute
-nextLinks, Graph's error envelope, bearer tokens and permissions, and faults injected per ``FaultRates``.
+nextLinks, Graph's error envelope, bearer tokens and permissions (``signInActivity`` only for a premium tenant
+and an app with AuditLog.Read.All), faults injected per ``FaultRates`` and outages of the sign-in service.
 The host of a request does not matter, except that absolute URLs in answers are built on it. The transports
 (``transport.py`` in-process, ``server.py`` on a socket) only translate to and from these objects.
 """
@@ -77,6 +78,9 @@ REQUEST_LOG_SIZE = 10_000
 READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
 READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
 READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
+# A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
+SIGN_IN_ACTIVITY = "signInActivity"
+SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
 
 GRAPH_CONTENT_TYPE = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -136,6 +140,7 @@ class _Route:
     permissions: frozenset[str]
     resource_units: int  # throttling-limits.md's cost before the $select / $top discounts
     answer: Callable[[_Call, QueryOptions], bytes]
+    serves_sign_in_activity: bool = False
 
 
 class _Directory:
@@ -196,7 +201,12 @@ class _Directory:
 
 
 class GraphEmulator:
-    """A Microsoft Graph (and its sign-in service) for one synthetic tenant. ``handle`` is thread-safe."""
+    """A Microsoft Graph (and its sign-in service) for one synthetic tenant. ``handle`` is thread-safe.
+
+    ``premium=False`` is a tenant without a Microsoft Entra ID P1/P2 licence: Graph refuses any request that
+    selects ``signInActivity``. ``filter_per_page=True`` applies ``$filter`` to each page of the collection after
+    paging, as Graph does for some queries: pages come short or empty, and still carry a nextLink.
+    """
 
     def __init__(
         self,
@@ -206,10 +216,14 @@ class GraphEmulator:
         clients: Mapping[str, RegisteredClient] | None = None,
         token_lifetime: float = 3600.0,
         clock: Callable[[], float] = time.time,
+        premium: bool = True,
+        filter_per_page: bool = False,
     ) -> None:
         if clients is None:
             clients = {EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, ALL_PERMISSIONS)}
         self.tenant = tenant
+        self.premium = premium
+        self.filter_per_page = filter_per_page
         self.faults = FaultInjector(faults)
         # (method, path with query, status) of the latest requests, for tests; bounded for a long `serve_forever`
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
@@ -221,6 +235,8 @@ class GraphEmulator:
         self._page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
         self._request_ids = random.Random(tenant.tenant_id)
         self._lock = threading.Lock()
+        self._sign_in_outage = 0  # token requests still to be answered 503
+        self._sign_in_outage_retry_after: int | None = None
 
     def handle(self, request: EmulatorRequest) -> EmulatorResponse:
         call = self._take_apart(request)
@@ -236,6 +252,20 @@ class GraphEmulator:
     def revoke_tokens(self) -> None:
         """Invalidate every token issued so far: the next Graph call with one of them gets a 401."""
         self._identity.revoke_all()
+
+    def sign_in_outage(self, token_requests: int, *, retry_after: int | None = None) -> None:
+        """Answer the next ``token_requests`` token requests 503 ``temporarily_unavailable`` (with Retry-After
+        when given), as the sign-in service does while it is unavailable."""
+        with self._lock:
+            self._sign_in_outage = token_requests
+            self._sign_in_outage_retry_after = retry_after
+
+    def _in_sign_in_outage(self) -> bool:
+        with self._lock:
+            if self._sign_in_outage <= 0:
+                return False
+            self._sign_in_outage -= 1
+            return True
 
     def _take_apart(self, request: EmulatorRequest) -> _Call:
         url = urlsplit(request.url)
@@ -263,6 +293,8 @@ class GraphEmulator:
                 self._identity.check_tenant(segments[0])
                 return self._sign_in_answer(call, 200, self._identity.openid_configuration(call.host))
             if lowered[1:] == ["oauth2", "v2.0", "token"]:
+                if self._in_sign_in_outage():
+                    return self._sign_in_unavailable(call)
                 self._identity.check_tenant(segments[0])
                 if call.method != "POST":
                     raise SignInError(400, "invalid_request", 900561, "The endpoint only accepts POST requests.")
@@ -301,6 +333,13 @@ class GraphEmulator:
         }
         return self._sign_in_answer(call, error.status, payload)
 
+    def _sign_in_unavailable(self, call: _Call) -> EmulatorResponse:
+        error = SignInError(503, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.")
+        response = self._sign_in_refusal(call, error)
+        if self._sign_in_outage_retry_after is not None:
+            response.headers["Retry-After"] = str(self._sign_in_outage_retry_after)
+        return response
+
     # --- Graph -------------------------------------------------------------------------------------------
 
     def _graph(self, call: _Call, segments: list[str]) -> EmulatorResponse:
@@ -317,6 +356,8 @@ class GraphEmulator:
                     fault.status, fault.code, fault.message, fault.headers(grant.client_id, self.tenant.tenant_id)
                 )
             options = QueryOptions.parse(call.query)
+            if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
+                self._check_sign_in_activity(grant.permissions)
             body = route.answer(call, options)
         except GraphError as error:
             return self._graph_error(call, error)
@@ -328,13 +369,14 @@ class GraphEmulator:
         resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
         route: _Route | None = None
         if resource in ("users", "groups") and len(rest) <= 1:
-            directory = self._users if resource == "users" else self._groups
-            permissions = READ_USERS if resource == "users" else READ_GROUPS
-            cost = 2 if resource == "users" else 1
+            users = resource == "users"
+            directory = self._users if users else self._groups
+            permissions = READ_USERS if users else READ_GROUPS
+            cost = 2 if users else 1
             if rest:
-                route = _Route(permissions, cost, partial(self._directory_object, directory, rest[0]))
+                route = _Route(permissions, cost, partial(self._directory_object, directory, rest[0]), users)
             else:
-                route = _Route(permissions, cost, partial(self._directory_page, directory))
+                route = _Route(permissions, cost, partial(self._directory_page, directory), users)
         elif resource == "subscribedskus" and not rest:
             route = _Route(
                 READ_ORGANIZATION, 3, partial(self._listing, "subscribedSkus", SUBSCRIBED_SKU, self.tenant.skus)
@@ -349,6 +391,16 @@ class GraphEmulator:
         if call.method != "GET":
             raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
         return route
+
+    def _check_sign_in_activity(self, permissions: frozenset[str]) -> None:
+        if SIGN_IN_ACTIVITY_PERMISSION not in permissions:
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        if not self.premium:
+            raise GraphError(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "Neither tenant is B2C or tenant doesn't have premium license",
+            )
 
     def _directory_page(self, directory: _Directory, call: _Call, options: QueryOptions) -> bytes:
         options.allow_only(COLLECTION_OPTIONS)
@@ -377,13 +429,18 @@ class GraphEmulator:
         if counted and token is None:
             head["@odata.count"] = len(matches)
         end = offset + size
-        if end < len(matches):
+        per_page_filter = query_filter.matcher() if self.filter_per_page and query_filter is not None else None
+        paged = matches if per_page_filter is None else directory.items
+        if end < len(paged):
             carried = options.link_query(without="$skiptoken")
             head["@odata.nextLink"] = (
                 f"{call.base}/v1.0/{directory.name}?{carried + '&' if carried else ''}"
                 f"$skiptoken={self._page_tokens.issue(scope, end)}"
             )
-        fragments = directory.encoded(matches[offset:end], select)
+        page = paged[offset:end]
+        if per_page_filter is not None:
+            page = [item for item in page if per_page_filter(item)]
+        fragments = directory.encoded(page, select)
         return encode_json(head)[:-1] + b',"value":[' + b",".join(fragments) + b"]}"
 
     def _directory_object(self, directory: _Directory, key: str, call: _Call, options: QueryOptions) -> bytes:
@@ -441,6 +498,11 @@ class GraphEmulator:
         }
         headers = self._graph_headers(call) | error.headers
         return EmulatorResponse(error.status, headers, encode_json(envelope))
+
+
+def _selects(options: QueryOptions, name: str) -> bool:
+    """Whether ``$select`` names the property ``name`` (in any case, as Graph matches names)."""
+    return any(part.strip().lower() == name.lower() for part in (options.get("$select") or "").split(","))
 
 
 def _resource_units(route: _Route, options: QueryOptions) -> int:

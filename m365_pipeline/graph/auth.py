@@ -1,8 +1,10 @@
 """Access tokens for Graph: app-only (client credentials) with a client secret or a certificate.
 
 Every provider caches its token and asks for a new one ``refresh_margin`` seconds before it expires, or at
-once after ``invalidate()`` (the client calls it on a 401). Errors name the sign-in service's error code and
-description, never the secret, the certificate passphrase or a token.
+once after ``invalidate()`` (the client calls it on a 401). A sign-in service that cannot be reached or answers
+429 or 5xx raises ``GraphSignInUnavailable``, which the client retries like a Graph call; any other refusal
+(wrong secret, unknown client or tenant) is a ``GraphAuthError`` at once. Errors name the sign-in service's
+error code and description, never the secret, the certificate passphrase or a token.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import msal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from m365_pipeline.graph.errors import GraphAuthError
-from m365_pipeline.graph.retry import Clock, SystemClock
+from m365_pipeline.graph.errors import TRANSIENT_HTTP_ERRORS, GraphAuthError, GraphSignInUnavailable
+from m365_pipeline.graph.retry import Clock, SystemClock, parse_retry_after
 from m365_pipeline.settings import PREFIX, GraphCredentials, Secret, Settings, SettingsError
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
@@ -92,14 +94,15 @@ class _RefreshingTokenProvider(ABC):
 
 
 class MsalTokenProvider(_RefreshingTokenProvider):
-    """Tokens from msal's ConfidentialClientApplication (client secret, PEM certificate or .pfx)."""
+    """Tokens from msal's ConfidentialClientApplication (client secret, PEM certificate or .pfx), which speaks
+    to the sign-in service through ``http_client`` (a new httpx client when none is given)."""
 
     def __init__(
         self,
         credentials: GraphCredentials,
         *,
         graph_base_url: str = DEFAULT_GRAPH_BASE_URL,
-        http_client: object | None = None,
+        http_client: httpx.Client | None = None,
         clock: Clock | None = None,
         refresh_margin: float = 300.0,
     ) -> None:
@@ -107,8 +110,8 @@ class MsalTokenProvider(_RefreshingTokenProvider):
         self._credentials = credentials
         self._authority = f"{credentials.authority_host.rstrip('/')}/{credentials.tenant_id}"
         self._scopes = [graph_scope(graph_base_url)]
-        self._http_client = _MsalHttpx(http_client) if isinstance(http_client, httpx.Client) else http_client
         self._client_credential = _client_credential(credentials)
+        self._http_client = _MsalHttpx(http_client or httpx.Client(), self._clock)
         self._app: msal.ConfidentialClientApplication | None = None
 
     def _application(self) -> msal.ConfidentialClientApplication:
@@ -126,6 +129,7 @@ class MsalTokenProvider(_RefreshingTokenProvider):
         return self._app
 
     def _request_token(self) -> tuple[str, float]:
+        # GraphSignInUnavailable, raised by _MsalHttpx inside msal, passes through untouched
         try:
             application = self._application()
             # our cache decides when to refresh (and invalidate() empties it), so msal's must not answer
@@ -146,19 +150,32 @@ class MsalTokenProvider(_RefreshingTokenProvider):
 
 
 class _MsalHttpx:
-    """msal's http_client contract over httpx. msal puts its client assertion in the form as bytes, which
-    httpx would send as the text "b'eyJ...'"; this decodes form values first."""
+    """msal's http_client contract over httpx.
 
-    def __init__(self, http: httpx.Client) -> None:
+    A connection error or a 429/5xx answer raises GraphSignInUnavailable here, before msal sees it: msal would
+    turn a 5xx into an exception of its own and remember a 429/5xx answer for a while (answering the retry from
+    that memory without asking again). msal puts its client assertion in the form as bytes, which httpx would
+    send as the text "b'eyJ...'"; this decodes form values first."""
+
+    def __init__(self, http: httpx.Client, clock: Clock) -> None:
         self._http = http
+        self._clock = clock
 
     def post(self, url: str, data: object = None, **kwargs: Any) -> httpx.Response:
         if isinstance(data, dict):
             data = {name: value.decode() if isinstance(value, bytes) else value for name, value in data.items()}
-        return self._http.post(url, data=data, **kwargs)  # type: ignore[arg-type]
+        try:
+            response = self._http.post(url, data=data, **kwargs)  # type: ignore[arg-type]
+        except TRANSIENT_HTTP_ERRORS as error:
+            raise _unreachable(error, "POST", url) from None
+        return _unless_unavailable(response, "POST", url, self._clock)
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self._http.get(url, **kwargs)
+        try:
+            response = self._http.get(url, **kwargs)
+        except TRANSIENT_HTTP_ERRORS as error:
+            raise _unreachable(error, "GET", url) from None
+        return _unless_unavailable(response, "GET", url, self._clock)
 
 
 class ClientCredentialsTokenProvider(_RefreshingTokenProvider):
@@ -192,9 +209,17 @@ class ClientCredentialsTokenProvider(_RefreshingTokenProvider):
         }
         try:
             response = self._http.post(self._token_url, data=form, headers={"Accept": "application/json"})
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as error:
+        except TRANSIENT_HTTP_ERRORS as error:
+            raise _unreachable(error, "POST", self._token_url) from None
+        except httpx.HTTPError as error:
             raise GraphAuthError(0, type(error).__name__, str(error), method="POST", url=self._token_url) from None
+        _unless_unavailable(response, "POST", self._token_url, self._clock)
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise GraphAuthError(
+                response.status_code, type(error).__name__, str(error), method="POST", url=self._token_url
+            ) from None
         if response.status_code != 200 or "access_token" not in body:
             raise GraphAuthError(
                 response.status_code,
@@ -205,6 +230,31 @@ class ClientCredentialsTokenProvider(_RefreshingTokenProvider):
                 url=self._token_url,
             )
         return str(body["access_token"]), float(body.get("expires_in", 3600))
+
+
+def _unreachable(error: httpx.HTTPError, method: str, url: str) -> GraphSignInUnavailable:
+    return GraphSignInUnavailable(0, type(error).__name__, str(error) or "connection lost", method=method, url=url)
+
+
+def _unless_unavailable(response: httpx.Response, method: str, url: str, clock: Clock) -> httpx.Response:
+    """``response``, unless the sign-in service answered 429 or 5xx: then GraphSignInUnavailable with its
+    OAuth error code and description where the body has them."""
+    if response.status_code != 429 and response.status_code < 500:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    details = body if isinstance(body, dict) else {}
+    raise GraphSignInUnavailable(
+        response.status_code,
+        str(details.get("error") or response.reason_phrase or f"HTTP{response.status_code}"),
+        str(details.get("error_description") or "the sign-in service is unavailable"),
+        retry_after=parse_retry_after(response.headers.get("Retry-After"), clock.utcnow()),
+        request_id=details.get("correlation_id") or response.headers.get("request-id"),
+        method=method,
+        url=url,
+    )
 
 
 def token_provider_for(

@@ -20,10 +20,23 @@ class GraphEntity:
     paged: bool = True  # False: the endpoint ignores $top (subscribedSkus)
     resource_unit_cost: int = 1  # throttling-limits.md, before the $select discount
     permission: str = "Directory.Read.All"
+    # Properties of `select` that Graph serves only to a tenant with a Microsoft Entra ID P1/P2 licence and an app
+    # with `optional_permission`; without them it refuses the whole request, so they may be left out.
+    optional_select: tuple[str, ...] = ()
+    optional_permission: str | None = None
+
+    def __post_init__(self) -> None:
+        if not set(self.optional_select) <= set(self.select):
+            raise ValueError(f"{self.name}: optional_select {self.optional_select} must be part of select")
 
     @property
     def params(self) -> dict[str, str]:
         return {"$select": ",".join(self.select)}
+
+    @property
+    def params_without_optional(self) -> dict[str, str]:
+        """The query without ``optional_select``: for a tenant or app that may not read those properties."""
+        return {"$select": ",".join(name for name in self.select if name not in self.optional_select)}
 
 
 _string_list = pa.list_(pa.string())
@@ -92,6 +105,8 @@ USERS = GraphEntity(
     ),
     resource_unit_cost=2,
     permission="User.Read.All",
+    optional_select=("signInActivity",),
+    optional_permission="AuditLog.Read.All",
 )
 
 SUBSCRIBED_SKUS = GraphEntity(

@@ -1,5 +1,5 @@
-"""The Graph client: paging by ``@odata.nextLink``, retries on throttling and transient failures, one token
-refresh on 401, and the identity budget spent before each request.
+"""The Graph client: paging by ``@odata.nextLink``, retries on throttling and transient failures (of Graph and
+of the sign-in service alike), one token refresh on 401, and the identity budget spent before each request.
 
 Graph's rules it follows (reference/graph_api.md): the whole nextLink is requested as given; the caller's
 headers (ConsistencyLevel among them) go with every page; ``$top`` only on paged collections; Retry-After is
@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from m365_pipeline.graph.auth import EMULATOR_GRAPH_BASE_URL, TokenProvider, token_provider_for
-from m365_pipeline.graph.errors import GraphAuthError, GraphError, GraphRetriesExhausted
+from m365_pipeline.graph.errors import (
+    TRANSIENT_HTTP_ERRORS,
+    GraphAuthError,
+    GraphError,
+    GraphRetriesExhausted,
+    GraphSignInUnavailable,
+)
 from m365_pipeline.graph.rate_limit import RateLimiter, rate_limiter_for, resource_unit_cost
 from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock, parse_retry_after
 from m365_pipeline.settings import Settings
@@ -30,8 +36,6 @@ logger = logging.getLogger("m365_pipeline.graph")
 
 MAX_PAGE_SIZE = 999
 _RETRIED_STATUSES = frozenset({429, 503, 504})
-# connection refused or dropped, timeouts, a body cut short; not misconfiguration such as a bad URL scheme
-_TRANSIENT_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 
 
 class GraphClient:
@@ -143,8 +147,10 @@ class GraphClient:
         while True:
             try:
                 response = self._send(url, params, headers, cost)
-            except _TRANSIENT_ERRORS as error:
+            except TRANSIENT_HTTP_ERRORS as error:
                 failure = _Failure(0, type(error).__name__, str(error) or "connection lost", None, None)
+            except GraphSignInUnavailable as error:
+                failure = _Failure.of_sign_in(error)
             else:
                 if response.status_code < 300:
                     self._note_budget(response)
@@ -165,11 +171,12 @@ class GraphClient:
     def _send(
         self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int
     ) -> httpx.Response:
+        token = self._tokens.token()  # first: a sign-in that fails spends none of Graph's budget
         if self._limiter is not None:
             self._limiter.acquire(cost)
         request_headers = {
             **headers,
-            "Authorization": f"Bearer {self._tokens.token()}",
+            "Authorization": f"Bearer {token}",
             "client-request-id": str(uuid.uuid4()),
             "Accept": "application/json",
         }
@@ -187,10 +194,11 @@ class GraphClient:
             raise failure.exhausted(url, failures)
         wait = retry_after if retry_after is not None else policy.backoff(failures, self._rng)
         logger.warning(
-            "%s %s on %s: waiting %.3f s before retry %d of %d",
+            "%s %s on %s %s: waiting %.3f s before retry %d of %d",
             failure.status or "no response",
             failure.code,
-            _path(url),
+            failure.method,
+            _path(failure.url or url),
             wait,
             failures,
             policy.max_retries,
@@ -217,6 +225,14 @@ class _Failure:
     message: str
     request_id: str | None
     retry_after: float | None
+    method: str = "GET"
+    url: str | None = None  # where it failed when not at the requested URL (the sign-in service)
+
+    @classmethod
+    def of_sign_in(cls, error: GraphSignInUnavailable) -> _Failure:
+        return cls(
+            error.status, error.code, error.message, error.request_id, error.retry_after, error.method, error.url
+        )
 
     @classmethod
     def of(cls, response: httpx.Response, now_utc: datetime) -> _Failure:
@@ -244,7 +260,13 @@ class _Failure:
     def exhausted(self, url: str, attempts: int, detail: str = "") -> GraphRetriesExhausted:
         message = f"{self.message} ({detail})" if detail else self.message
         return GraphRetriesExhausted(
-            self.status, self.code, message, attempts=attempts, request_id=self.request_id, url=url
+            self.status,
+            self.code,
+            message,
+            attempts=attempts,
+            request_id=self.request_id,
+            method=self.method,
+            url=self.url or url,
         )
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx
+
+# connection refused or dropped, timeouts, a body cut short; not misconfiguration such as a bad URL scheme
+TRANSIENT_HTTP_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+
 
 class GraphError(Exception):
     """Graph (or the sign-in service) refused a request.
@@ -44,6 +49,25 @@ class GraphError(Exception):
 
 class GraphAuthError(GraphError):
     """No access token could be obtained, or Graph still answered 401 after one fresh token."""
+
+
+class GraphSignInUnavailable(GraphAuthError):
+    """The sign-in service could not be reached or answered 429 or 5xx: transient, so the client retries it
+    like a Graph call. ``retry_after`` is the wait its Retry-After header asked for, if it sent one."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        method: str = "POST",
+        url: str = "",
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, code, message, request_id=request_id, method=method, url=url)
 
 
 class GraphRetriesExhausted(GraphError):

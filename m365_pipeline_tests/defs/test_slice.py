@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
+import pytest
 import sqlalchemy as sa
 
 from m365_pipeline.defs.main_run import run_main_job
@@ -54,7 +55,7 @@ def test_main_job_materializes_every_asset_and_the_report_has_every_user(embedde
         "warehouse/groups",
         "reports/entra_id/user_list",
     }
-    (raw_users,) = (embedded_default / "raw" / "users").glob("*.parquet")
+    (raw_users,) = (embedded_default / "raw" / "users").rglob("*.parquet")
     assert sorted(pq.read_table(raw_users).column("id").to_pylist()) == sorted(user["id"] for user in tenant.users)
 
     rows = _report_rows(embedded_default)
@@ -86,3 +87,33 @@ def test_running_the_slice_twice_leaves_the_same_warehouse(embedded_default: Pat
     assert metadata["updated"].value == 0
     assert metadata["deleted"].value == 0
     assert metadata["unchanged"].value == SLICE_USERS
+
+
+def test_two_tenants_share_the_warehouse_without_touching_each_others_rows(
+    embedded_default: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    first = generate_tenant(SLICE_SEED, SLICE_USERS)
+    assert run_main_job(instance).success
+    monkeypatch.setenv("M365_EMULATOR_SEED", "8")
+    monkeypatch.setenv("M365_EMULATOR_USERS", "90")
+    second = generate_tenant(8, 90)
+
+    outcome = run_main_job(instance)
+
+    assert outcome.success, outcome.failure_reason
+    engine = sa.create_engine(f"sqlite:///{embedded_default / 'warehouse.db'}")
+    with engine.connect() as connection:
+        users = schema.users
+        per_tenant = dict(
+            connection.execute(sa.select(users.c.tenant_id, sa.func.count()).group_by(users.c.tenant_id)).all()
+        )
+    engine.dispose()
+    assert per_tenant == {first.tenant_id: SLICE_USERS, second.tenant_id: 90}
+    assert {path.parent.name for path in (embedded_default / "raw" / "users").rglob("*.parquet")} == {
+        first.tenant_id,
+        second.tenant_id,
+    }
+    newest_report = max((embedded_default / "reports" / "EntraIDManagement").glob("AllUsers_*.csv"))
+    with newest_report.open(encoding="utf-8-sig", newline="") as handle:
+        assert sorted(row["Id"] for row in csv.DictReader(handle)) == sorted(user["id"] for user in second.users)

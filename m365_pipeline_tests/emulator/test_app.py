@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from m365_pipeline.emulator.app import GraphEmulator, RegisteredClient
+from m365_pipeline.emulator.identity import ALL_PERMISSIONS
 from m365_pipeline.emulator.tenant import USER_DEFAULT_PROPERTIES, SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
 from m365_pipeline.graph.catalog import GROUPS, USERS
@@ -168,6 +169,19 @@ def test_filter_text_may_hold_a_quote(graph: httpx.Client, tenant: SyntheticTena
     assert expected and filtered_ids(graph, "surname eq 'O''Brien'") == expected
 
 
+def test_filter_per_page_gives_short_and_empty_pages_that_still_carry_a_next_link(tenant: SyntheticTenant) -> None:
+    emulator = GraphEmulator(tenant, filter_per_page=True)
+    with httpx.Client(transport=EmulatorTransport(emulator)) as http:
+        url = f"{GRAPH}/users?$select=id&$top=25&$filter=userType eq 'Guest'"
+        pages = all_pages(signed_in(http, tenant.tenant_id), url)
+    assert len(pages) == len(tenant.users) // 25
+    assert [user["id"] for page in pages for user in page["value"]] == ids_where(
+        tenant, lambda u: u["userType"] == "Guest"
+    )
+    empty_with_link = [page for page in pages if not page["value"] and "@odata.nextLink" in page]
+    assert empty_with_link and all(len(page["value"]) < 25 for page in pages)
+
+
 def test_advanced_operators_need_eventual_consistency_and_count(graph: httpx.Client, tenant: SyntheticTenant) -> None:
     for expression in ("userType ne 'Member'", "endswith(mail,'@gmail.com')"):
         response = graph.get(f"{GRAPH}/users", params={"$filter": expression})
@@ -321,6 +335,36 @@ def test_a_client_without_the_permission_is_a_403(tenant: SyntheticTenant) -> No
         "innerError": None,
     }
     assert statuses == [200, 200, 200]
+
+
+def test_sign_in_activity_needs_audit_log_read_all_and_a_premium_tenant(tenant: SyntheticTenant) -> None:
+    clients = {
+        "all": RegisteredClient("s1", ALL_PERMISSIONS),
+        "no-audit-log": RegisteredClient("s2", ALL_PERMISSIONS - {"AuditLog.Read.All"}),
+    }
+    user = tenant.users[0]
+    urls = (f"{GRAPH}/users?$select=id,signInActivity&$top=3", f"{GRAPH}/users/{user['id']}?$select=SignInActivity")
+    answers: dict[tuple[bool, str], list[httpx.Response]] = {}
+    for premium in (True, False):
+        emulator = GraphEmulator(tenant, clients=clients, premium=premium)
+        with httpx.Client(transport=EmulatorTransport(emulator)) as http:
+            for client, secret in (("all", "s1"), ("no-audit-log", "s2")):
+                signed_in(http, tenant.tenant_id, client, secret)
+                answers[premium, client] = [http.get(url) for url in urls]
+                assert http.get(f"{GRAPH}/users?$select=id,mail").status_code == 200
+                assert http.get(f"{GRAPH}/users/{user['id']}").status_code == 200
+    allowed = answers[True, "all"]
+    assert [response.status_code for response in allowed] == [200, 200]
+    assert allowed[0].json()["value"][0] == {"id": user["id"], "signInActivity": user["signInActivity"]}
+    assert allowed[1].json()["signInActivity"] == user["signInActivity"]
+    for key in ((True, "no-audit-log"), (False, "no-audit-log")):
+        assert [response.status_code for response in answers[key]] == [403, 403]
+        assert {error_of(response)["code"] for response in answers[key]} == {"Authorization_RequestDenied"}
+        assert error_of(answers[key][0])["message"] == "Insufficient privileges to complete the operation."
+    assert [response.status_code for response in answers[False, "all"]] == [403, 403]
+    refusal = error_of(answers[False, "all"][0])
+    assert refusal["code"] == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+    assert refusal["message"] == "Neither tenant is B2C or tenant doesn't have premium license"
 
 
 def test_concurrent_clients_each_page_every_user(graph: httpx.Client, tenant: SyntheticTenant) -> None:

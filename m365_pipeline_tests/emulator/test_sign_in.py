@@ -201,5 +201,19 @@ def test_sign_in_endpoints_are_never_faulted(tenant: SyntheticTenant) -> None:
     assert statuses == {200}
 
 
+def test_a_sign_in_outage_answers_token_requests_503_then_ends(tenant: SyntheticTenant) -> None:
+    emulator = GraphEmulator(tenant)
+    emulator.sign_in_outage(2, retry_after=7)
+    with httpx.Client(transport=EmulatorTransport(emulator)) as http:
+        discovery = http.get(f"{LOGIN}/{tenant.tenant_id}/v2.0/.well-known/openid-configuration")
+        answers = [request_token(http, tenant.tenant_id) for _ in range(3)]
+    assert discovery.status_code == 200  # only the token endpoint is down
+    assert [answer.status_code for answer in answers] == [503, 503, 200]
+    body = answers[0].json()
+    assert (body["error"], body["error_codes"]) == ("temporarily_unavailable", [90033])
+    assert body["error_description"].startswith("AADSTS90033: A transient error has occurred.")
+    assert answers[0].headers["Retry-After"] == "7" and "Retry-After" not in answers[2].headers
+
+
 def test_a_registered_clients_repr_hides_its_secret() -> None:
     assert "hunter2" not in repr(RegisteredClient("hunter2", frozenset({"User.Read.All"})))

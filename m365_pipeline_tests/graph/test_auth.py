@@ -21,7 +21,7 @@ from m365_pipeline.graph.auth import (
     MsalTokenProvider,
     graph_scope,
 )
-from m365_pipeline.graph.errors import GraphAuthError
+from m365_pipeline.graph.errors import GraphAuthError, GraphSignInUnavailable
 from m365_pipeline.settings import GraphCredentials, Secret, SettingsError
 from m365_pipeline_tests.certificates import self_signed, write_pem, write_pfx
 from m365_pipeline_tests.graph.emulated import RecordingTransport, emulator_credentials
@@ -228,3 +228,30 @@ def test_the_plain_grant_gets_a_token_over_http_and_names_a_refusal(
     assert raised.value.status == 401 and raised.value.code == "invalid_client"
     assert "AADSTS7000215" in str(raised.value) and "nope-wrong" not in str(raised.value)
     assert raised.value.request_id is not None
+
+
+def test_an_unavailable_sign_in_service_is_a_transient_error_carrying_its_retry_after(
+    small_tenant: SyntheticTenant, clock: FakeClock
+) -> None:
+    emulator = GraphEmulator(small_tenant)
+    with httpx.Client(transport=EmulatorTransport(emulator)) as http:
+        providers = [
+            MsalTokenProvider(emulator_credentials(emulator), http_client=http, clock=clock),
+            ClientCredentialsTokenProvider(
+                f"{EMULATOR_AUTHORITY_HOST}/{small_tenant.tenant_id}/oauth2/v2.0/token",
+                EMULATOR_CLIENT_ID,
+                Secret(EMULATOR_CLIENT_SECRET),
+                scope="https://graph.microsoft.com/.default",
+                http=http,
+                clock=clock,
+            ),
+        ]
+        for provider in providers:
+            emulator.sign_in_outage(1, retry_after=5)
+            with pytest.raises(GraphSignInUnavailable) as raised:
+                provider.token()
+            error = raised.value
+            assert isinstance(error, GraphAuthError) and error.retry_after == 5.0
+            assert (error.status, error.code, error.method) == (503, "temporarily_unavailable", "POST")
+            assert error.path == f"/{small_tenant.tenant_id}/oauth2/v2.0/token"
+            assert graph_status(http, provider.token()) == 200  # asked again once the outage is over

@@ -225,7 +225,19 @@ def test_a_page_size_outside_graphs_range_is_rejected(page_size: int, small_tena
     http.close()
 
 
-def test_an_empty_page_is_yielded_and_paging_goes_on(clock: FakeClock) -> None:
+def test_an_empty_page_is_yielded_and_paging_goes_on(small_tenant: SyntheticTenant, clock: FakeClock) -> None:
+    emulator = GraphEmulator(small_tenant, filter_per_page=True)  # Graph's empty pages that carry a nextLink
+    query = {"$select": "id", "$filter": "userType eq 'Guest'"}
+    with emulator_client(emulator, clock, page_size=20) as client:
+        pages = list(client.iter_pages(USERS.path, query))
+    guests = [user["id"] for user in small_tenant.users if user["userType"] == "Guest"]
+    assert len(pages) == 15 and [user["id"] for page in pages for user in page] == guests
+    empty = [number for number, page in enumerate(pages) if not page]
+    assert empty and max(empty) < len(pages) - 1  # empty pages, each followed by more
+    assert set(statuses(emulator)) == {200}
+
+
+def test_an_empty_collection_is_one_empty_page(clock: FakeClock) -> None:
     from m365_pipeline.emulator.tenant import generate_tenant
 
     emulator = GraphEmulator(generate_tenant(3, 0))

@@ -93,16 +93,15 @@ class SleepingClock(SystemClock):
 
 def test_redis_buckets_on_one_key_share_the_budget(redis_client: redis.Redis, bucket_key: str) -> None:
     clock = SleepingClock()
-    first = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=50.0, clock=clock)
-    second = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=50.0, clock=clock)
+    first = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=10.0, clock=clock)
+    second = RedisTokenBucket(redis_client, bucket_key, capacity=100, refill_per_second=10.0, clock=clock)
     first.acquire(60)
     second.acquire(40)
     assert clock.sleeps == []
-    assert float(redis_client.hget(bucket_key, "tokens") or -1) == pytest.approx(0.0, abs=2.0)
-    second.acquire(10)  # the first bucket's spending left (almost) nothing: about 10 units at 50 per second
-    assert len(clock.sleeps) >= 1
-    assert 0.1 < sum(clock.sleeps) <= 0.2 + 0.05
-    assert 0 < redis_client.ttl(bucket_key) <= 70
+    assert float(redis_client.hget(bucket_key, "tokens") or -1) == pytest.approx(0.0, abs=1.0)
+    second.acquire(2)  # the first bucket's spending left (almost) nothing: about 2 units at 10 per second
+    assert clock.sleeps[0] == pytest.approx(0.2, abs=0.1)
+    assert 0 < redis_client.ttl(bucket_key) <= 80
 
 
 def test_redis_bucket_refills_with_server_time_up_to_capacity(redis_client: redis.Redis, bucket_key: str) -> None:
@@ -133,8 +132,8 @@ def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis
     redis_client.delete(limiter.key)
     try:
         limiter.acquire(5000)
-        limiter.acquire(50)  # the budget refills 500 units per second
-        assert sum(clock.sleeps) == pytest.approx(0.1, abs=0.02)
+        limiter.acquire(100)  # the budget refills 500 units per second
+        assert clock.sleeps[0] == pytest.approx(0.2, abs=0.1)
     finally:
         redis_client.delete(limiter.key)
     in_process = rate_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), clock)

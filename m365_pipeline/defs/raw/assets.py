@@ -1,4 +1,5 @@
-"""Raw Graph extracts: one Parquet file per entity and run date, holding the objects exactly as Graph sent them."""
+"""Raw Graph extracts: one Parquet file per entity, tenant and run date, holding the objects exactly as Graph sent
+them, with the tenant they came from recorded in the file."""
 
 import dagster as dg
 
@@ -6,7 +7,7 @@ from m365_pipeline.defs.catalog_metadata import OWNERS, arrow_column_schema, fil
 from m365_pipeline.defs.resources import GraphSource, M365Settings
 from m365_pipeline.graph.catalog import ENTITIES, GraphEntity
 from m365_pipeline.graph.extract import extract_to_parquet
-from m365_pipeline.graph.raw_files import duplicate_or_missing_ids
+from m365_pipeline.graph.raw_files import duplicate_or_missing_ids, fetch_tenant
 
 GROUP = "raw_graph"
 IDS_UNIQUE = "ids_unique"
@@ -46,20 +47,32 @@ def _raw_extract_asset(entity: GraphEntity) -> dg.AssetsDefinition:
         ],
     )
     def extract(context: dg.AssetExecutionContext, settings: M365Settings, graph: GraphSource) -> dg.MaterializeResult:
-        destination = settings.raw_path(entity.name, settings.run_date())
-
         def report_progress(pages: int, rows: int) -> None:
             if pages % PROGRESS_EVERY_PAGES == 0:
                 context.log.info(f"{entity.path}: {rows} objects in {pages} pages so far")
 
         with graph.client() as client:
-            result = extract_to_parquet(client, entity, destination, on_page=report_progress)
+            tenant = fetch_tenant(client)
+            result = extract_to_parquet(
+                client,
+                entity,
+                settings.raw_path(entity.name, tenant.tenant_id),
+                on_page=report_progress,
+                file_metadata=tenant.as_file_metadata(),
+            )
         context.log.info(f"{entity.path}: {result.rows} objects in {result.pages} pages -> {result.path}")
+        if result.dropped_properties:
+            context.log.warning(
+                f"{entity.path}: extracted without {', '.join(result.dropped_properties)}: the tenant or the app "
+                f"lacks what they need ({entity.optional_permission} and an Entra ID P1/P2 licence)"
+            )
         duplicates, missing = duplicate_or_missing_ids(result.path)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows,
+                "tenant_id": tenant.tenant_id,
                 "pages": result.pages,
+                "dropped_properties": ", ".join(result.dropped_properties),
                 "bytes": result.bytes,
                 **file_metadata(result.path),
             },

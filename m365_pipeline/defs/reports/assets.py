@@ -8,10 +8,10 @@ import dagster as dg
 
 from m365_pipeline.defs.catalog_metadata import OWNERS, file_metadata
 from m365_pipeline.defs.resources import M365Settings, Warehouse
-from m365_pipeline.defs.warehouse.assets import current_tenant, warehouse_key
+from m365_pipeline.defs.warehouse.assets import tenant_last_loaded, warehouse_key
 from m365_pipeline.reports.user_list import USER_LIST_HEADER, write_user_list
 from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.load import count_tenant_rows
+from m365_pipeline.warehouse.ingest import count_tenant_rows
 
 GROUP = "out_reports"
 ONE_ROW_PER_USER = "one_row_per_user"
@@ -44,7 +44,7 @@ USER_LIST_KEY = dg.AssetKey(["reports", "entra_id", "user_list"])
     ],
 )
 def user_list(context: dg.AssetExecutionContext, settings: M365Settings, warehouse: Warehouse) -> dg.MaterializeResult:
-    tenant_id = current_tenant(context).tenant_id
+    tenant_id = tenant_last_loaded(context.instance, "users")
     timezone = settings.current.report_timezone
     with warehouse.engine.connect() as connection:
         report = write_user_list(connection, tenant_id, settings.current.reports_dir, datetime.now(timezone), timezone)

@@ -6,16 +6,21 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from m365_pipeline.defs.catalog_metadata import OWNERS, latest_materialized_path, sql_column_schema
+from m365_pipeline.defs.catalog_metadata import (
+    OWNERS,
+    latest_materialization_value,
+    latest_materialized_path,
+    sql_column_schema,
+)
 from m365_pipeline.defs.raw.assets import raw_key
 from m365_pipeline.defs.resources import Warehouse
-from m365_pipeline.graph.raw_files import TenantIdentity, read_records, tenant_identity
+from m365_pipeline.graph.raw_files import read_records, tenant_of_file
 from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.load import NORMALIZERS, count_tenant_rows, load_records
+from m365_pipeline.warehouse.ingest import NORMALIZERS, count_tenant_rows, load_records
 from m365_pipeline.warehouse.loader import upsert_tenant
 
 GROUP = "core_directory"
-MATCHES_SOURCE = "matches_source"
+SOURCE_FULLY_LOADED = "source_fully_loaded"
 CONSUMED_UNITS_MATCH = "consumed_units_match_assignments"
 
 # warehouse table -> the raw extract it is loaded from
@@ -34,8 +39,9 @@ def warehouse_key(table_name: str) -> dg.AssetKey:
     return dg.AssetKey(["warehouse", table_name])
 
 
-def current_tenant(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> TenantIdentity:
-    return tenant_identity(latest_materialized_path(context.instance, raw_key("organization")))
+def tenant_last_loaded(instance: dg.DagsterInstance, table_name: str) -> str:
+    """The tenant whose rows the newest materialization of a warehouse table loaded (lineage, not guesswork)."""
+    return latest_materialization_value(instance, warehouse_key(table_name), "tenant_id")
 
 
 def _table_metadata(table: sa.Table, warehouse: Warehouse) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def _table_metadata(table: sa.Table, warehouse: Warehouse) -> dict[str, Any]:
 )
 def tenants(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     organization_path = latest_materialized_path(context.instance, raw_key("organization"))
-    tenant = tenant_identity(organization_path)
+    tenant = tenant_of_file(organization_path)
     seen_at = datetime.fromtimestamp(organization_path.stat().st_mtime, UTC).replace(microsecond=0)
     with warehouse.engine.begin() as connection:
         upsert_tenant(connection, tenant.tenant_id, tenant.display_name, tenant.default_domain, seen_at)
@@ -82,16 +88,20 @@ def _warehouse_table_asset(table_name: str) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": sql_column_schema(table)},
         check_specs=[
             dg.AssetCheckSpec(
-                MATCHES_SOURCE,
+                SOURCE_FULLY_LOADED,
                 asset=key,
-                description="The tenant's rows equal the normalized source rows; nothing lost, nothing extra.",
+                description=(
+                    "Every source record is in the table: none quarantined (a warning: see the quarantine table) "
+                    "and the tenant's rows equal the normalized source (an error)."
+                ),
             )
         ],
     )
     def load(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         source = latest_materialized_path(context.instance, source_key)
-        tenant = current_tenant(context)
+        tenant = tenant_of_file(source)
         loaded = load_records(warehouse.engine, table_name, read_records(source), tenant.tenant_id, str(source))
+        rows_match = loaded.table_rows == loaded.normalized_rows
         if loaded.quarantined:
             context.log.warning(f"{loaded.quarantined} {SOURCES[table_name]} records quarantined from {source}")
         return dg.MaterializeResult(
@@ -108,8 +118,9 @@ def _warehouse_table_asset(table_name: str) -> dg.AssetsDefinition:
             },
             check_results=[
                 dg.AssetCheckResult(
-                    check_name=MATCHES_SOURCE,
-                    passed=loaded.table_rows == loaded.normalized_rows,
+                    check_name=SOURCE_FULLY_LOADED,
+                    passed=loaded.quarantined == 0 and rows_match,
+                    severity=dg.AssetCheckSeverity.ERROR if not rows_match else dg.AssetCheckSeverity.WARN,
                     metadata={
                         "table_rows": loaded.table_rows,
                         "normalized_rows": loaded.normalized_rows,
@@ -132,7 +143,7 @@ def _warehouse_table_asset(table_name: str) -> dg.AssetsDefinition:
 def consumed_units_match_assignments(
     context: dg.AssetCheckExecutionContext, warehouse: Warehouse
 ) -> dg.AssetCheckResult:
-    tenant_id = current_tenant(context).tenant_id
+    tenant_id = tenant_last_loaded(context.instance, "skus")
     with warehouse.engine.connect() as connection:
         mismatches = _consumed_unit_mismatches(connection, tenant_id)
         skus_checked = count_tenant_rows(connection, schema.skus, tenant_id)
