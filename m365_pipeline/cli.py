@@ -33,8 +33,24 @@ def _settings_or_exit() -> Settings:
         sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+class _OneLineErrors(click.Group):
+    """An unexpected error ends the command with exit 1 and one line naming it (--traceback shows the rest)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("traceback"):
+                raise
+            click.echo(f"m365: {type(error).__name__}: {' '.join(str(error).split())[:500]}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--traceback", is_flag=True, help="Show the whole traceback of an unexpected error.")
+def main(traceback: bool) -> None:
     """m365_pipeline: Microsoft 365 tenant -> raw extracts -> warehouse -> the old tool's reports."""
 
 

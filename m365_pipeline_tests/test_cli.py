@@ -120,3 +120,16 @@ def test_the_emulator_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
 
     assert completed.returncode == 2
     assert "0.0.0.0 is not a loopback address" in completed.stderr
+
+
+def test_warehouse_upgrade_migrates_and_an_unreachable_database_fails_in_one_line(tmp_path: Path) -> None:
+    migrated = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}")
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert "is at revision 0001" in migrated.stdout
+
+    unreachable = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL="postgresql://nobody:pw1@127.0.0.1:1/x")
+
+    assert unreachable.returncode == 1
+    assert unreachable.stderr.startswith("m365: OperationalError: ") and unreachable.stderr.count("\n") == 1
+    assert "pw1" not in unreachable.stderr
