@@ -59,6 +59,10 @@ class Warehouse(dg.ConfigurableResource):
     def display_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if "engine" in self.__dict__:  # only if a step used it
+            self.engine.dispose()
+
 
 def build_resources() -> dict[str, object]:
     settings = M365Settings()
