@@ -24,7 +24,7 @@ import httpx
 
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator
 from m365_pipeline.emulator.server import serve_forever
-from m365_pipeline.emulator.tenant import generate_tenant
+from m365_pipeline.emulator.tenant import generate_tenant, tenant_id_for_seed
 from m365_pipeline.graph.catalog import USERS
 from m365_pipeline.graph.client import graph_client_for
 from m365_pipeline.settings import load_settings
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18365)
     arguments = parser.parse_args()
 
-    tenant_id = generate_tenant(SEED, 0).tenant_id  # the id depends on the seed alone
+    tenant_id = tenant_id_for_seed(SEED)
     base_url = f"http://{HOST}:{arguments.port}"
     server = multiprocessing.Process(target=_serve, args=(arguments.users, arguments.port), daemon=True)
     server.start()

@@ -204,13 +204,23 @@ class SyntheticTenant:
         }
 
 
+def tenant_id_for_seed(seed: int) -> str:
+    """The id of every tenant generated from ``seed``, whatever its size: a client of a served emulator
+    signs in to it without generating the tenant."""
+    return _draw_identity(random.Random(seed))[1]
+
+
+def _draw_identity(rng: random.Random) -> tuple[Company, str]:
+    """The company and tenant id: the first draws of a tenant's seed, before anything that depends on its size."""
+    return COMPANIES[rng.randrange(len(COMPANIES))], guid(rng.getrandbits(128))
+
+
 def generate_tenant(seed: int, size: int) -> SyntheticTenant:
     """The tenant of ``size`` users for ``seed``; the same arguments always give an identical tenant."""
     if size < 0:
         raise ValueError(f"a synthetic tenant needs a user count of 0 or more, got {size}")
     rng = random.Random(seed)
-    company = COMPANIES[rng.randrange(len(COMPANIES))]
-    tenant_id = guid(rng.getrandbits(128))
+    company, tenant_id = _draw_identity(rng)
     domain = f"{company.slug}-{seed}.onmicrosoft.com"
     with _collector_paused():
         users, holders = _UserFactory(rng, domain, company).users(size)

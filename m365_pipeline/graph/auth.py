@@ -268,12 +268,13 @@ def token_provider_for(
     over ``http_client`` (which must carry the emulator's transport); an emulator on a socket through the
     plain client-credentials grant. The emulator stands in for the public cloud, so its scope is Graph's."""
     from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+    from m365_pipeline.emulator.tenant import tenant_id_for_seed
 
     if settings.credentials is not None:
         return MsalTokenProvider(
             settings.credentials, graph_base_url=settings.graph_base_url, http_client=http_client, clock=clock
         )
-    tenant_id = emulator_tenant_id or _emulator_tenant_id(settings.emulator.seed)
+    tenant_id = emulator_tenant_id or tenant_id_for_seed(settings.emulator.seed)
     if settings.emulator.url is not None:
         return ClientCredentialsTokenProvider(
             f"{settings.emulator.url.rstrip('/')}/{tenant_id}/oauth2/v2.0/token",
@@ -294,13 +295,6 @@ def token_provider_for(
         authority_host=EMULATOR_AUTHORITY_HOST,
     )
     return MsalTokenProvider(credentials, http_client=http_client, clock=clock)
-
-
-def _emulator_tenant_id(seed: int) -> str:
-    """The synthetic tenant's id depends on the seed alone, so an empty tenant of that seed tells it."""
-    from m365_pipeline.emulator.tenant import generate_tenant
-
-    return generate_tenant(seed, 0).tenant_id
 
 
 def _client_credential(credentials: GraphCredentials) -> str | dict[str, str]:

@@ -15,6 +15,7 @@ from m365_pipeline.emulator.tenant import (
     USER_PROPERTIES,
     SyntheticTenant,
     generate_tenant,
+    tenant_id_for_seed,
 )
 from m365_pipeline.graph.catalog import GROUPS, SUBSCRIBED_SKUS, USERS
 
@@ -154,3 +155,8 @@ def test_organization_describes_the_tenant(tenant: SyntheticTenant) -> None:
     assert organization["displayName"] == tenant.display_name
     assert organization["verifiedDomains"][0]["name"] == tenant.default_domain
     assert tenant.default_domain.endswith(".onmicrosoft.com")
+
+
+def test_the_tenant_id_follows_from_the_seed_alone() -> None:
+    assert tenant_id_for_seed(41) == generate_tenant(41, 0).tenant_id == generate_tenant(41, 25).tenant_id
+    assert tenant_id_for_seed(41) != tenant_id_for_seed(42)
