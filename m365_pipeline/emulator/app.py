@@ -1,12 +1,15 @@
 """The Graph emulator as a plain function of requests: ``GraphEmulator.handle(EmulatorRequest) -> EmulatorResponse``.
 
-It answers the sign-in endpoints (OpenID discovery, the client-credentials token) and, under ``/v1.0``, users,
-groups, subscribedSkus and organization with Graph's semantics: default properties and ``$select``, ``$top``,
-a small ``$filter``, ``$count`` with ``ConsistencyLevel: eventual``, paging by opaque ``$skiptoken`` in absolute
-nextLinks, Graph's error envelope, bearer tokens and permissions (``signInActivity`` only for a premium tenant
-and an app with AuditLog.Read.All), faults injected per ``FaultRates`` and outages of the sign-in service.
-The host of a request does not matter, except that absolute URLs in answers are built on it. The transports
-(``transport.py`` in-process, ``server.py`` on a socket) only translate to and from these objects.
+It serves one or several synthetic tenants, as one multi-tenant app registration sees them: the sign-in path
+(``/{tenant id or domain}/oauth2/v2.0/token``) picks the tenant, the token carries it, and Graph answers from the
+token's tenant only. It answers the sign-in endpoints (OpenID discovery, the client-credentials token) and, under
+``/v1.0``, users, groups, subscribedSkus and organization with Graph's semantics: default properties and
+``$select``, ``$top``, a small ``$filter``, ``$count`` with ``ConsistencyLevel: eventual``, paging by opaque
+``$skiptoken`` in absolute nextLinks, Graph's error envelope, bearer tokens and permissions (``signInActivity``
+only for a premium tenant and an app with AuditLog.Read.All), faults injected per ``FaultRates`` and outages of
+the sign-in service. The host of a request does not matter, except that absolute URLs in answers are built on it
+and that its ``scheme://host[:port]/.default`` is a Graph scope. The transports (``transport.py`` in-process,
+``server.py`` on a socket) only translate to and from these objects.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from m365_pipeline.emulator.faults import FaultInjector, FaultKind
 from m365_pipeline.emulator.identity import (
     ALL_PERMISSIONS,
     EMULATOR_CLIENT_ID,
     EMULATOR_CLIENT_SECRET,
+    Grant,
     Identity,
     RegisteredClient,
     SignInError,
@@ -150,10 +154,13 @@ class _Directory:
     MAX_CACHED_FILTERS = 16
     MAX_CACHED_SELECTS = 4
 
-    def __init__(self, name: str, entity: EntityType, items: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, entity: EntityType, items: list[dict[str, Any]], keys: Sequence[str], page_tokens: PageTokens
+    ) -> None:
         self.name = name
         self.entity = entity
         self.items = items
+        self.page_tokens = page_tokens
         self._by_key: dict[str, dict[str, Any]] = {}
         for item in items:
             for key in keys:
@@ -200,8 +207,34 @@ class _Directory:
         return fragments
 
 
+class _TenantGraph:
+    """One tenant's side of Graph: its directory, its page tokens, its request ids and its faults, each a
+    function of the requests made to this tenant alone (another tenant's traffic does not change them)."""
+
+    def __init__(self, tenant: SyntheticTenant, faults: FaultRates) -> None:
+        self.tenant = tenant
+        self.faults = FaultInjector(faults)
+        page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
+        self.users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"), page_tokens)
+        self.groups = _Directory("groups", GROUP, tenant.groups, ("id",), page_tokens)
+        self.organization = tenant.organization
+        self._request_ids = random.Random(tenant.tenant_id)
+        self._lock = threading.Lock()
+
+    def request_id(self) -> str:
+        with self._lock:
+            return guid(self._request_ids.getrandbits(128))
+
+
 class GraphEmulator:
-    """A Microsoft Graph (and its sign-in service) for one synthetic tenant. ``handle`` is thread-safe.
+    """A Microsoft Graph (and its sign-in service) for one or several synthetic tenants. ``handle`` is
+    thread-safe.
+
+    ``tenants`` is one tenant or a sequence of them; ``tenants`` (the attribute) maps each id to its tenant and
+    ``tenant`` is the first. The app registrations in ``clients`` are multi-tenant: each signs in to every
+    tenant. ``permissions_by_tenant`` maps a tenant id to the permissions its administrator consented to (an
+    empty set: every Graph call there is a 403 Authorization_RequestDenied); unnamed tenants consented to all of
+    each client's permissions. Faults follow ``faults`` in each tenant separately.
 
     ``premium=False`` is a tenant without a Microsoft Entra ID P1/P2 licence: Graph refuses any request that
     selects ``signInActivity``. ``filter_per_page=True`` applies ``$filter`` to each page of the collection after
@@ -210,7 +243,7 @@ class GraphEmulator:
 
     def __init__(
         self,
-        tenant: SyntheticTenant,
+        tenants: SyntheticTenant | Sequence[SyntheticTenant],
         faults: FaultRates = NO_FAULTS,
         *,
         clients: Mapping[str, RegisteredClient] | None = None,
@@ -218,32 +251,51 @@ class GraphEmulator:
         clock: Callable[[], float] = time.time,
         premium: bool = True,
         filter_per_page: bool = False,
+        permissions_by_tenant: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
+        if not served:
+            raise ValueError("a Graph emulator needs at least one tenant")
         if clients is None:
             clients = {EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, ALL_PERMISSIONS)}
-        self.tenant = tenant
+        self._identity = Identity(served, clients, token_lifetime, clock, permissions_by_tenant)
+        self.tenants: dict[str, SyntheticTenant] = {tenant.tenant_id: tenant for tenant in served}
+        self.tenant = served[0]
         self.premium = premium
         self.filter_per_page = filter_per_page
-        self.faults = FaultInjector(faults)
         # (method, path with query, status) of the latest requests, for tests; bounded for a long `serve_forever`
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
-        self._identity = Identity(tenant, clients, token_lifetime, clock)
         self._clock = clock
-        self._users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"))
-        self._groups = _Directory("groups", GROUP, tenant.groups, ("id",))
-        self._organization = tenant.organization
-        self._page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
-        self._request_ids = random.Random(tenant.tenant_id)
+        self._graphs = {tenant.tenant_id: _TenantGraph(tenant, faults) for tenant in served}
+        self._first = self._graphs[self.tenant.tenant_id]
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
 
+    @property
+    def faults(self) -> FaultInjector:
+        """The first tenant's faults (``faults_for`` gives any tenant's)."""
+        return self._first.faults
+
+    def faults_for(self, tenant_id: str) -> FaultInjector:
+        return self._graphs[tenant_id].faults
+
     def handle(self, request: EmulatorRequest) -> EmulatorResponse:
-        call = self._take_apart(request)
-        segments = [unquote(segment) for segment in call.path.split("/") if segment]
+        url = urlsplit(request.url)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        segments = [unquote(segment) for segment in (url.path or "/").split("/") if segment]
         if segments and segments[0].lower() == "v1.0":
-            response = self._graph(call, segments[1:])
+            # The token decides the tenant; a request without a valid one is answered (401) as the first's
+            try:
+                bearer: Grant | GraphError = self._identity.authenticate(headers.get("authorization"))
+            except GraphError as refusal:
+                bearer = refusal
+            graph = self._graphs[bearer.tenant_id] if isinstance(bearer, Grant) else self._first
+            call = self._take_apart(request, url, headers, graph)
+            response = self._graph(call, graph, bearer, segments[1:])
         else:
+            tenant = self._identity.find_tenant(segments[0]) if segments else None
+            call = self._take_apart(request, url, headers, self._graphs[tenant.tenant_id] if tenant else self._first)
             response = self._sign_in(call, segments)
         with self._lock:
             self.requests.append((call.method, call.path + (f"?{call.query}" if call.query else ""), response.status))
@@ -267,11 +319,10 @@ class GraphEmulator:
             self._sign_in_outage -= 1
             return True
 
-    def _take_apart(self, request: EmulatorRequest) -> _Call:
-        url = urlsplit(request.url)
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        with self._lock:
-            request_id = guid(self._request_ids.getrandbits(128))
+    def _take_apart(
+        self, request: EmulatorRequest, url: SplitResult, headers: dict[str, str], graph: _TenantGraph
+    ) -> _Call:
+        request_id = graph.request_id()
         return _Call(
             method=request.method.upper(),
             base=f"{url.scheme or 'http'}://{url.netloc or headers.get('host', 'localhost')}",
@@ -290,16 +341,16 @@ class GraphEmulator:
         lowered = [segment.lower() for segment in segments]
         try:
             if lowered[1:] == ["v2.0", ".well-known", "openid-configuration"] and call.method == "GET":
-                self._identity.check_tenant(segments[0])
-                return self._sign_in_answer(call, 200, self._identity.openid_configuration(call.host))
+                tenant = self._identity.tenant_named(segments[0])
+                return self._sign_in_answer(call, 200, self._identity.openid_configuration(tenant, call.host))
             if lowered[1:] == ["oauth2", "v2.0", "token"]:
                 if self._in_sign_in_outage():
                     return self._sign_in_unavailable(call)
-                self._identity.check_tenant(segments[0])
+                tenant = self._identity.tenant_named(segments[0])
                 if call.method != "POST":
                     raise SignInError(400, "invalid_request", 900561, "The endpoint only accepts POST requests.")
                 form = dict(parse_qsl(call.body.decode("utf-8", "replace"), keep_blank_values=True))
-                return self._sign_in_answer(call, 200, self._identity.issue_token(form))
+                return self._sign_in_answer(call, 200, self._identity.issue_token(tenant, form, call.base))
         except SignInError as error:
             return self._sign_in_refusal(call, error)
         return self._graph_error(call, GraphError(404, "ResourceNotFound", f"No resource at '{call.path}'."))
@@ -342,18 +393,22 @@ class GraphEmulator:
 
     # --- Graph -------------------------------------------------------------------------------------------
 
-    def _graph(self, call: _Call, segments: list[str]) -> EmulatorResponse:
+    def _graph(
+        self, call: _Call, graph: _TenantGraph, bearer: Grant | GraphError, segments: list[str]
+    ) -> EmulatorResponse:
         try:
-            grant = self._identity.authenticate(call.headers.get("authorization"))
-            route = self._route(call, segments)
+            if isinstance(bearer, GraphError):
+                raise bearer
+            grant = bearer
+            route = self._route(call, graph, segments)
             if not grant.permissions & route.permissions:
                 raise GraphError(
                     403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
                 )
-            fault = self.faults.decide()
+            fault = graph.faults.decide()
             if fault is not None and fault.kind is not FaultKind.DROP:
                 raise GraphError(
-                    fault.status, fault.code, fault.message, fault.headers(grant.client_id, self.tenant.tenant_id)
+                    fault.status, fault.code, fault.message, fault.headers(grant.client_id, grant.tenant_id)
                 )
             options = QueryOptions.parse(call.query)
             if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
@@ -365,12 +420,12 @@ class GraphEmulator:
         headers["x-ms-resource-unit"] = str(_resource_units(route, options))
         return EmulatorResponse(200, headers, body, drop_after=len(body) // 2 if fault is not None else None)
 
-    def _route(self, call: _Call, segments: list[str]) -> _Route:
+    def _route(self, call: _Call, graph: _TenantGraph, segments: list[str]) -> _Route:
         resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
         route: _Route | None = None
         if resource in ("users", "groups") and len(rest) <= 1:
             users = resource == "users"
-            directory = self._users if users else self._groups
+            directory = graph.users if users else graph.groups
             permissions = READ_USERS if users else READ_GROUPS
             cost = 2 if users else 1
             if rest:
@@ -379,11 +434,11 @@ class GraphEmulator:
                 route = _Route(permissions, cost, partial(self._directory_page, directory), users)
         elif resource == "subscribedskus" and not rest:
             route = _Route(
-                READ_ORGANIZATION, 3, partial(self._listing, "subscribedSkus", SUBSCRIBED_SKU, self.tenant.skus)
+                READ_ORGANIZATION, 3, partial(self._listing, "subscribedSkus", SUBSCRIBED_SKU, graph.tenant.skus)
             )
         elif resource == "organization" and not rest:
             route = _Route(
-                READ_ORGANIZATION, 1, partial(self._listing, "organization", ORGANIZATION, [self._organization])
+                READ_ORGANIZATION, 1, partial(self._listing, "organization", ORGANIZATION, [graph.organization])
             )
         if route is None:
             unknown = segments[min(len(segments) - 1, 2)] if segments else "v1.0"
@@ -423,7 +478,7 @@ class GraphEmulator:
             )
         scope = f"{directory.name}|{query_filter.key if query_filter else ''}"
         token = options.get("$skiptoken")
-        offset = self._page_tokens.offset(scope, token) if token is not None else 0
+        offset = directory.page_tokens.offset(scope, token) if token is not None else 0
         matches = directory.matching(query_filter)
         head: dict[str, Any] = {"@odata.context": self._context(call, directory.name, options, select)}
         if counted and token is None:
@@ -435,7 +490,7 @@ class GraphEmulator:
             carried = options.link_query(without="$skiptoken")
             head["@odata.nextLink"] = (
                 f"{call.base}/v1.0/{directory.name}?{carried + '&' if carried else ''}"
-                f"$skiptoken={self._page_tokens.issue(scope, end)}"
+                f"$skiptoken={directory.page_tokens.issue(scope, end)}"
             )
         page = paged[offset:end]
         if per_page_filter is not None:

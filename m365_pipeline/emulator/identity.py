@@ -1,5 +1,9 @@
 """The sign-in side of the emulator (Microsoft Entra ID's part): OpenID discovery, the client-credentials token
 endpoint, and the bearer tokens it issued, which the Graph side checks on every request.
+
+One multi-tenant app registration serves every tenant of the emulator, as a real multi-tenant app does once
+each tenant's administrator has consented. The tenant of a token is the tenant named in the sign-in path; the
+token carries it (a ``tid`` claim, as Entra ID's access tokens do) and Graph answers from that tenant only.
 """
 
 from __future__ import annotations
@@ -7,9 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +24,10 @@ from m365_pipeline.emulator.tenant import SyntheticTenant
 EMULATOR_CLIENT_ID = "36500000-e3a1-4d2f-8b6c-9a0d3e365001"
 # The bundled emulator's own app registration: a published constant, it guards nothing real.
 EMULATOR_CLIENT_SECRET = "emulator-only~not-a-real-secret~365"
+# Where the in-process emulator stands: a cloud of its own whose hosts never resolve (RFC 2606 ``.invalid``), so
+# a request that escaped the in-process transport fails instead of reaching anything real.
+EMULATOR_GRAPH_BASE_URL = "https://graph.emulator.invalid/v1.0"
+EMULATOR_AUTHORITY_HOST = "https://login.emulator.invalid"
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -36,7 +45,16 @@ ALL_PERMISSIONS = frozenset(
         "CallRecords.Read.All",
     }
 )
-GRAPH_SCOPES = frozenset({"https://graph.microsoft.com/.default", "00000003-0000-0000-c000-000000000000/.default"})
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+# Graph's resource as the public cloud names it, and the in-process emulator's own Graph host (so a client that
+# derives the scope from its Graph base URL, as for a national cloud, signs in to the in-process emulator too)
+GRAPH_SCOPES = frozenset(
+    {
+        "https://graph.microsoft.com/.default",
+        f"{GRAPH_APP_ID}/.default",
+        EMULATOR_GRAPH_BASE_URL.removesuffix("/v1.0") + "/.default",
+    }
+)
 RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -51,9 +69,10 @@ class RegisteredClient:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a bearer token stands for."""
+    """What a bearer token stands for: an app, in one tenant, with the permissions consented there."""
 
     client_id: str
+    tenant_id: str
     permissions: frozenset[str]
     expires_at: float
 
@@ -70,27 +89,49 @@ class SignInError(Exception):
 
 
 class Identity:
-    """Issues and checks tokens for the registered clients of one tenant; thread-safe."""
+    """Issues and checks tokens for the registered clients in each tenant; thread-safe.
+
+    ``permissions_by_tenant`` holds, for a tenant id, the permissions its administrator consented to: a token
+    for that tenant carries only those of the client's permissions (none: the app signs in, Graph refuses it
+    everything with 403, as for a service principal without admin consent). Tenants not named there granted all.
+    """
 
     def __init__(
         self,
-        tenant: SyntheticTenant,
+        tenants: Sequence[SyntheticTenant],
         clients: Mapping[str, RegisteredClient],
         token_lifetime: float,
         clock: Callable[[], float],
+        permissions_by_tenant: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        self._tenant = tenant
         self._clients = dict(clients)
         self._token_lifetime = token_lifetime
         self._clock = clock
-        self._names = {tenant.tenant_id.lower(), tenant.default_domain.lower()}
+        self._names: dict[str, SyntheticTenant] = {}
+        for tenant in tenants:
+            for name in (tenant.tenant_id.lower(), tenant.default_domain.lower()):
+                if name in self._names:
+                    raise ValueError(f"two tenants of one emulator are both named '{name}'")
+                self._names[name] = tenant
+        consented = dict(permissions_by_tenant or {})
+        unknown = set(consented) - {tenant.tenant_id for tenant in tenants}
+        if unknown:
+            raise ValueError(f"permissions_by_tenant names tenants the emulator does not serve: {sorted(unknown)}")
+        self._consented = consented
+        # Signs the tokens; derived from the tenants so that a token is the same on every run
+        self._key = hashlib.sha256("|".join(["emulator-token-key", *self._names]).encode()).digest()
         self._grants: dict[str, Grant] = {}
         self._issued = 0
         self._lock = threading.Lock()
 
-    def check_tenant(self, name: str) -> None:
-        """Accept the tenant's id or its domain, as Entra ID does in the authority's path."""
-        if name.lower() not in self._names:
+    def find_tenant(self, name: str) -> SyntheticTenant | None:
+        """The tenant an authority's path names by its id or its domain, as Entra ID accepts both."""
+        return self._names.get(name.lower())
+
+    def tenant_named(self, name: str) -> SyntheticTenant:
+        """``find_tenant``, or the refusal Entra ID gives for a tenant it does not know."""
+        tenant = self.find_tenant(name)
+        if tenant is None:
             raise SignInError(
                 400,
                 "invalid_request",
@@ -98,11 +139,13 @@ class Identity:
                 f"Tenant '{name}' not found. Check to make sure you have the correct tenant ID and are signing "
                 "into the correct cloud.",
             )
+        return tenant
 
-    def openid_configuration(self, host: str) -> dict[str, Any]:
+    @staticmethod
+    def openid_configuration(tenant: SyntheticTenant, host: str) -> dict[str, Any]:
         """Discovery for msal: every endpoint is https on the host that was asked (msal accepts no other
         scheme), under the tenant's id."""
-        root = f"https://{host}/{self._tenant.tenant_id}"
+        root = f"https://{host}/{tenant.tenant_id}"
         return {
             "token_endpoint": f"{root}/oauth2/v2.0/token",
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
@@ -128,8 +171,10 @@ class Identity:
             "rbac_url": "https://pas.windows.net",
         }
 
-    def issue_token(self, form: Mapping[str, str]) -> dict[str, Any]:
-        """The client-credentials grant: a client secret, or a client assertion (certificate credential).
+    def issue_token(self, tenant: SyntheticTenant, form: Mapping[str, str], base: str) -> dict[str, Any]:
+        """The client-credentials grant in ``tenant``: a client secret, or a client assertion (certificate
+        credential). ``base`` is the request's own ``scheme://host[:port]``: its ``/.default`` scope is Graph's
+        too, as a national cloud's Graph host is (a served emulator is one host for sign-in and Graph).
 
         A client assertion must be a well-formed JWT whose ``iss`` and ``sub`` are the client id and whose
         ``exp`` (when present) is not past; its signature is NOT verified: the emulator has no certificates.
@@ -147,7 +192,7 @@ class Identity:
                 "unauthorized_client",
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory "
-                f"'{self._tenant.display_name}'. This can happen if the application has not been installed by "
+                f"'{tenant.display_name}'. This can happen if the application has not been installed by "
                 "the administrator of the tenant or consented to by any user in the tenant. You may have sent "
                 "your authentication request to the wrong tenant.",
             )
@@ -169,8 +214,9 @@ class Identity:
                 7000218,
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             )
-        self._check_scope(_required(form, "scope"))
-        return self._new_token(client_id, client.permissions)
+        self._check_scope(_required(form, "scope"), tenant, base)
+        permissions = client.permissions & self._consented.get(tenant.tenant_id, client.permissions)
+        return self._new_token(client_id, tenant.tenant_id, permissions)
 
     def authenticate(self, authorization: str | None) -> Grant:
         """The grant behind ``Authorization: Bearer ...``, or a 401 InvalidAuthenticationToken."""
@@ -187,9 +233,10 @@ class Identity:
         with self._lock:
             self._grants.clear()
 
-    def _check_scope(self, scope: str) -> None:
+    @staticmethod
+    def _check_scope(scope: str, tenant: SyntheticTenant, base: str) -> None:
         requested = set(scope.split()) - RESERVED_SCOPES
-        if requested and requested <= GRAPH_SCOPES:
+        if requested and {name.lower() for name in requested} <= GRAPH_SCOPES | {f"{base.lower()}/.default"}:
             return
         if len(requested) != 1 or not scope.strip().endswith("/.default"):
             raise SignInError(
@@ -204,7 +251,7 @@ class Identity:
             "invalid_resource",
             500011,
             f"The resource principal named {scope.strip().removesuffix('/.default')} was not found in the "
-            f"tenant named {self._tenant.display_name}.",
+            f"tenant named {tenant.display_name}.",
         )
 
     def _check_assertion(self, client_id: str, assertion: str, assertion_type: str) -> None:
@@ -225,17 +272,39 @@ class Identity:
         if isinstance(expires, int | float) and expires <= self._clock():
             raise SignInError(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
 
-    def _new_token(self, client_id: str, permissions: frozenset[str]) -> dict[str, Any]:
+    def _new_token(self, client_id: str, tenant_id: str, permissions: frozenset[str]) -> dict[str, Any]:
+        """A JWT shaped like Entra ID's app-only access tokens (``tid``, ``appid``, ``roles``), signed with the
+        emulator's key. Graph finds its grant by the whole token, so a token is only ever good for its tenant."""
         now = self._clock()
+        lifetime = int(self._token_lifetime)
         with self._lock:
             self._issued += 1
-            seed = f"{self._tenant.tenant_id}|{client_id}|{self._issued}|{now!r}".encode()
-            digest = hashlib.sha256(seed).digest()
-            token = base64.urlsafe_b64encode(digest + hashlib.sha256(digest).digest()).rstrip(b"=").decode()
+            claims = {
+                "aud": "https://graph.microsoft.com",
+                "iss": f"https://sts.windows.net/{tenant_id}/",
+                "iat": int(now),
+                "nbf": int(now),
+                "exp": int(now + self._token_lifetime),
+                "appid": client_id,
+                "idtyp": "app",
+                "roles": sorted(permissions),
+                "tid": tenant_id,
+                "uti": _encode(hashlib.sha256(f"{tenant_id}|{client_id}|{self._issued}|{now!r}".encode()).digest()),
+                "ver": "1.0",
+            }
+            signed = f"{_encode(_json({'typ': 'JWT', 'alg': 'HS256'}))}.{_encode(_json(claims))}"
+            token = f"{signed}.{_encode(hmac.new(self._key, signed.encode(), hashlib.sha256).digest())}"
             self._grants = {key: grant for key, grant in self._grants.items() if grant.expires_at > now}
-            self._grants[token] = Grant(client_id, permissions, now + self._token_lifetime)
-        lifetime = int(self._token_lifetime)
+            self._grants[token] = Grant(client_id, tenant_id, permissions, now + self._token_lifetime)
         return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
+
+
+def _json(claims: Mapping[str, Any]) -> bytes:
+    return json.dumps(claims, separators=(",", ":")).encode()
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
