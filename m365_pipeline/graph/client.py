@@ -1,6 +1,11 @@
 """The Graph client: paging by ``@odata.nextLink``, retries on throttling and transient failures (of Graph and
 of the sign-in service alike), one token refresh on 401, and the identity budget spent before each request.
 
+A host that cannot be reached at all (connection refused, DNS failure, TLS failure) is retried once after at
+most a second, then fails as ``GraphUnreachable`` naming the host: waiting out a wrong URL or a stopped
+service would only delay the one-line failure by minutes. Everything that might pass (429, 503, 504, a
+connection dropped mid-answer, a read timeout) gets the whole retry policy.
+
 Graph's rules it follows (reference/graph_api.md): the whole nextLink is requested as given; the caller's
 headers (ConsistencyLevel among them) go with every page; ``$top`` only on paged collections; Retry-After is
 obeyed exactly and, when absent, the wait is exponential with jitter; other 4xx fail at once.
@@ -20,22 +25,24 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from m365_pipeline.graph.auth import EMULATOR_GRAPH_BASE_URL, TokenProvider, token_provider_for
+from m365_pipeline.graph.auth import TokenProvider
 from m365_pipeline.graph.errors import (
     TRANSIENT_HTTP_ERRORS,
+    UNREACHABLE_HTTP_ERRORS,
     GraphAuthError,
     GraphError,
     GraphRetriesExhausted,
     GraphSignInUnavailable,
+    GraphUnreachable,
 )
-from m365_pipeline.graph.rate_limit import RateLimiter, rate_limiter_for, resource_unit_cost
+from m365_pipeline.graph.rate_limit import RateLimiter, resource_unit_cost
 from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock, parse_retry_after
-from m365_pipeline.settings import Settings
 
 logger = logging.getLogger("m365_pipeline.graph")
 
 MAX_PAGE_SIZE = 999
 _RETRIED_STATUSES = frozenset({429, 503, 504})
+QUICK_RETRY_MAX_WAIT = 1.0  # the one retry of an unreachable host waits at most this long
 
 
 class GraphClient:
@@ -143,10 +150,15 @@ class GraphClient:
     def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int) -> dict[str, Any]:
         """GET ``url`` until it succeeds, fails for good, or the retry policy is spent."""
         failures = 0
+        unreachable = 0
         refreshed_token = False
         while True:
             try:
                 response = self._send(url, params, headers, cost)
+            except GraphUnreachable as error:
+                unreachable += 1
+                self._retry_quickly_once(error, unreachable, url)
+                continue
             except TRANSIENT_HTTP_ERRORS as error:
                 failure = _Failure(0, type(error).__name__, str(error) or "connection lost", None, None)
             except GraphSignInUnavailable as error:
@@ -180,7 +192,30 @@ class GraphClient:
             "client-request-id": str(uuid.uuid4()),
             "Accept": "application/json",
         }
-        return self._http.get(url, params=params, headers=request_headers)
+        try:
+            return self._http.get(url, params=params, headers=request_headers)
+        except UNREACHABLE_HTTP_ERRORS as error:
+            raise GraphUnreachable.of(error, "Graph", "GET", url) from None
+
+    def _retry_quickly_once(self, error: GraphUnreachable, attempts: int, url: str) -> None:
+        """Sleep at most QUICK_RETRY_MAX_WAIT before the one retry of an unreachable host (none when the policy
+        allows no retries); raise ``error`` once that retry failed too."""
+        retries = min(1, self._retry.max_retries)
+        if attempts > retries:
+            raise error.after(attempts)
+        wait = self._rng.uniform(0.0, min(self._retry.base_delay, QUICK_RETRY_MAX_WAIT))
+        logger.warning(
+            "no response %s on %s %s: the %s host %s could not be reached, waiting %.3f s before retry %d of %d",
+            error.code,
+            error.method,
+            _path(error.url or url),
+            error.service,
+            error.host,
+            wait,
+            attempts,
+            retries,
+        )
+        self._clock.sleep(wait)
 
     def _wait_before_retry(self, failure: _Failure, failures: int, url: str) -> None:
         """Sleep Retry-After, or back off when there is none; raise when the policy allows no more."""
@@ -268,39 +303,3 @@ class _Failure:
             method=self.method,
             url=self.url or url,
         )
-
-
-def graph_client_for(
-    settings: Settings,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    limiter: RateLimiter | None = None,
-    clock: Clock | None = None,
-) -> GraphClient:
-    """The client the settings call for. The embedded default (the emulator, in-process) builds the emulator
-    and its transport when none is given. Without a limiter, the settings' one: Redis when M365_REDIS_URL is
-    set, else in-process."""
-    clock = clock or SystemClock()
-    emulator_tenant_id: str | None = None
-    base_url = settings.graph_base_url
-    if settings.uses_emulator and settings.emulator.url is None:
-        base_url = EMULATOR_GRAPH_BASE_URL
-        if transport is None:
-            from m365_pipeline.emulator.app import GraphEmulator
-            from m365_pipeline.emulator.tenant import generate_tenant
-            from m365_pipeline.emulator.transport import EmulatorTransport
-
-            tenant = generate_tenant(settings.emulator.seed, settings.emulator.users)
-            transport = EmulatorTransport(GraphEmulator(tenant, faults=settings.emulator.faults))
-            emulator_tenant_id = tenant.tenant_id
-    http = httpx.Client(transport=transport, timeout=settings.http_timeout)
-    tokens = token_provider_for(settings, http_client=http, clock=clock, emulator_tenant_id=emulator_tenant_id)
-    return GraphClient(
-        base_url,
-        tokens,
-        http,
-        retry=RetryPolicy(max_retries=settings.max_retries),
-        limiter=limiter if limiter is not None else rate_limiter_for(settings, clock),
-        clock=clock,
-        page_size=settings.page_size,
-    )

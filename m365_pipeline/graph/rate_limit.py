@@ -134,19 +134,20 @@ class RedisTokenBucket:
         return float(answer.decode() if isinstance(answer, bytes) else answer)
 
 
-def rate_limiter_for(settings: Settings, clock: Clock) -> RateLimiter:
-    """The budget of the settings' app and tenant: in Redis when M365_REDIS_URL is set (shared by every run),
-    else in this process. Sized by M365_GRAPH_BUDGET (default: the 3,500 units even the smallest tenant has)."""
+def rate_limiter_for(settings: Settings, tenant_id: str, clock: Clock) -> RateLimiter:
+    """The budget of the settings' app in ``tenant_id`` (Graph counts it per app and tenant): in Redis when
+    M365_REDIS_URL is set (shared by every run), else in this process. Sized by M365_GRAPH_BUDGET (default:
+    the 3,500 units even the smallest tenant has)."""
     if settings.redis_url is None:
         return InProcessTokenBucket(settings.graph_budget, settings.graph_budget / BUDGET_WINDOW_SECONDS, clock)
-    owner = (
-        f"{settings.credentials.tenant_id}:{settings.credentials.client_id}"
+    app = (
+        settings.credentials.client_id
         if settings.credentials is not None
         else f"emulator:{settings.emulator.url or 'in-process'}"
     )
     return RedisTokenBucket(
         redis.Redis.from_url(settings.redis_url),
-        f"m365_pipeline:graph:resource_units:{owner}",
+        f"m365_pipeline:graph:resource_units:{tenant_id}:{app}",
         settings.graph_budget,
         settings.graph_budget / BUDGET_WINDOW_SECONDS,
         clock,

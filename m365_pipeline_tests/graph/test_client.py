@@ -11,7 +11,6 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator, RegisteredClient
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
-from m365_pipeline.graph.auth import EMULATOR_GRAPH_BASE_URL, MsalTokenProvider
 from m365_pipeline.graph.catalog import GROUPS, SUBSCRIBED_SKUS, USERS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphAuthError, GraphError, GraphRetriesExhausted
@@ -19,10 +18,11 @@ from m365_pipeline.graph.rate_limit import InProcessTokenBucket
 from m365_pipeline.graph.retry import RetryPolicy
 from m365_pipeline.settings import FaultRates
 from m365_pipeline_tests.graph.emulated import (
+    EMULATOR_GRAPH_BASE_URL,
     RecordingTransport,
     RetryAfterAsDate,
     emulator_client,
-    emulator_credentials,
+    emulator_tokens,
     graph_requests,
 )
 from m365_pipeline_tests.graph.fake_clock import FakeClock
@@ -219,7 +219,7 @@ def test_top_is_the_page_size_on_paged_collections_only(small_tenant: SyntheticT
 def test_a_page_size_outside_graphs_range_is_rejected(page_size: int, small_tenant: SyntheticTenant) -> None:
     emulator = GraphEmulator(small_tenant)
     http = httpx.Client(transport=EmulatorTransport(emulator))
-    tokens = MsalTokenProvider(emulator_credentials(emulator), http_client=http)
+    tokens = emulator_tokens(emulator, http)
     with pytest.raises(ValueError, match=f"page_size .*got {page_size}"):
         GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, page_size=page_size)
     http.close()
@@ -252,7 +252,7 @@ def test_each_request_spends_its_resource_units_from_the_budget(
     emulator = GraphEmulator(small_tenant)
     budget = InProcessTokenBucket(capacity=3, refill_per_second=0.1, clock=clock)
     http = httpx.Client(transport=EmulatorTransport(emulator))
-    tokens = MsalTokenProvider(emulator_credentials(emulator), http_client=http, clock=clock)
+    tokens = emulator_tokens(emulator, http)
     with GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, limiter=budget, clock=clock, page_size=100) as client:
         pages = list(client.iter_pages(USERS.path, USERS.params, cost=USERS.resource_unit_cost))  # 1 unit each
         assert len(pages) == 3 and clock.sleeps == []

@@ -8,10 +8,8 @@ from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.graph.catalog import USERS
-from m365_pipeline.graph.client import graph_client_for
-from m365_pipeline.settings import FaultRates, load_settings
-from m365_pipeline_tests.graph.conftest import LARGE_TENANT_SEED
-from m365_pipeline_tests.graph.emulated import graph_requests
+from m365_pipeline.settings import FaultRates
+from m365_pipeline_tests.graph.emulated import graph_requests, served_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
 
@@ -20,17 +18,8 @@ def test_extraction_over_a_socket_with_throttling_outages_and_drops_returns_ever
 ) -> None:
     faults = FaultRates(throttle=0.05, retry_after=1, unavailable=0.02, drop=0.03, seed=9)
     emulator = GraphEmulator(large_tenant, faults)
-    with serve(emulator) as base_url:
-        settings = load_settings(
-            {
-                "M365_EMULATOR_URL": base_url,
-                "M365_EMULATOR_SEED": str(LARGE_TENANT_SEED),
-                "M365_PAGE_SIZE": "100",
-                "M365_HTTP_TIMEOUT": "10",
-            }
-        )
-        with graph_client_for(settings, clock=clock) as client:
-            ids = [user["id"] for user in client.iter_items(USERS.path, USERS.params, cost=2)]
+    with serve(emulator) as served, served_client(served.url, large_tenant.tenant_id, clock, page_size=100) as client:
+        ids = [user["id"] for user in client.iter_items(USERS.path, USERS.params, cost=2)]
     assert len(ids) == len(set(ids)) == 5000
     assert set(ids) == {user["id"] for user in large_tenant.users}
     seen = Counter(status for _, _, status in graph_requests(emulator))

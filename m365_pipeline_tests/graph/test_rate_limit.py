@@ -127,8 +127,10 @@ def test_a_stale_bucket_from_another_clock_does_not_starve_a_process(
 def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis_client: redis.Redis) -> None:
     settings = load_settings({"M365_REDIS_URL": redis_url, "M365_EMULATOR_SEED": "11", "M365_GRAPH_BUDGET": "5000"})
     clock = SleepingClock()
-    limiter = rate_limiter_for(settings, clock)
-    assert isinstance(limiter, RedisTokenBucket)
+    limiter = rate_limiter_for(settings, "tenant-a", clock)
+    other_tenant = rate_limiter_for(settings, "tenant-b", clock)
+    assert isinstance(limiter, RedisTokenBucket) and isinstance(other_tenant, RedisTokenBucket)
+    assert limiter.key != other_tenant.key  # Graph's budget is per app and tenant
     redis_client.delete(limiter.key)
     try:
         limiter.acquire(5000)
@@ -136,6 +138,6 @@ def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis
         assert clock.sleeps[0] == pytest.approx(0.2, abs=0.1)
     finally:
         redis_client.delete(limiter.key)
-    in_process = rate_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), clock)
+    in_process = rate_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), "tenant-a", clock)
     assert isinstance(in_process, InProcessTokenBucket)
     assert (in_process.capacity, in_process.refill_per_second) == (8000, 800.0)

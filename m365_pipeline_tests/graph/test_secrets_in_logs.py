@@ -11,12 +11,12 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_SECRET, GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
-from m365_pipeline.graph.auth import EMULATOR_GRAPH_BASE_URL, MsalTokenProvider, TokenProvider
+from m365_pipeline.graph.auth import TokenProvider
 from m365_pipeline.graph.catalog import USERS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphAuthError
 from m365_pipeline.settings import FaultRates
-from m365_pipeline_tests.graph.emulated import emulator_credentials
+from m365_pipeline_tests.graph.emulated import EMULATOR_GRAPH_BASE_URL, emulator_tokens
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
 WRONG_SECRET = "wrong~secret~that-must-not-leak"
@@ -44,14 +44,14 @@ def test_no_secret_or_token_reaches_a_log_record_or_an_error(
     caplog.set_level(logging.DEBUG)  # every logger: ours, msal's, httpx's, httpcore's
     emulator = GraphEmulator(small_tenant, FaultRates(throttle=0.1, unavailable=0.1, seed=8))
     with httpx.Client(transport=EmulatorTransport(emulator)) as http:
-        tokens = TokenSpy(MsalTokenProvider(emulator_credentials(emulator), http_client=http, clock=clock))
+        tokens = TokenSpy(emulator_tokens(emulator, http))
         client = GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, clock=clock, page_size=25)
         ids: list[str] = []
         for number, page in enumerate(client.iter_pages(USERS.path, USERS.params), start=1):
             ids.extend(user["id"] for user in page)
             if number == 3:
                 emulator.revoke_tokens()
-        refused = MsalTokenProvider(emulator_credentials(emulator, secret=WRONG_SECRET), http_client=http)
+        refused = emulator_tokens(emulator, http, secret=WRONG_SECRET)
         with pytest.raises(GraphAuthError) as raised:
             refused.token()
 

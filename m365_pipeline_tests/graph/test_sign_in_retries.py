@@ -1,4 +1,5 @@
-"""A sign-in service that cannot be reached or answers 429/5xx is retried like Graph; a refusal is not."""
+"""A sign-in service that answers 429/5xx is retried like Graph; one that cannot be reached gets one quick
+retry; a refusal is not retried."""
 
 from __future__ import annotations
 
@@ -12,24 +13,22 @@ from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRE
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
-from m365_pipeline.graph.auth import (
-    DEFAULT_GRAPH_BASE_URL,
-    EMULATOR_AUTHORITY_HOST,
-    EMULATOR_GRAPH_BASE_URL,
-    ClientCredentialsTokenProvider,
-    MsalTokenProvider,
-    graph_scope,
-)
+from m365_pipeline.graph.auth import DEFAULT_GRAPH_BASE_URL, ClientCredentialsTokenProvider, graph_scope
 from m365_pipeline.graph.catalog import USERS
-from m365_pipeline.graph.client import GraphClient, graph_client_for
+from m365_pipeline.graph.client import QUICK_RETRY_MAX_WAIT, GraphClient
 from m365_pipeline.graph.errors import GraphAuthError, GraphRetriesExhausted
 from m365_pipeline.graph.retry import RetryPolicy
-from m365_pipeline.settings import Secret, load_settings
-from m365_pipeline_tests.graph.conftest import SMALL_TENANT_SEED
-from m365_pipeline_tests.graph.emulated import emulator_client, emulator_credentials, graph_requests
+from m365_pipeline.settings import Secret
+from m365_pipeline_tests.graph.emulated import (
+    EMULATOR_AUTHORITY_HOST,
+    EMULATOR_GRAPH_BASE_URL,
+    TOKEN_PATH,
+    emulator_client,
+    emulator_tokens,
+    graph_requests,
+    served_client,
+)
 from m365_pipeline_tests.graph.fake_clock import FakeClock
-
-TOKEN_PATH = "/oauth2/v2.0/token"
 
 
 class SignInConnectionRefused(httpx.BaseTransport):
@@ -64,16 +63,17 @@ def retry_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.mark.parametrize(
     ("refused", "path"),
     [(1, "/v2.0/.well-known/openid-configuration"), (2, TOKEN_PATH), (3, TOKEN_PATH)],
-    ids=["discovery", "first-token", "hourly-refresh"],
+    ids=["discovery", "first-token", "refresh"],
 )
-def test_a_refused_connection_to_the_sign_in_service_is_retried_after_one_backoff(
+def test_a_refused_connection_to_the_sign_in_service_gets_one_quick_retry(
     refused: int,
     path: str,
     small_tenant: SyntheticTenant,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emulator = GraphEmulator(small_tenant)
+    # a token of 5 minutes or less is never reused by msal: every page asks the sign-in service again
+    emulator = GraphEmulator(small_tenant, token_lifetime=60)
     transport = SignInConnectionRefused(EmulatorTransport(emulator), refused)
     ids: list[str] = []
     with (
@@ -82,13 +82,13 @@ def test_a_refused_connection_to_the_sign_in_service_is_retried_after_one_backof
     ):
         for page in client.iter_pages(USERS.path, USERS.params):
             ids.extend(user["id"] for user in page)
-            clock.advance(3600)  # the token is due for its refresh before every further page
     assert sorted(ids) == sorted(user["id"] for user in small_tenant.users)
-    assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= RetryPolicy().base_delay
+    assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= QUICK_RETRY_MAX_WAIT
     assert transport.sign_in_paths[refused - 1] == transport.sign_in_paths[refused]  # the same request, again
     assert transport.sign_in_paths[refused - 1].endswith(path)
     (line,) = retry_lines(caplog)
-    assert line.startswith("no response ConnectError on ") and path in line and "retry 1 of 6" in line
+    assert line.startswith("no response ConnectError on ") and path in line and "retry 1 of 1" in line
+    assert "the sign-in host login.emulator.invalid could not be reached" in line
     assert [status for _, _, status in graph_requests(emulator)] == [200, 200, 200]
 
 
@@ -105,7 +105,7 @@ def test_the_plain_grant_retries_a_refused_connection_too(small_tenant: Syntheti
     )
     with GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, clock=clock, rng=random.Random(0)) as client:
         assert len(user_ids(client)) == 300
-    assert len(clock.sleeps) == 1 and token_statuses(emulator) == [200]
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] <= QUICK_RETRY_MAX_WAIT and token_statuses(emulator) == [200]
 
 
 def test_a_sign_in_outage_is_waited_out_as_long_as_its_retry_after_asks(
@@ -125,10 +125,8 @@ def test_a_sign_in_outage_is_retried_over_a_socket_by_the_plain_grant(
 ) -> None:
     emulator = GraphEmulator(small_tenant)
     emulator.sign_in_outage(1)
-    with serve(emulator) as base_url:
-        settings = load_settings({"M365_EMULATOR_URL": base_url, "M365_EMULATOR_SEED": str(SMALL_TENANT_SEED)})
-        with graph_client_for(settings, clock=clock) as client:
-            assert len(user_ids(client)) == 300
+    with serve(emulator) as served, served_client(served.url, small_tenant.tenant_id, clock) as client:
+        assert len(user_ids(client)) == 300
     assert token_statuses(emulator) == [503, 200]
     assert len(clock.sleeps) == 1 and 0 <= clock.sleeps[0] <= RetryPolicy().base_delay
 
@@ -166,7 +164,7 @@ def test_a_refused_sign_in_fails_at_once(
 ) -> None:
     emulator = GraphEmulator(small_tenant)
     http = httpx.Client(transport=EmulatorTransport(emulator))
-    tokens = MsalTokenProvider(emulator_credentials(emulator, client_id, secret), http_client=http, clock=clock)
+    tokens = emulator_tokens(emulator, http, client_id, secret)
     with (
         GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, clock=clock) as client,
         pytest.raises(GraphAuthError) as raised,
