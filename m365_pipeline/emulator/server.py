@@ -1,5 +1,10 @@
 """The emulator on a real socket: a threaded HTTP/1.1 server (keep-alive, Content-Length) around
-``GraphEmulator.handle``.
+``GraphEmulator.handle``, over http or, given a folder for its certificate, https.
+
+Over https the emulator is addressed exactly as a national cloud is: the authority
+``https://127.0.0.1:PORT/<tenant>`` and the Graph base URL ``https://127.0.0.1:PORT/v1.0``, whose scope
+``https://127.0.0.1:PORT/.default`` the token endpoint grants. msal, which only speaks https to an authority,
+signs in to it once the client trusts the certificate (``SSL_CERT_FILE``).
 
 A "drop" fault sends the status line, the headers (with the full Content-Length) and only the first
 ``drop_after`` bytes of the body, then closes the socket, so a client meets a genuine mid-body connection loss.
@@ -9,16 +14,35 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from m365_pipeline.emulator.app import EmulatorRequest, EmulatorResponse, GraphEmulator, encode_json
+from m365_pipeline.emulator.certificate import loopback_certificate
+
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ServedEmulator:
+    """Where a served emulator answers: ``url`` ("https://127.0.0.1:PORT", no path) and, over https, the
+    certificate file a client must trust (None over http)."""
+
+    url: str
+    certificate: Path | None = None
+
+    @property
+    def graph_base_url(self) -> str:
+        return f"{self.url}/v1.0"
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -28,16 +52,42 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], emulator: GraphEmulator) -> None:
+    def __init__(self, address: tuple[str, int], emulator: GraphEmulator, tls: ssl.SSLContext | None = None) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.emulator = emulator
+        self.tls = tls
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Over https, the handshake happens here, in the connection's own thread, so that a slow or broken
+        client never holds up ``accept``."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return  # e.g. a client that does not trust the certificate hangs up: nothing to answer
+        try:
+            wrapped.settimeout(None)
+            super().finish_request(wrapped, client_address)
+        finally:
+            self.shutdown_request(wrapped)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is not an error of the emulator."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError | TimeoutError):
+            super().handle_error(request, client_address)
 
     def opened(self, connection: socket.socket) -> None:
         with self._connections_lock:
@@ -81,8 +131,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        host = self.headers.get("Host") or self.server.url.removeprefix("http://")
-        request = EmulatorRequest(self.command, f"http://{host}{self.path}", dict(self.headers.items()), body)
+        scheme, _, default_host = self.server.url.partition("://")
+        host = self.headers.get("Host") or default_host
+        request = EmulatorRequest(self.command, f"{scheme}://{host}{self.path}", dict(self.headers.items()), body)
         try:
             response = self.server.emulator.handle(request)
         except Exception:
@@ -110,17 +161,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.shutdown(socket.SHUT_RDWR)
 
 
+def _server(
+    emulator: GraphEmulator, host: str, port: int, tls_dir: Path | None
+) -> tuple[EmulatorHTTPServer, Path | None]:
+    if tls_dir is None:
+        return EmulatorHTTPServer((host, port), emulator), None
+    files = loopback_certificate(tls_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(files.certificate, files.key)
+    return EmulatorHTTPServer((host, port), emulator, context), files.certificate
+
+
 @contextmanager
-def serve(emulator: GraphEmulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``emulator`` from a background thread; yields its base URL ("http://127.0.0.1:PORT") and stops
-    the server, and every connection to it, on exit."""
-    server = EmulatorHTTPServer((host, port), emulator)
+def serve(
+    emulator: GraphEmulator, host: str = "127.0.0.1", port: int = 0, tls_dir: Path | None = None
+) -> Iterator[ServedEmulator]:
+    """Serve ``emulator`` from a background thread, over https with a self-signed certificate kept in
+    ``tls_dir`` when given; yields where it answers, and stops the server and every connection to it on exit."""
+    server, certificate = _server(emulator, host, port, tls_dir)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="graph-emulator", daemon=True
     )
     thread.start()
     try:
-        yield server.url
+        yield ServedEmulator(server.url, certificate)
     finally:
         server.shutdown()
         server.close_connections()
@@ -128,10 +193,19 @@ def serve(emulator: GraphEmulator, host: str = "127.0.0.1", port: int = 0) -> It
         thread.join()
 
 
-def serve_forever(emulator: GraphEmulator, host: str, port: int) -> None:
-    """Serve ``emulator`` in the foreground until interrupted (the CLI's ``m365 emulator serve``)."""
-    server = EmulatorHTTPServer((host, port), emulator)
+def serve_forever(
+    emulator: GraphEmulator,
+    host: str,
+    port: int,
+    tls_dir: Path | None = None,
+    on_ready: Callable[[ServedEmulator], None] | None = None,
+) -> None:
+    """Serve ``emulator`` in the foreground until interrupted (the CLI's ``m365 emulator serve``); ``on_ready``
+    learns where, once the socket is bound (port 0 picks a free port)."""
+    server, certificate = _server(emulator, host, port, tls_dir)
     try:
+        if on_ready is not None:
+            on_ready(ServedEmulator(server.url, certificate))
         server.serve_forever()
     finally:
         server.close_connections()
