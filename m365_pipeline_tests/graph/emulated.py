@@ -51,10 +51,12 @@ def emulator_tokens(
     client_id: str = EMULATOR_CLIENT_ID,
     secret: str = EMULATOR_CLIENT_SECRET,
 ) -> MsalTokenProvider:
-    """msal signing in to ``emulator``'s (first) tenant over ``http``, which carries the emulator's transport.
-    The emulator stands in for the public cloud, so the scope is Graph's."""
+    """msal signing in to ``emulator``'s (first) tenant over ``http``, which carries the emulator's transport,
+    as the composition root does: the scope follows the emulator's Graph base URL, as for a national cloud."""
     credentials = emulator_credentials(emulator, client_id, secret)
-    return MsalTokenProvider(credentials, emulator.tenant.tenant_id, http_client=http)
+    return MsalTokenProvider(
+        credentials, emulator.tenant.tenant_id, graph_base_url=EMULATOR_GRAPH_BASE_URL, http_client=http
+    )
 
 
 def emulator_client(
