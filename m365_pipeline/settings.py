@@ -5,60 +5,81 @@ data/, an in-process rate limiter and a local snapshot store under data/. Produc
 secret or certificate), PostgreSQL, Redis and S3, each switched on by its own variable.
 
 Every setting is documented in ``SETTINGS_DOC``; a test keeps the README's table in step with it. A wrong
-or half-given setting raises ``SettingsError`` naming the variable; a secret's value never appears in an
-error, a repr or a log line.
+or half-given setting, or one that does not apply to the chosen source (emulator or real tenant), raises
+``SettingsError`` naming the variable; a secret's value never appears in an error, a repr or a log line.
+Reading the settings also opens the certificate and creates the data folder, so those fail at startup too.
+
+A plain reader rather than pydantic-settings: comma-separated lists, cross-setting rules and messages that
+name the M365_* variable exactly would each need custom code there as well.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import re
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
 PREFIX = "M365_"
+_T = TypeVar("_T")
 
 # name (without prefix) -> (default shown in docs, description)
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "DATA_DIR": (
         "./data",
-        "Folder for raw extracts, reports, the SQLite warehouse and the local snapshot store.",
+        "Folder for reports, logs, the SQLite warehouse and the default raw and snapshot stores (created if missing).",
     ),
     "TENANT_ID": (
         "(unset: emulator)",
-        "Entra ID tenant (directory) id of the real tenant. Setting it selects Graph.",
+        "Entra ID tenant id (a GUID) or verified domain (contoso.onmicrosoft.com) of the real tenant; several, "
+        "comma-separated, for one multi-tenant app registration. Setting it selects Graph.",
     ),
     "CLIENT_ID": ("", "Application (client) id of the app registration."),
     "CLIENT_SECRET": ("", "Client secret of the app registration (secret; or use a certificate)."),
-    "CLIENT_CERTIFICATE_PATH": ("", "PEM file holding the private key and certificate, or a .pfx file."),
+    "CLIENT_CERTIFICATE_PATH": (
+        "",
+        "PEM file holding the private key and its certificate, or a .pfx/.p12 file; opened when settings are read.",
+    ),
     "CLIENT_CERTIFICATE_PASSWORD": (
         "",
         "Passphrase of the certificate's private key, if it has one (secret).",
     ),
     "GRAPH_BASE_URL": (
         "https://graph.microsoft.com/v1.0",
-        "Graph endpoint; national clouds: https://graph.microsoft.us/v1.0, https://microsoftgraph.chinacloudapi.cn/v1.0.",
+        "Graph endpoint, https and ending in /v1.0 or /beta; national clouds: https://graph.microsoft.us/v1.0, "
+        "https://microsoftgraph.chinacloudapi.cn/v1.0.",
     ),
     "AUTHORITY_HOST": (
         "https://login.microsoftonline.com",
-        "Sign-in host; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
+        "Sign-in host (https, no path); national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
     ),
     "EMULATOR_URL": (
         "",
-        "Base URL of an emulator served on a socket (`m365 emulator serve`); unset: in-process.",
+        "Root URL of an emulator served on a socket (`m365 emulator serve`), e.g. http://127.0.0.1:8365 (no /v1.0); "
+        "unset: in-process.",
     ),
-    "EMULATOR_SEED": ("365", "Seed of the synthetic tenant: the same seed gives the same tenant."),
-    "EMULATOR_USERS": ("500", "Number of users in the synthetic tenant."),
+    "EMULATOR_SEED": (
+        "365",
+        "Seeds of the synthetic tenants, comma-separated (one tenant per seed); the same seed gives the same tenant.",
+    ),
+    "EMULATOR_USERS": ("500", "Number of users in each synthetic tenant."),
     "EMULATOR_FAULTS": (
         "",
         "Fault injection, e.g. `429=0.05,retry_after=1,429_bare=0.01,503=0.02,504=0,drop=0.01,seed=7`.",
     ),
     "PAGE_SIZE": ("999", "`$top` for paged Graph collections (1..999)."),
     "MAX_RETRIES": ("6", "Retries of one Graph request on 429/503/504/connection errors before failing."),
-    "HTTP_TIMEOUT": ("60", "Seconds before one Graph request times out."),
+    "HTTP_TIMEOUT": ("60", "Seconds before one Graph request times out (1 or more)."),
     "GRAPH_BUDGET": (
         "3500",
         "Graph resource units per 10 s for this app in the tenant: 3500 (<50 users), 5000 (50-500), 8000 (>500).",
@@ -71,6 +92,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "(unset: in-process)",
         "Redis for the shared Graph rate limit, e.g. redis://127.0.0.1:6379/0.",
     ),
+    "RAW_STORE": ("<DATA_DIR>/raw", "Raw store (the Parquet extracts): a folder or s3://bucket/prefix."),
     "SNAPSHOT_STORE": ("<DATA_DIR>/snapshots", "Hot snapshot store: a folder or s3://bucket/prefix."),
     "COLD_STORE": ("<DATA_DIR>/cold", "Cold snapshot store: a folder or s3://bucket/prefix."),
     "S3_ENDPOINT_URL": ("", "Endpoint of an S3-compatible store (unset: AWS)."),
@@ -139,6 +161,8 @@ class FaultRates:
                 number = int(raw) if attribute == "seed" else float(raw)
             except ValueError:
                 raise SettingsError(f"{setting}: '{item}' does not hold a number") from None
+            if not math.isfinite(number):
+                raise SettingsError(f"{setting}: '{item}' is not a finite number")
             if attribute not in ("seed", "retry_after") and not 0.0 <= number <= 1.0:
                 raise SettingsError(f"{setting}: '{item}' must be a probability between 0 and 1")
             if number < 0:
@@ -156,15 +180,15 @@ class FaultRates:
 
 @dataclass(frozen=True)
 class EmulatorSettings:
-    seed: int = 365
+    seeds: tuple[int, ...] = (365,)  # one synthetic tenant per seed
     users: int = 500
     faults: FaultRates = field(default_factory=FaultRates)
-    url: str | None = None  # None: in-process
+    url: str | None = None  # the served emulator's root; None: in-process
 
 
 @dataclass(frozen=True)
 class GraphCredentials:
-    tenant_id: str
+    tenant_ids: tuple[str, ...]  # lower-cased GUIDs or verified domains; one app registration signs in to each
     client_id: str
     client_secret: Secret | None
     certificate_path: Path | None
@@ -184,6 +208,7 @@ class Settings:
     graph_budget: int
     database_url: str = field(repr=False)  # may hold a password
     redis_url: str | None = field(repr=False)
+    raw_store: str
     snapshot_store: str
     cold_store: str
     s3_endpoint_url: str | None
@@ -194,49 +219,70 @@ class Settings:
         return self.credentials is None
 
     @property
-    def raw_dir(self) -> Path:
-        return self.data_dir / "raw"
-
-    @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+TENANT_SETTINGS = ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")
+# meaningful only with a real tenant, or only with the emulator: given for the other source they would silently
+# be ignored, so they are refused
+TENANT_ONLY_SETTINGS = ("CLIENT_CERTIFICATE_PASSWORD", "GRAPH_BASE_URL", "AUTHORITY_HOST")
+EMULATOR_ONLY_SETTINGS = ("EMULATOR_URL", "EMULATOR_SEED", "EMULATOR_USERS", "EMULATOR_FAULTS")
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read every setting from ``environ`` (default: the process environment) and validate it."""
+    """Read every setting from ``environ`` (default: the process environment) and validate it.
+
+    Everything that can be found wrong before a run is found here: a certificate is opened with its passphrase
+    and the data folder is created and written to, so the run itself fails only for reasons outside."""
     env = _Env(os.environ if environ is None else environ)
     data_dir = Path(env.text("DATA_DIR") or "data").expanduser().resolve()
     credentials = _credentials(env)
-    emulator_url = env.url("EMULATOR_URL")
-    if credentials is not None and emulator_url:
-        raise SettingsError(f"{PREFIX}EMULATOR_URL cannot be combined with {PREFIX}TENANT_ID (a real tenant)")
-    default_base = emulator_url + "/v1.0" if emulator_url else "https://graph.microsoft.com/v1.0"
-    return Settings(
-        data_dir=data_dir,
-        graph_base_url=(env.url("GRAPH_BASE_URL") or default_base).rstrip("/"),
-        credentials=credentials,
-        emulator=EmulatorSettings(
-            seed=env.integer("EMULATOR_SEED", 365, minimum=0),
+    if credentials is None:
+        emulator = EmulatorSettings(
+            seeds=env.items("EMULATOR_SEED", lambda name, raw: _whole_number(name, raw, minimum=0)) or (365,),
             users=env.integer("EMULATOR_USERS", 500, minimum=1),
             faults=FaultRates.parse(env.text("EMULATOR_FAULTS") or ""),
-            url=emulator_url or None,
-        ),
+            url=env.emulator_url(),
+        )
+        graph_base_url = f"{emulator.url}/v1.0" if emulator.url else DEFAULT_GRAPH_BASE_URL
+    else:
+        stray = [PREFIX + name for name in EMULATOR_ONLY_SETTINGS if env.text(name)]
+        if stray:
+            raise SettingsError(
+                f"{', '.join(stray)} {'applies' if len(stray) == 1 else 'apply'} only to the bundled emulator, but "
+                f"{PREFIX}TENANT_ID selects a real tenant: unset one or the other"
+            )
+        emulator = EmulatorSettings()
+        graph_base_url = env.graph_base_url()
+    settings = Settings(
+        data_dir=data_dir,
+        graph_base_url=graph_base_url,
+        credentials=credentials,
+        emulator=emulator,
         page_size=env.integer("PAGE_SIZE", 999, minimum=1, maximum=999),
         max_retries=env.integer("MAX_RETRIES", 6, minimum=0, maximum=20),
         http_timeout=env.number("HTTP_TIMEOUT", 60.0, minimum=1.0),
         graph_budget=env.integer("GRAPH_BUDGET", 3500, minimum=10),
         database_url=env.database_url(data_dir),
-        redis_url=env.url("REDIS_URL", schemes=("redis", "rediss", "unix")) or None,
+        redis_url=env.url("REDIS_URL", schemes=("redis", "rediss", "unix")),
+        raw_store=env.store("RAW_STORE", data_dir / "raw"),
         snapshot_store=env.store("SNAPSHOT_STORE", data_dir / "snapshots"),
         cold_store=env.store("COLD_STORE", data_dir / "cold"),
-        s3_endpoint_url=env.url("S3_ENDPOINT_URL") or None,
+        s3_endpoint_url=env.url("S3_ENDPOINT_URL"),
         report_timezone=env.timezone("REPORT_TIMEZONE", "Asia/Tokyo"),
     )
-
-
-TENANT_SETTINGS = ("TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_CERTIFICATE_PATH")
-# meaningful only with a real tenant: set alone, they would silently be ignored
-TENANT_ONLY_SETTINGS = ("CLIENT_CERTIFICATE_PASSWORD", "GRAPH_BASE_URL", "AUTHORITY_HOST")
+    if credentials is not None and credentials.certificate_path is not None:
+        load_certificate_credential(credentials)
+    _writable_folder(PREFIX + "DATA_DIR", data_dir)  # last: a wrong setting elsewhere creates no folder
+    return settings
 
 
 def _credentials(env: _Env) -> GraphCredentials | None:
@@ -253,26 +299,142 @@ def _credentials(env: _Env) -> GraphCredentials | None:
         if not given[name]:
             others = ", ".join(PREFIX + n for n, v in given.items() if v)
             raise SettingsError(f"{PREFIX}{name} is required when {others} is set (a real tenant)")
+    tenant_ids = env.items("TENANT_ID", _tenant_id) or ()
     secret, certificate = given["CLIENT_SECRET"], given["CLIENT_CERTIFICATE_PATH"]
     if bool(secret) == bool(certificate):
         raise SettingsError(
             f"set exactly one of {PREFIX}CLIENT_SECRET and {PREFIX}CLIENT_CERTIFICATE_PATH for tenant "
-            f"{given['TENANT_ID']}"
+            f"{', '.join(tenant_ids)}"
         )
-    certificate_path = Path(certificate).expanduser() if certificate else None
-    if certificate_path is not None and not certificate_path.is_file():
-        raise SettingsError(f"{PREFIX}CLIENT_CERTIFICATE_PATH: no file at {certificate_path}")
     password = env.text("CLIENT_CERTIFICATE_PASSWORD")
     if password and not certificate:
         raise SettingsError(f"{PREFIX}CLIENT_CERTIFICATE_PASSWORD is set but {PREFIX}CLIENT_CERTIFICATE_PATH is not")
     return GraphCredentials(
-        tenant_id=str(given["TENANT_ID"]),
+        tenant_ids=tenant_ids,
         client_id=str(given["CLIENT_ID"]),
         client_secret=Secret(secret) if secret else None,
-        certificate_path=certificate_path,
+        certificate_path=Path(certificate).expanduser() if certificate else None,
         certificate_password=Secret(password) if password else None,
-        authority_host=(env.url("AUTHORITY_HOST") or "https://login.microsoftonline.com").rstrip("/"),
+        authority_host=env.authority_host(),
     )
+
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DOMAIN = re.compile(r"(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _tenant_id(name: str, raw: str) -> str:
+    """A tenant as Entra ID names it: its directory id or one of its verified domains (case does not matter).
+    ``common`` and ``organizations`` are refused: an app-only token is always for one tenant."""
+    tenant = raw.lower()
+    if not (_GUID.fullmatch(tenant) or _DOMAIN.fullmatch(tenant)):
+        raise SettingsError(
+            f"{PREFIX}{name}: '{raw}' is neither a tenant id (a GUID) nor a verified domain "
+            f"(e.g. contoso.onmicrosoft.com)"
+        )
+    return tenant
+
+
+def _whole_number(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{name}: '{raw}' is not a whole number") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f"..{maximum}" if maximum is not None else " or more"
+        raise SettingsError(f"{PREFIX}{name}: {value} is out of range ({minimum}{upper})")
+    return value
+
+
+def _writable_folder(setting: str, path: Path) -> None:
+    """Create ``path`` if it is missing and prove that files can be written into it."""
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{setting}: {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise SettingsError(f"{setting}: cannot create or write to {path} ({error.strerror or error})") from None
+
+
+def load_certificate_credential(credentials: GraphCredentials) -> dict[str, str]:
+    """msal's ``client_credential`` for the certificate of ``credentials``, after proving that it can sign:
+    the file is readable, the passphrase (or none) opens the private key and a certificate matches that key.
+
+    A PEM file gives the key, its certificate and the certificate's SHA-1 thumbprint; a .pfx/.p12 file is
+    handed to msal by path (msal then signs with the SHA-256 thumbprint). Errors name the setting and the
+    file, never the passphrase."""
+    path = credentials.certificate_path
+    if path is None:
+        raise ValueError("these credentials hold a client secret, not a certificate")
+    passphrase = credentials.certificate_password.reveal() if credentials.certificate_password else None
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise SettingsError(f"{_CERTIFICATE}: cannot read {path} ({error.strerror or error})") from None
+    if path.suffix.lower() in (".pfx", ".p12"):
+        _check_pfx(path, data, passphrase)
+        pfx = {"private_key_pfx_path": str(path)}
+        return pfx | {"passphrase": passphrase} if passphrase else pfx
+    return _pem_credential(path, data, passphrase)
+
+
+_CERTIFICATE = PREFIX + "CLIENT_CERTIFICATE_PATH"
+_PASSWORD = PREFIX + "CLIENT_CERTIFICATE_PASSWORD"
+_PEM_PRIVATE_KEY = re.compile(r"-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL)
+
+
+def _check_pfx(path: Path, data: bytes, passphrase: str | None) -> None:
+    try:
+        key, certificate, _ = pkcs12.load_key_and_certificates(data, passphrase.encode() if passphrase else None)
+    except ValueError:
+        given = f"the given {_PASSWORD}" if passphrase else f"no {_PASSWORD}"
+        raise SettingsError(
+            f"{_CERTIFICATE}: {path} cannot be opened with {given} (wrong passphrase, or not a .pfx file)"
+        ) from None
+    if key is None or certificate is None or certificate.public_key() != key.public_key():
+        raise SettingsError(f"{_CERTIFICATE}: {path} holds no private key with its matching certificate")
+
+
+def _pem_credential(path: Path, data: bytes, passphrase: str | None) -> dict[str, str]:
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise SettingsError(
+            f"{_CERTIFICATE}: cannot read {path} as a PEM file (not text; a .pfx file needs the .pfx or .p12 suffix)"
+        ) from None
+    key_block = _PEM_PRIVATE_KEY.search(text)
+    if key_block is None:
+        raise SettingsError(f"{_CERTIFICATE}: {path} holds no PEM private key (it needs the key and the certificate)")
+    try:
+        key = serialization.load_pem_private_key(
+            key_block.group(0).encode(), password=passphrase.encode() if passphrase else None
+        )
+    except TypeError:  # cryptography: a passphrase for a plain key, or none for an encrypted one
+        problem = "is not encrypted: unset" if passphrase else "is encrypted: set"
+        raise SettingsError(f"{_CERTIFICATE}: the private key in {path} {problem} {_PASSWORD}") from None
+    except ValueError:
+        raise SettingsError(
+            f"{_CERTIFICATE}: the private key in {path} cannot be read (wrong {_PASSWORD}, or not a key)"
+        ) from None
+    try:
+        certificates = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        certificates = []
+    certificate = next((c for c in certificates if c.public_key() == key.public_key()), None)
+    if certificate is None:
+        raise SettingsError(f"{_CERTIFICATE}: {path} holds no certificate matching its private key")
+    credential = {
+        "private_key": key_block.group(0),
+        "thumbprint": certificate.fingerprint(hashes.SHA1()).hex().upper(),
+        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+    return credential | {"passphrase": passphrase} if passphrase else credential
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]+:", re.IGNORECASE)  # two letters at least: C:\ is a Windows folder
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class _Env:
@@ -282,21 +444,29 @@ class _Env:
         self._environ = environ
 
     def text(self, name: str) -> str | None:
+        if name not in SETTINGS_DOC:
+            raise KeyError(f"{PREFIX}{name} is read but not documented in SETTINGS_DOC")
         value = self._environ.get(PREFIX + name, "").strip()
         return value or None
 
-    def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    def items(self, name: str, parse: Callable[[str, str], _T]) -> tuple[_T, ...] | None:
+        """A comma-separated list, each item parsed by ``parse(name, item)``; blanks and repeats are refused."""
         raw = self.text(name)
         if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{PREFIX}{name}: '{raw}' is not a whole number") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f"..{maximum}" if maximum is not None else " or more"
-            raise SettingsError(f"{PREFIX}{name}: {value} is out of range ({minimum}{upper})")
-        return value
+            return None
+        values: list[_T] = []
+        for item in (part.strip() for part in raw.split(",")):
+            if not item:
+                raise SettingsError(f"{PREFIX}{name}: '{raw}' has an empty item (a comma too many?)")
+            value = parse(name, item)
+            if value in values:
+                raise SettingsError(f"{PREFIX}{name}: '{item}' is given twice")
+            values.append(value)
+        return tuple(values)
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+        raw = self.text(name)
+        return default if raw is None else _whole_number(name, raw, minimum, maximum)
 
     def number(self, name: str, default: float, minimum: float) -> float:
         raw = self.text(name)
@@ -306,6 +476,8 @@ class _Env:
             value = float(raw)
         except ValueError:
             raise SettingsError(f"{PREFIX}{name}: '{raw}' is not a number") from None
+        if not math.isfinite(value):
+            raise SettingsError(f"{PREFIX}{name}: '{raw}' is not a finite number")
         if value < minimum:
             raise SettingsError(f"{PREFIX}{name}: {value} is below {minimum}")
         return value
@@ -314,10 +486,57 @@ class _Env:
         raw = self.text(name)
         if raw is None:
             return None
-        parts = urlsplit(raw)
-        if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        try:
+            parts = urlsplit(raw)
+            valid = parts.scheme in schemes and bool(parts.netloc or (parts.scheme == "unix" and parts.path))
+            parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
+        except ValueError:
+            valid = False
+        if not valid:
             raise SettingsError(f"{PREFIX}{name}: '{mask_url_password(raw)}' is not a {'/'.join(schemes)} URL")
         return raw
+
+    def emulator_url(self) -> str | None:
+        raw = self.url("EMULATOR_URL")
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise SettingsError(
+                f"{PREFIX}EMULATOR_URL: '{mask_url_password(raw)}' must be the emulator's server root, e.g. "
+                f"http://127.0.0.1:8365, without a path such as /v1.0 or a query"
+            )
+        return raw.rstrip("/")
+
+    def graph_base_url(self) -> str:
+        raw = self.url("GRAPH_BASE_URL")
+        if raw is None:
+            return DEFAULT_GRAPH_BASE_URL
+        parts = urlsplit(raw)
+        shown = mask_url_password(raw)
+        if parts.scheme != "https":
+            raise SettingsError(f"{PREFIX}GRAPH_BASE_URL: '{shown}' must be https (tokens are sent only over https)")
+        if parts.path.rstrip("/").rsplit("/", 1)[-1] not in ("v1.0", "beta") or parts.query or parts.fragment:
+            raise SettingsError(
+                f"{PREFIX}GRAPH_BASE_URL: '{shown}' must end in Graph's version, /v1.0 or /beta "
+                f"(e.g. {DEFAULT_GRAPH_BASE_URL})"
+            )
+        return raw.rstrip("/")
+
+    def authority_host(self) -> str:
+        raw = self.url("AUTHORITY_HOST")
+        if raw is None:
+            return DEFAULT_AUTHORITY_HOST
+        parts = urlsplit(raw)
+        shown = mask_url_password(raw)
+        if parts.scheme != "https":
+            raise SettingsError(f"{PREFIX}AUTHORITY_HOST: '{shown}' must be https (msal signs in over https only)")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise SettingsError(
+                f"{PREFIX}AUTHORITY_HOST: '{shown}' must be the sign-in host alone (e.g. {DEFAULT_AUTHORITY_HOST}); "
+                f"the tenant comes from {PREFIX}TENANT_ID"
+            )
+        return raw.rstrip("/")
 
     def database_url(self, data_dir: Path) -> str:
         raw = self.text("DATABASE_URL")
@@ -333,15 +552,22 @@ class _Env:
         return raw
 
     def store(self, name: str, default: Path) -> str:
+        """A folder (made absolute) or ``s3://bucket[/prefix]``; anything else that looks like a URL (``s3:/b``,
+        ``s3:b``, ``gs://b``) is refused rather than taken for a folder of that name."""
         raw = self.text(name)
         if raw is None:
             return str(default)
-        if "://" in raw and not raw.startswith("s3://"):
-            shown = mask_url_password(raw)
+        shown = mask_url_password(raw)
+        if raw.lower().startswith("s3://"):
+            parts = urlsplit(raw)
+            if not _S3_BUCKET.fullmatch(parts.netloc) or parts.query or parts.fragment:
+                raise SettingsError(
+                    f"{PREFIX}{name}: '{shown}' is not s3://bucket/prefix (a bucket name, then an optional prefix)"
+                )
+            return raw.rstrip("/")
+        if _SCHEME.match(raw):
             raise SettingsError(f"{PREFIX}{name}: '{shown}' is neither a folder nor an s3://bucket/prefix URL")
-        if raw.startswith("s3://") and not urlsplit(raw).netloc:
-            raise SettingsError(f"{PREFIX}{name}: '{raw}' names no bucket")
-        return raw if raw.startswith("s3://") else str(Path(raw).expanduser().resolve())
+        return str(Path(raw).expanduser().resolve())
 
     def timezone(self, name: str, default: str) -> ZoneInfo:
         raw = self.text(name) or default
@@ -352,9 +578,17 @@ class _Env:
 
 
 def mask_url_password(url: str) -> str:
-    """The URL with the password of its user-info part replaced (the password text may occur elsewhere too)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with the password of its user-info part replaced (the password text may occur elsewhere too).
+    Without ``//`` the user-info cannot be told from the rest, so everything from the scheme to the last ``@``
+    is hidden."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(an unreadable URL)"
+    if password is None:
+        if "@" in url and not parts.netloc:
+            return f"{url.partition(':')[0]}:********@{url.rpartition('@')[2]}"
         return url
     user_info, _, host = parts.netloc.rpartition("@")
     user = user_info.split(":", 1)[0]
