@@ -91,25 +91,54 @@ def emulator() -> None:
     callback=lambda _context, _parameter, value: _loopback_only(value),
     help="Loopback address to listen on: the emulator's built-in app secret is published, so it never faces a network.",
 )
-@click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-@click.option("--users", type=click.IntRange(1), help="Users in the synthetic tenant [M365_EMULATOR_USERS].")
-def serve(host: str, port: int, users: int | None) -> None:
-    """Serve the synthetic tenant over HTTP with Graph's semantics (faults from M365_EMULATOR_FAULTS).
+@click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free).")
+@click.option("--users", type=click.IntRange(1), help="Users in each synthetic tenant [M365_EMULATOR_USERS].")
+@click.option("--tls", is_flag=True, help="Serve https with a self-signed certificate (needed for tenant mode: msal).")
+@click.option(
+    "--tls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the certificate and its key [default: <M365_DATA_DIR>/emulator-tls].",
+)
+def serve(host: str, port: int, users: int | None, tls: bool, tls_dir: Path | None) -> None:
+    """Serve one synthetic tenant per seed of M365_EMULATOR_SEED with Graph's semantics (faults from
+    M365_EMULATOR_FAULTS), and print the settings that point the pipeline at it.
 
-    Point the pipeline at it with M365_EMULATOR_URL=http://HOST:PORT and the same M365_EMULATOR_SEED: the
-    tenant's id follows from the seed, and the pipeline signs in to that tenant.
+    Over http the pipeline uses it in emulator mode (M365_EMULATOR_URL). With --tls it is addressed as a real
+    national cloud, so tenant mode runs against it end to end, msal included: the printed M365_* variables and
+    SSL_CERT_FILE (the generated certificate) go into the pipeline's environment.
     """
     from m365_pipeline.emulator.app import GraphEmulator
-    from m365_pipeline.emulator.server import serve_forever
+    from m365_pipeline.emulator.identity import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+    from m365_pipeline.emulator.server import ServedEmulator, serve_forever
     from m365_pipeline.emulator.tenant import generate_tenant
 
-    settings = _settings_or_exit().emulator
-    tenant = generate_tenant(settings.seed, settings.users if users is None else users)
-    click.echo(
-        f"m365 emulator: tenant {tenant.tenant_id} ({len(tenant.users)} users) on http://{host}:{port}/v1.0",
-        err=True,
-    )
-    serve_forever(GraphEmulator(tenant, settings.faults), host, port)
+    if tls_dir is not None and not tls:
+        raise click.UsageError("--tls-dir needs --tls")
+    settings = _settings_or_exit()
+    seeds = settings.emulator.seeds
+    tenants = [generate_tenant(seed, settings.emulator.users if users is None else users) for seed in seeds]
+    for seed, tenant in zip(seeds, tenants, strict=True):
+        click.echo(f"m365 emulator: tenant {tenant.tenant_id} (seed {seed}, {len(tenant.users)} users)", err=True)
+
+    def announce(served: ServedEmulator) -> None:
+        click.echo(f"m365 emulator: serving {served.graph_base_url} (Ctrl-C stops it)", err=True)
+        if served.certificate is None:
+            click.echo("m365 emulator: settings of emulator mode against it:", err=True)
+            click.echo(f"M365_EMULATOR_URL={served.url}")
+            click.echo(f"M365_EMULATOR_SEED={','.join(str(seed) for seed in seeds)}")
+            return
+        click.echo(f"m365 emulator: certificate {served.certificate}", err=True)
+        click.echo("m365 emulator: settings of tenant mode against it (no M365_EMULATOR_* with them):", err=True)
+        click.echo(f"M365_TENANT_ID={','.join(tenant.tenant_id for tenant in tenants)}")
+        click.echo(f"M365_CLIENT_ID={EMULATOR_CLIENT_ID}")
+        click.echo(f"M365_CLIENT_SECRET={EMULATOR_CLIENT_SECRET}")  # the emulator's published secret
+        click.echo(f"M365_GRAPH_BASE_URL={served.graph_base_url}")
+        click.echo(f"M365_AUTHORITY_HOST={served.url}")
+        click.echo(f"SSL_CERT_FILE={served.certificate}")
+
+    if tls and tls_dir is None:
+        tls_dir = settings.data_dir / "emulator-tls"
+    serve_forever(GraphEmulator(tenants, settings.emulator.faults), host, port, tls_dir, on_ready=announce)
 
 
 @main.command(name="settings")
