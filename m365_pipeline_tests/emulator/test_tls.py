@@ -15,6 +15,8 @@ from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRE
 from m365_pipeline.emulator.certificate import loopback_certificate
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
+from m365_pipeline.settings import FaultRates
+from m365_pipeline_tests.emulator.helpers import signed_in
 
 
 def trusting(certificate: Path | None) -> ssl.SSLContext:
@@ -114,3 +116,13 @@ def test_https_on_the_ipv6_loopback(emulator: GraphEmulator, tmp_path: Path) -> 
     ):
         assert served.url.startswith("https://[::1]:")
         assert http.get(f"{served.url}/v1.0/organization").status_code == 401
+
+
+def test_a_drop_over_https_is_a_mid_body_connection_loss_too(tenant: SyntheticTenant, tmp_path: Path) -> None:
+    with (
+        serve(GraphEmulator(tenant, FaultRates(drop=1.0)), tls_dir=tmp_path) as served,
+        httpx.Client(verify=trusting(served.certificate), timeout=10) as http,
+    ):
+        signed_in(http, tenant.tenant_id, login=served.url)
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending complete message body"):
+            http.get(f"{served.url}/v1.0/users?$top=999")
