@@ -1,24 +1,40 @@
-"""The one entry point: merges what each folder of defs/ defines."""
+"""The one entry point: the Definitions of every domain, built from the settings when the code location loads.
+
+The tenants are the partitions of every asset, so the Definitions depend on the settings (M365_TENANT_ID, or
+M365_EMULATOR_SEED for the emulator); nothing else of the settings is read here.
+"""
 
 import warnings
 
 import dagster as dg
 
-from m365_pipeline.defs.jobs import daily_refresh, main_job
-from m365_pipeline.defs.raw.assets import RAW_ASSETS
-from m365_pipeline.defs.reports.assets import REPORT_ASSETS
+from m365_pipeline.defs.directory.assets import build_directory_assets
+from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
+from m365_pipeline.defs.partitions import tenant_partitions
+from m365_pipeline.defs.progress import progress_logger
+from m365_pipeline.defs.reports.assets import build_report_assets
 from m365_pipeline.defs.resources import build_resources
-from m365_pipeline.defs.warehouse.assets import WAREHOUSE_ASSETS, WAREHOUSE_CHECKS
+from m365_pipeline.settings import Settings, load_settings
+from m365_pipeline.sources import configured_tenants
 
-with warnings.catch_warnings():
-    # Code references (the UI's link from an asset to its source) are a beta API; the link is worth it.
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    assets = dg.with_source_code_references([*RAW_ASSETS, *WAREHOUSE_ASSETS, *REPORT_ASSETS])
 
-defs = dg.Definitions(
-    assets=assets,
-    asset_checks=WAREHOUSE_CHECKS,
-    jobs=[main_job],
-    schedules=[daily_refresh],
-    resources=build_resources(),
-)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    tenants = configured_tenants(settings)
+    partitions = tenant_partitions(tenants)
+    main_job = build_main_job(partitions)
+    with warnings.catch_warnings():
+        # Code references (the UI's link from an asset to its source) are a beta API; the link is worth it.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references([*build_directory_assets(partitions), *build_report_assets(partitions)])
+    return dg.Definitions(
+        assets=assets,
+        jobs=[main_job],
+        schedules=[build_daily_refresh(main_job, tenants)],
+        resources=build_resources(),
+        loggers={"progress": progress_logger},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

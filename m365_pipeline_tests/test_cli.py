@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from m365_pipeline_tests.emulator.test_serve_command import serving
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 M365 = str(Path(sys.executable).parent / "m365")
 
@@ -27,7 +29,7 @@ def test_m365_run_from_a_project_root_writes_the_report_and_records_the_run(tmp_
     completed = _run(["run"], tmp_path, M365_EMULATOR_USERS="150")
 
     assert completed.returncode == 0, completed.stderr[-3000:]
-    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    (report,) = (tmp_path / "data" / "reports").glob("*/EntraIDManagement/AllUsers_*.csv")
     assert str(report) in completed.stdout
     with report.open(encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 150
@@ -46,7 +48,7 @@ def test_settings_masks_secrets_and_passwords(tmp_path: Path) -> None:
     completed = _run(
         ["settings"],
         tmp_path,
-        M365_TENANT_ID="t",
+        M365_TENANT_ID="00000000-0000-0000-0000-00000000000a",
         M365_CLIENT_ID="c",
         M365_CLIENT_SECRET="very-secret-value",
         M365_DATABASE_URL="postgresql://user:db-password@db/m365",
@@ -82,7 +84,7 @@ def test_the_pipeline_extracts_from_an_emulator_served_on_loopback(tmp_path: Pat
         server.wait(timeout=10)
 
     assert completed.returncode == 0, completed.stderr[-3000:]
-    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    (report,) = (tmp_path / "data" / "reports").glob("*/EntraIDManagement/AllUsers_*.csv")
     with report.open(encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 130
 
@@ -103,14 +105,17 @@ def test_a_failed_run_exits_1_with_graphs_reason_and_the_next_run_recovers(tmp_p
 
     assert failing.returncode == 1
     reason = failing.stderr.strip().splitlines()[-1]
-    assert reason.startswith("m365 run failed: ")
+    assert reason.startswith("m365 run failed: tenant ")
     assert "503" in reason and "request-id" in reason
+    log_file = Path(reason.rsplit("(all events: ", 1)[1].rstrip(")"))
+    assert "Traceback" in log_file.read_text(encoding="utf-8"), "the log file lacks the failure's traceback"
+    assert len(failing.stderr.splitlines()) < 10, "Dagster's tracebacks reached the terminal"
     assert not list((tmp_path / "data" / "raw").rglob("*.parquet")), "a failed extraction left a file behind"
 
     recovered = _run(["run"], tmp_path, M365_EMULATOR_USERS="90")
 
     assert recovered.returncode == 0, recovered.stderr[-3000:]
-    (report,) = (tmp_path / "data" / "reports" / "EntraIDManagement").glob("AllUsers_*.csv")
+    (report,) = (tmp_path / "data" / "reports").glob("*/EntraIDManagement/AllUsers_*.csv")
     with report.open(encoding="utf-8-sig", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 90
 
@@ -126,10 +131,23 @@ def test_warehouse_upgrade_migrates_and_an_unreachable_database_fails_in_one_lin
     migrated = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}")
 
     assert migrated.returncode == 0, migrated.stderr
-    assert "is at revision 0001" in migrated.stdout
+    assert "is at revision 0002" in migrated.stdout
 
     unreachable = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL="postgresql://nobody:pw1@127.0.0.1:1/x")
 
     assert unreachable.returncode == 1
     assert unreachable.stderr.startswith("m365: OperationalError: ") and unreachable.stderr.count("\n") == 1
     assert "pw1" not in unreachable.stderr
+
+
+def test_tenant_mode_runs_end_to_end_against_the_emulator_served_over_https(tmp_path: Path) -> None:
+    """msal, the certificate check, two tenants of one app: the production path, over a real socket."""
+    with serving(["--tls"], tmp_path / "emulator", until="SSL_CERT_FILE") as printed:
+        completed = _run(["run"], tmp_path, M365_DATA_DIR=str(tmp_path / "data"), **printed)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    reports = sorted((tmp_path / "data" / "reports").glob("*/EntraIDManagement/AllUsers_*.csv"))
+    assert sorted(report.parts[-3] for report in reports) == sorted(printed["M365_TENANT_ID"].split(","))
+    for report in reports:
+        with report.open(encoding="utf-8-sig", newline="") as handle:
+            assert len(list(csv.DictReader(handle))) == 25

@@ -7,15 +7,15 @@ frozen at code-location load.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
-from m365_pipeline.graph.client import GraphClient, graph_client_for
+from m365_pipeline.graph.client import GraphClient
+from m365_pipeline.raw_store import RawStore
 from m365_pipeline.settings import Settings, load_settings
+from m365_pipeline.sources import graph_client
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import upgrade_to_head
 
@@ -27,10 +27,10 @@ class M365Settings(dg.ConfigurableResource):
     def current(self) -> Settings:
         return load_settings()
 
-    def raw_path(self, entity: str, tenant_id: str) -> Path:
-        """One raw file per entity, tenant and run date (today in the report time zone)."""
-        run_date = datetime.now(self.current.report_timezone).date().isoformat()
-        return self.current.raw_dir / entity / tenant_id / f"{run_date}.parquet"
+    @cached_property
+    def raw_store(self) -> RawStore:
+        """Where raw extracts live (M365_RAW_STORE): the one place every asset finds its input."""
+        return RawStore(self.current.raw_store, s3_endpoint_url=self.current.s3_endpoint_url)
 
 
 class GraphSource(dg.ConfigurableResource):
@@ -39,8 +39,8 @@ class GraphSource(dg.ConfigurableResource):
     settings: dg.ResourceDependency[M365Settings]
 
     @contextmanager
-    def client(self) -> Iterator[GraphClient]:
-        with graph_client_for(self.settings.current) as client:
+    def client(self, tenant: str) -> Iterator[GraphClient]:
+        with graph_client(self.settings.current, tenant) as client:
             yield client
 
 

@@ -6,9 +6,11 @@ UTF-8 with a byte order mark, CRLF line ends, every value double-quoted with emb
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +27,34 @@ def report_file_name(report_name: str, at: datetime) -> str:
 
 
 def write_powershell_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[str | None]]) -> int:
-    """Write `header` and `rows` to `path`; return the number of data rows written."""
+    """Write `header` and `rows` to `path` (replacing what is there); return the number of data rows written."""
+    with _complete_file(path, header, rows) as (temporary, written):
+        os.replace(temporary, path)
+    return written
+
+
+def write_new_powershell_csv(
+    folder: Path, report_name: str, at: datetime, header: Sequence[str], rows: Iterable[Sequence[str | None]]
+) -> tuple[Path, int]:
+    """Write a report under `report_file_name(report_name, at)` in `folder`, never over another report: when two
+    runs write the same report in the same second, the later one gets `_2` (then `_3`...) before `.csv`."""
+    first = folder / report_file_name(report_name, at)
+    with _complete_file(first, header, rows) as (temporary, written):
+        for attempt in itertools.count(1):
+            path = first if attempt == 1 else first.with_name(f"{first.stem}_{attempt}{first.suffix}")
+            try:
+                os.link(temporary, path)  # fails if the name is taken: no check-then-write race
+            except FileExistsError:
+                continue
+            return path, written
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _complete_file(
+    path: Path, header: Sequence[str], rows: Iterable[Sequence[str | None]]
+) -> Iterator[tuple[Path, int]]:
+    """A temporary file beside `path` holding the whole report, removed after the caller has published it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -36,11 +65,9 @@ def write_powershell_csv(path: Path, header: Sequence[str], rows: Iterable[Seque
                 file.write(_format_line(path, written, row, len(header)))
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        yield temporary, written
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
-    return written
 
 
 def _format_line(path: Path, row_number: int, values: Sequence[str | None], width: int) -> str:

@@ -16,25 +16,45 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from m365_pipeline.reports.powershell_csv import report_file_name, write_powershell_csv
+from m365_pipeline.reports.powershell_csv import write_new_powershell_csv
 from m365_pipeline.reports.sku_names import sku_display_name
 from m365_pipeline.warehouse.schema import skus, user_licenses, users
 
 USER_LIST_REPORT_NAME = "AllUsers"
 USER_LIST_FOLDER = "EntraIDManagement"
-USER_LIST_HEADER = (
-    "DisplayName",
-    "UserPrincipalName",
-    "Email",
-    "Department",
-    "JobTitle",
-    "AccountStatus",
-    "LicenseStatus",
-    "CreationDate",
-    "LastSignIn",
-    "UsageLocation",
-    "Id",
+# (column, type, description, PII class, nullable): the report's column catalog, in the file's order
+USER_LIST_COLUMNS = (
+    ("DisplayName", "string", "Name shown for the user in the address book.", "direct_identifier", True),
+    ("UserPrincipalName", "string", "Sign-in name of the user (user@domain).", "direct_identifier", False),
+    ("Email", "string", "Primary SMTP address.", "direct_identifier", True),
+    ("Department", "string", "Department.", "quasi_identifier", True),
+    ("JobTitle", "string", "Job title.", "quasi_identifier", True),
+    ("AccountStatus", "string", "有効 (enabled) or 無効 (disabled); empty when Graph did not say.", "none", True),
+    (
+        "LicenseStatus",
+        "string",
+        "The user's products by display name, sorted, comma-joined; ライセンスなし when none.",
+        "none",
+        False,
+    ),
+    (
+        "CreationDate",
+        "string",
+        "When the user was created, yyyy-MM-dd in the report time zone.",
+        "quasi_identifier",
+        True,
+    ),
+    (
+        "LastSignIn",
+        "string",
+        "Last interactive sign-in, yyyy-MM-dd HH:mm:ss in the report time zone; サインイン履歴なし when never.",
+        "quasi_identifier",
+        False,
+    ),
+    ("UsageLocation", "string", "Two-letter country code where licensed services are used.", "quasi_identifier", True),
+    ("Id", "string", "Object id of the user in Entra ID.", "quasi_identifier", False),
 )
+USER_LIST_HEADER = tuple(column[0] for column in USER_LIST_COLUMNS)
 
 ACCOUNT_ENABLED = "有効"
 ACCOUNT_DISABLED = "無効"
@@ -95,8 +115,13 @@ def write_user_list(
     """Write the user list of `tenant_id` as of `at` under `reports_dir`, the file named in `timezone`."""
     if at.utcoffset() is None:
         raise ValueError(f"report time must be timezone-aware, got naive {at.isoformat()}")
-    path = reports_dir / USER_LIST_FOLDER / report_file_name(USER_LIST_REPORT_NAME, at.astimezone(timezone))
-    count = write_powershell_csv(path, USER_LIST_HEADER, user_list_rows(connection, tenant_id, timezone))
+    path, count = write_new_powershell_csv(
+        reports_dir / USER_LIST_FOLDER,
+        USER_LIST_REPORT_NAME,
+        at.astimezone(timezone),
+        USER_LIST_HEADER,
+        user_list_rows(connection, tenant_id, timezone),
+    )
     return ReportResult(path=path, rows=count)
 
 

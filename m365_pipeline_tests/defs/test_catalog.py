@@ -1,112 +1,136 @@
-"""The catalog cannot change by accident: every asset's spec, its lineage and the code location's validity."""
+"""The catalog cannot change by accident: every asset's spec is compared with a reviewed snapshot, and the code
+location validates as Dagster and dg load it.
+
+After an intended change, write the new snapshot with `M365_UPDATE_SNAPSHOT=1 pytest
+m365_pipeline_tests/defs/test_catalog.py` and review its diff like code.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pytest
 
-from m365_pipeline.definitions import defs
+from m365_pipeline.definitions import build_definitions
+from m365_pipeline.settings import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-# key: (group, upstream keys, kinds, checks): the catalog's shape, so that it cannot change by accident
-EXPECTED_CATALOG = {
-    "raw/organization": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
-    "raw/users": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
-    "raw/subscribed_skus": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
-    "raw/groups": ("raw_graph", (), ("azure", "parquet"), ("ids_unique",)),
-    "warehouse/tenants": ("core_directory", ("raw/organization",), ("sql", "table"), ()),
-    "warehouse/users": (
-        "core_directory",
-        ("raw/users", "warehouse/tenants"),
-        ("sql", "table"),
-        ("source_fully_loaded",),
-    ),
-    "warehouse/user_licenses": (
-        "core_directory",
-        ("raw/users", "warehouse/tenants"),
-        ("sql", "table"),
-        ("source_fully_loaded",),
-    ),
-    "warehouse/skus": (
-        "core_directory",
-        ("raw/subscribed_skus", "warehouse/tenants"),
-        ("sql", "table"),
-        ("consumed_units_match_assignments", "source_fully_loaded"),
-    ),
-    "warehouse/groups": (
-        "core_directory",
-        ("raw/groups", "warehouse/tenants"),
-        ("sql", "table"),
-        ("source_fully_loaded",),
-    ),
-    "reports/entra_id/user_list": (
-        "out_reports",
-        ("warehouse/skus", "warehouse/user_licenses", "warehouse/users"),
-        ("csv",),
-        ("one_row_per_user",),
-    ),
-}
+SNAPSHOT = Path(__file__).with_name("catalog_snapshot.json")
+BIN = Path(sys.executable).parent
 
 
-def _specs() -> dict[str, dg.AssetSpec]:
-    return {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    data_dir = tmp_path_factory.mktemp("catalog")
+    return build_definitions(load_settings({"M365_DATA_DIR": str(data_dir)}))
 
 
-def test_the_catalog_has_the_expected_shape() -> None:
+def _column(column: dg.TableColumn) -> dict[str, Any]:
+    return {
+        "name": column.name,
+        "type": column.type,
+        "description": column.description,
+        "nullable": column.constraints.nullable,
+        "tags": dict(column.tags),
+    }
+
+
+def catalog_snapshot(defs: dg.Definitions) -> dict[str, Any]:
+    """Everything the UI shows of each asset, as plain data."""
     graph = defs.resolve_asset_graph()
-    actual = {}
-    for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        checks = tuple(sorted(check.name for check in graph.asset_check_keys if check.asset_key == key))
-        upstream = tuple(sorted(parent.to_user_string() for parent in node.parent_keys))
-        actual[key.to_user_string()] = (node.group_name, upstream, tuple(sorted(node.kinds)), checks)
-    assert actual == EXPECTED_CATALOG
-
-
-def test_every_asset_is_documented() -> None:
-    for key, spec in _specs().items():
-        assert spec.description and len(spec.description) > 40, key
-        assert spec.owners == ["team:m365-data"], key
+    snapshot: dict[str, Any] = {}
+    for spec in sorted(defs.resolve_all_asset_specs(), key=lambda spec: spec.key.to_user_string()):
+        node = graph.get(spec.key)
         schema = spec.metadata.get("dagster/column_schema")
-        assert isinstance(schema, dg.TableSchema) and schema.columns, key
-        assert any(name.startswith("dagster/code_references") for name in spec.metadata), key
+        partitions = spec.partitions_def
+        checks = sorted(
+            (check for check in graph.asset_check_keys if check.asset_key == spec.key), key=lambda check: check.name
+        )
+        snapshot[spec.key.to_user_string()] = {
+            "description": spec.description,
+            "group": spec.group_name,
+            "owners": list(spec.owners),
+            "kinds": sorted(spec.kinds),
+            "deps": sorted(dep.asset_key.to_user_string() for dep in spec.deps),
+            "pools": sorted(node.pools or ()),
+            "partitions": None
+            if partitions is None
+            else {"type": type(partitions).__name__, "keys": list(partitions.get_partition_keys())},
+            "automation": None if spec.automation_condition is None else str(spec.automation_condition),
+            "columns": [_column(column) for column in schema.columns] if schema is not None else None,
+            "metadata": sorted(
+                name for name in spec.metadata if not name.startswith(("dagster/code_references", "dagster/column"))
+            ),
+            "checks": [
+                {
+                    "name": check.name,
+                    "blocking": graph.get_check_spec(check).blocking,
+                    "description": graph.get_check_spec(check).description,
+                }
+                for check in checks
+            ],
+        }
+    return snapshot
 
 
-def test_warehouse_columns_carry_descriptions() -> None:
-    for key, spec in _specs().items():
-        if key.startswith("warehouse/"):
-            schema = spec.metadata["dagster/column_schema"]
-            assert all(column.description for column in schema.columns), key
+def test_every_asset_spec_equals_the_reviewed_snapshot(defs: dg.Definitions) -> None:
+    actual = catalog_snapshot(defs)
+    if os.environ.get("M365_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(actual, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    assert actual == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
 
 
-def test_lineage_runs_from_raw_extract_to_report() -> None:
+def test_every_asset_and_every_column_is_documented(defs: dg.Definitions) -> None:
+    for key, entry in catalog_snapshot(defs).items():
+        assert entry["description"] and len(entry["description"]) > 40, key
+        assert entry["owners"] == ["team:m365-data"], key
+        assert entry["columns"], key
+        for column in entry["columns"]:
+            assert column["description"], (key, column["name"])
+            assert column["tags"].get("pii") in ("direct_identifier", "quasi_identifier", "none"), (key, column)
+            assert column["nullable"] in (True, False), (key, column)
+        assert entry["partitions"] is not None and entry["partitions"]["keys"], key
+
+
+def test_code_references_link_every_asset_to_its_source(defs: dg.Definitions) -> None:
+    for spec in defs.resolve_all_asset_specs():
+        assert any(name.startswith("dagster/code_references") for name in spec.metadata), spec.key
+
+
+def test_lineage_runs_from_raw_extract_to_report(defs: dg.Definitions) -> None:
     report = dg.AssetKey(["reports", "entra_id", "user_list"])
     ancestors = {key.to_user_string() for key in defs.resolve_asset_graph().upstream_key_iterator(report)}
-    assert {"raw/users", "raw/organization", "raw/subscribed_skus"} <= ancestors
+    assert {"raw/users", "raw/organization", "raw/subscribed_skus", "warehouse/users"} <= ancestors
 
 
-def test_every_layer_has_a_check() -> None:
-    checked = {key.asset_key.to_user_string().split("/")[0] for key in defs.resolve_asset_graph().asset_check_keys}
-    assert checked == {"raw", "warehouse", "reports"}
-
-
-def test_graph_extracts_share_the_graph_api_pool() -> None:
+def test_graph_extracts_share_the_graph_api_pool(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    for key in graph.get_all_asset_keys():
-        if key.path[0] == "raw":
-            assert graph.get(key).pools == {"graph_api"}, key
+    pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
+    assert {key for key, pool in pools.items() if pool == {"graph_api"}} == {
+        key for key in pools if key.startswith("raw/")
+    }
 
 
-def test_dagster_definitions_validate() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [["dagster", "definitions", "validate", "-w", "workspace.yaml"], ["dg", "check", "defs"]],
+    ids=["dagster-definitions-validate", "dg-check-defs"],
+)
+def test_the_code_location_validates(command: list[str]) -> None:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("M365_", "DAGSTER_"))}
     completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        [str(BIN / command[0]), *command[1:]],
         cwd=PROJECT_ROOT,
+        env=environ,
         capture_output=True,
         text=True,
         check=False,
+        timeout=240,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -19,7 +19,7 @@ from m365_pipeline_tests.defs.conftest import SLICE_SEED, SLICE_USERS
 
 
 def _report_rows(data_dir: Path) -> list[dict[str, str]]:
-    (report,) = sorted((data_dir / "reports" / "EntraIDManagement").glob("AllUsers_*.csv"))
+    (report,) = sorted((data_dir / "reports").glob("*/EntraIDManagement/AllUsers_*.csv"))
     with report.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -55,7 +55,7 @@ def test_main_job_materializes_every_asset_and_the_report_has_every_user(embedde
         "warehouse/groups",
         "reports/entra_id/user_list",
     }
-    (raw_users,) = (embedded_default / "raw" / "users").rglob("*.parquet")
+    (raw_users,) = (embedded_default / "raw" / "users" / f"tenant={tenant.tenant_id}").glob("*.parquet")
     assert sorted(pq.read_table(raw_users).column("id").to_pylist()) == sorted(user["id"] for user in tenant.users)
 
     rows = _report_rows(embedded_default)
@@ -111,9 +111,9 @@ def test_two_tenants_share_the_warehouse_without_touching_each_others_rows(
     engine.dispose()
     assert per_tenant == {first.tenant_id: SLICE_USERS, second.tenant_id: 90}
     assert {path.parent.name for path in (embedded_default / "raw" / "users").rglob("*.parquet")} == {
-        first.tenant_id,
-        second.tenant_id,
+        f"tenant={first.tenant_id}",
+        f"tenant={second.tenant_id}",
     }
-    newest_report = max((embedded_default / "reports" / "EntraIDManagement").glob("AllUsers_*.csv"))
+    newest_report = max((embedded_default / "reports" / second.tenant_id / "EntraIDManagement").glob("AllUsers_*.csv"))
     with newest_report.open(encoding="utf-8-sig", newline="") as handle:
         assert sorted(row["Id"] for row in csv.DictReader(handle)) == sorted(user["id"] for user in second.users)

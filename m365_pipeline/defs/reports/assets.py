@@ -1,72 +1,83 @@
 """The old PowerShell tool's reports, written byte-for-byte the way it wrote them (UTF-8 BOM, quoted, CRLF)."""
 
+
 import csv
 from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
 
-from m365_pipeline.defs.catalog_metadata import OWNERS, file_metadata
+from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema
+from m365_pipeline.defs.directory.assets import warehouse_key
 from m365_pipeline.defs.resources import M365Settings, Warehouse
-from m365_pipeline.defs.warehouse.assets import tenant_last_loaded, warehouse_key
-from m365_pipeline.reports.user_list import USER_LIST_HEADER, write_user_list
+from m365_pipeline.reports.user_list import USER_LIST_COLUMNS, write_user_list
 from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.ingest import count_tenant_rows
+from m365_pipeline.warehouse.consistency import count_tenant_rows
 
 GROUP = "out_reports"
 ONE_ROW_PER_USER = "one_row_per_user"
 USER_LIST_KEY = dg.AssetKey(["reports", "entra_id", "user_list"])
 
 
-@dg.asset(
-    key=USER_LIST_KEY,
-    deps=[warehouse_key("users"), warehouse_key("user_licenses"), warehouse_key("skus")],
-    description=(
-        "ユーザー一覧 (Entra ID user list): one row per user with account state, licenses, creation date and "
-        "last sign-in, as the old tool's `AllUsers_yyyyMMdd_HHmmss.csv` (UTF-8 with BOM, every field quoted, "
-        "CRLF), timestamps in the report time zone."
-    ),
-    group_name=GROUP,
-    kinds={"csv"},
-    owners=OWNERS,
-    metadata={
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=name, type="string") for name in USER_LIST_HEADER]
+def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=USER_LIST_KEY,
+        deps=[warehouse_key("users"), warehouse_key("user_licenses"), warehouse_key("skus")],
+        partitions_def=partitions,
+        description=(
+            "ユーザー一覧 (Entra ID user list): one row per user with account state, licenses, creation date and "
+            "last sign-in, as the old tool's `AllUsers_yyyyMMdd_HHmmss.csv` (UTF-8 with BOM, every field quoted, "
+            "CRLF), timestamps in the report time zone; one folder per tenant."
         ),
-        "legacy_layout": "Reports/EntraIDManagement/AllUsers_TS.csv",
-    },
-    check_specs=[
-        dg.AssetCheckSpec(
-            ONE_ROW_PER_USER,
-            asset=USER_LIST_KEY,
-            description="The file holds the header and exactly one row per user of the tenant in the warehouse.",
-        )
-    ],
-)
-def user_list(context: dg.AssetExecutionContext, settings: M365Settings, warehouse: Warehouse) -> dg.MaterializeResult:
-    tenant_id = tenant_last_loaded(context.instance, "users")
-    timezone = settings.current.report_timezone
-    with warehouse.engine.connect() as connection:
-        report = write_user_list(connection, tenant_id, settings.current.reports_dir, datetime.now(timezone), timezone)
-        users_in_warehouse = count_tenant_rows(connection, schema.users, tenant_id)
-    data_rows = _csv_data_rows(report.path)
-    context.log.info(f"user list: {report.rows} users -> {report.path}")
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": report.rows, "tenant_id": tenant_id, **file_metadata(report.path)},
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=ONE_ROW_PER_USER,
-                passed=data_rows == users_in_warehouse,
-                metadata={"rows_in_file": data_rows, "users_in_warehouse": users_in_warehouse},
+        group_name=GROUP,
+        kinds={"csv"},
+        owners=OWNERS,
+        metadata={
+            "dagster/column_schema": column_schema(USER_LIST_COLUMNS),
+            "legacy_layout": "Reports/EntraIDManagement/AllUsers_TS.csv",
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                ONE_ROW_PER_USER,
+                asset=USER_LIST_KEY,
+                description="The file holds the header and exactly one row per user of the tenant in the warehouse.",
             )
         ],
     )
+    def user_list(
+        context: dg.AssetExecutionContext, settings: M365Settings, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        tenant = context.partition_key
+        manifest = settings.raw_store.latest_extract(tenant)
+        if manifest is None:
+            raise dg.Failure(f"tenant {tenant}: nothing extracted yet; materialize raw/* and warehouse/* first")
+        timezone = settings.current.report_timezone
+        folder = settings.current.reports_dir / tenant
+        with warehouse.engine.connect() as connection:
+            report = write_user_list(connection, manifest.tenant_id, folder, datetime.now(timezone), timezone)
+            users_in_warehouse = count_tenant_rows(connection, schema.users, manifest.tenant_id)
+        data_rows = _csv_data_rows(report.path)
+        context.log.info(f"user list: {report.rows} users -> {report.path}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": report.rows,
+                "tenant_id": manifest.tenant_id,
+                "path": dg.MetadataValue.path(str(report.path)),
+                "dagster/uri": report.path.resolve().as_uri(),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=ONE_ROW_PER_USER,
+                    passed=data_rows == users_in_warehouse,
+                    metadata={"rows_in_file": data_rows, "users_in_warehouse": users_in_warehouse},
+                )
+            ],
+        )
+
+    return [user_list]
 
 
 def _csv_data_rows(path: Path) -> int:
     """Counts records as a CSV reader sees them (a quoted field may hold a line break)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return sum(1 for _ in csv.reader(handle)) - 1
-
-
-REPORT_ASSETS = [user_list]

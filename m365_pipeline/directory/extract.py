@@ -1,0 +1,80 @@
+"""Extract a tenant's directory (organization, users, subscribedSkus, groups) into the raw store as one extract.
+
+The files go into the store one by one under the extract's id; the manifest, written last, makes the extract
+visible. A failure or a kill before that leaves nothing a load would pick up, so a run that failed extracting
+users never loads the groups and SKUs it took before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from m365_pipeline.entities import ENTITIES
+from m365_pipeline.graph.client import GraphClient
+from m365_pipeline.graph.extract import ExtractResult, extract_to_parquet
+from m365_pipeline.graph.raw_files import fetch_tenant
+from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id
+
+DIRECTORY_ENTITIES = ("organization", "users", "subscribed_skus", "groups")
+
+ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows so far
+
+
+@dataclass(frozen=True)
+class DirectoryExtract:
+    manifest: ExtractManifest
+    results: dict[str, ExtractResult]  # per entity: pages, dropped properties
+
+
+class TenantMismatchError(ValueError):
+    """Graph signed us in to another directory than the tenant the run is for."""
+
+
+def extract_directory(
+    client: GraphClient, store: RawStore, tenant: str, on_progress: ProgressCallback | None = None
+) -> DirectoryExtract:
+    """Take one complete extract of ``tenant``'s directory into ``store`` and publish its manifest."""
+    identity = fetch_tenant(client)
+    if _looks_like_guid(tenant) and identity.tenant_id.lower() != tenant.lower():
+        raise TenantMismatchError(
+            f"tenant {tenant}: Graph answered for directory {identity.tenant_id}; check M365_TENANT_ID"
+        )
+    extract_id = new_extract_id()
+    results: dict[str, ExtractResult] = {}
+    files = {}
+    with store.staging() as folder:
+        for name in DIRECTORY_ENTITIES:
+
+            def progress(pages: int, rows: int, entity: str = name) -> None:
+                if on_progress is not None:
+                    on_progress(entity, pages, rows)
+
+            result = extract_to_parquet(
+                client,
+                ENTITIES[name],
+                folder / f"{name}.parquet",
+                on_page=progress,
+                file_metadata=identity.as_file_metadata(),
+            )
+            results[name] = result
+            files[name] = store.put(result.path, name, tenant, extract_id)
+    manifest = ExtractManifest(
+        tenant=tenant,
+        tenant_id=identity.tenant_id,
+        tenant_name=identity.display_name,
+        tenant_domain=identity.default_domain,
+        extract_id=extract_id,
+        taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=files,
+    )
+    store.publish_manifest(manifest)
+    return DirectoryExtract(manifest, results)
+
+
+def _looks_like_guid(text: str) -> bool:
+    parts = text.split("-")
+    return [len(part) for part in parts] == [8, 4, 4, 4, 12] and all(
+        all(char in "0123456789abcdefABCDEF" for char in part) for part in parts
+    )
