@@ -8,6 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# Execution option: how a SQLite transaction on this connection begins ("IMMEDIATE" unless set).
+SQLITE_BEGIN = "m365_sqlite_begin"
+SQLITE_DEFERRED = "DEFERRED"
 
 
 def create_warehouse_engine(url: str) -> sa.Engine:
@@ -47,6 +50,9 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     def _begin(connection: sa.Connection) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes (as the
         # loader does) fails at once under WAL when another writer committed meanwhile, busy timeout or not.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection that only reads the database and writes TEMP tables (a publication staging rows) asks
+        # for DEFERRED, so it does not hold the database-wide write lock while it streams.
+        mode = "DEFERRED" if connection.get_execution_options().get(SQLITE_BEGIN) == SQLITE_DEFERRED else "IMMEDIATE"
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine

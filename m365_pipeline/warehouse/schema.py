@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 
@@ -50,11 +51,14 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 
 
 GUID_LENGTH = 36
+EXTRACT_ID_LENGTH = 64
+DIGEST_LENGTH = 128
 
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
     }
 )
 
@@ -304,9 +308,83 @@ quarantine = sa.Table(
         PiiClass.NONE,
         nullable=False,
     ),
+    _column(
+        "extract_id",
+        sa.String(EXTRACT_ID_LENGTH),
+        "Extract the record was rejected from (extracts.extract_id); null for records quarantined before the ledger.",
+        PiiClass.NONE,
+    ),
     sa.Index(None, "tenant_id", "entity"),
+    sa.Index(None, "tenant_id", "extract_id"),
     comment="Records rejected by normalization, kept with the reason so nothing is dropped silently.",
 )
 
+extracts = sa.Table(
+    "extracts",
+    metadata,
+    _tenant_id(),
+    _column(
+        "extract_id",
+        sa.String(EXTRACT_ID_LENGTH),
+        "Id of the extract; ids sort by the time the extract was taken (e.g. 20261202T114501Z-1a2b3c4d).",
+        PiiClass.NONE,
+        primary_key=True,
+    ),
+    _column(
+        "digest",
+        sa.String(DIGEST_LENGTH),
+        "Digest of the extract's content given by the loader: an equal digest means nothing changed.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "published_at",
+        UtcDateTime(),
+        "When the extract's tables were published, all in one transaction (UTC).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    comment="Ledger of published extracts: the tenant's newest extract is what its directory tables hold.",
+)
+
+extract_tables = sa.Table(
+    "extract_tables",
+    metadata,
+    _tenant_id(),
+    _column(
+        "extract_id",
+        sa.String(EXTRACT_ID_LENGTH),
+        "Published extract (extracts.extract_id).",
+        PiiClass.NONE,
+        primary_key=True,
+    ),
+    _column(
+        "table_name", sa.String(), "Warehouse table the extract was published to.", PiiClass.NONE, primary_key=True
+    ),
+    _column("row_count", sa.Integer(), "The tenant's rows in the table once published.", PiiClass.NONE, nullable=False),
+    _column("inserted", sa.Integer(), "Rows the publication inserted.", PiiClass.NONE, nullable=False),
+    _column("updated", sa.Integer(), "Rows the publication changed.", PiiClass.NONE, nullable=False),
+    _column(
+        "deleted",
+        sa.Integer(),
+        "Rows the publication deleted (absent from the extract).",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "quarantined", sa.Integer(), "Records of the extract rejected for this table.", PiiClass.NONE, nullable=False
+    ),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "extract_id"], ["extracts.tenant_id", "extracts.extract_id"], ondelete="CASCADE"
+    ),
+    comment="Per table of a published extract: its rows and what the publication inserted, updated and deleted.",
+)
+
 TABLES: dict[str, sa.Table] = {table.name: table for table in (users, skus, user_licenses, groups)}
-"""The business tables loaded from Graph extracts with ``loader.sync_tenant_rows``, by name."""
+"""The business tables a tenant's extract is published to (``publish.TenantPublication``), by name."""
+
+
+def table_column_schema(table: sa.Table) -> list[tuple[str, str, str]]:
+    """(name, type, description) of each column, for catalog metadata; types as PostgreSQL spells them."""
+    dialect = postgresql.dialect()
+    return [(column.name, column.type.compile(dialect=dialect), column.info["description"]) for column in table.columns]

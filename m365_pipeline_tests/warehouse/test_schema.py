@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from m365_pipeline.warehouse.loader import table_column_schema
-from m365_pipeline.warehouse.schema import TABLES, PiiClass, metadata
+from m365_pipeline.warehouse.schema import TABLES, PiiClass, metadata, table_column_schema
 
 ALL_COLUMNS = [(table.name, column) for table in metadata.sorted_tables for column in table.columns]
 
