@@ -1,4 +1,4 @@
-"""Raw extracts: a Graph collection streamed page by page into one Parquet file with the catalog's schema."""
+"""Raw extracts: a Graph collection streamed page by page into one Parquet file with its entity spec's schema."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from m365_pipeline.graph.catalog import GraphEntity
+from m365_pipeline.entities import EntitySpec
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphError
 
@@ -41,7 +41,7 @@ class ExtractResult:
 
 def extract_to_parquet(
     client: GraphClient,
-    entity: GraphEntity,
+    entity: EntitySpec,
     destination: Path,
     on_page: Callable[[int, int], None] | None = None,
     *,
@@ -59,7 +59,7 @@ def extract_to_parquet(
     The file is written beside the destination under a temporary name and renamed only once complete, so a
     failed or killed run never leaves a partial file where a complete one is expected.
     """
-    schema = _with_file_metadata(entity.schema, file_metadata or {})
+    schema = _with_file_metadata(entity.arrow_schema, file_metadata or {})
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
     rows = pages = 0
@@ -87,7 +87,7 @@ def read_file_metadata(path: Path) -> dict[str, str]:
     return {key: value for key, value in metadata.items() if not key.startswith(_RESERVED_METADATA_PREFIXES)}
 
 
-def _pages(client: GraphClient, entity: GraphEntity) -> tuple[Iterator[list[dict[str, Any]]], tuple[str, ...]]:
+def _pages(client: GraphClient, entity: EntitySpec) -> tuple[Iterator[list[dict[str, Any]]], tuple[str, ...]]:
     """The entity's pages (the first already fetched), and the optional properties left out of them."""
     try:
         return _started(_iter_pages(client, entity, entity.params)), ()
@@ -110,7 +110,7 @@ def _pages(client: GraphClient, entity: GraphEntity) -> tuple[Iterator[list[dict
     return pages, entity.optional_select
 
 
-def _iter_pages(client: GraphClient, entity: GraphEntity, params: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
+def _iter_pages(client: GraphClient, entity: EntitySpec, params: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     return client.iter_pages(entity.path, params, paged=entity.paged, cost=entity.resource_unit_cost)
 
 
@@ -131,10 +131,10 @@ def _with_file_metadata(schema: pa.Schema, file_metadata: Mapping[str, str]) -> 
     return schema.with_metadata(merged)
 
 
-def _record_batch(entity: GraphEntity, page: list[dict[str, object]], number: int) -> pa.RecordBatch:
+def _record_batch(entity: EntitySpec, page: list[dict[str, object]], number: int) -> pa.RecordBatch:
     try:
-        return pa.RecordBatch.from_pylist(page, schema=entity.schema)
+        return pa.RecordBatch.from_pylist(page, schema=entity.arrow_schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ValueError(
-            f"{entity.name} ({entity.path}) page {number} does not fit the catalog schema: {error}"
+            f"{entity.name} ({entity.path}) page {number} does not fit the entity's Arrow schema: {error}"
         ) from None

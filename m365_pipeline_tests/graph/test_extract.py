@@ -1,4 +1,4 @@
-"""Raw extracts to Parquet: the catalog's schema, every object once, nothing half-written, optional properties
+"""Raw extracts to Parquet: the entity spec's schema, every object once, nothing half-written, optional properties
 left out when the tenant or the app may not read them, and metadata stored in the file."""
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator, RegisteredClient
 from m365_pipeline.emulator.identity import ALL_PERMISSIONS
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
-from m365_pipeline.graph.catalog import GROUPS, SUBSCRIBED_SKUS, USERS
-from m365_pipeline.graph.client import graph_client_for
+from m365_pipeline.entities import GROUPS, SUBSCRIBED_SKUS, USERS
 from m365_pipeline.graph.errors import GraphError, GraphRetriesExhausted
 from m365_pipeline.graph.extract import extract_to_parquet, read_file_metadata
 from m365_pipeline.graph.retry import RetryPolicy
 from m365_pipeline.settings import FaultRates, load_settings
+from m365_pipeline.sources import configured_tenants, graph_client
 from m365_pipeline_tests.graph.emulated import emulator_client, graph_requests
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
 
-def test_users_are_written_once_each_with_the_catalog_schema(
+def test_users_are_written_once_each_with_the_spec_schema(
     small_tenant: SyntheticTenant, clock: FakeClock, tmp_path: Path
 ) -> None:
     emulator = GraphEmulator(small_tenant, FaultRates(throttle=0.1, unavailable=0.05, seed=2))
@@ -32,7 +32,7 @@ def test_users_are_written_once_each_with_the_catalog_schema(
         result = extract_to_parquet(client, USERS, destination, on_page=lambda *totals: progress.append(totals))
     assert progress == [(1, 64), (2, 128), (3, 192), (4, 256), (5, 300)]
     table = pq.read_table(destination)
-    assert table.schema.equals(USERS.schema)
+    assert table.schema.equals(USERS.arrow_schema)
     assert (result.entity, result.path, result.rows, result.pages) == ("users", destination, 300, 5)
     assert result.bytes == destination.stat().st_size
     assert sorted(table.column("id").to_pylist()) == sorted(user["id"] for user in small_tenant.users)
@@ -62,7 +62,7 @@ def test_an_empty_collection_gives_a_valid_empty_file(clock: FakeClock, tmp_path
         result = extract_to_parquet(client, USERS, destination)
     table = pq.read_table(destination)
     assert (result.rows, result.pages, table.num_rows) == (0, 1, 0)
-    assert table.schema.equals(USERS.schema)
+    assert table.schema.equals(USERS.arrow_schema)
 
 
 def test_an_extraction_failing_midway_leaves_no_file(
@@ -88,8 +88,9 @@ def test_an_extraction_failing_midway_leaves_no_file(
 
 def test_the_embedded_default_extracts_its_own_emulator(tmp_path: Path) -> None:
     settings = load_settings({"M365_DATA_DIR": str(tmp_path), "M365_EMULATOR_USERS": "120", "M365_EMULATOR_SEED": "5"})
-    with graph_client_for(settings) as client:
-        result = extract_to_parquet(client, USERS, settings.raw_dir / "users.parquet")
+    (tenant,) = configured_tenants(settings)
+    with graph_client(settings, tenant) as client:
+        result = extract_to_parquet(client, USERS, tmp_path / "users.parquet")
     ids = pq.read_table(result.path, columns=["id"]).column("id").to_pylist()
     assert sorted(ids) == sorted(user["id"] for user in generate_tenant(5, 120).users)
 
@@ -128,7 +129,7 @@ def test_users_are_extracted_without_sign_in_activity_when_graph_refuses_it(
         result = extract_to_parquet(client, USERS, destination)
     assert (result.rows, result.pages, result.dropped_properties) == (300, 3, ("signInActivity",))
     table = pq.read_table(destination)
-    assert table.schema.equals(USERS.schema)
+    assert table.schema.equals(USERS.arrow_schema)
     assert table.column("signInActivity").null_count == 300
     by_id = {user["id"]: user for user in small_tenant.users}
     assert all(record["mail"] == by_id[record["id"]]["mail"] for record in table.to_pylist())
@@ -203,7 +204,7 @@ def test_file_metadata_is_stored_in_the_file_and_read_back(
     assert read_file_metadata(result.path) == metadata
     assert read_file_metadata(plain.path) == {}
     assert b"ARROW:schema" in (pq.read_metadata(result.path).metadata or {})  # pyarrow's own key, not returned
-    assert pq.read_table(result.path).schema.equals(SUBSCRIBED_SKUS.schema)
+    assert pq.read_table(result.path).schema.equals(SUBSCRIBED_SKUS.arrow_schema)
 
 
 def test_file_metadata_may_not_use_pyarrows_keys(
