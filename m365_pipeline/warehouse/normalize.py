@@ -1,214 +1,279 @@
-"""Raw Graph records (the catalog's camelCase dicts, as read back from the raw Parquet) to warehouse rows.
+"""Raw Graph records (the entity specs' camelCase dicts, as read back from the raw Parquet) to warehouse rows.
 
-A record that cannot be loaded faithfully (no id, a bad timestamp, a non-GUID skuId, ...) is quarantined with
-every problem it has, and the rest of the batch still loads. A record whose key repeats an earlier record's is
+Normalization streams: `normalize_batches` takes the records batch by batch (e.g. a Parquet file's record
+batches) and yields, per batch, the warehouse rows per table and the quarantined records. Only the keys seen so
+far are remembered between batches (to find repeated keys), never rows, so memory does not grow with the table.
+
+Each record is validated by its entity's pydantic model (`m365_pipeline.entities`). A record that cannot be loaded
+faithfully (no id, a bad timestamp, a non-GUID skuId, ...) is quarantined with every problem pydantic found, each
+with its field path, and the rest of the batch still loads. A record whose key repeats an earlier record's is
 quarantined too: the first one wins. A child row (a user's license) loads only with its parent. Nothing is
 dropped silently.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from m365_pipeline.entities.groups import Group
+from m365_pipeline.entities.spec import Problem, problems_of
+from m365_pipeline.entities.subscribed_skus import SubscribedSku
+from m365_pipeline.entities.users import AssignedLicense, User
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
 
 LIST_SEPARATOR = "; "
+USER_REJECTED = "user record rejected, so its licenses are not loaded"
 
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_TIMESTAMP = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,7}))?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
-)
-_NEVER = "0001-01-01T00:00:00"
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Normalized:
-    rows: list[dict[str, Any]]
+class NormalizedBatch:
+    """What one batch of records gave: rows per warehouse table (every table of the entity, maybe empty; columns
+    exactly those of `warehouse.schema`), and the records quarantined, numbered from 1 across all batches."""
+
+    rows: dict[str, list[dict[str, Any]]]
     quarantined: list[QuarantinedRow]
 
 
-def parse_graph_timestamp(value: str | None) -> datetime | None:
-    """An aware UTC datetime from a Graph timestamp; None for null and for the "never" sentinel 0001-01-01.
-
-    Graph sends up to 7 fractional digits (100 ns ticks); the 7th is truncated to fit a datetime. Graph
-    timestamps are UTC by contract, so a value without an offset is read as UTC.
-    """
-    if value is None:
-        return None
-    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"{value!r} is not a Graph timestamp such as 2025-06-24T10:51:08.1234567Z")
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    if value.startswith(_NEVER) and int(fraction or "0") == 0 and offset in (None, "Z", "+00:00", "-00:00"):
-        return None
-    try:
-        parsed = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            int((fraction or "0").ljust(6, "0")[:6]),
-            tzinfo=_time_zone(offset),
-        )
-        return parsed.astimezone(UTC)
-    except (ValueError, OverflowError) as error:
-        raise ValueError(f"{value!r} is not a valid timestamp: {error}") from None
+def normalize_batches(
+    entity_name: str, batches: Iterable[Sequence[Record]], tenant_id: str, source: str
+) -> Iterator[NormalizedBatch]:
+    """The warehouse rows and quarantined records of ``entity_name``'s raw records, one result per batch."""
+    if entity_name not in _NORMALIZERS:
+        raise ValueError(f"no warehouse tables are loaded from {entity_name!r}; known: {', '.join(_NORMALIZERS)}")
+    normalizer = _NORMALIZERS[entity_name](tenant_id, source)
+    for records in batches:
+        yield normalizer.batch(records)
 
 
-def _time_zone(offset: str | None) -> timezone:
-    if offset in (None, "Z"):
-        return UTC
-    sign = -1 if offset.startswith("-") else 1
-    hours, minutes = offset[1:].split(":")
-    return timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+class _Normalizer(ABC):
+    """The state of one normalization across batches: the row count and the keys seen, with their first row."""
 
+    tables: tuple[str, ...]
 
-def normalize_users(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
-    users = _Batch("users", source, key=("id",))
-    for row_number, record in enumerate(records, start=1):
-        _add_user(users, row_number, record, tenant_id)
-    return users.result()
+    def __init__(self, tenant_id: str, source: str) -> None:
+        self.tenant_id = tenant_id
+        self.source = source
+        self._row_number = 0
+        self._first_row_of_key: dict[str, int] = {}  # keys only (GUIDs), never rows
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._quarantined: list[QuarantinedRow] = []
 
+    def batch(self, records: Sequence[Record]) -> NormalizedBatch:
+        self._rows = {table: [] for table in self.tables}
+        self._quarantined = []
+        for record in records:
+            self._row_number += 1
+            self.record(self._row_number, record)
+        return NormalizedBatch(self._rows, self._quarantined)
 
-def normalize_user_licenses(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
-    """One row per user and directly assigned SKU, from the users' ``assignedLicenses``.
+    @abstractmethod
+    def record(self, row_number: int, record: Record) -> None:
+        """Adds the rows of one record, or quarantines it."""
 
-    Only users that `normalize_users` loads give license rows, so no license points at a user missing from
-    ``users``: the licenses of a rejected user record are quarantined once, with the user's own problems. A
-    bad license of a loaded user is quarantined on its own; the user's other licenses still load.
-    """
-    users = _Batch("users", source, key=("id",))
-    licenses = _Batch("user_licenses", source, key=("user_id", "sku_id"))
-    for row_number, record in enumerate(records, start=1):
-        user_problems = _add_user(users, row_number, record, tenant_id)
-        if not user_problems:
-            loaded_user = users.rows[-1]
-            _add_licenses(licenses, row_number, record, tenant_id, user_id=loaded_user["id"])
-        elif record.get("assignedLicenses") not in (None, []):
-            licenses.reject(row_number, record, [_user_rejected(user_problems)])
-    return licenses.result()
+    def repeated_key(self, row_number: int, field: str, key: str) -> list[Problem]:
+        """No problem for the first record of ``key`` (which is remembered); a problem for every later one."""
+        first = self._first_row_of_key.setdefault(key, row_number)
+        if first == row_number:
+            return []
+        return [Problem((field,), f"same {field} {key!r} as row {first}")]
 
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self._rows[table].append(row)
 
-def _add_user(users: _Batch, row_number: int, record: dict[str, Any], tenant_id: str) -> list[tuple[str, str]]:
-    """Adds the user row of `record`; returns the problems that kept it out, empty when it loaded."""
-    fields = _Fields(record)
-    row = {
-        "tenant_id": tenant_id,
-        "id": fields.guid("id"),
-        "user_principal_name": fields.required_text("userPrincipalName"),
-        "display_name": fields.text("displayName"),
-        "given_name": fields.text("givenName"),
-        "surname": fields.text("surname"),
-        "mail": fields.text("mail"),
-        "job_title": fields.text("jobTitle"),
-        "department": fields.text("department"),
-        "office_location": fields.text("officeLocation"),
-        "usage_location": fields.text("usageLocation"),
-        "preferred_language": fields.text("preferredLanguage"),
-        "account_enabled": fields.boolean("accountEnabled"),
-        "user_type": fields.text("userType"),
-        "created_at": fields.timestamp("createdDateTime"),
-        "on_premises_sync_enabled": fields.boolean("onPremisesSyncEnabled"),
-        "business_phones": LIST_SEPARATOR.join(fields.text_list("businessPhones")),
-        "mobile_phone": fields.text("mobilePhone"),
-        "last_sign_in_at": fields.timestamp("signInActivity.lastSignInDateTime"),
-        "last_non_interactive_sign_in_at": fields.timestamp("signInActivity.lastNonInteractiveSignInDateTime"),
-        "last_successful_sign_in_at": fields.timestamp("signInActivity.lastSuccessfulSignInDateTime"),
-    }
-    return users.add(row_number, record, fields.problems, row)
-
-
-def _add_licenses(licenses: _Batch, row_number: int, record: dict[str, Any], tenant_id: str, user_id: str) -> None:
-    user = _Fields(record)
-    assigned_licenses = user.records("assignedLicenses")
-    if user.problems:
-        licenses.reject(row_number, record, user.problems)
-    for index, assigned in enumerate(assigned_licenses):
-        fields = _Fields.of(assigned, f"assignedLicenses[{index}].")
-        row = {
-            "tenant_id": tenant_id,
-            "user_id": user_id,
-            "sku_id": fields.guid("skuId"),
-            "disabled_plans": LIST_SEPARATOR.join(sorted(fields.guid_list("disabledPlans"))),
-        }
-        licenses.add(row_number, record, fields.problems, row)
-
-
-def _user_rejected(user_problems: list[tuple[str, str]]) -> tuple[str, str]:
-    """The one problem of the licenses of a rejected user record: the user's own problems, field by field."""
-    fields = ", ".join(name for name, _ in user_problems)
-    details = "; ".join(f"{name}: {reason}" for name, reason in user_problems)
-    return fields, f"user record rejected, so its licenses are not loaded: {details}"
-
-
-def normalize_skus(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
-    batch = _Batch("skus", source, key=("sku_id",))
-    for row_number, record in enumerate(records, start=1):
-        fields = _Fields(record)
-        plan_names = [
-            fields.child(plan, f"servicePlans[{index}].").required_text("servicePlanName")
-            for index, plan in enumerate(fields.records("servicePlans"))
-        ]
-        row = {
-            "tenant_id": tenant_id,
-            "sku_id": fields.guid("skuId"),
-            "sku_part_number": fields.required_text("skuPartNumber"),
-            "account_name": fields.text("accountName"),
-            "applies_to": fields.text("appliesTo"),
-            "capability_status": fields.text("capabilityStatus"),
-            "consumed_units": fields.integer("consumedUnits"),
-            "prepaid_enabled": fields.integer("prepaidUnits.enabled"),
-            "prepaid_locked_out": fields.integer("prepaidUnits.lockedOut"),
-            "prepaid_suspended": fields.integer("prepaidUnits.suspended"),
-            "prepaid_warning": fields.integer("prepaidUnits.warning"),
-            "service_plan_names": LIST_SEPARATOR.join(name for name in plan_names if name is not None),
-        }
-        batch.add(row_number, record, fields.problems, row)
-    return batch.result()
-
-
-def normalize_groups(records: Iterable[dict[str, Any]], tenant_id: str, source: str) -> Normalized:
-    batch = _Batch("groups", source, key=("id",))
-    for row_number, record in enumerate(records, start=1):
-        fields = _Fields(record)
-        group_types = fields.text_list("groupTypes")
-        mail_enabled = fields.required_boolean("mailEnabled")
-        security_enabled = fields.required_boolean("securityEnabled")
-        kind = group_kind(group_types, mail_enabled, security_enabled)
-        if kind is None and mail_enabled is not None and security_enabled is not None:
-            fields.problem(
-                "groupTypes, mailEnabled, securityEnabled",
-                "neither a Microsoft 365 group (Unified) nor mail- or security-enabled: no known kind",
+    def reject(self, table: str, row_number: int, record: Record, problems: Sequence[Problem]) -> None:
+        self._quarantined.append(
+            QuarantinedRow(
+                entity=table,
+                source=self.source,
+                row_number=row_number,
+                field=", ".join(problem.field for problem in problems),
+                reason="; ".join(problem.reason for problem in problems),
+                raw=record,
             )
-        row = {
-            "tenant_id": tenant_id,
-            "id": fields.guid("id"),
-            "display_name": fields.text("displayName"),
-            "description": fields.text("description"),
-            "mail": fields.text("mail"),
-            "mail_enabled": mail_enabled,
-            "security_enabled": security_enabled,
-            "mail_nickname": fields.text("mailNickname"),
-            "group_types": LIST_SEPARATOR.join(group_types),
-            "kind": kind,
-            "is_dynamic": "DynamicMembership" in group_types,
-            "membership_rule": fields.text("membershipRule"),
-            "visibility": fields.text("visibility"),
-            "created_at": fields.timestamp("createdDateTime"),
-            "on_premises_sync_enabled": fields.boolean("onPremisesSyncEnabled"),
+        )
+
+
+class _Users(_Normalizer):
+    """Users and their licenses (``user_licenses``, from ``assignedLicenses``) in one pass.
+
+    Only loaded users give license rows, so no license points at a user missing from ``users``: the licenses of
+    a rejected user record are quarantined once, with the user's own problems. A bad license of a loaded user is
+    quarantined on its own; the user's other licenses still load.
+    """
+
+    tables = ("users", "user_licenses")
+
+    def record(self, row_number: int, record: Record) -> None:
+        try:
+            user = User.model_validate(record)
+            licenses: list[tuple[int, AssignedLicense | list[Problem]]] = list(enumerate(user.assignedLicenses or ()))
+        except ValidationError as error:
+            problems = problems_of(error)
+            user_problems = [problem for problem in problems if problem.location[0] != "assignedLicenses"]
+            if user_problems:
+                self._reject_user(row_number, record, user_problems)
+                return
+            # Only licenses are wrong: the user loads, the good licenses load, each bad one is quarantined.
+            user = User.model_validate({**record, "assignedLicenses": None})
+            licenses = _licenses_one_by_one(record["assignedLicenses"], problems)
+        repeated = self.repeated_key(row_number, "id", user.id)
+        if repeated:
+            self._reject_user(row_number, record, repeated)
+            return
+        self.add("users", self._user_row(user))
+        first_of_sku: dict[str, int] = {}  # a user's licenses are all in its one record: their keys are local
+        for index, license_or_problems in licenses:
+            if isinstance(license_or_problems, list):
+                self.reject("user_licenses", row_number, record, license_or_problems)
+                continue
+            sku_id = license_or_problems.skuId
+            first = first_of_sku.setdefault(sku_id, index)
+            if first != index:
+                location = ("assignedLicenses", index, "skuId")
+                problem = Problem(location, f"same skuId {sku_id!r} as assignedLicenses[{first}]")
+                self.reject("user_licenses", row_number, record, [problem])
+                continue
+            plans = license_or_problems.disabledPlans
+            self.add(
+                "user_licenses",
+                {
+                    "tenant_id": self.tenant_id,
+                    "user_id": user.id,
+                    "sku_id": sku_id,
+                    "disabled_plans": LIST_SEPARATOR.join(sorted(plans)) if plans else "",
+                },
+            )
+
+    def _reject_user(self, row_number: int, record: Record, problems: list[Problem]) -> None:
+        self.reject("users", row_number, record, problems)
+        if record.get("assignedLicenses") not in (None, []):
+            fields = ", ".join(problem.field for problem in problems)
+            details = "; ".join(f"{problem.field}: {problem.reason}" for problem in problems)
+            self.reject("user_licenses", row_number, record, [Problem((fields,), f"{USER_REJECTED}: {details}")])
+
+    def _user_row(self, user: User) -> dict[str, Any]:
+        activity = user.signInActivity
+        return {
+            "tenant_id": self.tenant_id,
+            "id": user.id,
+            "user_principal_name": user.userPrincipalName,
+            "display_name": user.displayName,
+            "given_name": user.givenName,
+            "surname": user.surname,
+            "mail": user.mail,
+            "job_title": user.jobTitle,
+            "department": user.department,
+            "office_location": user.officeLocation,
+            "usage_location": user.usageLocation,
+            "preferred_language": user.preferredLanguage,
+            "account_enabled": user.accountEnabled,
+            "user_type": user.userType,
+            "created_at": user.createdDateTime,
+            "on_premises_sync_enabled": user.onPremisesSyncEnabled,
+            "business_phones": LIST_SEPARATOR.join(user.businessPhones) if user.businessPhones else "",
+            "mobile_phone": user.mobilePhone,
+            "last_sign_in_at": activity.lastSignInDateTime if activity else None,
+            "last_non_interactive_sign_in_at": activity.lastNonInteractiveSignInDateTime if activity else None,
+            "last_successful_sign_in_at": activity.lastSuccessfulSignInDateTime if activity else None,
         }
-        batch.add(row_number, record, fields.problems, row)
-    return batch.result()
 
 
-def group_kind(group_types: list[str], mail_enabled: bool | None, security_enabled: bool | None) -> str | None:
+def _licenses_one_by_one(assigned: Any, problems: list[Problem]) -> list[tuple[int, AssignedLicense | list[Problem]]]:
+    """Each assigned license with its index: the validated license, or the problems that reject it."""
+    if not isinstance(assigned, list):  # the whole list is wrong: one problem, no license
+        return [(0, [problem for problem in problems if len(problem.location) == 1])]
+    by_index: dict[int, list[Problem]] = {}
+    for problem in problems:
+        by_index.setdefault(int(problem.location[1]), []).append(problem)
+    return [
+        (index, by_index[index] if index in by_index else AssignedLicense.model_validate(item))
+        for index, item in enumerate(assigned)
+    ]
+
+
+class _Skus(_Normalizer):
+    tables = ("skus",)
+
+    def record(self, row_number: int, record: Record) -> None:
+        try:
+            sku = SubscribedSku.model_validate(record)
+        except ValidationError as error:
+            self.reject("skus", row_number, record, problems_of(error))
+            return
+        repeated = self.repeated_key(row_number, "skuId", sku.skuId)
+        if repeated:
+            self.reject("skus", row_number, record, repeated)
+            return
+        prepaid = sku.prepaidUnits
+        self.add(
+            "skus",
+            {
+                "tenant_id": self.tenant_id,
+                "sku_id": sku.skuId,
+                "sku_part_number": sku.skuPartNumber,
+                "account_name": sku.accountName,
+                "applies_to": sku.appliesTo,
+                "capability_status": sku.capabilityStatus,
+                "consumed_units": sku.consumedUnits,
+                "prepaid_enabled": prepaid.enabled if prepaid else None,
+                "prepaid_locked_out": prepaid.lockedOut if prepaid else None,
+                "prepaid_suspended": prepaid.suspended if prepaid else None,
+                "prepaid_warning": prepaid.warning if prepaid else None,
+                "service_plan_names": LIST_SEPARATOR.join(plan.servicePlanName for plan in sku.servicePlans or ()),
+            },
+        )
+
+
+class _Groups(_Normalizer):
+    tables = ("groups",)
+
+    def record(self, row_number: int, record: Record) -> None:
+        try:
+            group = Group.model_validate(record)
+        except ValidationError as error:
+            self.reject("groups", row_number, record, problems_of(error))
+            return
+        group_types = group.groupTypes or []
+        kind = group_kind(group_types, group.mailEnabled, group.securityEnabled)
+        if kind is None:
+            fields = "groupTypes, mailEnabled, securityEnabled"
+            reason = "neither a Microsoft 365 group (Unified) nor mail- or security-enabled: no known kind"
+            self.reject("groups", row_number, record, [Problem((fields,), reason)])
+            return
+        repeated = self.repeated_key(row_number, "id", group.id)
+        if repeated:
+            self.reject("groups", row_number, record, repeated)
+            return
+        self.add(
+            "groups",
+            {
+                "tenant_id": self.tenant_id,
+                "id": group.id,
+                "display_name": group.displayName,
+                "description": group.description,
+                "mail": group.mail,
+                "mail_enabled": group.mailEnabled,
+                "security_enabled": group.securityEnabled,
+                "mail_nickname": group.mailNickname,
+                "group_types": LIST_SEPARATOR.join(group_types),
+                "kind": kind,
+                "is_dynamic": "DynamicMembership" in group_types,
+                "membership_rule": group.membershipRule,
+                "visibility": group.visibility,
+                "created_at": group.createdDateTime,
+                "on_premises_sync_enabled": group.onPremisesSyncEnabled,
+            },
+        )
+
+
+def group_kind(group_types: list[str], mail_enabled: bool, security_enabled: bool) -> str | None:
     """The old tool's group kind; None when the flags fit none of them."""
     if "Unified" in group_types:
         return "microsoft365"
@@ -221,151 +286,7 @@ def group_kind(group_types: list[str], mail_enabled: bool | None, security_enabl
     return None
 
 
-@dataclass
-class _Batch:
-    """The rows and quarantined records of one normalization; the first record with a given key wins."""
+_NORMALIZERS: dict[str, type[_Normalizer]] = {"users": _Users, "subscribed_skus": _Skus, "groups": _Groups}
 
-    entity: str
-    source: str
-    key: tuple[str, ...]
-    rows: list[dict[str, Any]] = field(init=False, default_factory=list)
-    quarantined: list[QuarantinedRow] = field(init=False, default_factory=list)
-    _first_row_of_key: dict[tuple[Any, ...], int] = field(init=False, default_factory=dict)
-
-    def add(
-        self, row_number: int, record: dict[str, Any], problems: list[tuple[str, str]], row: dict[str, Any]
-    ) -> list[tuple[str, str]]:
-        """Adds `row` unless it has problems or repeats a key; returns the problems that kept it out."""
-        key = tuple(row[name] for name in self.key)
-        first = self._first_row_of_key.get(key)
-        if not problems and first is not None:
-            problems = [(", ".join(self.key), f"same key {key} as row {first}")]
-        if problems:
-            self.reject(row_number, record, problems)
-            return problems
-        self._first_row_of_key[key] = row_number
-        self.rows.append(row)
-        return []
-
-    def reject(self, row_number: int, record: dict[str, Any], problems: list[tuple[str, str]]) -> None:
-        self.quarantined.append(
-            QuarantinedRow(
-                entity=self.entity,
-                source=self.source,
-                row_number=row_number,
-                field=", ".join(name for name, _ in problems),
-                reason="; ".join(reason for _, reason in problems),
-                raw=record,
-            )
-        )
-
-    def result(self) -> Normalized:
-        return Normalized(rows=self.rows, quarantined=self.quarantined)
-
-
-class _Fields:
-    """Reads the fields of one raw record, noting every problem instead of stopping at the first."""
-
-    def __init__(
-        self, record: Mapping[str, Any], prefix: str = "", problems: list[tuple[str, str]] | None = None
-    ) -> None:
-        self._record = record
-        self._prefix = prefix
-        self.problems: list[tuple[str, str]] = [] if problems is None else problems
-
-    @classmethod
-    def of(cls, record: Any, prefix: str) -> _Fields:
-        """The fields of a nested object, with problems of their own."""
-        return cls({}).child(record, prefix)
-
-    def child(self, record: Any, prefix: str) -> _Fields:
-        """The fields of a nested object; its problems are this record's problems."""
-        if not isinstance(record, Mapping):
-            self.problem(prefix.rstrip("."), f"expected an object, got {record!r}")
-            record = {}
-        return _Fields(record, self._prefix + prefix, self.problems)
-
-    def problem(self, path: str, reason: str) -> None:
-        self.problems.append((self._prefix + path, reason))
-
-    def _value(self, path: str) -> Any:
-        value: Any = self._record
-        for part in path.split("."):
-            if value is None:
-                return None
-            if not isinstance(value, Mapping):
-                self.problem(path, f"expected an object on the way to {path}, got {value!r}")
-                return None
-            value = value.get(part)
-        return value
-
-    def _typed(self, path: str, expected: type, description: str, required: bool = False) -> Any:
-        value = self._value(path)
-        if value is None:
-            if required:
-                self.problem(path, "missing")
-            return None
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            self.problem(path, f"expected {description}, got {value!r}")
-            return None
-        return value
-
-    def text(self, path: str) -> str | None:
-        value: str | None = self._typed(path, str, "text")
-        return value
-
-    def required_text(self, path: str) -> str | None:
-        value: str | None = self._typed(path, str, "text", required=True)
-        if value == "":
-            self.problem(path, "empty")
-        return value
-
-    def boolean(self, path: str) -> bool | None:
-        value: bool | None = self._typed(path, bool, "true or false")
-        return value
-
-    def required_boolean(self, path: str) -> bool | None:
-        value: bool | None = self._typed(path, bool, "true or false", required=True)
-        return value
-
-    def integer(self, path: str) -> int | None:
-        value: int | None = self._typed(path, int, "an integer")
-        return value
-
-    def guid(self, path: str) -> str | None:
-        value = self.required_text(path)
-        return self._checked_guid(path, value) if value else None
-
-    def timestamp(self, path: str) -> datetime | None:
-        value = self._value(path)
-        try:
-            return parse_graph_timestamp(value)
-        except ValueError as error:
-            self.problem(path, str(error))
-            return None
-
-    def _list(self, path: str, check: Callable[[Any], bool], description: str) -> list[Any]:
-        value = self._typed(path, list, "a list")
-        if value is None:
-            return []
-        bad = [item for item in value if not check(item)]
-        if bad:
-            self.problem(path, f"expected a list of {description}, got {bad[0]!r} in it")
-            return []
-        return value
-
-    def text_list(self, path: str) -> list[str]:
-        return self._list(path, lambda item: isinstance(item, str), "text")
-
-    def guid_list(self, path: str) -> list[str]:
-        items = self._list(path, lambda item: isinstance(item, str) and _GUID.fullmatch(item) is not None, "GUIDs")
-        return [item.lower() for item in items]
-
-    def records(self, path: str) -> list[Any]:
-        return self._typed(path, list, "a list") or []
-
-    def _checked_guid(self, path: str, value: str) -> str | None:
-        if _GUID.fullmatch(value) is None:
-            self.problem(path, f"{value!r} is not a GUID")
-            return None
-        return value.lower()
+ENTITY_TABLES: dict[str, tuple[str, ...]] = {entity: normalizer.tables for entity, normalizer in _NORMALIZERS.items()}
+"""The warehouse tables each entity's records are normalized into (one pass over the records fills them all)."""

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from m365_pipeline.warehouse.normalize import (
-    Normalized,
-    normalize_groups,
-    normalize_skus,
-    normalize_user_licenses,
-    normalize_users,
-    parse_graph_timestamp,
-)
+from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
+from m365_pipeline.entities import ENTITIES
+from m365_pipeline.warehouse.normalize import ENTITY_TABLES, NormalizedBatch, normalize_batches
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
+from m365_pipeline.warehouse.schema import TABLES
 
 TENANT = "5b2a3f0e-9c1d-4e7a-8f6b-0a1b2c3d4e5f"
 USERS_SOURCE = "data/raw/users/2025-06-24.parquet"
@@ -29,6 +26,29 @@ EMS_E3 = "efccb6f7-5641-4e0e-bd10-b4976e1bf68e"
 TEAMS_PLAN = "57ff2da0-773e-42df-b2af-ffb7a2317929"
 SKYPE_PLAN = "0feaeb32-d00e-4d66-bd5a-43b5b83db82c"
 USER_REJECTED = "user record rejected, so its licenses are not loaded"
+
+
+def _normalize(entity: str, records: list[dict[str, Any]], source: str, batch_size: int = 2) -> NormalizedBatch:
+    """Every batch's result in one: the records are fed in batches of ``batch_size``, as from a Parquet file."""
+    batches = [records[start : start + batch_size] for start in range(0, len(records), batch_size)]
+    rows: dict[str, list[dict[str, Any]]] = {table: [] for table in ENTITY_TABLES[entity]}
+    quarantined: list[QuarantinedRow] = []
+    for normalized in normalize_batches(entity, batches, TENANT, source):
+        assert set(normalized.rows) == set(ENTITY_TABLES[entity])
+        for table, table_rows in normalized.rows.items():
+            rows[table].extend(table_rows)
+        quarantined.extend(normalized.quarantined)
+    return NormalizedBatch(rows, quarantined)
+
+
+def _users(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[QuarantinedRow]]:
+    result = _normalize("users", records, USERS_SOURCE)
+    return result.rows["users"], [row for row in result.quarantined if row.entity == "users"]
+
+
+def _licenses(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[QuarantinedRow]]:
+    result = _normalize("users", records, USERS_SOURCE)
+    return result.rows["user_licenses"], [row for row in result.quarantined if row.entity == "user_licenses"]
 
 
 def _sign_ins(interactive: str | None, non_interactive: str | None, successful: str | None) -> dict[str, Any]:
@@ -151,57 +171,10 @@ def _user_row(user_id: str, upn: str, **values: Any) -> dict[str, Any]:
     return row
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2025-06-24T10:51:08.1234567Z", datetime(2025, 6, 24, 10, 51, 8, 123456, tzinfo=UTC)),
-        ("2025-06-24T10:51:08.9999999Z", datetime(2025, 6, 24, 10, 51, 8, 999999, tzinfo=UTC)),
-        ("2025-06-24T10:51:08.5Z", datetime(2025, 6, 24, 10, 51, 8, 500000, tzinfo=UTC)),
-        ("2025-06-24T10:51:08Z", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
-        ("2025-06-24T10:51:08+00:00", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
-        ("2025-06-24T19:51:08+09:00", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
-        ("2025-06-24T05:51:08.25-05:00", datetime(2025, 6, 24, 10, 51, 8, 250000, tzinfo=UTC)),
-        ("2025-06-24T10:51:08", datetime(2025, 6, 24, 10, 51, 8, tzinfo=UTC)),
-        ("0001-01-01T00:00:00Z", None),
-        ("0001-01-01T00:00:00.0000000Z", None),
-        ("0001-01-01T00:00:00", None),
-        (None, None),
-    ],
-)
-def test_parse_graph_timestamp(value: str | None, expected: datetime | None) -> None:
-    parsed = parse_graph_timestamp(value)
-    assert parsed == expected
-    if parsed is not None:
-        assert parsed.tzinfo is UTC
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "",
-        "yesterday",
-        "2025-06-24",
-        "2025-06-24 10:51:08Z",
-        "2025-06-24T10:51Z",
-        "2025-13-01T00:00:00Z",
-        "2025-02-30T00:00:00Z",
-        "2025-06-24T24:00:00Z",
-        "2025-06-24T10:51:08.12345678Z",
-        "2025-06-24T10:51:08+24:00",
-        "2025-06-24T10:51:08z",
-        "２０２５-06-24T10:51:08Z",
-    ],
-)
-def test_parse_graph_timestamp_rejects_garbage_naming_the_value(value: str) -> None:
-    with pytest.raises(ValueError) as caught:
-        parse_graph_timestamp(value)
-    assert repr(value) in str(caught.value)
-
-
 def test_normalize_users() -> None:
-    result = normalize_users(USER_RECORDS, TENANT, USERS_SOURCE)
+    rows, quarantined = _users(USER_RECORDS)
 
-    assert result.rows == [
+    assert rows == [
         _user_row(
             TARO,
             "taro.yamada@contoso.onmicrosoft.com",
@@ -232,7 +205,7 @@ def test_normalize_users() -> None:
         ),
         _user_row(SATO, "ichiro.sato@contoso.onmicrosoft.com", display_name="佐藤 一郎"),
     ]
-    assert result.quarantined == [
+    assert quarantined == [
         QuarantinedRow("users", USERS_SOURCE, 3, "id", "missing", NO_ID_RECORD),
         QuarantinedRow(
             "users",
@@ -247,9 +220,9 @@ def test_normalize_users() -> None:
 
 
 def test_normalize_user_licenses() -> None:
-    result = normalize_user_licenses(USER_RECORDS, TENANT, USERS_SOURCE)
+    rows, quarantined = _licenses(USER_RECORDS)
 
-    assert result.rows == [
+    assert rows == [
         {
             "tenant_id": TENANT,
             "user_id": TARO,
@@ -259,7 +232,7 @@ def test_normalize_user_licenses() -> None:
         {"tenant_id": TENANT, "user_id": TARO, "sku_id": EMS_E3, "disabled_plans": ""},
         {"tenant_id": TENANT, "user_id": SATO, "sku_id": EMS_E3, "disabled_plans": ""},
     ]
-    assert result.quarantined == [
+    assert quarantined == [
         QuarantinedRow("user_licenses", USERS_SOURCE, 3, "id", f"{USER_REJECTED}: id: missing", NO_ID_RECORD),
         QuarantinedRow(
             "user_licenses",
@@ -284,10 +257,9 @@ def test_normalize_user_licenses() -> None:
 
 
 def test_every_license_row_belongs_to_a_loaded_user() -> None:
-    users = normalize_users(USER_RECORDS, TENANT, USERS_SOURCE)
-    licenses = normalize_user_licenses(USER_RECORDS, TENANT, USERS_SOURCE)
+    result = _normalize("users", USER_RECORDS, USERS_SOURCE)
 
-    assert {row["user_id"] for row in licenses.rows} <= {row["id"] for row in users.rows}
+    assert {row["user_id"] for row in result.rows["user_licenses"]} <= {row["id"] for row in result.rows["users"]}
 
 
 @pytest.mark.parametrize(
@@ -309,34 +281,30 @@ def test_a_rejected_user_loads_none_of_its_licenses(values: dict[str, Any], fiel
         **values,
     )
 
-    users = normalize_users([record], TENANT, USERS_SOURCE)
-    licenses = normalize_user_licenses([record], TENANT, USERS_SOURCE)
+    result = _normalize("users", [record], USERS_SOURCE)
 
-    assert users.rows == []
-    assert users.quarantined == [QuarantinedRow("users", USERS_SOURCE, 1, field, reason, record)]
-    assert licenses.rows == []
-    assert licenses.quarantined == [
-        QuarantinedRow("user_licenses", USERS_SOURCE, 1, field, f"{USER_REJECTED}: {field}: {reason}", record)
+    assert result.rows == {"users": [], "user_licenses": []}
+    assert result.quarantined == [
+        QuarantinedRow("users", USERS_SOURCE, 1, field, reason, record),
+        QuarantinedRow("user_licenses", USERS_SOURCE, 1, field, f"{USER_REJECTED}: {field}: {reason}", record),
     ]
 
 
 def test_a_rejected_user_without_licenses_leaves_no_license_quarantine() -> None:
     record = _graph_user(HANAKO, "hanako.suzuki@contoso.onmicrosoft.com", createdDateTime="yesterday")
 
-    assert normalize_user_licenses([record], TENANT, USERS_SOURCE) == Normalized(rows=[], quarantined=[])
+    assert _licenses([record]) == ([], [])
 
 
 def test_only_the_first_record_of_a_repeated_user_gives_licenses() -> None:
     first = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com", assignedLicenses=[{"skuId": SPE_E3}])
     again = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com", assignedLicenses=[{"skuId": EMS_E3}])
 
-    licenses = normalize_user_licenses([first, again], TENANT, USERS_SOURCE)
+    rows, quarantined = _licenses([first, again])
 
-    assert licenses.rows == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": ""}]
-    assert licenses.quarantined == [
-        QuarantinedRow(
-            "user_licenses", USERS_SOURCE, 2, "id", f"{USER_REJECTED}: id: same key ('{TARO}',) as row 1", again
-        )
+    assert rows == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": ""}]
+    assert quarantined == [
+        QuarantinedRow("user_licenses", USERS_SOURCE, 2, "id", f"{USER_REJECTED}: id: same id '{TARO}' as row 1", again)
     ]
 
 
@@ -351,21 +319,19 @@ def test_guids_are_lowercased_and_repeated_keys_quarantined() -> None:
     )
     again = _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com")
 
-    users = normalize_users([upper, again], TENANT, USERS_SOURCE)
-    licenses = normalize_user_licenses([upper, again], TENANT, USERS_SOURCE)
+    users, users_quarantined = _users([upper, again])
+    licenses, licenses_quarantined = _licenses([upper, again])
 
-    assert [row["id"] for row in users.rows] == [TARO]
-    assert users.quarantined == [
-        QuarantinedRow("users", USERS_SOURCE, 2, "id", f"same key ('{TARO}',) as row 1", again)
-    ]
-    assert licenses.rows == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": TEAMS_PLAN}]
-    assert licenses.quarantined == [
+    assert [row["id"] for row in users] == [TARO]
+    assert users_quarantined == [QuarantinedRow("users", USERS_SOURCE, 2, "id", f"same id '{TARO}' as row 1", again)]
+    assert licenses == [{"tenant_id": TENANT, "user_id": TARO, "sku_id": SPE_E3, "disabled_plans": TEAMS_PLAN}]
+    assert licenses_quarantined == [
         QuarantinedRow(
             "user_licenses",
             USERS_SOURCE,
             1,
-            "user_id, sku_id",
-            f"same key ('{TARO}', '{SPE_E3}') as row 1",
+            "assignedLicenses[1].skuId",
+            f"same skuId '{SPE_E3}' as assignedLicenses[0]",
             upper,
         )
     ]
@@ -374,20 +340,18 @@ def test_guids_are_lowercased_and_repeated_keys_quarantined() -> None:
 def test_wrongly_typed_values_are_quarantined_with_what_was_found() -> None:
     record = _graph_user(TARO, "", accountEnabled="yes", businessPhones="+81 3-1234-5678", signInActivity="never")
 
-    result = normalize_users([record], TENANT, USERS_SOURCE)
+    rows, quarantined = _users([record])
 
-    assert result.rows == []
-    assert result.quarantined == [
+    assert rows == []
+    assert quarantined == [
         QuarantinedRow(
             "users",
             USERS_SOURCE,
             1,
-            "userPrincipalName, accountEnabled, businessPhones, signInActivity.lastSignInDateTime, "
-            "signInActivity.lastNonInteractiveSignInDateTime, signInActivity.lastSuccessfulSignInDateTime",
-            "empty; expected true or false, got 'yes'; expected a list, got '+81 3-1234-5678'; "
-            "expected an object on the way to signInActivity.lastSignInDateTime, got 'never'; "
-            "expected an object on the way to signInActivity.lastNonInteractiveSignInDateTime, got 'never'; "
-            "expected an object on the way to signInActivity.lastSuccessfulSignInDateTime, got 'never'",
+            "userPrincipalName, accountEnabled, businessPhones, signInActivity",
+            "String should have at least 1 character, got ''; Input should be a valid boolean, got 'yes'; "
+            "Input should be a valid list, got '+81 3-1234-5678'; "
+            "Input should be a valid dictionary or instance of SignInActivity, got 'never'",
             record,
         )
     ]
@@ -424,9 +388,9 @@ def test_normalize_skus() -> None:
     bad = _graph_sku("ENTERPRISEPACK", "ENTERPRISEPACK", 3, [])
     bad["servicePlans"] = [{"servicePlanId": TEAMS_PLAN, "servicePlanName": None}]
 
-    result = normalize_skus([e3, ems, bad], TENANT, SKUS_SOURCE)
+    result = _normalize("subscribed_skus", [e3, ems, bad], SKUS_SOURCE)
 
-    assert result.rows == [
+    assert result.rows["skus"] == [
         {
             "tenant_id": TENANT,
             "sku_id": SPE_E3,
@@ -461,8 +425,8 @@ def test_normalize_skus() -> None:
             "skus",
             SKUS_SOURCE,
             3,
-            "servicePlans[0].servicePlanName, skuId",
-            "missing; 'ENTERPRISEPACK' is not a GUID",
+            "skuId, servicePlans[0].servicePlanName",
+            "'ENTERPRISEPACK' is not a GUID; missing",
             bad,
         )
     ]
@@ -532,9 +496,9 @@ def test_normalize_groups_classifies_each_kind() -> None:
         _graph_group(ids[5], "Half-read", securityEnabled=None, createdDateTime="0001-01-01T00:00:00Z"),
     ]
 
-    result = normalize_groups(records, TENANT, GROUPS_SOURCE)
+    result = _normalize("groups", records, GROUPS_SOURCE)
 
-    assert result.rows == [
+    assert result.rows["groups"] == [
         _group_row(
             ids[0],
             "営業部 (全員)",
@@ -577,3 +541,105 @@ def test_normalize_groups_classifies_each_kind() -> None:
         ),
         QuarantinedRow("groups", GROUPS_SOURCE, 6, "securityEnabled", "missing", records[5]),
     ]
+
+
+def test_a_user_whose_license_list_is_not_a_list_loads_without_licenses() -> None:
+    record = _graph_user(HANAKO, "hanako.suzuki@contoso.onmicrosoft.com", assignedLicenses="E3")
+
+    result = _normalize("users", [record], USERS_SOURCE)
+
+    assert [row["id"] for row in result.rows["users"]] == [HANAKO]
+    assert result.rows["user_licenses"] == []
+    assert result.quarantined == [
+        QuarantinedRow(
+            "user_licenses", USERS_SOURCE, 1, "assignedLicenses", "Input should be a valid list, got 'E3'", record
+        )
+    ]
+
+
+def test_each_bad_license_is_quarantined_on_its_own() -> None:
+    record = _graph_user(
+        HANAKO,
+        "hanako.suzuki@contoso.onmicrosoft.com",
+        assignedLicenses=["E3", {"skuId": SPE_E3, "disabledPlans": ["Teams"]}, {"skuId": EMS_E3.upper()}],
+    )
+
+    rows, quarantined = _licenses([record])
+
+    assert rows == [{"tenant_id": TENANT, "user_id": HANAKO, "sku_id": EMS_E3, "disabled_plans": ""}]
+    assert quarantined == [
+        QuarantinedRow(
+            "user_licenses",
+            USERS_SOURCE,
+            1,
+            "assignedLicenses[0]",
+            "Input should be a valid dictionary or instance of AssignedLicense, got 'E3'",
+            record,
+        ),
+        QuarantinedRow(
+            "user_licenses", USERS_SOURCE, 1, "assignedLicenses[1].disabledPlans[0]", "'Teams' is not a GUID", record
+        ),
+    ]
+
+
+def test_row_numbers_and_repeated_keys_count_across_batches() -> None:
+    records = [
+        _graph_user(TARO, "taro.yamada@contoso.onmicrosoft.com"),
+        _graph_user(GUEST, "alice_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+        _graph_user(HANAKO, "hanako.suzuki@contoso.onmicrosoft.com", accountEnabled="no"),
+        _graph_user(TARO.upper(), "taro.again@contoso.onmicrosoft.com"),
+    ]
+
+    results = list(normalize_batches("users", [records[:2], [], records[2:]], TENANT, USERS_SOURCE))
+
+    assert [[row["id"] for row in result.rows["users"]] for result in results] == [[TARO, GUEST], [], []]
+    assert [result.quarantined for result in results] == [
+        [],
+        [],
+        [
+            QuarantinedRow(
+                "users", USERS_SOURCE, 3, "accountEnabled", "Input should be a valid boolean, got 'no'", records[2]
+            ),
+            QuarantinedRow("users", USERS_SOURCE, 4, "id", f"same id '{TARO}' as row 1", records[3]),
+        ],
+    ]
+
+
+def test_normalization_streams_one_batch_at_a_time() -> None:
+    """A batch's rows come out before the next batch is read: nothing waits for the whole table."""
+    read: list[int] = []
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        for number, record in enumerate([TARO_RECORD, GUEST_RECORD], start=1):
+            read.append(number)
+            yield [record]
+
+    results = normalize_batches("users", batches(), TENANT, USERS_SOURCE)
+    first = next(results)
+    assert read == [1] and [row["id"] for row in first.rows["users"]] == [TARO]
+    assert [row["id"] for row in next(results).rows["users"]] == [GUEST] and read == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def small_tenant() -> SyntheticTenant:
+    return generate_tenant(11, 300)
+
+
+def test_rows_have_exactly_the_warehouse_tables_columns(small_tenant: SyntheticTenant) -> None:
+    entity_records = {"users": small_tenant.users, "subscribed_skus": small_tenant.skus, "groups": small_tenant.groups}
+    assert set(ENTITY_TABLES) == set(entity_records)
+    for entity, records in entity_records.items():
+        selected = [{name: record.get(name) for name in ENTITIES[entity].select} for record in records]
+        result = _normalize(entity, selected, f"{entity}.parquet", batch_size=64)
+        assert result.quarantined == []
+        for table, rows in result.rows.items():
+            assert rows, table
+            assert all(list(row) == list(TABLES[table].c.keys()) for row in rows), table
+    users = _normalize("users", small_tenant.users, USERS_SOURCE).rows
+    assert len(users["users"]) == len(small_tenant.users)
+    assert len(users["user_licenses"]) == sum(len(user["assignedLicenses"]) for user in small_tenant.users)
+
+
+def test_an_entity_without_warehouse_tables_is_refused() -> None:
+    with pytest.raises(ValueError, match="no warehouse tables are loaded from 'organization'"):
+        next(normalize_batches("organization", [[]], TENANT, "organization.parquet"))
