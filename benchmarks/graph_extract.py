@@ -4,8 +4,9 @@
 2. sdk:   msgraph-sdk-python (Kiota), the official SDK: `pip install -e '.[bench]'` installs it.
 3. bare:  an httpx loop over the nextLinks that only parses JSON: the limit for any Python client.
 
-The emulator runs in a separate process so that the clients do not share its interpreter lock. Every way makes
-the same requests ($select of the catalog's user properties, $top=999) against the same server.
+The emulator runs in a separate process (`m365 emulator serve`) so that the clients do not share its interpreter
+lock. Every way makes the same requests ($select of the users entity spec, $top=999) against the same
+server.
 
     .venv/bin/python benchmarks/graph_extract.py [--users 100000] [--rounds 5] [--sdk-rounds 1]
 """
@@ -14,38 +15,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import statistics
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+from served_emulator import HOST, clean_environment, served_emulator
 
-from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator
-from m365_pipeline.emulator.server import serve_forever
-from m365_pipeline.emulator.tenant import generate_tenant, tenant_id_for_seed
-from m365_pipeline.graph.catalog import USERS
-from m365_pipeline.graph.client import graph_client_for
+from m365_pipeline.emulator.identity import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET
+from m365_pipeline.emulator.tenant import tenant_id_for_seed
+from m365_pipeline.entities import ENTITIES
 from m365_pipeline.settings import load_settings
+from m365_pipeline.sources import graph_client
 
-HOST = "127.0.0.1"
 SEED = 2026
-
-
-def _serve(users: int, port: int) -> None:
-    serve_forever(GraphEmulator(generate_tenant(SEED, users)), HOST, port)
-
-
-def _wait_until_up(base_url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base_url}/v1.0/organization", timeout=2.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit(f"the emulator did not come up at {base_url} within {timeout:.0f} s")
+USERS = ENTITIES["users"]
 
 
 def _token(base_url: str, tenant_id: str) -> str:
@@ -69,7 +57,7 @@ def _first_url(base_url: str) -> str:
 def extract_ours(base_url: str, tenant_id: str) -> int:
     """Exactly what the pipeline builds from its settings for an emulator on a socket (rate limiter included)."""
     settings = load_settings({"M365_EMULATOR_URL": base_url, "M365_EMULATOR_SEED": str(SEED)})
-    with graph_client_for(settings) as client:
+    with graph_client(settings, tenant_id) as client:
         return sum(len(page) for page in client.iter_pages(USERS.path, USERS.params))
 
 
@@ -132,15 +120,16 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of ours and bare, interleaved")
     parser.add_argument("--sdk-rounds", type=int, default=1, help="the SDK needs minutes per round")
-    parser.add_argument("--port", type=int, default=18365)
     arguments = parser.parse_args()
 
     tenant_id = tenant_id_for_seed(SEED)
-    base_url = f"http://{HOST}:{arguments.port}"
-    server = multiprocessing.Process(target=_serve, args=(arguments.users, arguments.port), daemon=True)
-    server.start()
-    try:
-        _wait_until_up(base_url)
+    environment = clean_environment() | {"M365_EMULATOR_SEED": str(SEED)}
+    m365 = Path(sys.executable).with_name("m365")
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        served_emulator(m365, arguments.users, environment, Path(folder) / "emulator.log") as served,
+    ):
+        base_url = served.url
         print(f"emulator: {arguments.users} users on {base_url}; median of the rounds reported")
         extract_bare(base_url, tenant_id)  # warm-up: the emulator encodes each user once per $select, then caches
         rates: dict[str, list[float]] = {"bare": [], "ours": [], "sdk": []}
@@ -149,15 +138,15 @@ def main() -> None:
             rates["ours"].append(_timed("ours", extract_ours, base_url, tenant_id))
         for _ in range(arguments.sdk_rounds):
             rates["sdk"].append(_timed("sdk", extract_sdk, base_url, tenant_id))
-        medians = {name: statistics.median(values) for name, values in rates.items()}
-    finally:
-        server.terminate()
-        server.join()
+    medians = {name: statistics.median(values) for name, values in rates.items() if values}
     print()
     for name, rate in medians.items():
         print(f"{name:5} {rate:10,.0f} objects/s")
-    print(f"ours / sdk  = {medians['ours'] / medians['sdk']:.2f}x")
-    print(f"ours / bare = {medians['ours'] / medians['bare']:.2f} (1.00 is the limit)")
+    for way, peer, note in (("ours", "sdk", "x"), ("ours", "bare", " (1.00 is the limit)")):
+        if way in medians and peer in medians:
+            print(f"{way} / {peer:4} = {medians[way] / medians[peer]:.2f}{note}")
+        else:
+            print(f"{way} / {peer:4} = n/a (no round of {way if way not in medians else peer})")
 
 
 if __name__ == "__main__":
