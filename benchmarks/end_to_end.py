@@ -83,20 +83,23 @@ def measure(command: list[str], env: dict[str, str], cwd: Path, log: Path, timeo
             command, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     sampled_peak = processes = 0
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            seconds = time.perf_counter() - started
-            break
-        if time.perf_counter() - started > timeout:
-            os.killpg(process.pid, signal.SIGKILL)  # the run's own session, started above
-            os.wait4(process.pid, 0)
-            process.returncode = -signal.SIGKILL
-            raise RunFailed(f"{' '.join(command)} took more than {timeout:.0f} s; log: {_tail(log)}")
-        tree = _process_tree(process.pid)
-        sampled_peak = max(sampled_peak, sum(_resident_kib(member) for member in tree))
-        processes = max(processes, len(tree))
-        time.sleep(SAMPLE_SECONDS)
+    try:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                seconds = time.perf_counter() - started
+                break
+            if time.perf_counter() - started > timeout:
+                raise RunFailed(f"{' '.join(command)} took more than {timeout:.0f} s; log: {_tail(log)}")
+            tree = _process_tree(process.pid)
+            sampled_peak = max(sampled_peak, sum(_resident_kib(member) for member in tree))
+            processes = max(processes, len(tree))
+            time.sleep(SAMPLE_SECONDS)
+    except BaseException:  # a timeout, Ctrl-C or a fault here: no run is left behind
+        os.killpg(process.pid, signal.SIGKILL)  # the run's own session, started above
+        os.wait4(process.pid, 0)
+        process.returncode = -signal.SIGKILL
+        raise
     process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait for it again
     if process.returncode != 0:
         raise RunFailed(f"{' '.join(command)} exited with {process.returncode}: {_tail(log)}")
@@ -109,12 +112,23 @@ def _process_tree(root: int) -> list[int]:
     while queue:
         pid = queue.pop()
         members.append(pid)
-        for children in Path(f"/proc/{pid}/task").glob("*/children"):
-            try:
-                queue.extend(int(child) for child in children.read_text().split())
-            except OSError:  # the task ended meanwhile
-                continue
+        queue.extend(_children(pid))
     return members
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of ``pid``; none once it has ended (any process may end between two reads)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children: list[int] = []
+    for task in tasks:
+        try:
+            children.extend(int(child) for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except OSError:
+            continue
+    return children
 
 
 def _resident_kib(pid: int) -> int:
