@@ -108,7 +108,8 @@ def test_a_failed_run_exits_1_with_graphs_reason_and_the_next_run_recovers(tmp_p
     assert reason.startswith("m365 run failed: tenant ")
     assert "503" in reason and "request-id" in reason
     log_file = Path(reason.rsplit("(all events: ", 1)[1].rstrip(")"))
-    assert "Traceback" in log_file.read_text(encoding="utf-8"), "the log file lacks the failure's traceback"
+    log = log_file.read_text(encoding="utf-8")
+    assert "GraphRetriesExhausted" in log and "Stack Trace:" in log, "the log file lacks the failure's traceback"
     assert len(failing.stderr.splitlines()) < 10, "Dagster's tracebacks reached the terminal"
     assert not list((tmp_path / "data" / "raw").rglob("*.parquet")), "a failed extraction left a file behind"
 

@@ -107,7 +107,7 @@ def test_a_manifest_that_is_not_one_names_its_file(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "20261202T000000000000Z-00000000.json").write_text("{not json")
 
-    with pytest.raises(ValueError, match="20261202T000000000000Z-00000000.json: not an extract manifest"):
+    with pytest.raises(ValueError, match=r"20261202T000000000000Z-00000000\.json: not an extract manifest"):
         store.latest_extract(TENANT)
 
 

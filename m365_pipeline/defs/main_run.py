@@ -8,6 +8,7 @@ run's full event log, tracebacks included, is written to a log file whose path a
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -127,9 +128,10 @@ def write_run_log(instance: dg.DagsterInstance, run_id: str, logs_dir: Path) -> 
     with path.open("w", encoding="utf-8") as log:
         for entry in instance.all_logs(run_id):
             moment = datetime.fromtimestamp(entry.timestamp, UTC).isoformat(timespec="milliseconds")
-            level = "ERROR" if entry.level >= 40 else "WARNING" if entry.level >= 30 else "INFO"
-            log.write(f"{moment} {level} {entry.step_key or '-'} {entry.user_message}\n")
+            level = logging.getLevelName(entry.level) if isinstance(entry.level, int) else entry.level
             event = entry.dagster_event
+            message = entry.user_message or (event.event_type_value if event is not None else "")
+            log.write(f"{moment} {level} {entry.step_key or '-'} {message}\n")
             error = event.step_failure_data.error if event is not None and event.is_step_failure else None
             if error is not None:
                 log.write(error.to_string() + "\n")

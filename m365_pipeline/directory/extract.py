@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from m365_pipeline.entities import ENTITIES
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.extract import ExtractResult, extract_to_parquet
-from m365_pipeline.graph.raw_files import fetch_tenant
+from m365_pipeline.graph.organization import fetch_tenant
 from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id
 
 DIRECTORY_ENTITIES = ("organization", "users", "subscribed_skus", "groups")

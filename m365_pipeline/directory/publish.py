@@ -14,11 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from m365_pipeline.raw_store import ExtractManifest, RawStore
-from m365_pipeline.warehouse.normalize import normalize_batches
+from m365_pipeline.warehouse.normalize import ENTITY_TABLES, normalize_batches
 from m365_pipeline.warehouse.publish import TenantPublication
-
-# raw entity -> the warehouse tables normalized from it
-PUBLISHED_ENTITIES = {"users": ("users", "user_licenses"), "subscribed_skus": ("skus",), "groups": ("groups",)}
 
 
 @dataclass(frozen=True)
@@ -50,12 +47,12 @@ def publish_directory(engine: sa.Engine, store: RawStore, manifest: ExtractManif
     with TenantPublication(engine, manifest.tenant_id, manifest.extract_id, manifest.digest) as publication:
         unchanged = publication.is_current()
         if not unchanged:
-            for entity, tables in PUBLISHED_ENTITIES.items():
+            for entity, table_names in ENTITY_TABLES.items():
                 source = store.uri(manifest.files[entity].path)
                 batches = store.iter_record_batches(manifest.files[entity].path)
                 for normalized in normalize_batches(entity, batches, manifest.tenant_id, source):
-                    for table in tables:
-                        staged[table] += publication.stage(table, normalized.rows.get(table, []))
+                    for table in table_names:
+                        staged[table] += publication.stage(table, normalized.rows[table])
                     publication.quarantine(normalized.quarantined)
         result = publication.publish(
             display_name=manifest.tenant_name,
@@ -64,7 +61,7 @@ def publish_directory(engine: sa.Engine, store: RawStore, manifest: ExtractManif
         )
     extract = result.extract
     tables = {}
-    for entity, names in PUBLISHED_ENTITIES.items():
+    for entity, names in ENTITY_TABLES.items():
         for name in names:
             counts = extract.tables[name]
             tables[name] = TablePublication(

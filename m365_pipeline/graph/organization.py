@@ -1,17 +1,11 @@
-"""Raw extracts and the tenant they belong to: asked of Graph before extracting, recorded in each file."""
+"""The tenant a client is signed in to, asked of Graph before extracting and recorded in each raw file."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import pyarrow.parquet as pq
-
-from m365_pipeline.graph.catalog import ORGANIZATION
+from m365_pipeline.entities import ORGANIZATION
 from m365_pipeline.graph.client import GraphClient
-from m365_pipeline.graph.extract import read_file_metadata
 
 _TENANT_KEYS = ("m365.tenant_id", "m365.tenant_name", "m365.tenant_domain")
 
@@ -39,25 +33,3 @@ def fetch_tenant(client: GraphClient) -> TenantIdentity:
         display_name=organization.get("displayName") or "",
         default_domain=next((domain["name"] for domain in domains if domain.get("isDefault")), ""),
     )
-
-
-def tenant_of_file(path: Path) -> TenantIdentity:
-    """The tenant a raw extract was taken from, as recorded in the file when it was written."""
-    metadata = read_file_metadata(path)
-    if _TENANT_KEYS[0] not in metadata:
-        raise ValueError(f"{path}: the file records no tenant ({_TENANT_KEYS[0]}); extract it again")
-    tenant_id, display_name, default_domain = (metadata.get(key, "") for key in _TENANT_KEYS)
-    return TenantIdentity(tenant_id, display_name, default_domain)
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    return records
-
-
-def duplicate_or_missing_ids(path: Path) -> tuple[list[str], int]:
-    """Ids that occur more than once, and how many records have no id at all."""
-    ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
-    counts = Counter(ids)
-    missing = counts.pop(None, 0)
-    return sorted(identifier for identifier, count in counts.items() if count > 1), missing

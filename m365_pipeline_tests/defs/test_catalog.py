@@ -106,7 +106,7 @@ def test_code_references_link_every_asset_to_its_source(defs: dg.Definitions) ->
 def test_lineage_runs_from_raw_extract_to_report(defs: dg.Definitions) -> None:
     report = dg.AssetKey(["reports", "entra_id", "user_list"])
     ancestors = {key.to_user_string() for key in defs.resolve_asset_graph().upstream_key_iterator(report)}
-    assert {"raw/users", "raw/organization", "raw/subscribed_skus", "warehouse/users"} <= ancestors
+    assert {"raw/users", "raw/subscribed_skus", "warehouse/users", "warehouse/skus"} <= ancestors
 
 
 def test_graph_extracts_share_the_graph_api_pool(defs: dg.Definitions) -> None:

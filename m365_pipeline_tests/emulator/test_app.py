@@ -13,7 +13,7 @@ from m365_pipeline.emulator.app import GraphEmulator, RegisteredClient
 from m365_pipeline.emulator.identity import ALL_PERMISSIONS
 from m365_pipeline.emulator.tenant import USER_DEFAULT_PROPERTIES, SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
-from m365_pipeline.graph.catalog import GROUPS, USERS
+from m365_pipeline.entities import GROUPS, USERS
 from m365_pipeline_tests.emulator.helpers import GRAPH, ManualClock, signed_in
 
 SELECT = ",".join(USERS.select)

@@ -8,7 +8,7 @@ import pytest
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant
-from m365_pipeline.graph.catalog import USERS
+from m365_pipeline.entities import USERS
 from m365_pipeline.settings import FaultRates
 from m365_pipeline_tests.emulator.helpers import signed_in
 

@@ -17,7 +17,7 @@ from m365_pipeline.emulator.tenant import (
     generate_tenant,
     tenant_id_for_seed,
 )
-from m365_pipeline.graph.catalog import GROUPS, SUBSCRIBED_SKUS, USERS
+from m365_pipeline.entities import GROUPS, SUBSCRIBED_SKUS, USERS
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SEVEN_DIGITS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
@@ -119,7 +119,7 @@ def test_timestamps_come_with_seven_fractional_digits_or_none(tenant: SyntheticT
 
 def test_sign_in_activity_has_never_signed_in_users_and_the_sentinel(tenant: SyntheticTenant) -> None:
     activities = [user["signInActivity"] for user in tenant.users]
-    assert all(set(activity) == set(USERS.schema.field("signInActivity").type.names) for activity in activities)
+    assert all(set(activity) == set(USERS.arrow_schema.field("signInActivity").type.names) for activity in activities)
     never = [a for a in activities if a["lastSignInDateTime"] is None]
     assert never and all(value is None for activity in never for value in activity.values())
     assert any(activity["lastNonInteractiveSignInDateTime"] == NEVER for activity in activities)

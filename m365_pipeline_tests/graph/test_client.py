@@ -11,7 +11,7 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator, RegisteredClient
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
-from m365_pipeline.graph.catalog import GROUPS, SUBSCRIBED_SKUS, USERS
+from m365_pipeline.entities import GROUPS, SUBSCRIBED_SKUS, USERS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphAuthError, GraphError, GraphRetriesExhausted
 from m365_pipeline.graph.rate_limit import InProcessTokenBucket

@@ -7,7 +7,7 @@ from collections import Counter
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant
-from m365_pipeline.graph.catalog import USERS
+from m365_pipeline.entities import USERS
 from m365_pipeline.settings import FaultRates
 from m365_pipeline_tests.graph.emulated import graph_requests, served_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock

@@ -11,8 +11,8 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_SECRET, GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
+from m365_pipeline.entities import USERS
 from m365_pipeline.graph.auth import TokenProvider
-from m365_pipeline.graph.catalog import USERS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphAuthError
 from m365_pipeline.settings import FaultRates

@@ -12,8 +12,8 @@ import pytest
 from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRET, GraphEmulator
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
+from m365_pipeline.entities import USERS
 from m365_pipeline.graph.auth import MsalTokenProvider
-from m365_pipeline.graph.catalog import USERS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphError
 from m365_pipeline.settings import GraphCredentials, Secret

@@ -19,8 +19,8 @@ from m365_pipeline.emulator.app import EMULATOR_CLIENT_ID, EMULATOR_CLIENT_SECRE
 from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.transport import EmulatorTransport
+from m365_pipeline.entities import USERS
 from m365_pipeline.graph.auth import ClientCredentialsTokenProvider, MsalTokenProvider, TokenProvider
-from m365_pipeline.graph.catalog import USERS
 from m365_pipeline.graph.client import QUICK_RETRY_MAX_WAIT, GraphClient
 from m365_pipeline.graph.errors import GraphUnreachable
 from m365_pipeline.graph.retry import RetryPolicy

@@ -5,7 +5,6 @@ Each step finds its input in the raw store (the domain's knowledge), never in Da
 can be materialized alone on a fresh instance from what the store holds.
 """
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -1,6 +1,5 @@
 """The old PowerShell tool's reports, written byte-for-byte the way it wrote them (UTF-8 BOM, quoted, CRLF)."""
 
-
 import csv
 from datetime import datetime
 from pathlib import Path
