@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
 BATCH_ROWS = 5_000
@@ -37,36 +36,43 @@ def like(target: sa.Table, dialect: sa.Dialect) -> sa.Table:
 def write_rows(
     connection: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]], batch_rows: int = BATCH_ROWS
 ) -> None:
-    """Append `rows` (mappings with every column of `table`) to the staging table, streaming."""
-    if connection.dialect.name == "postgresql":
-        _copy(connection, table, rows)
-        return
-    insert = table.insert()
-    iterator = iter(rows)
-    while batch := list(islice(iterator, batch_rows)):
-        connection.execute(insert, batch)
+    """Append `rows` (mappings with every column of `table`) to the staging table, streaming.
 
-
-def _copy(connection: sa.Connection, table: sa.Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    Values go through the columns' own bind processing (UtcDateTime refuses a naive timestamp) before the driver
+    adapts them. Errors are raised as SQLAlchemy raises them for any other statement, so callers see one family
+    on both dialects: IntegrityError for a constraint, StatementError for a value the column type refuses.
+    """
     dialect = connection.dialect
-    # The columns' own bind processing (UtcDateTime refuses naive timestamps) before psycopg adapts the values.
     converters = [(column.name, column.type.dialect_impl(dialect).bind_processor(dialect)) for column in table.columns]
     quote = dialect.identifier_preparer.quote
-    statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name, _ in converters)}) FROM STDIN"
-    driver_connection = connection.connection.driver_connection
-    assert driver_connection is not None
-    # Errors are raised as SQLAlchemy raises them for any other statement, so callers see one family on both
-    # dialects: IntegrityError for a constraint, StatementError for a value the column type refuses.
+    columns = ", ".join(quote(name) for name, _ in converters)
+    if dialect.name == "postgresql":
+        statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+    else:
+        statement = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join('?' for _ in converters)})"
+
+    def values(row: Mapping[str, Any]) -> list[Any]:
+        try:
+            return [row[name] if convert is None else convert(row[name]) for name, convert in converters]
+        except (ValueError, TypeError) as error:
+            raise sa.exc.StatementError(str(error), statement, None, error) from error
+
+    driver_connection: Any = connection.connection.driver_connection
     try:
-        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                try:
-                    values = [row[name] if convert is None else convert(row[name]) for name, convert in converters]
-                except (ValueError, TypeError) as error:
-                    raise sa.exc.StatementError(str(error), statement, None, error) from error
-                copy.write_row(values)
-    except psycopg.Error as error:
-        raise sa.exc.DBAPIError.instance(statement, None, error, psycopg.Error) from error
+        if dialect.name == "postgresql":
+            with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+            return
+        cursor = driver_connection.cursor()
+        try:
+            iterator = iter(rows)
+            while batch := [values(row) for row in islice(iterator, batch_rows)]:
+                cursor.executemany(statement, batch)
+        finally:
+            cursor.close()
+    except dialect.loaded_dbapi.Error as error:
+        raise sa.exc.DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error) from error
 
 
 def index_unique_key(connection: sa.Connection, table: sa.Table, key: Sequence[str], target_name: str) -> None:
