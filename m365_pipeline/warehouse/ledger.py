@@ -42,10 +42,14 @@ class ExtractHead:
 
 
 def newest_extract(connection: sa.Connection, tenant_id: str) -> ExtractHead | None:
+    # Extract ids compare as Python compares strings (code points): PostgreSQL's database collation might not.
+    order: sa.ColumnElement[str] = extracts.c.extract_id
+    if connection.dialect.name == "postgresql":
+        order = order.collate("C")
     row = connection.execute(
         sa.select(extracts.c.extract_id, extracts.c.digest)
         .where(extracts.c.tenant_id == tenant_id)
-        .order_by(extracts.c.extract_id.desc())
+        .order_by(order.desc())
         .limit(1)
     ).first()
     return None if row is None else ExtractHead(extract_id=row.extract_id, digest=row.digest)

@@ -99,8 +99,7 @@ class TenantPublication:
         self._engine = engine
         self._targets = {name: schema.TABLES[name] for name in tables}
         self._batch_rows = batch_rows
-        self._staged: dict[str, sa.Table] = {}
-        self._staged_rows: dict[str, list[int]] = {}
+        self._staged: dict[str, staging.StagedTable] = {}
         self._quarantine: sa.Table | None = None
         self._quarantined: Counter[str] = Counter()
         self._session: _Session | None = None
@@ -142,16 +141,15 @@ class TenantPublication:
         target = self._targets.get(table_name)
         if target is None:
             raise ValueError(f"{table_name} is not a table of this publication ({', '.join(self._targets)})")
-        counter = self._staged_rows.setdefault(table_name, [0])
-        before = counter[0]
         with self._step() as connection:
-            table = self._staged.get(table_name)
-            if table is None:
-                table = self._create(connection, staging.like(target, connection.dialect))
-                self._staged[table_name] = table
-            checked = staging.checked_rows(rows, target, self.tenant_id, counter)
-            staging.write_rows(connection, table, checked, self._batch_rows)
-        return counter[0] - before
+            staged = self._staged.get(table_name)
+            if staged is None:
+                staged = staging.StagedTable(target, connection.dialect)
+                self._create(connection, staged.table)
+                self._staged[table_name] = staged
+            before = staged.rows
+            staging.write_rows(connection, staged.table, staged.checked(rows, self.tenant_id), self._batch_rows)
+        return staged.rows - before
 
     def quarantine(self, rows: Iterable[QuarantinedRow]) -> int:
         """Stage records normalization rejected; ``publish`` makes them this extract's quarantine entries."""
@@ -195,10 +193,11 @@ class TenantPublication:
 
     def _merge(self, connection: sa.Connection, name: str) -> TableCounts:
         target, staged = self._targets[name], self._staged[name]
-        staging.index_unique_key(connection, staged, [column.name for column in target.primary_key.columns], name)
-        merged = merge_tenant_rows(connection, target, staged, self.tenant_id)
+        key = [column.name for column in target.primary_key.columns]
+        staging.index_unique_key(connection, staged.table, key, name)
+        merged = merge_tenant_rows(connection, target, staged.table, self.tenant_id)
         return TableCounts(
-            rows=self._staged_rows[name][0],
+            rows=staged.rows,
             inserted=merged.inserted,
             updated=merged.updated,
             deleted=merged.deleted,

@@ -88,19 +88,24 @@ def index_unique_key(connection: sa.Connection, table: sa.Table, key: Sequence[s
         connection.exec_driver_sql(f'ANALYZE "{table.name}"')
 
 
-def checked_rows(
-    rows: Iterable[Mapping[str, Any]], target: sa.Table, tenant_id: str, counter: list[int]
-) -> Iterator[Mapping[str, Any]]:
-    """`rows`, each refused unless it has exactly the target's columns and belongs to `tenant_id`.
+class StagedTable:
+    """A staging table of one target and the rows staged into it so far."""
 
-    ``counter[0]`` counts the rows passed on (and numbers them in errors, 1-based over the whole staging).
-    """
-    columns = set(target.columns.keys())
-    for row in rows:
-        counter[0] += 1
-        if len(row) != len(columns) or row.keys() != columns:
-            missing, unknown = sorted(columns - row.keys()), sorted(row.keys() - columns)
-            raise ValueError(f"{target.name} row {counter[0]}: missing columns {missing}, unknown columns {unknown}")
-        if row["tenant_id"] != tenant_id:
-            raise ValueError(f"{target.name} row {counter[0]}: tenant_id {row['tenant_id']!r} is not {tenant_id!r}")
-        yield row
+    def __init__(self, target: sa.Table, dialect: sa.Dialect) -> None:
+        self.target = target
+        self.table = like(target, dialect)
+        self.rows = 0
+        self._columns = set(target.columns.keys())
+
+    def checked(self, rows: Iterable[Mapping[str, Any]], tenant_id: str) -> Iterator[Mapping[str, Any]]:
+        """`rows`, counted, each refused unless it has exactly the target's columns and belongs to `tenant_id`
+        (rows are numbered from 1 across all the batches staged)."""
+        name, columns = self.target.name, self._columns
+        for row in rows:
+            self.rows += 1
+            if len(row) != len(columns) or row.keys() != columns:
+                missing, unknown = sorted(columns - row.keys()), sorted(row.keys() - columns)
+                raise ValueError(f"{name} row {self.rows}: missing columns {missing}, unknown columns {unknown}")
+            if row["tenant_id"] != tenant_id:
+                raise ValueError(f"{name} row {self.rows}: tenant_id {row['tenant_id']!r} is not {tenant_id!r}")
+            yield row
