@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 
 from m365_pipeline.defs.directory.assets import build_directory_assets
+from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
@@ -23,11 +24,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     main_job = build_main_job(partitions)
     with warnings.catch_warnings():
-        # Code references (the UI's link from an asset to its source) are a beta API; the link is worth it.
+        # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
+        # preview one; both are worth it: the link, and checks that run per tenant.
         warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
         assets = dg.with_source_code_references([*build_directory_assets(partitions), *build_report_assets(partitions)])
+        checks = build_directory_checks(partitions)
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=[main_job],
         schedules=[build_daily_refresh(main_job, tenants)],
         resources=build_resources(),

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from m365_pipeline.liveness import process_alive
+from m365_pipeline.liveness import process_alive, remove_abandoned_temporaries, temporary_sibling
 
 MANIFESTS = "_extracts"
 STAGING = ".staging"
@@ -173,12 +173,14 @@ class RawStore:
             stored = pq.read_metadata(handle).metadata or {}
         return {key.decode(): value.decode() for key, value in stored.items()}
 
-    def remove_abandoned(self) -> list[str]:
-        """Remove the staging folders of processes on this host that are no longer alive; returns them."""
+    def remove_abandoned(self, tenant: str) -> list[str]:
+        """Remove what processes of this host that died left behind: staging folders, and the half-written
+        manifest of ``tenant``; returns them."""
         if not self._local:
             return []
+        manifests = Path(f"{self._base}/{MANIFESTS}/tenant={tenant}")
+        removed = [str(path) for path in remove_abandoned_temporaries(manifests)]
         parent = Path(self._base) / STAGING
-        removed = []
         host = socket.gethostname()
         for folder in parent.glob(f"{host}-*-*") if parent.is_dir() else ():
             pid = folder.name.removeprefix(f"{host}-").split("-", 1)[0]
@@ -189,7 +191,7 @@ class RawStore:
 
     def _write_whole(self, path: str, content: bytes) -> None:
         if self._local:
-            temporary = Path(path).with_name(f".{Path(path).name}.{uuid.uuid4().hex}.tmp")
+            temporary = temporary_sibling(Path(path))
             try:
                 with temporary.open("xb") as handle:
                     handle.write(content)

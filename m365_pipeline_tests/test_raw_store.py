@@ -3,6 +3,7 @@ answers."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -119,7 +120,13 @@ def test_the_staging_folders_of_dead_processes_are_removed_and_live_ones_kept(tm
     dead = tmp_path / ".staging" / f"{host}-{dead_pid}-abc"
     dead.mkdir(parents=True)
     (dead / "users.parquet").write_bytes(b"half a file")
+    manifests = tmp_path / "_extracts" / f"tenant={TENANT}"
+    manifests.mkdir(parents=True)
+    half_manifest = manifests / f".20261202T000000000000Z-00000000.json.{host}-{dead_pid}.0f0f.tmp"
+    half_manifest.write_text("{")
+    live_manifest = manifests / f".20261202T000000000000Z-00000001.json.{host}-{os.getpid()}.0f0f.tmp"
+    live_manifest.write_text("{")
     with store.staging() as live:
-        assert store.remove_abandoned() == [str(dead)]
-        assert live.is_dir() and not dead.exists()
+        assert store.remove_abandoned(TENANT) == [str(half_manifest), str(dead)]
+        assert live.is_dir() and not dead.exists() and live_manifest.exists()
     assert list((tmp_path / ".staging").iterdir()) == []

@@ -39,6 +39,8 @@ class TenantRun:
     outputs: list[tuple[str, int | None, str | None]] = field(default_factory=list)  # key, rows, where
     failed_checks: list[str] = field(default_factory=list)
     failure_reason: str | None = None
+    # (asset, check) -> "passed", "severity" and the check's metadata values
+    check_evaluations: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +155,11 @@ def _tenant_run(tenant: str, result: dg.ExecuteInProcessResult, log_file: Path) 
             )
         )
     for evaluation in result.get_asset_check_evaluations():
+        run.check_evaluations[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = {
+            "passed": evaluation.passed,
+            "severity": evaluation.severity.value,
+            **{name: value.value for name, value in evaluation.metadata.items()},
+        }
         if not evaluation.passed:
             run.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
     if not result.success:

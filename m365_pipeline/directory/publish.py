@@ -47,6 +47,9 @@ def publish_directory(engine: sa.Engine, store: RawStore, manifest: ExtractManif
     with TenantPublication(engine, manifest.tenant_id, manifest.extract_id, manifest.digest) as publication:
         unchanged = publication.is_current()
         if not unchanged:
+            for table_names in ENTITY_TABLES.values():
+                for table in table_names:
+                    publication.stage(table, [])  # an entity with no records still publishes its (empty) tables
             for entity, table_names in ENTITY_TABLES.items():
                 source = store.uri(manifest.files[entity].path)
                 batches = store.iter_record_batches(manifest.files[entity].path)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+
+from m365_pipeline.liveness import temporary_sibling
 
 _LINE_END = "\r\n"
 
@@ -56,7 +57,7 @@ def _complete_file(
 ) -> Iterator[tuple[Path, int]]:
     """A temporary file beside `path` holding the whole report, removed after the caller has published it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary = temporary_sibling(path)
     try:
         with temporary.open("x", encoding="utf-8-sig", newline="") as file:
             file.write(_format_line(path, 0, header, len(header)))

@@ -11,7 +11,8 @@ import redis
 import sqlalchemy as sa
 
 from m365_pipeline.defs.main_run import run_main_job
-from m365_pipeline_tests.defs.conftest import SLICE_USERS
+from m365_pipeline.emulator.tenant import tenant_id_for_seed
+from m365_pipeline_tests.defs.conftest import SLICE_SEED, SLICE_USERS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +57,10 @@ def test_materialization_on_the_documented_postgres_instance(
         users = connection.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
     engine.dispose()
     budget = redis.Redis.from_url(redis_url)
-    assert budget.exists("m365_pipeline:graph:resource_units:emulator:in-process"), "Graph calls bypassed Redis"
+    tenant_id = tenant_id_for_seed(SLICE_SEED)
+    assert budget.exists(f"m365_pipeline:graph:resource_units:{tenant_id}:emulator:in-process"), (
+        "Graph calls bypassed Redis"
+    )
     budget.close()
     assert status == "SUCCESS"
     assert materializations == 10

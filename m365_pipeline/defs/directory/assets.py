@@ -19,14 +19,11 @@ from m365_pipeline.directory.publish import DirectoryPublication, publish_direct
 from m365_pipeline.entities import ENTITIES
 from m365_pipeline.raw_store import ExtractManifest, RawStore
 from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.consistency import consumed_unit_mismatches, licenses_without_user
 
 RAW_GROUP = "raw_graph"
 WAREHOUSE_GROUP = "core_directory"
 IDS_UNIQUE = "ids_unique"
 SOURCE_FULLY_LOADED = "source_fully_loaded"
-LICENSES_HAVE_USERS = "licenses_have_users"
-CONSUMED_UNITS_MATCH = "consumed_units_match_assignments"
 PROGRESS_EVERY_PAGES = 10
 EXAMPLES = 5
 
@@ -107,8 +104,8 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         tenant = context.partition_key
         store = settings.raw_store
-        for folder in store.remove_abandoned():
-            context.log.info(f"removed the temporary files of a run that died: {folder}")
+        for leftover in store.remove_abandoned(tenant):
+            context.log.info(f"removed what a run that died left behind: {leftover}")
 
         def progress(entity: str, pages: int, rows: int) -> None:
             if pages % PROGRESS_EVERY_PAGES == 0:
@@ -172,29 +169,15 @@ def _warehouse_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
         for name, table in WAREHOUSE_TABLES.items()
     ]
     checks = [
-        *(
-            dg.AssetCheckSpec(
-                SOURCE_FULLY_LOADED,
-                asset=warehouse_key(name),
-                description=(
-                    "Every source record is in the table: none quarantined (a warning: see the quarantine table) "
-                    "and the tenant's rows equal the normalized source (an error)."
-                ),
-            )
-            for name in schema.TABLES
-        ),
         dg.AssetCheckSpec(
-            LICENSES_HAVE_USERS,
-            asset=warehouse_key("user_licenses"),
-            blocking=True,
-            description="Every license row belongs to a user of the same tenant in `users` (blocks the reports).",
-        ),
-        dg.AssetCheckSpec(
-            CONSUMED_UNITS_MATCH,
-            asset=warehouse_key("skus"),
-            blocking=True,
-            description="Each SKU's consumedUnits equals the number of users holding it (blocks the reports).",
-        ),
+            SOURCE_FULLY_LOADED,
+            asset=warehouse_key(name),
+            description=(
+                "Every source record is in the table: none quarantined (a warning: see the quarantine table) "
+                "and the tenant's rows equal the normalized source (an error)."
+            ),
+        )
+        for name in schema.TABLES
     ]
 
     @dg.multi_asset(
@@ -219,27 +202,11 @@ def _warehouse_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefini
             context.log.info(f"tenant {tenant}: extract {manifest.extract_id} equals the published one; nothing to do")
         with warehouse.engine.connect() as connection:
             tenants = int(connection.execute(sa.select(sa.func.count()).select_from(schema.tenants)).scalar_one())
-            orphans = licenses_without_user(connection, manifest.tenant_id)
-            mismatches = consumed_unit_mismatches(connection, manifest.tenant_id)
         yield dg.MaterializeResult(
             asset_key=warehouse_key("tenants"),
             metadata={"dagster/row_count": tenants, "tenant_id": manifest.tenant_id, "database": warehouse.display_url},
         )
         yield from _table_results(publication, manifest, warehouse)
-        yield dg.AssetCheckResult(
-            asset_key=warehouse_key("user_licenses"),
-            check_name=LICENSES_HAVE_USERS,
-            passed=not orphans,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"licenses_without_user": len(orphans), "examples": orphans[:EXAMPLES]},
-        )
-        yield dg.AssetCheckResult(
-            asset_key=warehouse_key("skus"),
-            check_name=CONSUMED_UNITS_MATCH,
-            passed=not mismatches,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"mismatches": len(mismatches), "examples": mismatches[:EXAMPLES]},
-        )
 
     return warehouse_directory
 

@@ -9,7 +9,8 @@ import dagster as dg
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema
 from m365_pipeline.defs.directory.assets import warehouse_key
 from m365_pipeline.defs.resources import M365Settings, Warehouse
-from m365_pipeline.reports.user_list import USER_LIST_COLUMNS, write_user_list
+from m365_pipeline.liveness import remove_abandoned_temporaries
+from m365_pipeline.reports.user_list import USER_LIST_COLUMNS, USER_LIST_FOLDER, write_user_list
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.consistency import count_tenant_rows
 
@@ -52,10 +53,11 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
             raise dg.Failure(f"tenant {tenant}: nothing extracted yet; materialize raw/* and warehouse/* first")
         timezone = settings.current.report_timezone
         folder = settings.current.reports_dir / tenant
+        for leftover in remove_abandoned_temporaries(folder / USER_LIST_FOLDER):
+            context.log.info(f"removed what a run that died left behind: {leftover}")
         with warehouse.engine.connect() as connection:
             report = write_user_list(connection, manifest.tenant_id, folder, datetime.now(timezone), timezone)
             users_in_warehouse = count_tenant_rows(connection, schema.users, manifest.tenant_id)
-        data_rows = _csv_data_rows(report.path)
         context.log.info(f"user list: {report.rows} users -> {report.path}")
         return dg.MaterializeResult(
             metadata={
@@ -64,19 +66,19 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
                 "path": dg.MetadataValue.path(str(report.path)),
                 "dagster/uri": report.path.resolve().as_uri(),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=ONE_ROW_PER_USER,
-                    passed=data_rows == users_in_warehouse,
-                    metadata={"rows_in_file": data_rows, "users_in_warehouse": users_in_warehouse},
-                )
-            ],
+            check_results=[report_matches_warehouse(report.path, users_in_warehouse)],
         )
 
     return [user_list]
 
 
-def _csv_data_rows(path: Path) -> int:
-    """Counts records as a CSV reader sees them (a quoted field may hold a line break)."""
+def report_matches_warehouse(path: Path, users_in_warehouse: int) -> dg.AssetCheckResult:
+    """one_row_per_user: the file's records, as a CSV reader counts them (a quoted field may hold a line break),
+    against the tenant's users in the warehouse."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return sum(1 for _ in csv.reader(handle)) - 1
+        data_rows = sum(1 for _ in csv.reader(handle)) - 1
+    return dg.AssetCheckResult(
+        check_name=ONE_ROW_PER_USER,
+        passed=data_rows == users_in_warehouse,
+        metadata={"rows_in_file": data_rows, "users_in_warehouse": users_in_warehouse},
+    )
