@@ -111,6 +111,10 @@ class RawStore:
     def uri(self, path: str) -> str:
         return Path(path).as_uri() if self._local else f"s3://{path}"
 
+    def location(self, path: str) -> str:
+        """Where a stored file is, as a person would type it: a local path, or an s3:// URL."""
+        return path if self._local else f"s3://{path}"
+
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A private local folder to write files in before ``put`` moves them into the store."""

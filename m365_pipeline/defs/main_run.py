@@ -168,9 +168,19 @@ def _tenant_run(tenant: str, result: dg.ExecuteInProcessResult, log_file: Path) 
     return run
 
 
+# what to look at when a step fails with one of these errors
+SETTING_HINTS = {
+    "GraphUnreachable": "check M365_GRAPH_BASE_URL / M365_AUTHORITY_HOST (or M365_EMULATOR_URL) and the network",
+    "GraphAuthError": "check M365_TENANT_ID, M365_CLIENT_ID and the app's secret or certificate",
+    "StaleExtractError": "a newer extract was published meanwhile; nothing to do",
+}
+
+
 def _failure_reason(failure: dg.DagsterEvent) -> str:
-    """The failed step and the error that failed it, on one line."""
+    """The failed step, the error that failed it and, where known, what to look at, on one line."""
     error = failure.step_failure_data.error
     cause = error.cause if error and error.cls_name == "DagsterExecutionStepExecutionError" else error
     detail = cause.message.split(f"{cause.cls_name}: ", 1)[-1] if cause else failure.message or "failed"
-    return " ".join(f"{failure.step_key}: {detail}".split())[:500]
+    hint = SETTING_HINTS.get(cause.cls_name if cause else "")
+    reason = " ".join(f"{failure.step_key}: {detail}".split())[:500]
+    return f"{reason} [{hint}]" if hint else reason

@@ -128,6 +128,7 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                 metadata={
                     "dagster/row_count": stored.rows,
                     "dagster/uri": store.uri(stored.path),
+                    "path": dg.MetadataValue.path(store.location(stored.path)),
                     "tenant_id": manifest.tenant_id,
                     "extract_id": manifest.extract_id,
                     "pages": result.pages,
