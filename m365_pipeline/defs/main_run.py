@@ -181,6 +181,6 @@ def _failure_reason(failure: dg.DagsterEvent) -> str:
     error = failure.step_failure_data.error
     cause = error.cause if error and error.cls_name == "DagsterExecutionStepExecutionError" else error
     detail = cause.message.split(f"{cause.cls_name}: ", 1)[-1] if cause else failure.message or "failed"
-    hint = SETTING_HINTS.get(cause.cls_name if cause else "")
+    hint = SETTING_HINTS.get((cause.cls_name if cause else None) or "")
     reason = " ".join(f"{failure.step_key}: {detail}".split())[:500]
     return f"{reason} [{hint}]" if hint else reason
