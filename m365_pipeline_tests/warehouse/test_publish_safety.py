@@ -182,9 +182,8 @@ def test_a_tenant_staging_does_not_block_another_tenants_publication(engine: sa.
     with TenantPublication(engine, TENANT, extract_id(1), "d1") as publication:
         for name, rows in consistent_extract(TENANT, range(1, 100)).items():
             publication.stage(name, rows)
-        started = time.monotonic()
+        # a staging that held the database's write lock would make this wait out the busy timeout and fail
         publish(engine, OTHER_TENANT, 1, consistent_extract(OTHER_TENANT, range(1, 10)))
-        assert time.monotonic() - started < 5
         publication.publish(display_name="Contoso", default_domain="contoso.com", seen_at=SEEN)
     assert len(content(engine, tenants)) == 2
 

@@ -2,7 +2,10 @@
 not written from tables that disagree. They run as steps of their own, so they can also be run alone (the UI's
 "Execute checks") against the warehouse as it is."""
 
+from collections.abc import Callable
+
 import dagster as dg
+import sqlalchemy as sa
 
 from m365_pipeline.defs.directory.assets import warehouse_key
 from m365_pipeline.defs.resources import M365Settings, Warehouse
@@ -12,49 +15,63 @@ LICENSES_HAVE_USERS = "licenses_have_users"
 CONSUMED_UNITS_MATCH = "consumed_units_match_assignments"
 EXAMPLES = 5
 
+Finder = Callable[[sa.Connection, str], list[str]]  # (connection, tenant id) -> the inconsistencies, described
+
 
 def build_directory_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    return [
+        _consistency_check(
+            partitions,
+            table="user_licenses",
+            name=LICENSES_HAVE_USERS,
+            also_reads="users",
+            description="Every license row belongs to a user of the same tenant in `users` (blocks the reports).",
+            finder=licenses_without_user,
+            counted_as="licenses_without_user",
+        ),
+        _consistency_check(
+            partitions,
+            table="skus",
+            name=CONSUMED_UNITS_MATCH,
+            also_reads="user_licenses",
+            description="Each SKU's consumedUnits equals the number of users holding it (blocks the reports).",
+            finder=consumed_unit_mismatches,
+            counted_as="mismatches",
+        ),
+    ]
+
+
+def _consistency_check(
+    partitions: dg.PartitionsDefinition,
+    *,
+    table: str,
+    name: str,
+    also_reads: str,
+    description: str,
+    finder: Finder,
+    counted_as: str,
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=warehouse_key("user_licenses"),
-        name=LICENSES_HAVE_USERS,
+        asset=warehouse_key(table),
+        name=name,
         blocking=True,
         partitions_def=partitions,
-        additional_deps=[warehouse_key("users")],
-        description="Every license row belongs to a user of the same tenant in `users` (blocks the reports).",
+        additional_deps=[warehouse_key(also_reads)],
+        description=description,
     )
-    def licenses_have_users(
+    def check(
         context: dg.AssetCheckExecutionContext, settings: M365Settings, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
         tenant_id = _tenant_id(settings, context.partition_key)
         with warehouse.engine.connect() as connection:
-            orphans = licenses_without_user(connection, tenant_id)
+            found = finder(connection, tenant_id)
         return dg.AssetCheckResult(
-            passed=not orphans,
+            passed=not found,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"tenant_id": tenant_id, "licenses_without_user": len(orphans), "examples": orphans[:EXAMPLES]},
+            metadata={"tenant_id": tenant_id, counted_as: len(found), "examples": found[:EXAMPLES]},
         )
 
-    @dg.asset_check(
-        asset=warehouse_key("skus"),
-        name=CONSUMED_UNITS_MATCH,
-        blocking=True,
-        partitions_def=partitions,
-        additional_deps=[warehouse_key("user_licenses")],
-        description="Each SKU's consumedUnits equals the number of users holding it (blocks the reports).",
-    )
-    def consumed_units_match_assignments(
-        context: dg.AssetCheckExecutionContext, settings: M365Settings, warehouse: Warehouse
-    ) -> dg.AssetCheckResult:
-        tenant_id = _tenant_id(settings, context.partition_key)
-        with warehouse.engine.connect() as connection:
-            mismatches = consumed_unit_mismatches(connection, tenant_id)
-        return dg.AssetCheckResult(
-            passed=not mismatches,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"tenant_id": tenant_id, "mismatches": len(mismatches), "examples": mismatches[:EXAMPLES]},
-        )
-
-    return [licenses_have_users, consumed_units_match_assignments]
+    return check
 
 
 def _tenant_id(settings: M365Settings, tenant: str) -> str:
