@@ -134,7 +134,7 @@ class RawStore:
         destination = self.path(entity, tenant, partition)
         rows = pq.read_metadata(local_file).num_rows
         size = local_file.stat().st_size
-        digest = _sha256(local_file)
+        digest = sha256_of_file(local_file)
         self._fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
         if self._local:
             os.replace(local_file, destination)
@@ -209,7 +209,7 @@ class RawStore:
             stream.write(content)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -1,8 +1,8 @@
 """Extract a tenant's directory (organization, users, subscribedSkus, groups) into the raw store as one extract.
 
-The files go into the store one by one under the extract's id; the manifest, written last, makes the extract
-visible. A failure or a kill before that leaves nothing a load would pick up, so a run that failed extracting
-users never loads the groups and SKUs it took before.
+The files are written to a private staging folder, then moved into the store under the extract's id; the
+manifest, written last, makes the extract visible. A failure or a kill before that leaves nothing a load would
+pick up, so a run that failed extracting users never loads the groups and SKUs it took before.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from m365_pipeline.entities import ENTITIES
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.extract import ExtractResult, extract_to_parquet
 from m365_pipeline.graph.organization import fetch_tenant
-from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id
+from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id, sha256_of_file
 
 DIRECTORY_ENTITIES = ("organization", "users", "subscribed_skus", "groups")
 
@@ -26,6 +26,7 @@ ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows
 class DirectoryExtract:
     manifest: ExtractManifest
     results: dict[str, ExtractResult]  # per entity: pages, dropped properties
+    reused: bool  # Graph answered exactly what the newest stored extract holds: nothing new was stored
 
 
 class TenantMismatchError(ValueError):
@@ -35,15 +36,17 @@ class TenantMismatchError(ValueError):
 def extract_directory(
     client: GraphClient, store: RawStore, tenant: str, on_progress: ProgressCallback | None = None
 ) -> DirectoryExtract:
-    """Take one complete extract of ``tenant``'s directory into ``store`` and publish its manifest."""
+    """Take one complete extract of ``tenant``'s directory into ``store`` and publish its manifest.
+
+    When every file equals the newest stored extract's, byte for byte, nothing is stored and that extract is
+    returned: a run that found no change leaves the store as it was.
+    """
     identity = fetch_tenant(client)
     if _looks_like_guid(tenant) and identity.tenant_id.lower() != tenant.lower():
         raise TenantMismatchError(
             f"tenant {tenant}: Graph answered for directory {identity.tenant_id}; check M365_TENANT_ID"
         )
-    extract_id = new_extract_id()
     results: dict[str, ExtractResult] = {}
-    files = {}
     with store.staging() as folder:
         for name in DIRECTORY_ENTITIES:
 
@@ -59,7 +62,11 @@ def extract_directory(
                 file_metadata=identity.as_file_metadata(),
             )
             results[name] = result
-            files[name] = store.put(result.path, name, tenant, extract_id)
+        latest = store.latest_extract(tenant)
+        if latest is not None and _same_files(latest, results):
+            return DirectoryExtract(latest, results, reused=True)
+        extract_id = new_extract_id()
+        files = {name: store.put(result.path, name, tenant, extract_id) for name, result in results.items()}
     manifest = ExtractManifest(
         tenant=tenant,
         tenant_id=identity.tenant_id,
@@ -70,7 +77,13 @@ def extract_directory(
         files=files,
     )
     store.publish_manifest(manifest)
-    return DirectoryExtract(manifest, results)
+    return DirectoryExtract(manifest, results, reused=False)
+
+
+def _same_files(stored: ExtractManifest, results: dict[str, ExtractResult]) -> bool:
+    return stored.files.keys() == results.keys() and all(
+        stored.files[name].sha256 == sha256_of_file(result.path) for name, result in results.items()
+    )
 
 
 def _looks_like_guid(text: str) -> bool:

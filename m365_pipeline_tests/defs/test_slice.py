@@ -87,6 +87,9 @@ def test_running_the_slice_twice_leaves_the_same_warehouse(embedded_default: Pat
     assert metadata["updated"].value == 0
     assert metadata["deleted"].value == 0
     assert metadata["unchanged"].value == SLICE_USERS
+    # nothing changed, so nothing new was kept: one extract in the raw store, one report
+    assert len(list((embedded_default / "raw" / "_extracts").rglob("*.json"))) == 1
+    assert len(list((embedded_default / "reports").rglob("AllUsers_*.csv"))) == 1
 
 
 def test_two_tenants_share_the_warehouse_without_touching_each_others_rows(

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from m365_pipeline.reports.powershell_csv import report_file_name, write_powershell_csv
+from m365_pipeline.reports.powershell_csv import report_file_name, write_new_powershell_csv, write_powershell_csv
 
 
 def test_writes_what_export_csv_writes_byte_for_byte(tmp_path: Path) -> None:
@@ -130,3 +130,15 @@ def test_report_file_name_rejects_a_naive_time() -> None:
 def test_report_file_name_rejects_a_path_separator() -> None:
     with pytest.raises(ValueError, match="path separator"):
         report_file_name("../AllUsers", datetime(2025, 6, 24, tzinfo=UTC))
+
+
+def test_two_reports_in_the_same_second_get_two_files(tmp_path: Path) -> None:
+    at = datetime(2026, 12, 2, 9, 30, 15, tzinfo=ZoneInfo("Asia/Tokyo"))
+
+    first, _ = write_new_powershell_csv(tmp_path, "AllUsers", at, ("A",), [("1",)])
+    second, _ = write_new_powershell_csv(tmp_path, "AllUsers", at, ("A",), [("2",)])
+
+    assert (first.name, second.name) == ("AllUsers_20261202_093015.csv", "AllUsers_20261202_093015_2.csv")
+    assert first.read_bytes() == b'\xef\xbb\xbf"A"\r\n"1"\r\n'
+    assert second.read_bytes() == b'\xef\xbb\xbf"A"\r\n"2"\r\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == [first.name, second.name]

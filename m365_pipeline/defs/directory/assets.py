@@ -114,7 +114,12 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         with graph.client(tenant) as client:
             extract = extract_directory(client, store, tenant, on_progress=progress)
         manifest = extract.manifest
-        context.log.info(f"tenant {tenant}: extract {manifest.extract_id} complete")
+        if extract.reused:
+            context.log.info(
+                f"tenant {tenant}: Graph answered what extract {manifest.extract_id} holds; nothing stored"
+            )
+        else:
+            context.log.info(f"tenant {tenant}: extract {manifest.extract_id} complete")
         for name in DIRECTORY_ENTITIES:
             stored, result = manifest.files[name], extract.results[name]
             if result.dropped_properties:

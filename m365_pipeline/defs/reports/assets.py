@@ -10,9 +10,17 @@ from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema
 from m365_pipeline.defs.directory.assets import warehouse_key
 from m365_pipeline.defs.resources import M365Settings, Warehouse
 from m365_pipeline.liveness import remove_abandoned_temporaries
-from m365_pipeline.reports.user_list import USER_LIST_COLUMNS, USER_LIST_FOLDER, write_user_list
+from m365_pipeline.reports.report_index import write_unless_current
+from m365_pipeline.reports.user_list import (
+    USER_LIST_COLUMNS,
+    USER_LIST_FOLDER,
+    USER_LIST_HEADER,
+    USER_LIST_REPORT_NAME,
+    write_user_list,
+)
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.consistency import count_tenant_rows
+from m365_pipeline.warehouse.ledger import published_extract
 
 GROUP = "out_reports"
 ONE_ROW_PER_USER = "one_row_per_user"
@@ -52,21 +60,39 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
         if manifest is None:
             raise dg.Failure(f"tenant {tenant}: nothing extracted yet; materialize raw/* and warehouse/* first")
         timezone = settings.current.report_timezone
-        folder = settings.current.reports_dir / tenant
-        for leftover in remove_abandoned_temporaries(folder / USER_LIST_FOLDER):
+        folder = settings.current.reports_dir / tenant / USER_LIST_FOLDER
+        for leftover in remove_abandoned_temporaries(folder):
             context.log.info(f"removed what a run that died left behind: {leftover}")
+        layout = f"{'|'.join(USER_LIST_HEADER)}|{timezone.key}"
         with warehouse.engine.connect() as connection:
-            report = write_user_list(connection, manifest.tenant_id, folder, datetime.now(timezone), timezone)
+            published = published_extract(connection, manifest.tenant_id)
+            if published is None:
+                raise dg.Failure(f"tenant {tenant}: the warehouse holds no extract yet; materialize warehouse/* first")
             users_in_warehouse = count_tenant_rows(connection, schema.users, manifest.tenant_id)
-        context.log.info(f"user list: {report.rows} users -> {report.path}")
+
+            def write() -> tuple[Path, int]:
+                written = write_user_list(
+                    connection, manifest.tenant_id, folder.parent, datetime.now(timezone), timezone
+                )
+                return written.path, written.rows
+
+            report, written_now = write_unless_current(
+                folder, USER_LIST_REPORT_NAME, published.extract_id, layout, write
+            )
+        if written_now:
+            context.log.info(f"user list: {report.rows} users -> {report.path}")
+        else:
+            context.log.info(f"user list: the warehouse still holds extract {report.extract_id}: {report.path}")
+        path = Path(report.path)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": report.rows,
                 "tenant_id": manifest.tenant_id,
-                "path": dg.MetadataValue.path(str(report.path)),
-                "dagster/uri": report.path.resolve().as_uri(),
+                "extract_id": report.extract_id,
+                "path": dg.MetadataValue.path(report.path),
+                "dagster/uri": path.resolve().as_uri(),
             },
-            check_results=[report_matches_warehouse(report.path, users_in_warehouse)],
+            check_results=[report_matches_warehouse(path, users_in_warehouse)],
         )
 
     return [user_list]
