@@ -1,0 +1,65 @@
+"""Sealing and opening blobs: zstd compression, then AES-256-GCM.
+
+A sealed blob is ``format (1 byte) | nonce (12 random bytes) | ciphertext | tag (16 bytes)``. The associated data
+is the format byte and the blob's id, so a blob moved under another id, a changed format byte or any flipped
+bit of nonce, ciphertext or tag fails authentication. The plaintext starts with a byte saying whether the payload
+is zstd-compressed (it is stored raw when compression does not make it smaller).
+"""
+
+from __future__ import annotations
+
+import os
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+FORMAT_V1 = 1
+NONCE_BYTES = 12
+TAG_BYTES = 16
+OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES + 1
+"""Bytes a sealed blob adds to its (possibly compressed) payload."""
+DEFAULT_LEVEL = 3
+
+_RAW = 0
+_ZSTD = 1
+
+
+class IntegrityError(Exception):
+    """A sealed blob that does not open: named by its id, with what was found."""
+
+    def __init__(self, blob_id: bytes, problem: str) -> None:
+        self.blob_id = blob_id
+        self.problem = problem
+        super().__init__(f"blob {blob_id.hex()}: {problem}")
+
+
+def seal(encryption_key: bytes, blob_id: bytes, data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+    """Compress ``data`` with zstd at ``level`` (unless that does not shrink it) and encrypt it, bound to
+    ``blob_id``."""
+    compressed = zstandard.ZstdCompressor(level=level).compress(data)
+    plaintext = bytes([_ZSTD]) + compressed if len(compressed) < len(data) else bytes([_RAW]) + data
+    nonce = os.urandom(NONCE_BYTES)
+    header = bytes([FORMAT_V1])
+    return header + nonce + AESGCM(encryption_key).encrypt(nonce, plaintext, header + blob_id)
+
+
+def open_sealed(encryption_key: bytes, blob_id: bytes, sealed: bytes) -> bytes:
+    """The data sealed under ``blob_id``; ``IntegrityError`` names the blob when it was changed or the key is
+    wrong."""
+    if len(sealed) < OVERHEAD:
+        raise IntegrityError(blob_id, f"truncated: {len(sealed)} bytes, a sealed blob has at least {OVERHEAD}")
+    if sealed[0] != FORMAT_V1:
+        raise IntegrityError(blob_id, f"unknown format byte {sealed[0]} (a flipped bit in its header?)")
+    header, nonce, ciphertext = sealed[:1], sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+    try:
+        plaintext = AESGCM(encryption_key).decrypt(nonce, ciphertext, header + blob_id)
+    except InvalidTag:
+        raise IntegrityError(
+            blob_id, "failed authentication: its bytes were changed, it is stored under another id, or the key is wrong"
+        ) from None
+    if plaintext[0] == _RAW:
+        return plaintext[1:]
+    if plaintext[0] == _ZSTD:
+        return zstandard.ZstdDecompressor().decompress(plaintext[1:])
+    raise IntegrityError(blob_id, f"unknown compression byte {plaintext[0]}")
