@@ -14,13 +14,13 @@ A chunk's id is HMAC-SHA256 of its content under the repository's chunk-id subke
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib
 import importlib.machinery
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
+
+from m365_pipeline.snapshots.keys import keyed_id
 
 MIN_SIZE = 64 * 1024
 AVG_SIZE = 128 * 1024
@@ -86,7 +86,7 @@ class Chunker:
 
     def chunk_id(self, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under the chunk-id key."""
-        return hmac.new(self._key, data, hashlib.sha256).digest()
+        return keyed_id(self._key, data)
 
     def chunks(self, stream: BinaryIO) -> Iterator[Chunk]:
         """The chunks of ``stream`` in order, read window by window."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -122,6 +123,11 @@ def load_keys(environ: Mapping[str, str], scrypt: ScryptParams | None) -> Reposi
             raise KeyConfigurationError(f"{PASSPHRASE_VARIABLE} is set but the repository records no scrypt parameters")
         return RepositoryKeys.from_passphrase(environ[PASSPHRASE_VARIABLE], scrypt)
     raise KeyConfigurationError(f"no snapshot key: set {KEY_VARIABLE} (base64 of 32 bytes) or {PASSPHRASE_VARIABLE}")
+
+
+def keyed_id(id_key: bytes, data: bytes) -> bytes:
+    """The id of a blob: HMAC-SHA256 of its content under the chunk-id subkey (reveals nothing without it)."""
+    return hmac.new(id_key, data, hashlib.sha256).digest()
 
 
 def _derive(master: bytes, info: bytes) -> bytes:

@@ -1,0 +1,135 @@
+"""Saving and loading blobs: a blob already in the index (or in the pack being written) is not stored again;
+a new one is sealed and appended to the current pack, which is published when it reaches its target size.
+
+After ``flush`` every saved blob is in a published pack and an index file; until then a kill loses only the
+unpublished pack (a spool the next run removes) and the packs not yet indexed (``Index.rebuild`` finds them).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import BinaryIO
+
+from m365_pipeline.snapshots.backend import Backend
+from m365_pipeline.snapshots.chunker import Chunker
+from m365_pipeline.snapshots.crypto import DEFAULT_LEVEL, IntegrityError, open_sealed, seal
+from m365_pipeline.snapshots.index import Index
+from m365_pipeline.snapshots.keys import RepositoryKeys, keyed_id
+from m365_pipeline.snapshots.packs import TARGET_SIZE, BlobType, PackWriter
+
+
+@dataclass
+class SaveStats:
+    blobs: int = 0
+    """Blobs saved, new or not."""
+    new_blobs: int = 0
+    bytes: int = 0
+    """Plain bytes saved, new or not."""
+    new_bytes: int = 0
+    """Plain bytes of the new blobs."""
+    stored_bytes: int = 0
+    """Sealed (compressed, encrypted) bytes of the new blobs."""
+    packs: int = 0
+
+
+class BlobSaver:
+    """Stores blobs once each into packs of ``pack_size``; use as a context manager, or call ``flush``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        keys: RepositoryKeys,
+        index: Index,
+        *,
+        pack_size: int = TARGET_SIZE,
+        level: int = DEFAULT_LEVEL,
+    ) -> None:
+        self._backend, self._keys, self._index = backend, keys, index
+        self._pack_size, self._level = pack_size, level
+        self._writer: PackWriter | None = None
+        self._pending: set[bytes] = set()
+        self.stats = SaveStats()
+
+    def __repr__(self) -> str:
+        return f"BlobSaver({self._backend!r}, {self.stats})"
+
+    def save(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> bool:
+        """Store ``data`` under ``blob_id`` (its keyed id) unless it is stored already; True if it was new."""
+        self.stats.blobs += 1
+        self.stats.bytes += len(data)
+        if blob_id in self._index or blob_id in self._pending:
+            return False
+        sealed = seal(self._keys.encryption, blob_id, data, self._level)
+        if self._writer is None:
+            self._writer = PackWriter(self._backend, self._keys.encryption, self._pack_size)
+        self._writer.add(blob_type, blob_id, sealed)
+        self._pending.add(blob_id)
+        self.stats.new_blobs += 1
+        self.stats.new_bytes += len(data)
+        self.stats.stored_bytes += len(sealed)
+        if self._writer.full:
+            self._finish_pack()
+        return True
+
+    def save_stream(self, stream: BinaryIO, chunker: Chunker) -> list[bytes]:
+        """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it)."""
+        return [self._save_chunk(chunk.id, chunk.data) for chunk in chunker.chunks(stream)]
+
+    def _save_chunk(self, blob_id: bytes, data: bytes) -> bytes:
+        self.save(BlobType.DATA, blob_id, data)
+        return blob_id
+
+    def flush(self) -> str | None:
+        """Publish the current pack and save the index; returns the new index file's name, if any."""
+        if self._writer is not None:
+            self._finish_pack()
+        return self._index.save(self._backend, self._keys.encryption)
+
+    def abort(self) -> None:
+        """Drop the pack being written (its blobs are not stored)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        self._pending.clear()
+
+    def _finish_pack(self) -> None:
+        assert self._writer is not None
+        pack = self._writer.finish()
+        self._writer = None
+        self._index.add_pack(pack)
+        self._pending.clear()
+        self.stats.packs += 1
+
+    def __enter__(self) -> BlobSaver:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.flush()
+        else:
+            self.abort()
+
+
+def load_blob(backend: Backend, keys: RepositoryKeys, index: Index, blob_id: bytes) -> bytes:
+    """The content of blob ``blob_id``, checked against its id; ``IntegrityError`` names a changed blob."""
+    location = index.lookup(blob_id)
+    sealed = backend.read("packs", location.pack, location.offset, location.length)
+    if len(sealed) != location.length:
+        raise IntegrityError(blob_id, f"pack {location.pack} ends before the blob does (truncated pack)")
+    data = open_sealed(keys.encryption, blob_id, sealed)
+    if not hmac.compare_digest(keyed_id(keys.chunk_id, data), blob_id):
+        raise IntegrityError(blob_id, "its content does not match its id")
+    return data
+
+
+def restore_stream(backend: Backend, keys: RepositoryKeys, index: Index, ids: Iterable[bytes], out: BinaryIO) -> int:
+    """Write the blobs ``ids`` in order to ``out``; returns the bytes written."""
+    written = 0
+    for blob_id in ids:
+        written += out.write(load_blob(backend, keys, index, blob_id))
+    return written
