@@ -31,6 +31,7 @@ KEY_BYTES = 32
 _ENCRYPTION_INFO = b"m365-snapshots/v1/encryption"
 _CHUNK_ID_INFO = b"m365-snapshots/v1/chunk-id"
 _CHECK_INFO = b"m365-snapshots/v1/key-check"
+_MAC_INFO = b"m365-snapshots/v1/mac"
 
 
 class KeyConfigurationError(ValueError):
@@ -68,7 +69,7 @@ class ScryptParams:
 class RepositoryKeys:
     """The subkeys derived from one master key; the master key itself is not kept."""
 
-    __slots__ = ("_check", "chunk_id", "encryption")
+    __slots__ = ("_check", "_mac", "chunk_id", "encryption")
 
     def __init__(self, master: bytes) -> None:
         if len(master) != KEY_BYTES:
@@ -78,6 +79,7 @@ class RepositoryKeys:
         self.chunk_id = _derive(master, _CHUNK_ID_INFO)
         """HMAC-SHA256 key of chunk ids."""
         self._check = _derive(master, _CHECK_INFO)
+        self._mac = _derive(master, _MAC_INFO)
 
     @classmethod
     def from_base64(cls, text: str) -> RepositoryKeys:
@@ -105,6 +107,10 @@ class RepositoryKeys:
         """Raise ``WrongKeyError`` unless this is the key whose check value the repository recorded."""
         if not hmac.compare_digest(self.check_value, expected_check_value):
             raise WrongKeyError("wrong repository key: its check value differs from the one the repository recorded")
+
+    def mac(self, data: bytes) -> str:
+        """HMAC-SHA256 (hex) authenticating plaintext records of the repository (its configuration)."""
+        return hmac.new(self._mac, data, hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:
         return "RepositoryKeys(<redacted>)"
