@@ -233,4 +233,5 @@ def test_memory_is_flat_while_packing_a_50_mb_stream(tmp_path: Path) -> None:
     print(f"peak traced memory: {small / 2**20:.1f} MiB for 20 MiB, {large / 2**20:.1f} MiB for 50 MiB")
     assert large < small + 1024 * 1024  # growth only from the index (a few hundred bytes per chunk)
     assert large < 24 * 1024 * 1024  # windows of 4 MiB and a chunk or two, not the stream
-    assert os.path.getsize(next((tmp_path / "50" / "packs").glob("*/*"))) >= 16 * 1024 * 1024
+    sizes = sorted(os.path.getsize(p) for p in (tmp_path / "50" / "packs").glob("*/*"))
+    assert len(sizes) >= 2 and all(16 * 1024 * 1024 <= size <= 17 * 1024 * 1024 for size in sizes[1:])
