@@ -8,7 +8,10 @@ unpublished pack (a spool the next run removes) and the packs not yet indexed (`
 from __future__ import annotations
 
 import hmac
+import os
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO
@@ -46,9 +49,12 @@ class BlobSaver:
         *,
         pack_size: int = TARGET_SIZE,
         level: int = DEFAULT_LEVEL,
+        threads: int = min(4, os.cpu_count() or 1),
     ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
         self._backend, self._keys, self._index = backend, keys, index
-        self._pack_size, self._level = pack_size, level
+        self._pack_size, self._level, self._threads = pack_size, level, threads
         self._writer: PackWriter | None = None
         self._pending: set[bytes] = set()
         self.stats = SaveStats()
@@ -58,29 +64,55 @@ class BlobSaver:
 
     def save(self, blob_type: BlobType, blob_id: bytes, data: bytes) -> bool:
         """Store ``data`` under ``blob_id`` (its keyed id) unless it is stored already; True if it was new."""
-        self.stats.blobs += 1
-        self.stats.bytes += len(data)
-        if blob_id in self._index or blob_id in self._pending:
+        if not self._reserve(blob_id, len(data)):
             return False
-        sealed = seal(self._keys.encryption, blob_id, data, self._level)
-        if self._writer is None:
-            self._writer = PackWriter(self._backend, self._keys.encryption, self._pack_size)
-        self._writer.add(blob_type, blob_id, sealed)
-        self._pending.add(blob_id)
-        self.stats.new_blobs += 1
-        self.stats.new_bytes += len(data)
-        self.stats.stored_bytes += len(sealed)
-        if self._writer.full:
-            self._finish_pack()
+        self._append(blob_type, blob_id, len(data), seal(self._keys.encryption, blob_id, data, self._level))
         return True
 
     def save_stream(self, stream: BinaryIO, chunker: Chunker) -> list[bytes]:
-        """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it)."""
-        return [self._save_chunk(chunk.id, chunk.data) for chunk in chunker.chunks(stream)]
+        """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it).
 
-    def _save_chunk(self, blob_id: bytes, data: bytes) -> bytes:
-        self.save(BlobType.DATA, blob_id, data)
-        return blob_id
+        New chunks are compressed and encrypted in ``threads`` threads (zstd and AES-GCM release the GIL), at most
+        ``2 x threads`` ahead of the pack writer, which appends them in stream order: memory stays flat."""
+        ids: list[bytes] = []
+        in_flight: deque[tuple[bytes, int, Future[bytes]]] = deque()
+        with ThreadPoolExecutor(self._threads, thread_name_prefix="seal") as pool:
+            try:
+                for chunk in chunker.chunks(stream):
+                    ids.append(chunk.id)
+                    if not self._reserve(chunk.id, chunk.length):
+                        continue
+                    future = pool.submit(seal, self._keys.encryption, chunk.id, chunk.data, self._level)
+                    in_flight.append((chunk.id, chunk.length, future))
+                    while len(in_flight) > 2 * self._threads:
+                        blob_id, length, done = in_flight.popleft()
+                        self._append(BlobType.DATA, blob_id, length, done.result())
+                while in_flight:
+                    blob_id, length, done = in_flight.popleft()
+                    self._append(BlobType.DATA, blob_id, length, done.result())
+            finally:
+                for _, _, future in in_flight:
+                    future.cancel()
+        return ids
+
+    def _reserve(self, blob_id: bytes, length: int) -> bool:
+        """Count a blob; True (and it is pending from now on) if it is new."""
+        self.stats.blobs += 1
+        self.stats.bytes += length
+        if blob_id in self._index or blob_id in self._pending:
+            return False
+        self._pending.add(blob_id)
+        return True
+
+    def _append(self, blob_type: BlobType, blob_id: bytes, length: int, sealed: bytes) -> None:
+        if self._writer is None:
+            self._writer = PackWriter(self._backend, self._keys.encryption, self._pack_size)
+        self._writer.add(blob_type, blob_id, sealed)
+        self.stats.new_blobs += 1
+        self.stats.new_bytes += length
+        self.stats.stored_bytes += len(sealed)
+        if self._writer.full:
+            self._finish_pack()
 
     def flush(self) -> str | None:
         """Publish the current pack and save the index; returns the new index file's name, if any."""
@@ -100,7 +132,7 @@ class BlobSaver:
         pack = self._writer.finish()
         self._writer = None
         self._index.add_pack(pack)
-        self._pending.clear()
+        self._pending.difference_update(entry.id for entry in pack.entries)
         self.stats.packs += 1
 
     def __enter__(self) -> BlobSaver:

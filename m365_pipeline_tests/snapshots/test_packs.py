@@ -235,3 +235,20 @@ def test_memory_is_flat_while_packing_a_50_mb_stream(tmp_path: Path) -> None:
     assert large < 24 * 1024 * 1024  # windows of 4 MiB and a chunk or two, not the stream
     sizes = sorted(os.path.getsize(p) for p in (tmp_path / "50" / "packs").glob("*/*"))
     assert len(sizes) >= 2 and all(16 * 1024 * 1024 <= size <= 17 * 1024 * 1024 for size in sizes[1:])
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sealing_threads_store_the_same_blobs_once(tmp_path: Path, threads: int) -> None:
+    block = random.Random(6).randbytes(3 * 1024 * 1024)
+    data = block * 3 + random.Random(7).randbytes(2 * 1024 * 1024) + block  # repeats inside the sealing window
+    backend = LocalBackend(tmp_path)
+    index = Index()
+    with BlobSaver(backend, KEYS, index, threads=threads, pack_size=1024 * 1024) as saver:
+        ids = saver.save_stream(io.BytesIO(data), Chunker(KEYS.chunk_id))
+    assert saver.stats.new_blobs == len(set(ids)) == len(index) < len(ids)
+    assert saver.stats.new_bytes < len(block) + 2 * 1024 * 1024 + 2 * 256 * 1024
+    out = io.BytesIO()
+    restore_stream(backend, KEYS, Index.load(backend, KEYS.encryption), ids, out)
+    assert out.getvalue() == data
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        BlobSaver(backend, KEYS, index, threads=0)
