@@ -18,7 +18,7 @@ from typing import Any
 
 from m365_pipeline.legacy.layouts import Column, Layout
 from m365_pipeline.legacy.reading import RawRecord
-from m365_pipeline.legacy.values import UnparsableValue, parse_value
+from m365_pipeline.legacy.values import Flagged, UnparsableValue, column_parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,11 @@ class RowTyper:
         self.file = file
         self.layout = layout
         self.keys = column_keys(layout.columns)
-        self._plan = tuple(zip(self.keys, layout.columns, strict=True))
-        self._template = {column.name: None for column in layout.report_type.columns}
+        self._plan = tuple(
+            (key, column_parser(column.kind, column.unit), column.kind.value)
+            for key, column in zip(self.keys, layout.columns, strict=True)
+        )
+        self._template: dict[str, Any] = {column.name: None for column in layout.report_type.columns}
 
     def type(self, record: RawRecord) -> TypedRow | QuarantinedRow:
         fields = record.fields
@@ -94,15 +97,16 @@ class RowTyper:
         values: dict[str, Any] = dict(self._template)
         flags: list[PlaceholderFlag] = []
         problems: list[Problem] = []
-        for (key, column), text in zip(self._plan, fields, strict=True):
+        for (key, parser, kind), text in zip(self._plan, fields, strict=True):
             try:
-                parsed = parse_value(column.kind, text, column.unit)
+                value = parser(text)
             except UnparsableValue as error:
-                problems.append(Problem(key, text, f"{column.kind.value}: {error}"))
+                problems.append(Problem(key, text, f"{kind}: {error}"))
                 continue
-            values[key] = parsed.value
-            if parsed.placeholder is not None:
-                flags.append(PlaceholderFlag(key, parsed.placeholder))
+            if value.__class__ is Flagged:
+                flags.append(PlaceholderFlag(key, value.original))
+                value = None
+            values[key] = value
         if problems:
             return QuarantinedRow(self.file, record.row_number, record.line, tuple(problems), fields)
         return TypedRow(record.row_number, record.line, values, tuple(flags))

@@ -15,10 +15,12 @@ as written (`95.7%` -> Decimal('95.7')). Sizes are bytes (binary units, as Excha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -427,39 +429,95 @@ def parse_list(text: str) -> tuple[str, ...]:
 # --- dispatch ------------------------------------------------------------------------------------------------
 
 
-def parse_value(kind: Kind, text: str | None, unit: str | None = None) -> Parsed:
-    """Parse one field of a column of `kind`; raises UnparsableValue with the reason."""
-    if text is None:
-        return Parsed(None)
-    stripped = text.strip()
-    if kind is Kind.TEXT:
-        return Parsed(text if text else None)
-    if not stripped:
-        return Parsed(None)
-    if kind is Kind.STATUS:
-        return Parsed(parse_status(stripped))
-    if kind is Kind.LIST:
-        return Parsed(parse_list(stripped))
-    if stripped in PLACEHOLDERS:
-        return Parsed(None, text)
-    try:
-        return Parsed(_PARSERS[kind](stripped, unit))
-    except UnparsableValue:
-        if placeholder_of(stripped):
-            return Parsed(None, text)
-        raise
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """What a column parser returns for a text placeholder: the value is NULL, `original` is kept."""
+
+    original: str
 
 
-_PARSERS: dict[Kind, Any] = {
-    Kind.INTEGER: lambda text, unit: parse_integer(text),
-    Kind.DECIMAL: lambda text, unit: parse_decimal(text),
+ColumnParser = Callable[[str], Any]  # text -> value | None | Flagged; raises UnparsableValue
+
+
+_GROUPED_DIGITS = re.compile(r"\d{1,3}(?:,\d{3})+")
+
+
+def _integer_fast(text: str) -> int:
+    if text.isascii():
+        if text.isdigit():
+            return int(text)
+        if _GROUPED_DIGITS.fullmatch(text):
+            return int(text.replace(",", ""))
+    return parse_integer(text.strip())
+
+
+_BOOLEANS_AS_WRITTEN = {**_BOOLEANS, "True": True, "False": False, "TRUE": True, "FALSE": False}
+
+
+def _boolean_fast(text: str) -> bool:
+    value = _BOOLEANS_AS_WRITTEN.get(text)
+    return value if value is not None else parse_boolean(text)
+
+
+_TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
+    Kind.INTEGER: lambda text, unit: _integer_fast(text),
+    Kind.DECIMAL: lambda text, unit: parse_decimal(text.strip()),
     Kind.PERCENT: lambda text, unit: parse_percent(text),
-    Kind.BOOLEAN: lambda text, unit: parse_boolean(text),
+    Kind.BOOLEAN: lambda text, unit: _boolean_fast(text),
     Kind.DATETIME: lambda text, unit: parse_datetime(text),
     Kind.DATE: lambda text, unit: parse_date(text),
     Kind.YEAR_MONTH: lambda text, unit: parse_year_month(text),
     Kind.DATE_RANGE: lambda text, unit: parse_date_range(text),
-    Kind.DURATION: lambda text, unit: parse_duration(text, unit or "s"),
+    Kind.DURATION: lambda text, unit: parse_duration(text.strip(), unit or "s"),
     Kind.BYTES: lambda text, unit: parse_bytes(text, unit or "B"),
     Kind.YEN: lambda text, unit: parse_yen(text),
 }
+
+
+def _text(text: str) -> str | None:
+    return text or None
+
+
+def _status(text: str) -> Status | None:
+    return parse_status(text) if text and not text.isspace() else None
+
+
+def _list(text: str) -> tuple[str, ...] | None:
+    return parse_list(text) if text and not text.isspace() else None
+
+
+@cache
+def column_parser(kind: Kind, unit: str | None = None) -> ColumnParser:
+    """The parser of one column: text -> the typed value, None for an empty field, `Flagged(original)` for a
+    text placeholder; raises UnparsableValue with the reason when the text fits no form of `kind`."""
+    if kind is Kind.TEXT:
+        return _text
+    if kind is Kind.STATUS:
+        return _status
+    if kind is Kind.LIST:
+        return _list
+    typed = _TYPED[kind]
+
+    def parse(text: str) -> Any:
+        if not text or text.isspace():
+            return None
+        if text in PLACEHOLDERS:
+            return Flagged(text)
+        try:
+            return typed(text, unit)
+        except UnparsableValue:
+            if placeholder_of(text.strip()):
+                return Flagged(text)
+            raise
+
+    return parse
+
+
+def parse_value(kind: Kind, text: str | None, unit: str | None = None) -> Parsed:
+    """Parse one field of a column of `kind`; raises UnparsableValue with the reason."""
+    if text is None:
+        return Parsed(None)
+    value = column_parser(kind, unit)(text)
+    if isinstance(value, Flagged):
+        return Parsed(None, value.original)
+    return Parsed(value)
