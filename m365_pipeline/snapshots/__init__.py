@@ -5,7 +5,14 @@
 - ``chunker``: content-defined chunking (compiled FastCDC) of a stream, keyed chunk ids.
 - ``crypto``: sealing and opening blobs (zstd, then AES-256-GCM with the blob id as associated data).
 - ``packs``: blobs appended into pack files with an encrypted header, on a pack store (a local folder for now).
+- ``backend``: where objects are stored (``Backend``; ``LocalBackend`` a folder), published whole from spools.
 - ``index``: where each blob is (pack, offset, length); what makes storing the same content twice store it once.
+- ``blobs``: saving blobs once each into packs (sealing in a thread pool) and loading them checked against their id.
+- ``config``: the repository's configuration; opening it checks the key.
+- ``check``: proving the repository (``restic check --read-data``), every problem named.
+- ``tag_store``: tags kept in the repository; create, show, delete, search.
+- ``manifests``: what a snapshot holds, per component; sealed and named by the hash of its content.
+- ``archiver`` / ``restorer``: a folder's files into the store; files back into a target, never outside it.
 
 Plain Python: nothing here knows Dagster.
 """

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from m365_pipeline.liveness import remove_abandoned_temporaries, temporary_sibling
 
-KINDS = ("config", "packs", "index", "tags")
+KINDS = ("config", "packs", "index", "tags", "snapshots")
 
 
 class ObjectMissing(FileNotFoundError):

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from m365_pipeline.snapshots.backend import Backend
-from m365_pipeline.snapshots.chunker import Chunker
+from m365_pipeline.snapshots.chunker import Chunker, Reader
 from m365_pipeline.snapshots.crypto import DEFAULT_LEVEL, IntegrityError, open_sealed, seal
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys, keyed_id
@@ -69,7 +69,7 @@ class BlobSaver:
         self._append(blob_type, blob_id, len(data), seal(self._keys.encryption, blob_id, data, self._level))
         return True
 
-    def save_stream(self, stream: BinaryIO, chunker: Chunker) -> list[bytes]:
+    def save_stream(self, stream: Reader, chunker: Chunker) -> list[bytes]:
         """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it).
 
         New chunks are compressed and encrypted in ``threads`` threads (zstd and AES-GCM release the GIL), at most

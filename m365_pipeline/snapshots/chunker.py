@@ -18,7 +18,7 @@ import importlib
 import importlib.machinery
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from m365_pipeline.snapshots.keys import keyed_id
 
@@ -28,6 +28,12 @@ MAX_SIZE = 256 * 1024
 READ_SIZE = 4 * 1024 * 1024
 
 COMPILED_MODULE = "fastcdc.fastcdc_cy"
+
+
+class Reader(Protocol):
+    """What chunking reads from: a binary file, or anything with ``read(size) -> bytes``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class CompiledChunkerMissing(RuntimeError):
@@ -88,7 +94,7 @@ class Chunker:
         """HMAC-SHA256 of ``data`` under the chunk-id key."""
         return keyed_id(self._key, data)
 
-    def chunks(self, stream: BinaryIO) -> Iterator[Chunk]:
+    def chunks(self, stream: Reader) -> Iterator[Chunk]:
         """The chunks of ``stream`` in order, read window by window."""
         window = b""
         start = 0  # stream offset of window[0]
