@@ -1,9 +1,10 @@
 """Proving the repository, like ``restic check``: the index opens, every indexed pack exists and every pack is
-indexed; with ``read_data`` every pack hashes to its name, its header matches the index, and every blob opens and
-matches its id. ``subset=(i, n)`` reads only the packs in the i-th of n slices (by name), so n runs with
-i = 0..n-1 read everything once: a cheaper rotating check.
+indexed, every snapshot's manifest opens and every chunk it needs is indexed; with ``read_data`` every pack
+hashes to its name, its header matches the index, and every blob opens and matches its id. ``subset=(i, n)``
+reads only the packs in the i-th of n slices (by name), so n runs with i = 0..n-1 read everything once: a
+cheaper rotating check.
 
-Every problem is named: the pack, the blob, what was found.
+Every problem is named: the pack, the blob or the snapshot, and what was found.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from m365_pipeline.snapshots.blobs import load_blob
 from m365_pipeline.snapshots.crypto import IntegrityError
 from m365_pipeline.snapshots.index import Index, IndexCorrupted
 from m365_pipeline.snapshots.keys import RepositoryKeys
+from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
 from m365_pipeline.snapshots.packs import pack_hash, read_header
 
 
 @dataclass(frozen=True)
 class Problem:
     kind: str
-    """``index``, ``pack`` or ``blob``."""
+    """``index``, ``pack``, ``blob`` or ``snapshot``."""
     name: str
     message: str
 
@@ -32,6 +34,7 @@ class Problem:
 @dataclass
 class CheckReport:
     packs: int = 0
+    snapshots: int = 0
     packs_read: int = 0
     blobs_read: int = 0
     bytes_read: int = 0
@@ -68,6 +71,7 @@ def check(
         report.problems.append(Problem("pack", name, f"missing: {lost} indexed blob(s) are lost"))
     for name in sorted(stored - indexed):
         report.problems.append(Problem("pack", name, "not in the index (rebuild the index to use it)"))
+    _check_snapshots(backend, keys, index, report)
     if not read_data:
         return report
     by_pack: dict[str, dict[bytes, tuple[int, int]]] = {}
@@ -79,6 +83,26 @@ def check(
         report.packs_read += 1
         _check_pack(backend, keys, index, name, by_pack[name], report)
     return report
+
+
+def _check_snapshots(backend: Backend, keys: RepositoryKeys, index: Index, report: CheckReport) -> None:
+    """Every snapshot's manifest opens, and every chunk it needs is in the index."""
+    for snapshot_id in snapshot_ids(backend):
+        report.snapshots += 1
+        try:
+            manifest = load_manifest(backend, keys, snapshot_id)
+        except (IntegrityError, ValueError, KeyError) as error:
+            report.problems.append(Problem("snapshot", snapshot_id, str(error)))
+            continue
+        for component, entries in sorted(manifest.components.items()):
+            for entry in entries:
+                for chunk_id in entry.chunks:
+                    if chunk_id not in index:
+                        report.problems.append(
+                            Problem(
+                                "blob", chunk_id.hex(), f"in no pack, needed by {snapshot_id} {component}/{entry.path}"
+                            )
+                        )
 
 
 def _check_pack(

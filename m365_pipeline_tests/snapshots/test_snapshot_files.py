@@ -137,3 +137,20 @@ def test_manifest_round_trip_and_needed_chunks() -> None:
     assert manifest.chunk_ids() == {b"\x01" * 32, b"\x02" * 32}
     with pytest.raises(ValueError, match="kind 'daily'"):
         Manifest("daily", "h", {})
+
+
+def test_check_names_a_missing_chunk_and_a_changed_manifest(tmp_path: Path) -> None:
+    from m365_pipeline.snapshots.check import check
+
+    backend, _, snapshot_id, _ = _snapshot(tmp_path)
+    assert check(backend, KEYS).ok and check(backend, KEYS).snapshots == 1
+    entry = load_manifest(backend, KEYS, snapshot_id).components["artifacts"][0]
+    ghost = FileEntry("ghost.bin", 1, "0" * 64, (b"\xee" * 32,))
+    other = save_manifest(backend, KEYS, Manifest("full", "h", {"artifacts": (entry, ghost)}))
+    report = check(backend, KEYS, read_data=False)
+    assert [str(p) for p in report.problems] == [f"blob {'ee' * 32}: in no pack, needed by {other} artifacts/ghost.bin"]
+    path = tmp_path / "repo" / "snapshots" / other
+    path.write_bytes(path.read_bytes()[:-1])
+    problems = check(backend, KEYS, read_data=False).problems
+    assert [(p.kind, p.name) for p in problems] == [("snapshot", other)]
+    assert "failed authentication" in problems[0].message
