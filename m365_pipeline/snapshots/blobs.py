@@ -143,8 +143,9 @@ class BlobSaver:
     ) -> None:
         if kind is None:
             self.flush()
-        else:
+        else:  # drop the unfinished pack; index the packs already published so none is left orphaned
             self.abort()
+            self._index.save(self._backend, self._keys.encryption)
 
 
 def load_blob(backend: Backend, keys: RepositoryKeys, index: Index, blob_id: bytes) -> bytes:

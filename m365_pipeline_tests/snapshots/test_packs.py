@@ -252,3 +252,33 @@ def test_sealing_threads_store_the_same_blobs_once(tmp_path: Path, threads: int)
     assert out.getvalue() == data
     with pytest.raises(ValueError, match="threads must be at least 1"):
         BlobSaver(backend, KEYS, index, threads=0)
+
+
+class _Failing(io.RawIOBase):
+    """Yields ``good`` bytes of noise, then fails like a disk or a network would."""
+
+    def __init__(self, good: int) -> None:
+        self._left = good
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise OSError("read failed")
+        data = random.Random(self._left).randbytes(min(size, self._left))
+        self._left -= len(data)
+        return data
+
+
+def test_a_failed_save_leaves_no_spool_and_no_orphan_pack(tmp_path: Path) -> None:
+    from m365_pipeline.snapshots.check import check
+
+    backend = LocalBackend(tmp_path)
+    index = Index()
+    with pytest.raises(OSError, match="read failed"), BlobSaver(backend, KEYS, index, pack_size=1024 * 1024) as saver:
+        saver.save_stream(_Failing(5 * 1024 * 1024), Chunker(KEYS.chunk_id))
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert len(list(backend.names("packs"))) >= 3
+    assert check(backend, KEYS).ok
+    assert Index.load(backend, KEYS.encryption).packs() == set(backend.names("packs"))
