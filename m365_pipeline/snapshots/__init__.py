@@ -5,7 +5,8 @@
 - ``chunker``: content-defined chunking (compiled FastCDC) of a stream, keyed chunk ids.
 - ``crypto``: sealing and opening blobs (zstd, then AES-256-GCM with the blob id as associated data).
 - ``packs``: blobs appended into pack files with an encrypted header, on a pack store (a local folder for now).
-- ``backend``: where objects are stored (``Backend``; ``LocalBackend`` a folder), published whole from spools.
+- ``backend``: where objects are stored (``Backend``; ``LocalBackend`` a folder), published whole from spools;
+  ``s3_backend``: the same on S3 or any S3-compatible endpoint.
 - ``index``: where each blob is (pack, offset, length); what makes storing the same content twice store it once.
 - ``blobs``: saving blobs once each into packs (sealing in a thread pool) and loading them checked against their id.
 - ``config``: the repository's configuration; opening it checks the key.
