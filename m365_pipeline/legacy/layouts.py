@@ -511,6 +511,18 @@ def _header_index(report_type: str) -> dict[str, Column]:
 
 
 @cache
+def _required_columns(report_type: str) -> frozenset[str]:
+    """The columns every catalogued variant of the type has (whatever the language of their headers)."""
+    index = _header_index(report_type)
+    return frozenset.intersection(
+        *(
+            frozenset(index[normalize_header(header)].name for header in variant.headers)
+            for variant in REPORT_TYPES[report_type].variants
+        )
+    )
+
+
+@cache
 def _variant_sets() -> list[tuple[frozenset[str], ReportType, Variant]]:
     return [
         (frozenset(normalize_header(header) for header in variant.headers), report_type, variant)
@@ -548,10 +560,9 @@ def recognize(headers: Iterable[str]) -> Layout | UnknownLayout:
     candidates: dict[str, tuple[ReportType, Variant]] = {}
     for _, report_type, variant in scored:
         index = _header_index(report_type.name)
-        always = frozenset.intersection(
-            *(frozenset(normalize_header(header) for header in v.headers) for v in report_type.variants)
-        )
-        if seen <= index.keys() and always <= seen and report_type.name not in candidates:
+        if report_type.name in candidates or not seen <= index.keys():
+            continue
+        if _required_columns(report_type.name) <= {index[header].name for header in seen}:
             candidates[report_type.name] = (report_type, variant)
     if len(candidates) == 1:
         report_type, variant = next(iter(candidates.values()))

@@ -108,6 +108,11 @@ PLACEHOLDERS = frozenset(
         "None",
         "null",
         "NULL",
+        # no typed form: a quota or an expiry that has no limit is kept as written, flagged, never made a number
+        "Unlimited",
+        "unlimited",
+        "無制限",
+        "無期限",
     }
 )
 _PLACEHOLDER_PATTERNS = (
@@ -208,6 +213,8 @@ _BOOLEANS = {
     "無効": False,
     "enabled": True,
     "disabled": False,
+    "可能": True,
+    "不可": False,
 }
 
 

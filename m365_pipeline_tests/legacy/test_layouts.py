@@ -121,6 +121,29 @@ def test_an_unknown_layout_gives_the_reason_and_the_closest_layouts() -> None:
     assert found.closest[0].startswith("user_list (generation 3) -AccountStatus")
 
 
+def test_headers_of_two_languages_do_not_make_a_column_optional() -> None:
+    # service_status was written with English and with Japanese headers: every column is in every generation
+    found = recognize(["ServiceName"])
+    assert isinstance(found, UnknownLayout)
+    assert found.closest[0].startswith("service_status (generation 3)")
+    mixed = recognize(["ServiceName", *REPORT_TYPES["service_status"].variants[1].headers[1:]])
+    assert isinstance(mixed, Layout) and mixed.report_type.name == "service_status" and mixed.missing == ()
+
+
+def test_no_header_set_is_accepted_by_two_report_types() -> None:
+    from m365_pipeline.legacy.layouts import _header_index, _required_columns
+
+    names = sorted(REPORT_TYPES)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a, b = _header_index(first), _header_index(second)
+            common = a.keys() & b.keys()
+            both = _required_columns(first) <= {a[h].name for h in common} and _required_columns(second) <= {
+                b[h].name for h in common
+            }
+            assert not both, (first, second)
+
+
 def test_an_unknown_layout_file_is_quarantined_whole(tmp_path: Path) -> None:
     path = tmp_path / "Mystery_20250101_090000.csv"
     path.write_text('"Foo","Bar"\r\n"1","2"\r\n"3","4"\r\n', encoding="utf-8-sig")

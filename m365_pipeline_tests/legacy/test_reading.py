@@ -174,3 +174,21 @@ def test_report_timestamp_from_the_file_name_or_the_content(tmp_path: Path) -> N
     assert row.values["no"] == 1
     assert row.values["月額コスト"].amount == 2180
     assert row.values["作成日時"] == datetime(2025, 6, 1, 9, 5, tzinfo=TOKYO)
+
+
+def test_an_unclosed_quote_quarantines_the_rest_of_the_file_as_one_record_without_crashing(tmp_path: Path) -> None:
+    text = HEADER + "\r\n" + ROWS[0] + "\r\n" + '"broken,1,1,1%,0,正常\r\nTeams Phone,100,67,67%,33,正常\r\n'
+    path = _write(tmp_path, text)
+    rows = list(read_legacy_file(path).rows())
+    assert [type(row).__name__ for row in rows] == ["TypedRow", "QuarantinedRow"]
+    broken = rows[1]
+    assert isinstance(broken, QuarantinedRow)
+    assert (broken.row_number, broken.line, broken.reason) == (2, 3, "1 fields where the header has 6")
+    assert "Teams Phone" in broken.fields[0]  # the swallowed line is kept in the quarantined record
+
+
+def test_mixed_line_ends(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADER + "\r\n" + ROWS[0] + "\n" + ROWS[1] + "\r\n")
+    legacy = read_legacy_file(path)
+    assert legacy.dialect.newline == "mixed"
+    assert [row.values["残り"] for row in _typed(path)] == [153, 33]

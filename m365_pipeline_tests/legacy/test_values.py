@@ -70,6 +70,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
         (Kind.BOOLEAN, "いいえ", False),
         (Kind.BOOLEAN, "有効", True),
         (Kind.BOOLEAN, "無効", False),
+        (Kind.BOOLEAN, "可能", True),
+        (Kind.BOOLEAN, "不可", False),
+        (Kind.BOOLEAN, "TRUE", True),
         # units
         (Kind.DURATION, "2.3秒", timedelta(seconds=2.3)),
         (Kind.DURATION, "125ms", timedelta(milliseconds=125)),
@@ -122,6 +125,9 @@ def test_forms(kind: Kind, text: str, expected: Any) -> None:
         (Kind.PERCENT, "不明"),
         (Kind.YEN, "N/A"),
         (Kind.BOOLEAN, "不明"),
+        (Kind.BYTES, "Unlimited"),
+        (Kind.DATE, "無期限"),
+        (Kind.DATETIME, " N/A "),
     ],
 )
 def test_placeholders_become_null_with_the_original_kept(kind: Kind, text: str) -> None:
