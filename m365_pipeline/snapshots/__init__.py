@@ -10,6 +10,7 @@
 - ``index``: where each blob is (pack, offset, length); what makes storing the same content twice store it once.
 - ``blobs``: saving blobs once each into packs (sealing in a thread pool) and loading them checked against their id.
 - ``config``: the repository's configuration; opening it checks the key.
+- ``locks``: shared and exclusive repository locks, stale ones cleared.
 - ``check``: proving the repository (``restic check --read-data``), every problem named.
 - ``tag_store``: tags kept in the repository; create, show, delete, search.
 - ``manifests``: what a snapshot holds, per component; sealed and named by the hash of its content.
