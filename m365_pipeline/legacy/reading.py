@@ -6,8 +6,9 @@
   (UTF-16, binary with NUL bytes, invalid bytes in both) raises `LegacyEncodingError` naming the file.
 - Dialect: comma-separated, CRLF or LF (or a mix), fields quoted or not, quotes doubled inside quoted fields,
   newlines inside quoted fields. Blank lines are not records.
-- Header: the first record; names are stripped of surrounding spaces. A name repeated is kept every time: the
-  first keeps it, the next ones become `name__2`, `name__3`... (the first free suffix), deterministically.
+- Header: the first record (a byte order mark repeated before it, as appends to a file with one leave behind, is
+  skipped); names are stripped of surrounding spaces. A name repeated is kept every time: the first keeps it,
+  the next ones become `name__2`, `name__3`... (the first free suffix), deterministically.
 - Records: `RawRecord.row_number` is the 1-based number of the data record (the header is not counted);
   `RawRecord.line` is the 1-based physical line of the file where the record starts (the header is line 1). The
   two differ when a quoted field spans lines. Quarantine reports both.
@@ -123,6 +124,10 @@ class CsvStream:
         self.path = path
         self.dialect = dialect
         self._handle = path.open("r", encoding=dialect.encoding, newline="")
+        start = self._handle.tell()
+        while self._handle.read(1) == "\ufeff":  # byte order marks left by appends to a file that had one
+            start = self._handle.tell()
+        self._handle.seek(start)
         self._reader = csv.reader(self._handle, strict=False)
         self._last_line = 0
         self.header: tuple[str, ...] | None = None

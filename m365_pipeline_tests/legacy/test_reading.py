@@ -192,3 +192,11 @@ def test_mixed_line_ends(tmp_path: Path) -> None:
     legacy = read_legacy_file(path)
     assert legacy.dialect.newline == "mixed"
     assert [row.values["残り"] for row in _typed(path)] == [153, 33]
+
+
+def test_a_doubled_byte_order_mark_does_not_hide_the_first_header(tmp_path: Path) -> None:
+    path = tmp_path / "x_20250624_114541.csv"
+    path.write_bytes(codecs.BOM_UTF8 * 2 + (HEADER + "\r\n" + ROWS[0] + "\r\n").encode())
+    legacy = read_legacy_file(path)
+    assert legacy.headers[0] == "ライセンス種類"
+    assert legacy.status == "recognized"
