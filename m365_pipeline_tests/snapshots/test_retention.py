@@ -1,0 +1,128 @@
+"""Retention decides what to keep (daily, weekly, tagged, bases of kept incrementals); prune removes the rest and
+never anything a kept snapshot needs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+
+import pytest
+
+from m365_pipeline.snapshots.archiver import archive_folder
+from m365_pipeline.snapshots.backend import Backend, LocalBackend
+from m365_pipeline.snapshots.blobs import BlobSaver
+from m365_pipeline.snapshots.check import check
+from m365_pipeline.snapshots.chunker import Chunker
+from m365_pipeline.snapshots.index import Index
+from m365_pipeline.snapshots.keys import RepositoryKeys
+from m365_pipeline.snapshots.manifests import Manifest, load_manifest, save_manifest, snapshot_ids
+from m365_pipeline.snapshots.prune import PruneRefused, prune
+from m365_pipeline.snapshots.restorer import restore_files
+from m365_pipeline.snapshots.retention import RetentionPolicy, SnapshotSummary, decide
+
+KEYS = RepositoryKeys(bytes(range(32)))
+MONDAY = dt.datetime(2024, 6, 24, 3, tzinfo=dt.UTC)
+
+
+def _s(name: str, days: float, parent: str | None = None) -> SnapshotSummary:
+    return SnapshotSummary(name, MONDAY + dt.timedelta(days=days), parent)
+
+
+SNAPSHOTS = [
+    _s("w1-full", -7),
+    _s("w1-inc", -6, "w1-full"),
+    _s("mon-full", 0),
+    _s("tue-inc", 1, "mon-full"),
+    _s("wed-inc-early", 2, "mon-full"),
+    _s("wed-inc", 2.5, "mon-full"),
+    _s("thu-inc", 3, "wed-inc"),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "pinned", "keep"),
+    [
+        (
+            RetentionPolicy(daily=1, weekly=0),
+            (),
+            {"thu-inc": "daily", "wed-inc": "base of thu-inc", "mon-full": "base of thu-inc"},
+        ),
+        (RetentionPolicy(daily=2, weekly=0), (), {"thu-inc", "wed-inc", "mon-full"}),
+        (RetentionPolicy(daily=3, weekly=0), (), {"thu-inc", "wed-inc", "tue-inc", "mon-full"}),
+        (RetentionPolicy(daily=0, weekly=2), (), {"thu-inc", "wed-inc", "mon-full", "w1-inc", "w1-full"}),
+        (
+            RetentionPolicy(daily=0, weekly=0),
+            ("wed-inc-early",),
+            {"wed-inc-early": "tagged", "mon-full": "base of wed-inc-early"},
+        ),
+        (RetentionPolicy(daily=0, weekly=0), (), set()),
+    ],
+)
+def test_decide(policy: RetentionPolicy, pinned: tuple[str, ...], keep: set[str] | dict[str, str]) -> None:
+    decision = decide(policy, SNAPSHOTS, pinned)
+    if isinstance(keep, dict):
+        assert decision.keep == keep
+    assert set(decision.keep) == set(keep)
+    assert set(decision.forget) == {s.id for s in SNAPSHOTS} - set(keep)
+
+
+def _snapshot_day(backend: Backend, root: Path, day: int, files: dict[str, bytes], parent: str | None) -> str:
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    with BlobSaver(backend, KEYS, Index.load(backend, KEYS.encryption), pack_size=512 * 1024) as saver:
+        entries = archive_folder(saver, Chunker(KEYS.chunk_id), root)
+    manifest = Manifest(
+        "full" if parent is None else "incremental",
+        "h",
+        {"artifacts": entries},
+        parent=parent,
+        created_at=MONDAY + dt.timedelta(days=day),
+    )
+    return save_manifest(backend, KEYS, manifest)
+
+
+def test_prune_removes_only_what_no_kept_snapshot_needs(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "repo")
+    source = tmp_path / "source"
+    source.mkdir()
+    rng = random.Random(1)
+    shared = rng.randbytes(2_000_000)
+    contents = []
+    ids: list[str] = []
+    for day in range(4):
+        files = {"shared.bin": shared, "daily.bin": rng.randbytes(1_500_000)}
+        for old in source.iterdir():
+            old.unlink()
+        ids.append(_snapshot_day(backend, source, day, files, None))
+        contents.append(files)
+    before = sum(backend.size("packs", n) for n in backend.names("packs"))
+
+    dry = prune(backend, KEYS, RetentionPolicy(daily=1, weekly=0), pinned={ids[1]}, pack_size=512 * 1024, dry_run=True)
+    assert set(snapshot_ids(backend)) == set(ids) and dry.packs_removed > 0
+    report = prune(backend, KEYS, RetentionPolicy(daily=1, weekly=0), pinned={ids[1]}, pack_size=512 * 1024)
+    assert report.decision.keep == {ids[3]: "daily", ids[1]: "tagged"}
+    assert set(snapshot_ids(backend)) == {ids[1], ids[3]}
+    after = sum(backend.size("packs", n) for n in backend.names("packs"))
+    assert after < before * 0.75 and report.bytes_removed > 0
+    result = check(backend, KEYS)
+    assert result.ok, result.problems
+    index = Index.load(backend, KEYS.encryption)
+    for day in (1, 3):
+        target = tmp_path / f"restored-{day}"
+        restore_files(backend, KEYS, index, load_manifest(backend, KEYS, ids[day]).components["artifacts"], target)
+        assert {p.name: p.read_bytes() for p in target.iterdir()} == contents[day]
+    assert len(list(backend.names("index"))) == 1
+    assert list(backend.names("locks")) == []
+
+
+def test_prune_refuses_when_a_kept_snapshot_misses_a_chunk(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "repo")
+    source = tmp_path / "source"
+    source.mkdir()
+    snapshot_id = _snapshot_day(backend, source, 0, {"a.bin": random.Random(2).randbytes(1_000_000)}, None)
+    packs = list(backend.names("packs"))
+    backend.remove("packs", packs[0])
+    with pytest.raises(PruneRefused, match="missing"):
+        prune(backend, KEYS, RetentionPolicy(daily=1), pinned=())
+    assert snapshot_ids(backend) == [snapshot_id] and set(backend.names("packs")) == set(packs[1:])
