@@ -10,6 +10,7 @@
 - ``index``: where each blob is (pack, offset, length); what makes storing the same content twice store it once.
 - ``blobs``: saving blobs once each into packs (sealing in a thread pool) and loading them checked against their id.
 - ``config``: the repository's configuration; opening it checks the key.
+- ``diff``: files added, removed and changed between two snapshots; a unified diff of text components.
 - ``retention`` / ``prune``: which snapshots to keep (daily, weekly, tagged, bases of kept incrementals), and
   removing what no kept snapshot needs.
 - ``locks``: shared and exclusive repository locks, stale ones cleared.
