@@ -18,7 +18,7 @@ from typing import Any
 
 from m365_pipeline.legacy.layouts import Column, Layout
 from m365_pipeline.legacy.reading import RawRecord
-from m365_pipeline.legacy.values import Flagged, UnparsableValue, column_parser
+from m365_pipeline.legacy.values import Flagged, Kind, UnparsableValue, column_parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +71,27 @@ def column_keys(columns: Sequence[Column]) -> tuple[str, ...]:
     return tuple(keys)
 
 
+_MISSING = object()
+CACHE_LIMIT = 4096  # distinct texts remembered per column: reports repeat statuses, flags, dates and counts
+
+
 class RowTyper:
-    """Types the records of one file of a recognized layout."""
+    """Types the records of one file of a recognized layout.
+
+    Each typed column remembers the values of the first CACHE_LIMIT distinct texts it parsed (values are
+    immutable, so rows may share them), so the repetition of legacy reports costs a dict lookup."""
 
     def __init__(self, file: str, layout: Layout) -> None:
         self.file = file
         self.layout = layout
         self.keys = column_keys(layout.columns)
         self._plan = tuple(
-            (key, column_parser(column.kind, column.unit), column.kind.value)
+            (
+                key,
+                column_parser(column.kind, column.unit),
+                column.kind.value,
+                None if column.kind is Kind.TEXT else dict[str, Any](),
+            )
             for key, column in zip(self.keys, layout.columns, strict=True)
         )
         self._template: dict[str, Any] = {column.name: None for column in layout.report_type.columns}
@@ -97,12 +109,19 @@ class RowTyper:
         values: dict[str, Any] = dict(self._template)
         flags: list[PlaceholderFlag] = []
         problems: list[Problem] = []
-        for (key, parser, kind), text in zip(self._plan, fields, strict=True):
-            try:
+        for (key, parser, kind, cache), text in zip(self._plan, fields, strict=True):
+            if cache is None:
                 value = parser(text)
-            except UnparsableValue as error:
-                problems.append(Problem(key, text, f"{kind}: {error}"))
-                continue
+            else:
+                value = cache.get(text, _MISSING)
+                if value is _MISSING:
+                    try:
+                        value = parser(text)
+                    except UnparsableValue as error:
+                        problems.append(Problem(key, text, f"{kind}: {error}"))
+                        continue
+                    if len(cache) < CACHE_LIMIT:
+                        cache[text] = value
             if value.__class__ is Flagged:
                 flags.append(PlaceholderFlag(key, value.original))
                 value = None

@@ -187,3 +187,25 @@ def test_a_bad_value_quarantines_its_row_with_file_row_column_and_reason(tmp_pat
     assert isinstance(flagged, TypedRow)
     assert flagged.values["日時"] is None
     assert [(flag.column, flag.original) for flag in flagged.placeholders] == [("日時", "N/A")]
+
+
+def test_repeated_values_type_the_same_on_every_row(tmp_path: Path) -> None:
+    # each column remembers what it parsed: a repeated bad value quarantines every row, a repeated placeholder
+    # is flagged on every row
+    path = tmp_path / "ライセンス分析_20250624_114541.csv"
+    row = '"E3","{}","847","{}","153","注意"\n'
+    path.write_text(
+        '"ライセンス種類","購入数","使用数","利用率","残り","状態"\n'
+        + row.format("1,000", "84.7%") * 2
+        + row.format("many", "N/A") * 2,
+        encoding="utf-8",
+    )
+    rows = list(read_legacy_file(path).rows())
+    assert [type(r).__name__ for r in rows] == ["TypedRow", "TypedRow", "QuarantinedRow", "QuarantinedRow"]
+    assert [r.values["購入数"] for r in rows[:2] if isinstance(r, TypedRow)] == [1000, 1000]
+    assert [r.column for r in rows[2:] if isinstance(r, QuarantinedRow)] == ["購入数", "購入数"]
+    path.write_text(
+        '"ライセンス種類","購入数","使用数","利用率","残り","状態"\n' + row.format("1", "N/A") * 3, encoding="utf-8"
+    )
+    flags = [[(f.column, f.original) for f in r.placeholders] for r in read_legacy_file(path).rows()]  # type: ignore[union-attr]
+    assert flags == [[("利用率", "N/A")]] * 3
