@@ -120,6 +120,8 @@ _PLACEHOLDER_PATTERNS = (
     re.compile(r"^\d+(?:\s*[-~〜～]\s*\d+)?\s*(?:ヶ|か|カ|ケ|ヵ)?(?:月|日|年|週間|時間)前$"),  # 3-6ヶ月前, 30日前
     re.compile(r"^\d+(?:ヶ|か|カ|ケ|ヵ)?(?:月|日|年)以上(?:前)?$"),  # 90日以上
     re.compile(r"^(?:データ|情報)?(?:取得|確認)(?:中|失敗|不可|エラー)$"),
+    re.compile(r"^\d+\s*(?:分|秒)前$"),  # 5分前
+    re.compile(r"^System\.[A-Za-z0-9_.]+\[\]$"),  # an array Export-Csv could not write: System.Object[]
 )
 
 
@@ -489,8 +491,12 @@ def _status(text: str) -> Status | None:
     return parse_status(text) if text and not text.isspace() else None
 
 
-def _list(text: str) -> tuple[str, ...] | None:
-    return parse_list(text) if text and not text.isspace() else None
+def _list(text: str) -> tuple[str, ...] | Flagged | None:
+    if not text or text.isspace():
+        return None
+    if text in PLACEHOLDERS or placeholder_of(text.strip()):
+        return Flagged(text)
+    return parse_list(text)
 
 
 @cache

@@ -128,6 +128,9 @@ def test_forms(kind: Kind, text: str, expected: Any) -> None:
         (Kind.BYTES, "Unlimited"),
         (Kind.DATE, "無期限"),
         (Kind.DATETIME, " N/A "),
+        (Kind.DATETIME, "5分前"),
+        (Kind.LIST, "System.Object[]"),
+        (Kind.LIST, "N/A"),
     ],
 )
 def test_placeholders_become_null_with_the_original_kept(kind: Kind, text: str) -> None:
