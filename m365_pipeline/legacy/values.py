@@ -1,9 +1,11 @@
 """Value parsers for the forms the old PowerShell tool wrote (../shared/reference/legacy_csv_formats.md).
 
-`parse_value(kind, text, unit)` returns `Parsed(value, placeholder)`:
+`parse_value(kind, text, unit)` returns `Parsed(value, placeholder)` (rows use `column_parser(kind, unit)`, the
+same rules as one function per column, which returns `Flagged(original)` for a placeholder):
 - an empty field (`$null`, written `,,`) is `None`, not flagged;
-- a text placeholder in a typed column (`N/A`, `不明`, `データ取得中`, `E3ライセンス制限`, `3-6ヶ月前`...) is `None`
-  with the original text kept in `placeholder`, so it is flagged and never mistaken for a value;
+- a text placeholder in a typed column (`N/A`, `不明`, `データ取得中`, `E3ライセンス制限`, `3-6ヶ月前`,
+  `System.Object[]`...: PLACEHOLDERS and _PLACEHOLDER_PATTERNS) is `None` with the original text kept, so it is
+  flagged and never mistaken for a value; text and status columns keep such text as their value;
 - a value that fits no form of its kind raises `UnparsableValue` with the reason (its row goes to quarantine).
 
 Dates and times without an offset are wall-clock times of the old tool's zone (Asia/Tokyo, its appsettings) and
