@@ -47,6 +47,8 @@ FORBIDDEN_IMPORTS = {
     "warehouse": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "directory": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "reports": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "legacy": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "snapshots": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
 }
 
 
