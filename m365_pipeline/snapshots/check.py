@@ -1,8 +1,7 @@
-"""Proving the repository, like ``restic check``: the index opens, every indexed pack exists and every pack is
-indexed, every snapshot's manifest opens and every chunk it needs is indexed; with ``read_data`` every pack
-hashes to its name, its header matches the index, and every blob opens and matches its id. ``subset=(i, n)``
-reads only the packs in the i-th of n slices (by name), so n runs with i = 0..n-1 read everything once: a
-cheaper rotating check.
+"""Proving the repository, like ``restic check``: the index opens, every indexed pack exists, every snapshot's
+manifest opens and every chunk it needs is indexed; with ``read_data`` every pack hashes to its name, its header
+matches the index, and every blob opens and matches its id. ``subset=(i, n)`` reads only the packs in the i-th
+of n slices (by name), so n runs with i = 0..n-1 read everything once: a cheaper rotating check.
 
 Every problem is named: the pack, the blob or the snapshot, and what was found.
 """
@@ -39,6 +38,9 @@ class CheckReport:
     blobs_read: int = 0
     bytes_read: int = 0
     problems: list[Problem] = field(default_factory=list)
+    unindexed: list[str] = field(default_factory=list)
+    """Packs no index lists: what a writer killed between publishing a pack and saving the index leaves. Not a
+    problem (no snapshot can refer to them); ``Index.rebuild`` reuses them, ``prune`` removes them."""
 
     @property
     def ok(self) -> bool:
@@ -69,8 +71,7 @@ def check(
     for name in sorted(indexed - stored):
         lost = sum(1 for _, location in index.blobs() if location.pack == name)
         report.problems.append(Problem("pack", name, f"missing: {lost} indexed blob(s) are lost"))
-    for name in sorted(stored - indexed):
-        report.problems.append(Problem("pack", name, "not in the index (rebuild the index to use it)"))
+    report.unindexed = sorted(stored - indexed)
     _check_snapshots(backend, keys, index, report)
     if not read_data:
         return report

@@ -1,0 +1,90 @@
+"""Killed with SIGKILL at random points during snapshots, the store still checks clean (data read), holds no tag
+without its snapshot, and the next snapshot succeeds."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from m365_pipeline.snapshots.backend import LocalBackend
+from m365_pipeline.snapshots.check import check
+from m365_pipeline.snapshots.keys import RepositoryKeys
+from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
+from m365_pipeline.snapshots.tag_store import TagStore
+
+KEYS = RepositoryKeys(bytes(range(32)))
+
+SNAPSHOT_LOOP = textwrap.dedent(
+    """
+    import datetime as dt, random, sys
+    from pathlib import Path
+    from m365_pipeline.snapshots.archiver import archive_folder
+    from m365_pipeline.snapshots.backend import LocalBackend
+    from m365_pipeline.snapshots.blobs import BlobSaver
+    from m365_pipeline.snapshots.chunker import Chunker
+    from m365_pipeline.snapshots.index import Index
+    from m365_pipeline.snapshots.keys import RepositoryKeys
+    from m365_pipeline.snapshots.locks import Lock
+    from m365_pipeline.snapshots.manifests import Manifest, save_manifest
+    from m365_pipeline.snapshots.tag_store import TagStore
+    from m365_pipeline.snapshots.tags import Tag, TagName
+
+    repo, source, counter = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    backend, keys = LocalBackend(repo), RepositoryKeys(bytes(range(32)))
+    backend.remove_abandoned()
+    while True:
+        counter += 1
+        (source / "daily.bin").write_bytes(random.Random(counter).randbytes(2_000_000))
+        with Lock(backend, keys, "snapshot", exclusive=False):
+            with BlobSaver(backend, keys, Index.load(backend, keys.encryption), pack_size=256 * 1024) as saver:
+                entries = archive_folder(saver, Chunker(keys.chunk_id), source)
+            snapshot_id = save_manifest(backend, keys, Manifest("full", "h", {"artifacts": entries}))
+            name = TagName.of("test", "manual", f"v0.0.{counter}", dt.date(2024, 6, 24))
+            TagStore(backend, keys).create(Tag(name, "a" * 40, "0007", "b" * 64, snapshot_id))
+        print(counter, flush=True)
+    """
+)
+
+
+def _run(repo: Path, source: Path, counter: int, kill_after: float | None) -> int:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SNAPSHOT_LOOP, str(repo), str(source), str(counter)], stdout=subprocess.PIPE, text=True
+    )
+    if kill_after is None:  # let one snapshot finish, then stop
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        process.kill()
+        process.wait()
+        return int(line)
+    time.sleep(kill_after)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return process.returncode
+
+
+def test_sigkill_at_random_points_leaves_a_clean_store(tmp_path: Path) -> None:
+    repo, source = tmp_path / "repo", tmp_path / "source"
+    source.mkdir()
+    (source / "shared.bin").write_bytes(random.Random(0).randbytes(1_000_000))
+    backend = LocalBackend(repo)
+    rng = random.Random(21)
+    for round_ in range(8):
+        assert _run(repo, source, round_ * 1000, kill_after=rng.uniform(0.3, 2.0)) == -signal.SIGKILL
+        spools = len(list((repo / "tmp").iterdir())) if (repo / "tmp").exists() else 0
+        report = check(backend, KEYS)
+        assert report.ok, (round_, report.problems)
+        tags = len(TagStore(backend, KEYS).names())
+        print(f"round {round_}: {tags} tags, {len(report.unindexed)} unindexed packs, {spools} spool(s) left")
+        for tag in TagStore(backend, KEYS).tags():  # no tag without its whole snapshot
+            assert tag.snapshot_id in snapshot_ids(backend)
+            load_manifest(backend, KEYS, tag.snapshot_id)
+    finished = _run(repo, source, 9000, kill_after=None)  # the next snapshot succeeds
+    assert finished == 9001
+    assert check(backend, KEYS).ok
+    assert len(list(TagStore(backend, KEYS).names())) >= 1
+    backend.remove_abandoned()
+    assert list((repo / "tmp").iterdir()) == []
