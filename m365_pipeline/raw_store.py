@@ -24,7 +24,7 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -171,11 +171,6 @@ class RawStore:
         """One column of a stored file, in Arrow memory (a few bytes per value, no Python objects)."""
         with self._fs.open_input_file(path) as handle:
             return pq.read_table(handle, columns=[column]).column(column)
-
-    def file_metadata(self, path: str) -> Mapping[str, str]:
-        with self._fs.open_input_file(path) as handle:
-            stored = pq.read_metadata(handle).metadata or {}
-        return {key.decode(): value.decode() for key, value in stored.items()}
 
     def remove_abandoned(self, tenant: str) -> list[str]:
         """Remove what processes of this host that died left behind: staging folders, and the half-written

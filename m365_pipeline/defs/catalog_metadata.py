@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -42,7 +41,3 @@ def sql_column_schema(table: sa.Table) -> dg.TableSchema:
         )
         for column in table.columns
     )
-
-
-def uri_metadata(uri: str) -> dict[str, Any]:
-    return {"dagster/uri": uri}

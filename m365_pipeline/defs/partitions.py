@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-TENANT_DIMENSION = "tenant"
-
 
 def tenant_partitions(tenants: Sequence[str]) -> dg.StaticPartitionsDefinition:
     """One partition per configured tenant (M365_TENANT_ID, or one per M365_EMULATOR_SEED)."""
