@@ -36,6 +36,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from m365_pipeline.liveness import process_alive, remove_abandoned_temporaries, temporary_sibling
+from m365_pipeline.object_store import s3_filesystem
 
 MANIFESTS = "_extracts"
 STAGING = ".staging"
@@ -94,10 +95,7 @@ class RawStore:
     def __init__(self, root: str, *, s3_endpoint_url: str | None = None) -> None:
         self.root = root
         if root.startswith("s3://"):
-            options: dict[str, Any] = {"endpoint_override": s3_endpoint_url} if s3_endpoint_url else {}
-            if s3_endpoint_url and s3_endpoint_url.startswith("http://"):
-                options["scheme"] = "http"
-            self._fs: pafs.FileSystem = pafs.S3FileSystem(**options)
+            self._fs: pafs.FileSystem = s3_filesystem(s3_endpoint_url)
             self._base = root.removeprefix("s3://").rstrip("/")
             self._local = False
         else:

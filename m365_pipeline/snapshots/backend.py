@@ -59,6 +59,16 @@ class Backend(Protocol):
         ...
 
 
+def object_key(kind: str, name: str) -> str:
+    """Where an object lives under a repository's root, the same on every backend: packs are spread over
+    256 folders by the first two characters of their name, as restic does."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown object kind {kind!r}, expected one of {', '.join(KINDS)}")
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid object name {name!r}")
+    return f"{kind}/{name[:2]}/{name}" if kind == "packs" else f"{kind}/{name}"
+
+
 class LocalBackend:
     """A repository in a local folder."""
 
@@ -70,12 +80,7 @@ class LocalBackend:
         return f"LocalBackend({str(self.root)!r})"
 
     def _path(self, kind: str, name: str) -> Path:
-        if kind not in KINDS:
-            raise ValueError(f"unknown object kind {kind!r}, expected one of {', '.join(KINDS)}")
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"invalid object name {name!r}")
-        folder = self.root / kind / name[:2] if kind == "packs" else self.root / kind
-        return folder / name
+        return self.root / object_key(kind, name)
 
     def new_spool(self) -> Path:
         self._spools.mkdir(parents=True, exist_ok=True)

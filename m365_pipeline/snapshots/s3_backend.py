@@ -11,12 +11,12 @@ import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow.fs as pafs
 
 from m365_pipeline.liveness import remove_abandoned_temporaries, temporary_sibling
-from m365_pipeline.snapshots.backend import KINDS, ObjectMissing
+from m365_pipeline.object_store import s3_filesystem
+from m365_pipeline.snapshots.backend import ObjectMissing, object_key
 
 
 class S3Backend:
@@ -25,11 +25,8 @@ class S3Backend:
     def __init__(self, url: str, *, endpoint_url: str | None = None, spool_folder: Path | None = None) -> None:
         if not url.startswith("s3://") or len(url) <= len("s3://"):
             raise ValueError(f"an S3 repository is s3://bucket/prefix, got {url!r}")
-        options: dict[str, Any] = {"endpoint_override": endpoint_url} if endpoint_url else {}
-        if endpoint_url and endpoint_url.startswith("http://"):
-            options["scheme"] = "http"
         self.url = url
-        self._fs = pafs.S3FileSystem(**options)
+        self._fs = s3_filesystem(endpoint_url)
         self._base = url.removeprefix("s3://").rstrip("/")
         self._spools = spool_folder or Path(tempfile.gettempdir()) / "m365-snapshot-spools"
 
@@ -37,11 +34,7 @@ class S3Backend:
         return f"S3Backend({self.url!r})"
 
     def _path(self, kind: str, name: str) -> str:
-        if kind not in KINDS:
-            raise ValueError(f"unknown object kind {kind!r}, expected one of {', '.join(KINDS)}")
-        if not name or "/" in name or name.startswith("."):
-            raise ValueError(f"invalid object name {name!r}")
-        return f"{self._base}/{kind}/{name[:2]}/{name}" if kind == "packs" else f"{self._base}/{kind}/{name}"
+        return f"{self._base}/{object_key(kind, name)}"
 
     def new_spool(self) -> Path:
         self._spools.mkdir(parents=True, exist_ok=True)
