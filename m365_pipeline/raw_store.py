@@ -127,12 +127,15 @@ class RawStore:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def put(self, local_file: Path, entity: str, tenant: str, partition: str) -> StoredFile:
-        """Move a finished local Parquet file into the store at ``path(entity, tenant, partition)``."""
+    def put(
+        self, local_file: Path, entity: str, tenant: str, partition: str, *, sha256: str | None = None
+    ) -> StoredFile:
+        """Move a finished local Parquet file into the store at ``path(entity, tenant, partition)``; ``sha256``
+        is the file's digest when the caller has it already."""
         destination = self.path(entity, tenant, partition)
         rows = pq.read_metadata(local_file).num_rows
         size = local_file.stat().st_size
-        digest = sha256_of_file(local_file)
+        digest = sha256 or sha256_of_file(local_file)
         self._fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
         if self._local:
             os.replace(local_file, destination)

@@ -62,11 +62,15 @@ def extract_directory(
                 file_metadata=identity.as_file_metadata(),
             )
             results[name] = result
+        digests = {name: sha256_of_file(result.path) for name, result in results.items()}
         latest = store.latest_extract(tenant)
-        if latest is not None and _same_files(latest, results):
+        if latest is not None and {name: file.sha256 for name, file in latest.files.items()} == digests:
             return DirectoryExtract(latest, results, reused=True)
         extract_id = new_extract_id()
-        files = {name: store.put(result.path, name, tenant, extract_id) for name, result in results.items()}
+        files = {
+            name: store.put(result.path, name, tenant, extract_id, sha256=digests[name])
+            for name, result in results.items()
+        }
     manifest = ExtractManifest(
         tenant=tenant,
         tenant_id=identity.tenant_id,
@@ -78,12 +82,6 @@ def extract_directory(
     )
     store.publish_manifest(manifest)
     return DirectoryExtract(manifest, results, reused=False)
-
-
-def _same_files(stored: ExtractManifest, results: dict[str, ExtractResult]) -> bool:
-    return stored.files.keys() == results.keys() and all(
-        stored.files[name].sha256 == sha256_of_file(result.path) for name, result in results.items()
-    )
 
 
 def _looks_like_guid(text: str) -> bool:
