@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
+from m365_pipeline.emulator.activity import ACTIVITY_OPTIONS, INCLUDE_UNKNOWN_ENUM_MEMBERS, ActivityFeeds, ActivityLog
 from m365_pipeline.emulator.faults import FaultInjector, FaultKind
 from m365_pipeline.emulator.identity import (
     ALL_PERMISSIONS,
@@ -82,6 +83,7 @@ REQUEST_LOG_SIZE = 10_000
 READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
 READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
 READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
+READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 # A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
@@ -145,6 +147,7 @@ class _Route:
     resource_units: int  # throttling-limits.md's cost before the $select / $top discounts
     answer: Callable[[_Call, QueryOptions], bytes]
     serves_sign_in_activity: bool = False
+    honours_unknown_enum_members: bool = False  # Prefer: include-unknown-enum-members
 
 
 class _Directory:
@@ -215,6 +218,7 @@ class _TenantGraph:
         self.tenant = tenant
         self.faults = FaultInjector(faults)
         page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
+        self.page_tokens = page_tokens
         self.users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"), page_tokens)
         self.groups = _Directory("groups", GROUP, tenant.groups, ("id",), page_tokens)
         self.organization = tenant.organization
@@ -239,6 +243,7 @@ class GraphEmulator:
     ``premium=False`` is a tenant without a Microsoft Entra ID P1/P2 licence: Graph refuses any request that
     selects ``signInActivity``. ``filter_per_page=True`` applies ``$filter`` to each page of the collection after
     paging, as Graph does for some queries: pages come short or empty, and still carry a nextLink.
+    ``sign_ins_per_day`` and ``audits_per_day`` size each tenant's activity logs (``activity.py``).
     """
 
     def __init__(
@@ -252,6 +257,8 @@ class GraphEmulator:
         premium: bool = True,
         filter_per_page: bool = False,
         permissions_by_tenant: Mapping[str, frozenset[str]] | None = None,
+        sign_ins_per_day: int = 2_000,
+        audits_per_day: int = 200,
     ) -> None:
         served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
         if not served:
@@ -271,6 +278,7 @@ class GraphEmulator:
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
+        self.activity = ActivityFeeds(sign_ins_per_day, audits_per_day)
 
     @property
     def faults(self) -> FaultInjector:
@@ -418,6 +426,11 @@ class GraphEmulator:
             return self._graph_error(call, error)
         headers = self._graph_headers(call)
         headers["x-ms-resource-unit"] = str(_resource_units(route, options))
+        if (
+            route.honours_unknown_enum_members
+            and INCLUDE_UNKNOWN_ENUM_MEMBERS in call.headers.get("prefer", "").lower()
+        ):
+            headers["Preference-Applied"] = INCLUDE_UNKNOWN_ENUM_MEMBERS
         return EmulatorResponse(200, headers, body, drop_after=len(body) // 2 if fault is not None else None)
 
     def _route(self, call: _Call, graph: _TenantGraph, segments: list[str]) -> _Route:
@@ -439,6 +452,10 @@ class GraphEmulator:
         elif resource == "organization" and not rest:
             route = _Route(
                 READ_ORGANIZATION, 1, partial(self._listing, "organization", ORGANIZATION, [graph.organization])
+            )
+        elif resource == "auditlogs" and len(rest) == 1 and (log := self.activity.log(graph.tenant, rest[0])):
+            route = _Route(
+                READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), honours_unknown_enum_members=True
             )
         if route is None:
             unknown = segments[min(len(segments) - 1, 2)] if segments else "v1.0"
@@ -497,6 +514,18 @@ class GraphEmulator:
             page = [item for item in page if per_page_filter(item)]
         fragments = directory.encoded(page, select)
         return encode_json(head)[:-1] + b',"value":[' + b",".join(fragments) + b"]}"
+
+    def _activity_page(self, log: ActivityLog, graph: _TenantGraph, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(ACTIVITY_OPTIONS)
+        return self.activity.page(
+            log,
+            base=call.base,
+            options=options,
+            prefer=call.headers.get("prefer", ""),
+            now=call.received_at,
+            premium=self.premium,
+            tokens=graph.page_tokens,
+        )
 
     def _directory_object(self, directory: _Directory, key: str, call: _Call, options: QueryOptions) -> bytes:
         options.allow_only(("$select",))
