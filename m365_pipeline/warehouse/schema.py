@@ -388,3 +388,6 @@ def table_column_schema(table: sa.Table) -> list[tuple[str, str, str]]:
     """(name, type, description) of each column, for catalog metadata; types as PostgreSQL spells them."""
     dialect = postgresql.dialect()
     return [(column.name, column.type.compile(dialect=dialect), column.info["description"]) for column in table.columns]
+
+
+from m365_pipeline.warehouse import activity_tables as _activity_tables  # noqa: E402, F401 (registers its tables on metadata)
