@@ -8,6 +8,7 @@ import warnings
 
 import dagster as dg
 
+from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
@@ -22,13 +23,15 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions)
+    main_job = build_main_job(partitions, daily=ACTIVITY_ASSETS)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        assets = dg.with_source_code_references([*build_directory_assets(partitions), *build_report_assets(partitions)])
+        assets = dg.with_source_code_references(
+            [*build_directory_assets(partitions), *build_report_assets(partitions), *build_activity_assets(tenants)]
+        )
         checks = build_directory_checks(partitions)
     return dg.Definitions(
         assets=assets,

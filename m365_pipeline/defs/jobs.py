@@ -11,10 +11,13 @@ MAIN_JOB_NAME = "main"
 DAILY_REFRESH = "daily_refresh"
 
 
-def build_main_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_main_job(
+    partitions: dg.PartitionsDefinition, daily: dg.AssetSelection | None = None
+) -> dg.UnresolvedAssetJobDefinition:
+    """Every asset partitioned by tenant alone; the ``daily`` ones (tenant × day) are backfilled by date range."""
     return dg.define_asset_job(
         MAIN_JOB_NAME,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all() if daily is None else dg.AssetSelection.all() - daily,
         partitions_def=partitions,
         description="Extract one tenant from Graph, publish it to the warehouse and write its reports.",
     )
