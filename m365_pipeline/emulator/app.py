@@ -60,6 +60,7 @@ from m365_pipeline.emulator.tenant import (
     SyntheticTenant,
     guid,
 )
+from m365_pipeline.emulator.usage_reports import CSV_CONTENT_TYPE, DOWNLOAD_PATH, UsageReports
 from m365_pipeline.settings import FaultRates
 
 __all__ = [
@@ -84,6 +85,8 @@ READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
 READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
 READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
 READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
+READ_REPORTS = frozenset({"Reports.Read.All"})
+READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
 # A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
@@ -279,6 +282,8 @@ class GraphEmulator:
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
         self.activity = ActivityFeeds(sign_ins_per_day, audits_per_day)
+        secret = hashlib.sha256("|".join(["reports", *self.tenants]).encode()).digest()
+        self.usage_reports = UsageReports(secret, self.tenants)
 
     @property
     def faults(self) -> FaultInjector:
@@ -292,7 +297,10 @@ class GraphEmulator:
         url = urlsplit(request.url)
         headers = {name.lower(): value for name, value in request.headers.items()}
         segments = [unquote(segment) for segment in (url.path or "/").split("/") if segment]
-        if segments and segments[0].lower() == "v1.0":
+        if url.path.startswith(DOWNLOAD_PATH):
+            call = self._take_apart(request, url, headers, self._first)
+            response = self._report_download(call)
+        elif segments and segments[0].lower() == "v1.0":
             # The token decides the tenant; a request without a valid one is answered (401) as the first's
             try:
                 bearer: Grant | GraphError = self._identity.authenticate(headers.get("authorization"))
@@ -422,6 +430,9 @@ class GraphEmulator:
             if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
                 self._check_sign_in_activity(grant.permissions)
             body = route.answer(call, options)
+        except _Redirect as redirect:
+            headers = self._graph_headers(call) | {"Location": redirect.location, "Content-Type": "text/plain"}
+            return EmulatorResponse(302, headers, b"")
         except GraphError as error:
             return self._graph_error(call, error)
         headers = self._graph_headers(call)
@@ -457,6 +468,11 @@ class GraphEmulator:
             route = _Route(
                 READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), honours_unknown_enum_members=True
             )
+        elif resource == "reports" and len(rest) == 1:
+            route = _Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]))
+        elif resource == "admin" and [part.lower() for part in rest] == ["reportsettings"]:
+            settings = self.usage_reports.settings(graph.tenant.tenant_id)
+            route = _Route(READ_REPORT_SETTINGS, 1, lambda call, options: encode_json(settings))
         if route is None:
             unknown = segments[min(len(segments) - 1, 2)] if segments else "v1.0"
             raise GraphError(404, "ResourceNotFound", f"Resource not found for the segment '{unknown}'.")
@@ -527,6 +543,21 @@ class GraphEmulator:
             tokens=graph.page_tokens,
         )
 
+    def _report_redirect(self, graph: _TenantGraph, segment: str, call: _Call, options: QueryOptions) -> bytes:
+        raise _Redirect(self.usage_reports.redirect(graph.tenant.tenant_id, segment, call.received_at))
+
+    def _report_download(self, call: _Call) -> EmulatorResponse:
+        """The download host: CSV for a valid token, and never to a request that carries an Authorization header."""
+        headers = {"Date": formatdate(call.received_at, usegmt=True), "request-id": call.request_id}
+        if "authorization" in call.headers:
+            message = b"The report download does not accept an Authorization header: request it without one."
+            return EmulatorResponse(400, headers | {"Content-Type": "text/plain"}, message)
+        try:
+            csv = self.usage_reports.download(call.path.removeprefix(DOWNLOAD_PATH), call.received_at)
+        except GraphError as error:
+            return EmulatorResponse(error.status, headers | {"Content-Type": "text/plain"}, error.message.encode())
+        return EmulatorResponse(200, headers | {"Content-Type": CSV_CONTENT_TYPE}, csv)
+
     def _directory_object(self, directory: _Directory, key: str, call: _Call, options: QueryOptions) -> bytes:
         options.allow_only(("$select",))
         select = directory.entity.select(options.get("$select"))
@@ -582,6 +613,14 @@ class GraphEmulator:
         }
         headers = self._graph_headers(call) | error.headers
         return EmulatorResponse(error.status, headers, encode_json(envelope))
+
+
+class _Redirect(Exception):
+    """A Graph answer that is a 302 to ``location`` (a usage report's download)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
 
 
 def _selects(options: QueryOptions, name: str) -> bool:

@@ -37,6 +37,7 @@ ALL_PERMISSIONS = frozenset(
         "Organization.Read.All",
         "AuditLog.Read.All",
         "Reports.Read.All",
+        "ReportSettings.Read.All",
         "Policy.Read.All",
         "RoleManagement.Read.Directory",
         "Sites.Read.All",
