@@ -50,6 +50,7 @@ FORBIDDEN_IMPORTS = {
     "legacy": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "snapshots": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "activity": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "usage": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
 }
 
 

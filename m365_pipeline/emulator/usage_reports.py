@@ -144,8 +144,10 @@ def _teams_activity(tenant: SyntheticTenant, rng: random.Random, now: float, day
                 "Private Chat Message Count": str(int(rng.random() * 40 * days)),
                 "Call Count": str(int(rng.random() * 3 * days)),
                 "Meeting Count": str(int(rng.random() * 4 * days)),
-                "Meetings Organized Count": str(int(rng.random() * days)),
-                "Meetings Attended Count": str(int(rng.random() * 3 * days)),
+                "Post Messages": str(int(rng.random() * 2 * days)),
+                "Reply Messages": str(int(rng.random() * 3 * days)),
+                "Urgent Messages": str(int(rng.random() * 0.2 * days)),
+                **{header: str(int(rng.random() * days)) for header in _MEETING_COUNTS},
                 "Audio Duration": f"PT{audio}S",
                 "Video Duration": f"PT{video}S",
                 "Screen Share Duration": "PT0S",
@@ -212,6 +214,16 @@ def _columns(*names: str) -> tuple[str, ...]:
     return ("Report Refresh Date", *names, "Report Period")
 
 
+_MEETING_COUNTS = (
+    "Meetings Organized Count",
+    "Meetings Attended Count",
+    "Ad Hoc Meetings Organized Count",
+    "Ad Hoc Meetings Attended Count",
+    "Scheduled One-time Meetings Organized Count",
+    "Scheduled One-time Meetings Attended Count",
+    "Scheduled Recurring Meetings Organized Count",
+    "Scheduled Recurring Meetings Attended Count",
+)
 _SERVICES = ("Exchange", "OneDrive", "SharePoint", "Skype For Business", "Yammer", "Teams")
 REPORTS: dict[str, _Report] = {
     "getoffice365activeuserdetail": _Report(
@@ -281,8 +293,10 @@ REPORTS: dict[str, _Report] = {
             "Private Chat Message Count",
             "Call Count",
             "Meeting Count",
-            "Meetings Organized Count",
-            "Meetings Attended Count",
+            "Post Messages",
+            "Reply Messages",
+            "Urgent Messages",
+            *_MEETING_COUNTS,
             "Audio Duration",
             "Video Duration",
             "Screen Share Duration",

@@ -42,6 +42,7 @@ logger = logging.getLogger("m365_pipeline.graph")
 
 MAX_PAGE_SIZE = 999
 _RETRIED_STATUSES = frozenset({429, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 QUICK_RETRY_MAX_WAIT = 1.0  # the one retry of an unreachable host waits at most this long
 
 
@@ -81,6 +82,16 @@ class GraphClient:
     ) -> dict[str, Any]:
         """One GET. ``cost`` is the endpoint's base resource-unit cost; the query's discounts are applied."""
         return self._get(self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {}))
+
+    def get_redirect_location(self, path_or_url: str, params: Mapping[str, str] | None = None, *, cost: int = 1) -> str:
+        """The ``Location`` of a GET that Graph answers with a redirect (a usage report's download), not followed:
+        the download must be requested without this client's Authorization header (``graph.downloads``)."""
+        url = self._url(path_or_url)
+        response = self._get_response(url, params, {}, resource_unit_cost(cost, params or {}), redirect=True)
+        location = response.headers.get("Location")
+        if response.status_code not in _REDIRECTS or not location:
+            raise GraphError(response.status_code, "UnexpectedResponse", "expected a redirect with a Location", url=url)
+        return location
 
     def iter_pages(
         self,
@@ -148,7 +159,19 @@ class GraphClient:
         return f"{self.base_url}/{path_or_url.lstrip('/')}"
 
     def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int) -> dict[str, Any]:
-        """GET ``url`` until it succeeds, fails for good, or the retry policy is spent."""
+        return self._get_response(url, params, headers, cost).json()
+
+    def _get_response(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int,
+        *,
+        redirect: bool = False,
+    ) -> httpx.Response:
+        """GET ``url`` until it succeeds (a redirect counts when ``redirect``), fails for good, or the retry
+        policy is spent."""
         failures = 0
         unreachable = 0
         refreshed_token = False
@@ -164,9 +187,9 @@ class GraphClient:
             except GraphSignInUnavailable as error:
                 failure = _Failure.of_sign_in(error)
             else:
-                if response.status_code < 300:
+                if response.status_code < 300 or (redirect and response.status_code in _REDIRECTS):
                     self._note_budget(response)
-                    return response.json()
+                    return response
                 failure = _Failure.of(response, self._clock.utcnow())
                 if failure.status == 401 and not refreshed_token:
                     logger.warning("401 %s on %s: requesting a new token", failure.code, _path(url))

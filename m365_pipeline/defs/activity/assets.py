@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 
 from m365_pipeline.activity.extract import ACTIVITY_LOGS, ActivityLogSpec, extract_days
-from m365_pipeline.activity.limits import LOGS_REQUESTS_PER_WINDOW, LOGS_WINDOW_SECONDS, entra_logs_limiter
 from m365_pipeline.activity.load import duplicate_ids_across_days, load_day, loaded_events
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
+from m365_pipeline.graph.published_limits import LOGS_REQUESTS_PER_WINDOW, LOGS_WINDOW_SECONDS, entra_logs_limiter
 from m365_pipeline.warehouse.activity_tables import ACTIVITY_TABLES
 
 RAW_GROUP = "raw_graph_activity"

@@ -1,10 +1,12 @@
-"""Activity logs by UTC day: sign-ins with their conditional access policies, directory audits with their targets,
-and the provenance of each loaded day.
+"""Activity logs by UTC day (sign-ins with their conditional access policies, directory audits with their targets,
+the provenance of each loaded day) and the Microsoft 365 usage reports with the provenance of each load.
 
 Revision ID: 0005_activity
 Revises: 0002_extract_ledger
 Create Date: 2026-12-02
 """
+
+# ruff: noqa: E501 (column comments are the catalog's descriptions, kept whole)
 
 from __future__ import annotations
 
@@ -258,10 +260,803 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_sign_ins_tenant_id_id"), "sign_ins", ["tenant_id", "id"], unique=False)
     op.create_index(op.f("ix_sign_ins_tenant_id_user_id"), "sign_ins", ["tenant_id", "user_id"], unique=False)
+    op.create_table(
+        "usage_email_activity",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column(
+            "user_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'User Principal Name')",
+        ),
+        sa.Column(
+            "display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Display Name')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column("deleted_date", sa.Date(), nullable=True, comment="When it was deleted. (CSV column 'Deleted Date')"),
+        sa.Column(
+            "last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last day with activity in the period. (CSV column 'Last Activity Date')",
+        ),
+        sa.Column(
+            "send_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Messages sent in the period. (CSV column 'Send Count')",
+        ),
+        sa.Column(
+            "receive_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Messages received in the period. (CSV column 'Receive Count')",
+        ),
+        sa.Column(
+            "read_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Messages read in the period. (CSV column 'Read Count')",
+        ),
+        sa.Column(
+            "meeting_created_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Meetings created in the period. (CSV column 'Meeting Created Count')",
+        ),
+        sa.Column(
+            "meeting_interacted_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Meetings interacted with in the period. (CSV column 'Meeting Interacted Count')",
+        ),
+        sa.Column(
+            "assigned_products",
+            sa.Text(),
+            nullable=True,
+            comment="Products licensed to the user, '+'-joined. (CSV column 'Assigned Products')",
+        ),
+        sa.Column(
+            "report_period",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Days the report covers (7, 30, 90 or 180). (CSV column 'Report Period')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_email_activity")
+        ),
+        comment="E-mail activity: per user, messages sent, received and read, meetings created and interacted with. From Microsoft Graph reports/getEmailActivityUserDetail.",
+    )
+    op.create_table(
+        "usage_mailbox_usage",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column(
+            "user_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'User Principal Name')",
+        ),
+        sa.Column(
+            "display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Display Name')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column("deleted_date", sa.Date(), nullable=True, comment="When it was deleted. (CSV column 'Deleted Date')"),
+        sa.Column(
+            "created_date",
+            sa.Date(),
+            nullable=True,
+            comment="When the mailbox was created. (CSV column 'Created Date')",
+        ),
+        sa.Column(
+            "last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last day with activity in the period. (CSV column 'Last Activity Date')",
+        ),
+        sa.Column(
+            "item_count", sa.BigInteger(), nullable=True, comment="Items in the mailbox. (CSV column 'Item Count')"
+        ),
+        sa.Column(
+            "storage_used_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes the mailbox uses. (CSV column 'Storage Used (Byte)')",
+        ),
+        sa.Column(
+            "issue_warning_quota_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Size at which the user is warned. (CSV column 'Issue Warning Quota (Byte)')",
+        ),
+        sa.Column(
+            "prohibit_send_quota_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Size at which sending stops. (CSV column 'Prohibit Send Quota (Byte)')",
+        ),
+        sa.Column(
+            "prohibit_send_receive_quota_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Size at which sending and receiving stop. (CSV column 'Prohibit Send/Receive Quota (Byte)')",
+        ),
+        sa.Column(
+            "deleted_item_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Items in Deleted Items. (CSV column 'Deleted Item Count')",
+        ),
+        sa.Column(
+            "deleted_item_size_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes in Deleted Items. (CSV column 'Deleted Item Size (Byte)')",
+        ),
+        sa.Column(
+            "deleted_item_quota_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Quota of Deleted Items. (CSV column 'Deleted Item Quota (Byte)')",
+        ),
+        sa.Column(
+            "has_archive",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the mailbox has an archive. (CSV column 'Has Archive')",
+        ),
+        sa.Column(
+            "report_period",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Days the report covers (7, 30, 90 or 180). (CSV column 'Report Period')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_mailbox_usage")
+        ),
+        comment="Mailbox usage: per mailbox, items, storage and quotas. From Microsoft Graph reports/getMailboxUsageDetail.",
+    )
+    op.create_table(
+        "usage_office365_active_users",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column(
+            "user_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'User Principal Name')",
+        ),
+        sa.Column(
+            "display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Display Name')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column("deleted_date", sa.Date(), nullable=True, comment="When it was deleted. (CSV column 'Deleted Date')"),
+        sa.Column(
+            "has_exchange_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a Exchange licence. (CSV column 'Has Exchange License')",
+        ),
+        sa.Column(
+            "has_onedrive_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a OneDrive licence. (CSV column 'Has OneDrive License')",
+        ),
+        sa.Column(
+            "has_sharepoint_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a SharePoint licence. (CSV column 'Has SharePoint License')",
+        ),
+        sa.Column(
+            "has_skype_for_business_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a Skype For Business licence. (CSV column 'Has Skype For Business License')",
+        ),
+        sa.Column(
+            "has_yammer_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a Yammer licence. (CSV column 'Has Yammer License')",
+        ),
+        sa.Column(
+            "has_teams_license",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a Teams licence. (CSV column 'Has Teams License')",
+        ),
+        sa.Column(
+            "exchange_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last Exchange activity. (CSV column 'Exchange Last Activity Date')",
+        ),
+        sa.Column(
+            "onedrive_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last OneDrive activity. (CSV column 'OneDrive Last Activity Date')",
+        ),
+        sa.Column(
+            "sharepoint_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last SharePoint activity. (CSV column 'SharePoint Last Activity Date')",
+        ),
+        sa.Column(
+            "skype_for_business_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last Skype For Business activity. (CSV column 'Skype For Business Last Activity Date')",
+        ),
+        sa.Column(
+            "yammer_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last Yammer activity. (CSV column 'Yammer Last Activity Date')",
+        ),
+        sa.Column(
+            "teams_last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last Teams activity. (CSV column 'Teams Last Activity Date')",
+        ),
+        sa.Column(
+            "exchange_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When Exchange was licensed. (CSV column 'Exchange License Assign Date')",
+        ),
+        sa.Column(
+            "onedrive_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When OneDrive was licensed. (CSV column 'OneDrive License Assign Date')",
+        ),
+        sa.Column(
+            "sharepoint_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When SharePoint was licensed. (CSV column 'SharePoint License Assign Date')",
+        ),
+        sa.Column(
+            "skype_for_business_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When Skype For Business was licensed. (CSV column 'Skype For Business License Assign Date')",
+        ),
+        sa.Column(
+            "yammer_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When Yammer was licensed. (CSV column 'Yammer License Assign Date')",
+        ),
+        sa.Column(
+            "teams_license_assign_date",
+            sa.Date(),
+            nullable=True,
+            comment="When Teams was licensed. (CSV column 'Teams License Assign Date')",
+        ),
+        sa.Column(
+            "assigned_products",
+            sa.Text(),
+            nullable=True,
+            comment="Products licensed to the user, '+'-joined. (CSV column 'Assigned Products')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_office365_active_users")
+        ),
+        comment="Microsoft 365 active users: per user, the services licensed and the last activity in each. From Microsoft Graph reports/getOffice365ActiveUserDetail.",
+    )
+    op.create_table(
+        "usage_onedrive_usage",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column(
+            "site_url",
+            sa.Text(),
+            nullable=True,
+            comment="Address of the site. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Site URL')",
+        ),
+        sa.Column(
+            "owner_display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the site's owner. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Owner Display Name')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column(
+            "last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last day with activity in the period. (CSV column 'Last Activity Date')",
+        ),
+        sa.Column("file_count", sa.BigInteger(), nullable=True, comment="Files on the site. (CSV column 'File Count')"),
+        sa.Column(
+            "active_file_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Files active in the period. (CSV column 'Active File Count')",
+        ),
+        sa.Column(
+            "storage_used_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes the site uses. (CSV column 'Storage Used (Byte)')",
+        ),
+        sa.Column(
+            "storage_allocated_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes the site may use. (CSV column 'Storage Allocated (Byte)')",
+        ),
+        sa.Column(
+            "owner_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the owner. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Owner Principal Name')",
+        ),
+        sa.Column(
+            "report_period",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Days the report covers (7, 30, 90 or 180). (CSV column 'Report Period')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_onedrive_usage")
+        ),
+        comment="OneDrive usage: per account, files and storage. From Microsoft Graph reports/getOneDriveUsageAccountDetail.",
+    )
+    op.create_table(
+        "usage_report_loads",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("report", sa.String(length=64), nullable=False, comment="Usage report (its table without usage_)."),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column("report_refresh_date", sa.Date(), nullable=False, comment="Refresh date of the loaded report."),
+        sa.Column("rows", sa.Integer(), nullable=False, comment="Rows loaded."),
+        sa.Column("names_concealed", sa.Boolean(), nullable=False, comment="Whether names were concealed (hashes)."),
+        sa.Column("missing_columns", sa.Text(), nullable=True, comment='Declared columns the CSV lacked, "; "-joined.'),
+        sa.Column(
+            "extra_columns", sa.Text(), nullable=True, comment='CSV columns not declared (ignored), "; "-joined.'
+        ),
+        sa.Column("raw_path", sa.Text(), nullable=False, comment="The raw file the report was loaded from."),
+        sa.Column("raw_sha256", sa.String(length=64), nullable=False, comment="SHA-256 of that raw file."),
+        sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False, comment="When the report was loaded (UTC)."),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "report", "period", "report_refresh_date", name=op.f("pk_usage_report_loads")
+        ),
+        comment="Provenance of each loaded usage report: its raw file, rows, concealment and column drift.",
+    )
+    op.create_table(
+        "usage_sharepoint_site_usage",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column("site_id", sa.Text(), nullable=True, comment="Id of the site. (CSV column 'Site Id')"),
+        sa.Column(
+            "site_url",
+            sa.Text(),
+            nullable=True,
+            comment="Address of the site. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Site URL')",
+        ),
+        sa.Column(
+            "owner_display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the site's owner. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Owner Display Name')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column(
+            "last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last day with activity in the period. (CSV column 'Last Activity Date')",
+        ),
+        sa.Column("file_count", sa.BigInteger(), nullable=True, comment="Files on the site. (CSV column 'File Count')"),
+        sa.Column(
+            "active_file_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Files active in the period. (CSV column 'Active File Count')",
+        ),
+        sa.Column(
+            "page_view_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Page views in the period. (CSV column 'Page View Count')",
+        ),
+        sa.Column(
+            "visited_page_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Distinct pages visited in the period. (CSV column 'Visited Page Count')",
+        ),
+        sa.Column(
+            "storage_used_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes the site uses. (CSV column 'Storage Used (Byte)')",
+        ),
+        sa.Column(
+            "storage_allocated_bytes",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Bytes the site may use. (CSV column 'Storage Allocated (Byte)')",
+        ),
+        sa.Column(
+            "root_web_template",
+            sa.Text(),
+            nullable=True,
+            comment="Template of the site's root web. (CSV column 'Root Web Template')",
+        ),
+        sa.Column(
+            "owner_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the owner. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'Owner Principal Name')",
+        ),
+        sa.Column(
+            "report_period",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Days the report covers (7, 30, 90 or 180). (CSV column 'Report Period')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_sharepoint_site_usage")
+        ),
+        comment="SharePoint site usage: per site, files, page views and storage. From Microsoft Graph reports/getSharePointSiteUsageDetail.",
+    )
+    op.create_table(
+        "usage_teams_user_activity",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("period", sa.String(length=4), nullable=False, comment="Period requested: D7, D30, D90 or D180."),
+        sa.Column(
+            "report_refresh_date",
+            sa.Date(),
+            nullable=False,
+            comment="Date the report's data was last refreshed. (CSV column 'Report Refresh Date')",
+        ),
+        sa.Column(
+            "tenant_display_name",
+            sa.Text(),
+            nullable=True,
+            comment="Name of the user's tenant. (CSV column 'Tenant Display Name')",
+        ),
+        sa.Column(
+            "shared_channel_tenant_display_names",
+            sa.Text(),
+            nullable=True,
+            comment="Tenants of the shared channels the user took part in. (CSV column 'Shared Channel Tenant Display Names')",
+        ),
+        sa.Column("user_id", sa.Text(), nullable=True, comment="Object id of the user. (CSV column 'User Id')"),
+        sa.Column(
+            "user_principal_name",
+            sa.Text(),
+            nullable=True,
+            comment="Sign-in name of the user. A 32-digit hash instead while the tenant conceals names in reports. (CSV column 'User Principal Name')",
+        ),
+        sa.Column(
+            "last_activity_date",
+            sa.Date(),
+            nullable=True,
+            comment="Last day with activity in the period. (CSV column 'Last Activity Date')",
+        ),
+        sa.Column(
+            "is_deleted",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user or site was deleted. (CSV column 'Is Deleted')",
+        ),
+        sa.Column("deleted_date", sa.Date(), nullable=True, comment="When it was deleted. (CSV column 'Deleted Date')"),
+        sa.Column(
+            "assigned_products",
+            sa.Text(),
+            nullable=True,
+            comment="Products licensed to the user, '+'-joined. (CSV column 'Assigned Products')",
+        ),
+        sa.Column(
+            "team_chat_message_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Team Chat Message) in the period. (CSV column 'Team Chat Message Count')",
+        ),
+        sa.Column(
+            "private_chat_message_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Private Chat Message) in the period. (CSV column 'Private Chat Message Count')",
+        ),
+        sa.Column(
+            "call_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Call) in the period. (CSV column 'Call Count')",
+        ),
+        sa.Column(
+            "meeting_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Meeting) in the period. (CSV column 'Meeting Count')",
+        ),
+        sa.Column(
+            "post_messages",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Post Messages) in the period. (CSV column 'Post Messages')",
+        ),
+        sa.Column(
+            "reply_messages",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Reply Messages) in the period. (CSV column 'Reply Messages')",
+        ),
+        sa.Column(
+            "urgent_messages",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Urgent Messages) in the period. (CSV column 'Urgent Messages')",
+        ),
+        sa.Column(
+            "meetings_organized_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Meetings Organized) in the period. (CSV column 'Meetings Organized Count')",
+        ),
+        sa.Column(
+            "meetings_attended_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Meetings Attended) in the period. (CSV column 'Meetings Attended Count')",
+        ),
+        sa.Column(
+            "ad_hoc_meetings_organized_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Ad Hoc Meetings Organized) in the period. (CSV column 'Ad Hoc Meetings Organized Count')",
+        ),
+        sa.Column(
+            "ad_hoc_meetings_attended_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Ad Hoc Meetings Attended) in the period. (CSV column 'Ad Hoc Meetings Attended Count')",
+        ),
+        sa.Column(
+            "scheduled_one_time_meetings_organized_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Scheduled One-time Meetings Organized) in the period. (CSV column 'Scheduled One-time Meetings Organized Count')",
+        ),
+        sa.Column(
+            "scheduled_one_time_meetings_attended_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Scheduled One-time Meetings Attended) in the period. (CSV column 'Scheduled One-time Meetings Attended Count')",
+        ),
+        sa.Column(
+            "scheduled_recurring_meetings_organized_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Scheduled Recurring Meetings Organized) in the period. (CSV column 'Scheduled Recurring Meetings Organized Count')",
+        ),
+        sa.Column(
+            "scheduled_recurring_meetings_attended_count",
+            sa.BigInteger(),
+            nullable=True,
+            comment="How many (Scheduled Recurring Meetings Attended) in the period. (CSV column 'Scheduled Recurring Meetings Attended Count')",
+        ),
+        sa.Column(
+            "audio_duration",
+            sa.Text(),
+            nullable=True,
+            comment="Time in audio calls and meetings (ISO 8601 duration). (CSV column 'Audio Duration')",
+        ),
+        sa.Column(
+            "video_duration",
+            sa.Text(),
+            nullable=True,
+            comment="Time in video calls and meetings (ISO 8601 duration). (CSV column 'Video Duration')",
+        ),
+        sa.Column(
+            "screen_share_duration",
+            sa.Text(),
+            nullable=True,
+            comment="Time sharing screen (ISO 8601 duration). (CSV column 'Screen Share Duration')",
+        ),
+        sa.Column(
+            "audio_duration_in_seconds",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Seconds in audio calls and meetings. (CSV column 'Audio Duration In Seconds')",
+        ),
+        sa.Column(
+            "video_duration_in_seconds",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Seconds in video calls and meetings. (CSV column 'Video Duration In Seconds')",
+        ),
+        sa.Column(
+            "screen_share_duration_in_seconds",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Seconds sharing screen. (CSV column 'Screen Share Duration In Seconds')",
+        ),
+        sa.Column(
+            "has_other_action",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user did something else in Teams. (CSV column 'Has Other Action')",
+        ),
+        sa.Column(
+            "is_licensed",
+            sa.Boolean(),
+            nullable=True,
+            comment="Whether the user has a Teams licence. (CSV column 'Is Licensed')",
+        ),
+        sa.Column(
+            "report_period",
+            sa.BigInteger(),
+            nullable=True,
+            comment="Days the report covers (7, 30, 90 or 180). (CSV column 'Report Period')",
+        ),
+        sa.Column("row_number", sa.Integer(), nullable=False, comment="1-based position of the row in the report."),
+        sa.Column(
+            "names_concealed",
+            sa.Boolean(),
+            nullable=False,
+            comment="Whether the tenant concealed names in this report (the name columns hold hashes).",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "period", "report_refresh_date", "row_number", name=op.f("pk_usage_teams_user_activity")
+        ),
+        comment="Teams user activity: per user, messages, calls, meetings and their durations. From Microsoft Graph reports/getTeamsUserActivityUserDetail.",
+    )
 
 
 def downgrade() -> None:
 
+    op.drop_table("usage_teams_user_activity")
+    op.drop_table("usage_sharepoint_site_usage")
+    op.drop_table("usage_report_loads")
+    op.drop_table("usage_onedrive_usage")
+    op.drop_table("usage_office365_active_users")
+    op.drop_table("usage_mailbox_usage")
+    op.drop_table("usage_email_activity")
     op.drop_index(op.f("ix_sign_ins_tenant_id_user_id"), table_name="sign_ins")
     op.drop_index(op.f("ix_sign_ins_tenant_id_id"), table_name="sign_ins")
     op.drop_table("sign_ins")
