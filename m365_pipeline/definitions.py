@@ -16,6 +16,7 @@ from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
 from m365_pipeline.defs.resources import build_resources
+from m365_pipeline.defs.usage.assets import USAGE_ASSETS, build_usage_assets, build_usage_job
 from m365_pipeline.settings import Settings, load_settings
 from m365_pipeline.sources import configured_tenants
 
@@ -23,20 +24,25 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions, daily=ACTIVITY_ASSETS)
+    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
         assets = dg.with_source_code_references(
-            [*build_directory_assets(partitions), *build_report_assets(partitions), *build_activity_assets(tenants)]
+            [
+                *build_directory_assets(partitions),
+                *build_report_assets(partitions),
+                *build_activity_assets(tenants),
+                *build_usage_assets(partitions),
+            ]
         )
         checks = build_directory_checks(partitions)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job],
+        jobs=[main_job, build_usage_job(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},

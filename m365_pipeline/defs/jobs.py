@@ -12,12 +12,12 @@ DAILY_REFRESH = "daily_refresh"
 
 
 def build_main_job(
-    partitions: dg.PartitionsDefinition, daily: dg.AssetSelection | None = None
+    partitions: dg.PartitionsDefinition, excluded: dg.AssetSelection | None = None
 ) -> dg.UnresolvedAssetJobDefinition:
-    """Every asset partitioned by tenant alone; the ``daily`` ones (tenant × day) are backfilled by date range."""
+    """Every asset but the ``excluded`` ones (those partitioned by day, those with jobs of their own)."""
     return dg.define_asset_job(
         MAIN_JOB_NAME,
-        selection=dg.AssetSelection.all() if daily is None else dg.AssetSelection.all() - daily,
+        selection=dg.AssetSelection.all() if excluded is None else dg.AssetSelection.all() - excluded,
         partitions_def=partitions,
         description="Extract one tenant from Graph, publish it to the warehouse and write its reports.",
     )
