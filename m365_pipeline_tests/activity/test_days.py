@@ -144,3 +144,27 @@ def test_the_day_not_over_is_refused(emulator: GraphEmulator, tmp_path: Path) ->
             InProcessTokenBucket(1, 0.5, clock),
             NOW,
         )
+
+
+def test_a_day_loads_and_reloads_on_postgresql(emulator: GraphEmulator, tmp_path: Path, postgres_url: str) -> None:
+    engine = create_warehouse_engine(postgres_url)
+    upgrade_to_head(engine)
+    clock = FakeClock()
+    store = RawStore(str(tmp_path / "raw"))
+    tenant = emulator.tenant.tenant_id
+    day = DAYS[0]
+    extract_days(
+        emulator_client(emulator, clock), store, SIGN_IN_LOG, tenant, [day], InProcessTokenBucket(1, 0.5, clock), NOW
+    )
+
+    first = load_day(engine, store, "sign_ins", tenant, day)
+    rows = _sign_ins_of(engine, day)
+    again = load_day(engine, store, "sign_ins", tenant, day)
+
+    assert first.events == again.events == PER_DAY and _sign_ins_of(engine, day) == rows
+    with engine.connect() as connection:
+        edge = connection.execute(
+            sa.select(sign_ins.c.day).where(sign_ins.c.created_date_time == f"{day}T23:59:59.9999999Z")
+        ).scalar_one()
+    assert edge == day
+    engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -122,3 +123,21 @@ def test_a_report_without_its_refresh_date_column_fails_naming_it(tmp_path: Path
 
     with pytest.raises(ReportColumnMissingError, match="Report Refresh Date"):
         load_report(warehouse, store, MAILBOX_USAGE, "t", "D7")
+
+
+def test_a_report_loads_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    engine = create_warehouse_engine(postgres_url)
+    upgrade_to_head(engine)
+    store = RawStore(str(tmp_path / "raw"))
+    _stored_csv(
+        store, "t", "Report Refresh Date,User Principal Name,Has Archive\r\n2026-11-30,a@contoso.com,True\r\n", tmp_path
+    )
+
+    load = load_report(engine, store, MAILBOX_USAGE, "t", "D7")
+    load_report(engine, store, MAILBOX_USAGE, "t", "D7")
+
+    table = USAGE_TABLES["mailbox_usage"]
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(table.c.report_refresh_date, table.c.has_archive)).all()
+    engine.dispose()
+    assert load.rows == 1 and [tuple(row) for row in rows] == [(date(2026, 11, 30), True)]
