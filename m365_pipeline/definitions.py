@@ -11,6 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
@@ -24,7 +25,7 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS)
+    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS | EXCHANGE_SOURCES)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
@@ -36,6 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
+                *build_exchange_source_specs(),
             ]
         )
         checks = build_directory_checks(partitions)

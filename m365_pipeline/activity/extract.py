@@ -33,6 +33,10 @@ from m365_pipeline.graph.rate_limit import RateLimiter
 from m365_pipeline.raw_store import RawStore, StoredFile
 
 PAGE_SIZE = 1_000
+# Pages are written in row groups of this many events: a row group per page would make the writer's footer (which
+# it holds until the file is closed) grow by ~35 KiB a page, 35 MiB for a million sign-ins; ten pages a group keep
+# both the footer and the pages held small.
+ROW_GROUP_EVENTS = 10_000
 PREFER_UNKNOWN_ENUM_MEMBERS = {"Prefer": "include-unknown-enum-members"}
 PREMIUM_PLANS = frozenset({"AAD_PREMIUM", "AAD_PREMIUM_P2"})
 FREE_RETENTION_DAYS = 7
@@ -181,6 +185,7 @@ def _write_day(
     url: str | None = log.entity.path
     pages = rows = 0
     partial = destination.with_name(destination.name + ".partial")
+    held: list[pa.RecordBatch] = []
     with pq.ParquetWriter(partial, schema) as writer:
         while url is not None:
             limiter.acquire(1)
@@ -192,12 +197,17 @@ def _write_day(
             for event in events:
                 _check_in_window(log, day, event, window)
             if events:
-                writer.write_batch(_record_batch(log, events, pages))
+                held.append(_record_batch(log, events, pages))
                 rows += len(events)
+                if sum(batch.num_rows for batch in held) >= ROW_GROUP_EVENTS:
+                    writer.write_table(pa.Table.from_batches(held))
+                    held = []
             if on_page is not None:
                 on_page(pages, rows)
             next_link = body.get("@odata.nextLink")
             url, params = (next_link, None) if isinstance(next_link, str) else (None, None)
+        if held:
+            writer.write_table(pa.Table.from_batches(held))
     os.replace(partial, destination)
     return pages
 
