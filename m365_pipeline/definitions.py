@@ -37,7 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
-                *build_exchange_source_specs(),
+                *build_exchange_source_specs(partitions),
             ]
         )
         checks = build_directory_checks(partitions)
