@@ -242,6 +242,26 @@ def duplicate_ids_across_days(connection: sa.Connection, log: str, tenant_id: st
     return list(connection.execute(query).scalars())
 
 
+def incomplete_days(connection: sa.Connection, log: str, tenant_id: str) -> list[str]:
+    """The tenant's loaded days whose rows are not the events their load recorded (rows deleted or added since),
+    described as ``<day>: <rows> of <events>``."""
+    main = ACTIVITY_TABLES[log][0]
+    rows = (
+        sa.select(main.c.day, sa.func.count().label("rows"))
+        .where(main.c.tenant_id == tenant_id)
+        .group_by(main.c.day)
+        .subquery()
+    )
+    query = (
+        sa.select(activity_days.c.day, activity_days.c.events, sa.func.coalesce(rows.c.rows, 0))
+        .select_from(activity_days.outerjoin(rows, rows.c.day == activity_days.c.day))
+        .where(activity_days.c.tenant_id == tenant_id, activity_days.c.log == log)
+        .where(activity_days.c.events != sa.func.coalesce(rows.c.rows, 0))
+        .order_by(activity_days.c.day)
+    )
+    return [f"{day}: {found} of {events}" for day, events, found in connection.execute(query)]
+
+
 def loaded_events(connection: sa.Connection, log: str, tenant_id: str, day: date) -> int:
     main = ACTIVITY_TABLES[log][0]
     query = sa.select(sa.func.count()).where(main.c.tenant_id == tenant_id, main.c.day == day)

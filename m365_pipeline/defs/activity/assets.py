@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from m365_pipeline.activity.extract import ACTIVITY_LOGS, ActivityLogSpec, extract_days
-from m365_pipeline.activity.load import duplicate_ids_across_days, load_day, loaded_events
+from m365_pipeline.activity.load import duplicate_ids_across_days, incomplete_days, load_day
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
 from m365_pipeline.graph.published_limits import LOGS_REQUESTS_PER_WINDOW, LOGS_WINDOW_SECONDS, entra_logs_limiter
@@ -172,13 +172,15 @@ def _warehouse_log(log: ActivityLogSpec, partitions: dg.PartitionsDefinition) ->
         dg.AssetCheckSpec(
             DAY_COMPLETE,
             asset=warehouse_key(main.name),
-            description="Each loaded day holds every event its raw file holds (Graph reports no count for these "
-            "logs: the raw file's rows are the count of what Graph answered for the day's window).",
+            description="Every loaded day of the tenant still holds exactly the events its load took from the raw file "
+            "(activity_days.events; Graph reports no count for these logs, so the raw file's rows are the count of "
+            "what Graph answered for the day's window).",
         ),
         dg.AssetCheckSpec(
             IDS_UNIQUE_ACROSS_DAYS,
             asset=warehouse_key(main.name),
-            description="No event id of the tenant is loaded on more than one day (a backfill never loads one twice).",
+            description="No event id of the tenant is in the warehouse on more than one day (a backfill never loads "
+            "one twice).",
         ),
     ]
 
@@ -201,16 +203,17 @@ def _warehouse_log(log: ActivityLogSpec, partitions: dg.PartitionsDefinition) ->
         ]
         for load in loads:
             context.log.info(f"{log.name} {load.day}|{load.tenant_id}: {load.events} events from {load.raw_path}")
+        tenant_ids = sorted({load.tenant_id for load in loads})
         with warehouse.engine.connect() as connection:
             incomplete = [
-                f"{load.day}|{load.tenant_id}: {rows} of {load.events}"
-                for load in loads
-                if (rows := loaded_events(connection, log.name, load.tenant_id, load.day)) != load.events
+                f"{tenant_id} {day}"
+                for tenant_id in tenant_ids
+                for day in incomplete_days(connection, log.name, tenant_id)
             ]
             duplicates = sorted(
                 {
                     event_id
-                    for tenant_id in {load.tenant_id for load in loads}
+                    for tenant_id in tenant_ids
                     for event_id in duplicate_ids_across_days(connection, log.name, tenant_id)
                 }
             )
