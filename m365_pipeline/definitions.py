@@ -17,6 +17,7 @@ from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
 from m365_pipeline.defs.resources import build_resources
+from m365_pipeline.defs.teams.assets import TEAMS_ASSETS, build_teams_assets, build_teams_job
 from m365_pipeline.defs.usage.assets import USAGE_ASSETS, build_usage_assets, build_usage_job
 from m365_pipeline.settings import Settings, load_settings
 from m365_pipeline.sources import configured_tenants
@@ -25,7 +26,7 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS | EXCHANGE_SOURCES)
+    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS | EXCHANGE_SOURCES)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
@@ -37,6 +38,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
+                *build_teams_assets(partitions),
                 *build_exchange_source_specs(partitions),
             ]
         )
@@ -44,7 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job, build_usage_job(partitions)],
+        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},

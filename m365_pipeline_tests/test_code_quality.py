@@ -51,6 +51,7 @@ FORBIDDEN_IMPORTS = {
     "snapshots": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "activity": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "usage": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "teams": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "exchange": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
 }
 

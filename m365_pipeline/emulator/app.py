@@ -51,6 +51,7 @@ from m365_pipeline.emulator.odata import (
     parse_filter,
     unsupported_query,
 )
+from m365_pipeline.emulator.teams import TeamsDirectory
 from m365_pipeline.emulator.tenant import (
     GROUP_PROPERTIES,
     ORGANIZATION_PROPERTIES,
@@ -87,6 +88,9 @@ READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
 READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 READ_REPORTS = frozenset({"Reports.Read.All"})
 READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
+LIST_TEAMS = frozenset({"Team.ReadBasic.All", "TeamSettings.Read.All", "Directory.Read.All"})
+READ_TEAM = frozenset({"TeamSettings.Read.All", "Directory.Read.All"})
+READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.Read.All"})
 # A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
@@ -222,6 +226,7 @@ class _TenantGraph:
         self.faults = FaultInjector(faults)
         page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
         self.page_tokens = page_tokens
+        self.teams = TeamsDirectory(tenant)
         self.users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"), page_tokens)
         self.groups = _Directory("groups", GROUP, tenant.groups, ("id",), page_tokens)
         self.organization = tenant.organization
@@ -468,6 +473,12 @@ class GraphEmulator:
             route = _Route(
                 READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), honours_unknown_enum_members=True
             )
+        elif resource == "teams" and not rest:
+            route = _Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
+        elif resource == "teams" and len(rest) == 1:
+            route = _Route(READ_TEAM, 1, lambda call, options: encode_json(graph.teams.team(rest[0])))
+        elif resource == "teams" and len(rest) == 2 and rest[1].lower() == "installedapps":
+            route = _Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]))
         elif resource == "reports" and len(rest) == 1:
             route = _Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]))
         elif resource == "admin" and [part.lower() for part in rest] == ["reportsettings"]:
@@ -542,6 +553,27 @@ class GraphEmulator:
             premium=self.premium,
             tokens=graph.page_tokens,
         )
+
+    def _teams_page(self, graph: _TenantGraph, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(("$top", "$skiptoken", "$select"))
+        size = page_size(options.get("$top"))
+        token = options.get("$skiptoken")
+        offset = graph.page_tokens.offset("teams", token) if token is not None else 0
+        teams = graph.teams.teams
+        head: dict[str, Any] = {"@odata.context": f"{call.base}/v1.0/$metadata#teams"}
+        if offset + size < len(teams):
+            carried = options.link_query(without="$skiptoken")
+            head["@odata.nextLink"] = (
+                f"{call.base}/v1.0/teams?{carried + '&' if carried else ''}"
+                f"$skiptoken={graph.page_tokens.issue('teams', offset + size)}"
+            )
+        return encode_json({**head, "value": [graph.teams.basic(team) for team in teams[offset : offset + size]]})
+
+    def _team_apps(self, graph: _TenantGraph, team_id: str, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(("$expand", "$filter", "$select"))
+        expand = (options.get("$expand") or "").strip().lower() == "teamsappdefinition"
+        context = f"{call.base}/v1.0/$metadata#teams('{team_id}')/installedApps"
+        return encode_json({"@odata.context": context, "value": graph.teams.installed_apps(team_id, expand)})
 
     def _report_redirect(self, graph: _TenantGraph, segment: str, call: _Call, options: QueryOptions) -> bytes:
         raise _Redirect(self.usage_reports.redirect(graph.tenant.tenant_id, segment, call.received_at))

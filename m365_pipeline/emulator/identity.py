@@ -43,6 +43,8 @@ ALL_PERMISSIONS = frozenset(
         "Sites.Read.All",
         "Files.Read.All",
         "TeamSettings.Read.All",
+        "Team.ReadBasic.All",
+        "TeamsAppInstallation.ReadForTeam.All",
         "CallRecords.Read.All",
     }
 )

@@ -1,5 +1,6 @@
 """Activity logs by UTC day (sign-ins with their conditional access policies, directory audits with their targets,
-the provenance of each loaded day) and the Microsoft 365 usage reports with the provenance of each load.
+the provenance of each loaded day), the Microsoft 365 usage reports with the provenance of each load, and teams with
+their settings and installed apps.
 
 Revision ID: 0005_activity
 Revises: 0002_extract_ledger
@@ -260,6 +261,85 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_sign_ins_tenant_id_id"), "sign_ins", ["tenant_id", "id"], unique=False)
     op.create_index(op.f("ix_sign_ins_tenant_id_user_id"), "sign_ins", ["tenant_id", "user_id"], unique=False)
+    op.create_table(
+        "team_installed_apps",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("team_id", sa.String(length=36), nullable=False, comment="The team (teams.id)."),
+        sa.Column("installation_id", sa.String(length=256), nullable=False, comment="Id of the installation."),
+        sa.Column(
+            "teams_app_id", sa.String(length=256), nullable=True, comment="Id of the app in the Teams app catalog."
+        ),
+        sa.Column("display_name", sa.Text(), nullable=True, comment="Name of the app."),
+        sa.Column("version", sa.String(length=64), nullable=True, comment="Version installed."),
+        sa.Column(
+            "distribution_method", sa.String(length=32), nullable=True, comment="store, organization or sideloaded."
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "team_id", "installation_id", name=op.f("pk_team_installed_apps")),
+        comment="Apps installed in each team (Microsoft Graph /teams/{id}/installedApps).",
+    )
+    op.create_table(
+        "teams",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("id", sa.String(length=36), nullable=False, comment="Id of the team (its Microsoft 365 group's id)."),
+        sa.Column("display_name", sa.Text(), nullable=True, comment="Name of the team."),
+        sa.Column("description", sa.Text(), nullable=True, comment="Description of the team."),
+        sa.Column("visibility", sa.String(length=32), nullable=True, comment="public, private or hiddenMembership."),
+        sa.Column("is_archived", sa.Boolean(), nullable=True, comment="Whether the team is archived (read-only)."),
+        sa.Column("classification", sa.Text(), nullable=True, comment="Classification label of the team."),
+        sa.Column("specialization", sa.String(length=64), nullable=True, comment="Use case the team was made for."),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=True, comment="When the team was created (UTC)."),
+        sa.Column("web_url", sa.Text(), nullable=True, comment="Link to the team in Teams."),
+        sa.Column(
+            "members_create_update_channels",
+            sa.Boolean(),
+            nullable=True,
+            comment="Members may add and update channels.",
+        ),
+        sa.Column(
+            "members_create_private_channels",
+            sa.Boolean(),
+            nullable=True,
+            comment="Members may create private channels.",
+        ),
+        sa.Column("members_delete_channels", sa.Boolean(), nullable=True, comment="Members may delete channels."),
+        sa.Column("members_add_remove_apps", sa.Boolean(), nullable=True, comment="Members may add and remove apps."),
+        sa.Column(
+            "members_manage_tabs", sa.Boolean(), nullable=True, comment="Members may add, update and remove tabs."
+        ),
+        sa.Column(
+            "members_manage_connectors",
+            sa.Boolean(),
+            nullable=True,
+            comment="Members may add, update and remove connectors.",
+        ),
+        sa.Column(
+            "guests_create_update_channels", sa.Boolean(), nullable=True, comment="Guests may add and update channels."
+        ),
+        sa.Column("guests_delete_channels", sa.Boolean(), nullable=True, comment="Guests may delete channels."),
+        sa.Column("users_edit_messages", sa.Boolean(), nullable=True, comment="Users may edit their messages."),
+        sa.Column("users_delete_messages", sa.Boolean(), nullable=True, comment="Users may delete their messages."),
+        sa.Column("owners_delete_messages", sa.Boolean(), nullable=True, comment="Owners may delete any message."),
+        sa.Column("team_mentions", sa.Boolean(), nullable=True, comment="@team mentions are allowed."),
+        sa.Column("channel_mentions", sa.Boolean(), nullable=True, comment="@channel mentions are allowed."),
+        sa.Column("giphy", sa.Boolean(), nullable=True, comment="Giphy is allowed."),
+        sa.Column(
+            "giphy_content_rating", sa.String(length=16), nullable=True, comment="Giphy rating: moderate or strict."
+        ),
+        sa.Column("stickers_and_memes", sa.Boolean(), nullable=True, comment="Stickers and memes are allowed."),
+        sa.Column("custom_memes", sa.Boolean(), nullable=True, comment="Custom memes may be uploaded."),
+        sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_teams")),
+        comment="Teams of the tenant (Microsoft Graph /teams/{id}) with their member, guest, messaging and fun settings.",
+    )
     op.create_table(
         "usage_email_activity",
         sa.Column(
@@ -1057,6 +1137,8 @@ def downgrade() -> None:
     op.drop_table("usage_office365_active_users")
     op.drop_table("usage_mailbox_usage")
     op.drop_table("usage_email_activity")
+    op.drop_table("teams")
+    op.drop_table("team_installed_apps")
     op.drop_index(op.f("ix_sign_ins_tenant_id_user_id"), table_name="sign_ins")
     op.drop_index(op.f("ix_sign_ins_tenant_id_id"), table_name="sign_ins")
     op.drop_table("sign_ins")
