@@ -11,6 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.partitions import tenant_partitions
@@ -26,7 +27,8 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions, excluded=ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS | EXCHANGE_SOURCES)
+    excluded = ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS | ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
@@ -39,6 +41,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
                 *build_teams_assets(partitions),
+                *build_drive_assets(partitions),
                 *build_exchange_source_specs(partitions),
             ]
         )
@@ -46,7 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions)],
+        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},

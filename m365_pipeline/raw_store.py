@@ -168,6 +168,12 @@ class RawStore:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows):
                 yield batch.to_pylist()
 
+    def partitions(self, entity: str, tenant: str) -> list[str]:
+        """The partitions of ``entity`` the store holds for ``tenant``, sorted."""
+        selector = pafs.FileSelector(f"{self._base}/{entity}/tenant={tenant}", allow_not_found=True)
+        names = [info.base_name for info in self._fs.get_file_info(selector) if info.is_file]
+        return sorted(name.removesuffix(".parquet") for name in names if name.endswith(".parquet"))
+
     def exists(self, path: str) -> bool:
         return self._fs.get_file_info(path).type == pafs.FileType.File
 

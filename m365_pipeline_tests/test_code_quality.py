@@ -52,6 +52,7 @@ FORBIDDEN_IMPORTS = {
     "activity": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "usage": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "teams": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "drives": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "exchange": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
 }
 

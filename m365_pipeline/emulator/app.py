@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from m365_pipeline.emulator.activity import ACTIVITY_OPTIONS, INCLUDE_UNKNOWN_ENUM_MEMBERS, ActivityFeeds, ActivityLog
+from m365_pipeline.emulator.drives import OneDrives
 from m365_pipeline.emulator.faults import FaultInjector, FaultKind
 from m365_pipeline.emulator.identity import (
     ALL_PERMISSIONS,
@@ -88,6 +89,7 @@ READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
 READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 READ_REPORTS = frozenset({"Reports.Read.All"})
 READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
+READ_FILES = frozenset({"Files.Read.All", "Sites.Read.All"})
 LIST_TEAMS = frozenset({"Team.ReadBasic.All", "TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM = frozenset({"TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.Read.All"})
@@ -227,6 +229,7 @@ class _TenantGraph:
         page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
         self.page_tokens = page_tokens
         self.teams = TeamsDirectory(tenant)
+        self.drives = OneDrives(tenant, page_tokens)
         self.users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"), page_tokens)
         self.groups = _Directory("groups", GROUP, tenant.groups, ("id",), page_tokens)
         self.organization = tenant.organization
@@ -473,6 +476,18 @@ class GraphEmulator:
             route = _Route(
                 READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), honours_unknown_enum_members=True
             )
+        elif resource == "users" and len(rest) == 2 and rest[1].lower() == "drive":
+            route = _Route(
+                READ_FILES, 1, lambda call, options: encode_json(graph.drives.drive_of_user(rest[0], call.base))
+            )
+        elif resource == "drives" and len(rest) == 3 and [part.lower() for part in rest[1:]] == ["root", "delta"]:
+            route = _Route(READ_FILES, 1, partial(self._drive_delta, graph, rest[0]))
+        elif (
+            resource == "drives" and len(rest) == 4 and rest[1].lower() == "items" and rest[3].lower() == "permissions"
+        ):
+            route = _Route(
+                READ_FILES, 1, lambda call, options: encode_json({"value": graph.drives.permissions(rest[0], rest[2])})
+            )
         elif resource == "teams" and not rest:
             route = _Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
         elif resource == "teams" and len(rest) == 1:
@@ -553,6 +568,11 @@ class GraphEmulator:
             premium=self.premium,
             tokens=graph.page_tokens,
         )
+
+    def _drive_delta(self, graph: _TenantGraph, drive_id: str, call: _Call, options: QueryOptions) -> bytes:
+        options.allow_only(("$top", "$select"))
+        size = page_size(options.get("$top"), default=200, maximum=999)
+        return encode_json(graph.drives.delta(drive_id, options.get("token"), call.base, size))
 
     def _teams_page(self, graph: _TenantGraph, call: _Call, options: QueryOptions) -> bytes:
         options.allow_only(("$top", "$skiptoken", "$select"))

@@ -391,5 +391,6 @@ def table_column_schema(table: sa.Table) -> list[tuple[str, str, str]]:
 
 
 from m365_pipeline.warehouse import activity_tables as _activity_tables  # noqa: E402, F401 (registers its tables on metadata)
+from m365_pipeline.warehouse import drive_tables as _drive_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import teams_tables as _teams_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import usage_tables as _usage_tables  # noqa: E402, F401 (registers its tables on metadata)

@@ -1,6 +1,6 @@
 """Activity logs by UTC day (sign-ins with their conditional access policies, directory audits with their targets,
-the provenance of each loaded day), the Microsoft 365 usage reports with the provenance of each load, and teams with
-their settings and installed apps.
+the provenance of each loaded day), the Microsoft 365 usage reports with the provenance of each load, teams with their
+settings and installed apps, and OneDrives with their quota and the classified sharing of their items.
 
 Revision ID: 0005_activity
 Revises: 0002_extract_ledger
@@ -147,6 +147,87 @@ def upgrade() -> None:
         comment="Directory audits of the tenant (Microsoft Graph /auditLogs/directoryAudits), one row per event.",
     )
     op.create_index(op.f("ix_directory_audits_tenant_id_id"), "directory_audits", ["tenant_id", "id"], unique=False)
+    op.create_table(
+        "drive_item_permissions",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("drive_id", sa.String(length=128), nullable=False, comment="The drive (drives.drive_id)."),
+        sa.Column("item_id", sa.String(length=128), nullable=False, comment="The shared item."),
+        sa.Column("permission_id", sa.String(length=256), nullable=False, comment="Id of the permission."),
+        sa.Column("position", sa.Integer(), nullable=False, comment="0-based grantee of the permission."),
+        sa.Column("item_name", sa.Text(), nullable=True, comment="Name of the item."),
+        sa.Column(
+            "roles", sa.Text(), nullable=True, comment='What the grantee may do (read, write, owner), "; "-joined.'
+        ),
+        sa.Column(
+            "link_scope",
+            sa.String(length=32),
+            nullable=True,
+            comment="Scope of a sharing link: anonymous, organization or users.",
+        ),
+        sa.Column("link_type", sa.String(length=32), nullable=True, comment="Kind of sharing link: view, edit, embed."),
+        sa.Column(
+            "classification",
+            sa.String(length=32),
+            nullable=False,
+            comment="owner, internal, external_guest (a guest of the tenant), external_domain (an address elsewhere) or anonymous (a link anyone may use).",
+        ),
+        sa.Column(
+            "grantee_id",
+            sa.String(length=36),
+            nullable=True,
+            comment="Object id of the grantee, when a directory object.",
+        ),
+        sa.Column("grantee_email", sa.Text(), nullable=True, comment="Address of the grantee."),
+        sa.PrimaryKeyConstraint(
+            "tenant_id", "drive_id", "item_id", "permission_id", "position", name=op.f("pk_drive_item_permissions")
+        ),
+        comment="Sharing permissions of drive items, one row per grantee, classified internal, external or anonymous.",
+    )
+    op.create_index(
+        op.f("ix_drive_item_permissions_tenant_id_classification"),
+        "drive_item_permissions",
+        ["tenant_id", "classification"],
+        unique=False,
+    )
+    op.create_table(
+        "drive_sync",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("batch_id", sa.String(length=64), nullable=False, comment="The last sharing batch applied."),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False, comment="When it was applied (UTC)."),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_drive_sync")),
+        comment="Which delta batch of drive sharing each tenant's tables hold.",
+    )
+    op.create_table(
+        "drives",
+        sa.Column(
+            "tenant_id",
+            sa.String(length=36),
+            nullable=False,
+            comment="Entra ID tenant (directory) id the row belongs to.",
+        ),
+        sa.Column("drive_id", sa.String(length=128), nullable=False, comment="Id of the drive."),
+        sa.Column("owner_id", sa.String(length=36), nullable=True, comment="Object id of the owner (users.id)."),
+        sa.Column("owner_email", sa.Text(), nullable=True, comment="Address of the owner."),
+        sa.Column("drive_type", sa.String(length=32), nullable=True, comment="business (OneDrive) or documentLibrary."),
+        sa.Column("web_url", sa.Text(), nullable=True, comment="Address of the drive."),
+        sa.Column("quota_total", sa.BigInteger(), nullable=True, comment="Bytes the drive may hold."),
+        sa.Column("quota_used", sa.BigInteger(), nullable=True, comment="Bytes used."),
+        sa.Column("quota_remaining", sa.BigInteger(), nullable=True, comment="Bytes left."),
+        sa.Column("quota_deleted", sa.BigInteger(), nullable=True, comment="Bytes in the recycle bin."),
+        sa.Column("quota_state", sa.String(length=16), nullable=True, comment="normal, nearing, critical or exceeded."),
+        sa.PrimaryKeyConstraint("tenant_id", "drive_id", name=op.f("pk_drives")),
+        comment="Users' OneDrives (Microsoft Graph /users/{id}/drive) with their quota, as of the newest batch.",
+    )
     op.create_table(
         "sign_in_policies",
         sa.Column(
@@ -1143,6 +1224,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_sign_ins_tenant_id_id"), table_name="sign_ins")
     op.drop_table("sign_ins")
     op.drop_table("sign_in_policies")
+    op.drop_table("drives")
+    op.drop_table("drive_sync")
+    op.drop_index(op.f("ix_drive_item_permissions_tenant_id_classification"), table_name="drive_item_permissions")
+    op.drop_table("drive_item_permissions")
     op.drop_index(op.f("ix_directory_audits_tenant_id_id"), table_name="directory_audits")
     op.drop_table("directory_audits")
     op.drop_table("directory_audit_targets")
