@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from m365_pipeline.cli_snapshots import snapshot, tag
 from m365_pipeline.settings import (
     PREFIX,
     SETTINGS_DOC,
@@ -192,6 +193,10 @@ def upgrade() -> None:
     engine = create_warehouse_engine(_settings_or_exit().database_url)
     upgrade_to_head(engine)
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {current_revision(engine)}")
+
+
+main.add_command(tag)
+main.add_command(snapshot)
 
 
 def _loopback_only(host: str) -> str:

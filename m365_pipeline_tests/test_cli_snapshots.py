@@ -1,0 +1,160 @@
+"""`m365 tag ...` and `m365 snapshot ...` through click's runner, against a real store (a folder, and S3 on moto's
+server) and a real SQLite warehouse."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from m365_pipeline.cli import main
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.b64encode(bytes(32)).decode()
+
+
+class System:
+    """A data folder with a migrated SQLite warehouse and a report, and the environment that points at it."""
+
+    def __init__(self, root: Path, **environ: str) -> None:
+        self.data = root / "data"
+        self.environ = {"M365_DATA_DIR": str(self.data), "M365_SNAPSHOT_KEY": KEY, **environ}
+        assert self.m365("warehouse", "upgrade").exit_code == 0
+        self.report = self.data / "reports" / "tenant" / "EntraIDManagement" / "AllUsers_20261201_060000.csv"
+        self.report.parent.mkdir(parents=True)
+        self.report.write_bytes('\ufeff"UserPrincipalName"\r\n"a@contoso.com"\r\n'.encode())
+
+    def m365(self, *arguments: str, **environ: str) -> Result:
+        return CliRunner().invoke(main, list(arguments), env={**self.environ, **environ}, catch_exceptions=False)
+
+
+@pytest.fixture
+def system(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> System:
+    monkeypatch.chdir(tmp_path)  # the config component reads dagster.yaml from the working folder
+    (tmp_path / "dagster.yaml").write_text("run_queue:\n  max_concurrent_runs: 1\n")
+    return System(tmp_path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_without_a_key_a_snapshot_is_a_setting_error(system: System) -> None:
+    result = system.m365("snapshot", "create", M365_SNAPSHOT_KEY="")
+    assert result.exit_code == 2
+    assert "no snapshot key: set M365_SNAPSHOT_KEY" in result.stderr
+
+
+def test_snapshot_tag_restore_and_verify(system: System, tmp_path: Path) -> None:
+    assert system.m365("snapshot", "list").exit_code == 1  # no repository yet
+    created = system.m365("snapshot", "create")
+    assert created.exit_code == 0, created.output
+    assert "(full)" in created.stdout
+    assert "warehouse:" in created.stdout
+
+    tagged = system.m365("tag", "create", "--type", "release", "--version", "v1.2.3", "--date", "2026-12-01")
+    assert tagged.exit_code == 0, tagged.output
+    assert tagged.stdout.startswith("dev-release-v1.2.3-20261201 -> snapshot")
+
+    shown = system.m365("tag", "show", "dev-release-v1.2.3-20261201")
+    assert shown.exit_code == 0
+    assert "schema_version: 0002" in shown.stdout
+    assert f"{_sha256(system.report)}  reports/tenant/EntraIDManagement/AllUsers_20261201_060000.csv" in shown.stdout
+
+    system.report.write_bytes(system.report.read_bytes() + b'"b@contoso.com"\r\n')
+    assert system.m365("snapshot", "create", "--incremental", "--tag", "dev-release-v1.3.0-20261202").exit_code == 0
+    listed = system.m365("snapshot", "list")
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == ["full", "incremental"]
+    assert "tags: dev-release-v1.3.0-20261202" in listed.stdout
+
+    diff = system.m365("tag", "diff", "dev-release-v1.2.3-20261201", "dev-release-v1.3.0-20261202")
+    assert diff.exit_code == 0, diff.output
+    assert "changed  reports/tenant/EntraIDManagement/AllUsers_20261201_060000.csv" in diff.stdout
+    assert "schema: 0002_extract_ledger (unchanged)" in diff.stdout
+
+    target = tmp_path / "restored"
+    restored = system.m365("snapshot", "restore", "dev-release-v1.2.3-20261201", "--target", str(target))
+    assert restored.exit_code == 0, restored.output
+    old_report = target / "reports" / system.report.relative_to(system.data / "reports")
+    assert old_report.read_bytes() == system.report.read_bytes()[: -len(b'"b@contoso.com"\r\n')]
+    with sqlite3.connect(target / "warehouse" / "warehouse.sqlite") as copy:
+        assert copy.execute("SELECT version_num FROM m365_alembic_version").fetchone()[0].startswith("0002")
+    refused = system.m365("snapshot", "restore", "latest", "--target", str(target), "--component", "reports")
+    assert refused.exit_code == 1
+    assert "exists already; use force" in refused.stderr
+    assert old_report.read_bytes() != system.report.read_bytes()  # nothing was written
+    forced = system.m365("snapshot", "restore", "latest", "--target", str(target), "--component", "reports", "--force")
+    assert forced.exit_code == 0
+    assert old_report.read_bytes() == system.report.read_bytes()
+
+    verified = system.m365("snapshot", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "2 snapshot(s)" in verified.stdout and "no problem" in verified.stdout
+
+
+def test_tag_list_filters_and_delete(system: System) -> None:
+    assert system.m365("snapshot", "create", "--component", "config").exit_code == 0
+    for name in ("dev-weekly-v0.1.0-20261122", "dev-weekly-v0.1.0-20261129", "prod-release-v1.0.0-20261125"):
+        assert system.m365("tag", "create", name).exit_code == 0
+    assert system.m365("tag", "create", "dev-weekly-v0.1.0-20261122").exit_code == 1  # exists
+
+    def names(*filters: str) -> list[str]:
+        return [line.split()[0] for line in system.m365("tag", "list", *filters).stdout.splitlines()]
+
+    assert names() == ["dev-weekly-v0.1.0-20261122", "prod-release-v1.0.0-20261125", "dev-weekly-v0.1.0-20261129"]
+    assert names("--env", "prod") == ["prod-release-v1.0.0-20261125"]
+    assert names("--type", "weekly", "--since", "2026-11-23") == ["dev-weekly-v0.1.0-20261129"]
+    assert names("--until", "20261125", "--version", "v0.1.0") == ["dev-weekly-v0.1.0-20261122"]
+    assert system.m365("tag", "delete", "dev-weekly-v0.1.0-20261122").exit_code == 0
+    missing = system.m365("tag", "delete", "dev-weekly-v0.1.0-20261122")
+    assert missing.exit_code == 1
+    assert "no tag dev-weekly-v0.1.0-20261122" in missing.stderr
+    invalid = system.m365("tag", "show", "dev-nightly-1.0-2026")
+    assert invalid.exit_code == 2
+    assert "type: 'nightly' is not one of" in invalid.stderr
+
+
+def test_verify_names_a_flipped_bit_and_a_wrong_key(system: System) -> None:
+    assert system.m365("snapshot", "create").exit_code == 0
+    wrong = system.m365("snapshot", "verify", M365_SNAPSHOT_KEY=OTHER_KEY)
+    assert wrong.exit_code == 2
+    assert "wrong repository key" in wrong.stderr
+    pack = next(p for p in (system.data / "snapshots" / "packs").rglob("*") if p.is_file())
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    pack.write_bytes(bytes(data))
+    broken = system.m365("snapshot", "verify")
+    assert broken.exit_code == 1
+    assert f"pack {pack.name}" in broken.stdout
+    assert "m365 snapshot verify failed: " in broken.stderr
+    assert system.m365("snapshot", "verify", "--subset", "3/2").exit_code == 2
+
+
+def test_prune_keeps_tagged_snapshots(system: System) -> None:
+    for _ in range(3):
+        assert system.m365("snapshot", "create", "--component", "config").exit_code == 0
+    first = system.m365("snapshot", "list").stdout.splitlines()[0].split()[0]
+    assert system.m365("tag", "create", "dev-manual-v0.1.0-20261201", "--snapshot", first).exit_code == 0
+    pruned = system.m365("snapshot", "prune", M365_SNAPSHOT_KEEP_DAILY="1", M365_SNAPSHOT_KEEP_WEEKLY="0")
+    assert pruned.exit_code == 0, pruned.output
+    assert f"keep   {first}  (tagged)" in pruned.stdout
+    assert len(system.m365("snapshot", "list").stdout.splitlines()) == 2  # the tagged one and the newest
+
+
+def test_a_store_on_s3(tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    system = System(tmp_path, M365_SNAPSHOT_STORE=f"s3://{s3_bucket}/hot", M365_S3_ENDPOINT_URL=s3_endpoint)
+    assert system.m365("snapshot", "create").exit_code == 0
+    assert system.m365("tag", "create", "test-manual-v0.0.1-20261201").exit_code == 0
+    verified = system.m365("snapshot", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "1 snapshot(s)" in verified.stdout
+    target = tmp_path / "restored"
+    assert system.m365("snapshot", "restore", "test-manual-v0.0.1-20261201", "--target", str(target)).exit_code == 0
+    assert (target / "reports" / system.report.relative_to(system.data / "reports")).read_bytes() == (
+        system.report.read_bytes()
+    )
