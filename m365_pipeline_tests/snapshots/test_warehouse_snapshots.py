@@ -157,7 +157,7 @@ def _scattered_changes(url: str, fraction: float, seed: int = 9) -> int:
             connection.execute(schema.user_licenses.delete().where(schema.user_licenses.c.user_id == row["id"]))
             connection.execute(schema.users.delete().where(schema.users.c.id == row["id"]))
         for n, row in enumerate(picked[2::3]):
-            fresh = {**row, "id": f"00000000-0000-0000-0000-{n:012d}", "user_principal_name": f"new{n}@x"}
+            fresh = {**row, "id": f"00000000-0000-0000-{seed:04d}-{n:012d}", "user_principal_name": f"new{seed}.{n}@x"}
             connection.execute(schema.users.insert(), [fresh])
             connection.execute(
                 schema.user_licenses.insert(),
