@@ -36,8 +36,10 @@ from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest, load_manifest, save_manifest, snapshot_ids
 from m365_pipeline.snapshots.restorer import RestoreRefused, destination, restore_files
-from m365_pipeline.snapshots.tag_store import TagStore
+from m365_pipeline.snapshots.tag_store import TagQuery, TagStore
 from m365_pipeline.snapshots.tags import Retention, Tag, TagName, TagNameError
+from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.consistency import consumed_unit_mismatches, licenses_without_user
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import current_revision
 
@@ -428,3 +430,41 @@ def make_tag(
     )
     TagStore(repository.backend, repository.keys).create(tag)
     return tag
+
+
+def warehouse_problems(database_url: str) -> list[str]:
+    """What the warehouse's blocking asset checks find in the database at ``database_url``, for every tenant it
+    holds (a restored warehouse is checked by the same queries before it is released)."""
+    engine = create_warehouse_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            tenant_ids = connection.execute(sa.select(schema.tenants.c.tenant_id)).scalars().all()
+            return [
+                f"tenant {tenant_id}: {problem}"
+                for tenant_id in tenant_ids
+                for finder in (licenses_without_user, consumed_unit_mismatches)
+                for problem in finder(connection, tenant_id)
+            ]
+    finally:
+        engine.dispose()
+
+
+def restored_database_url(target: Path) -> str | None:
+    """The SQLite warehouse a restore wrote under ``target``, as a database URL (None if it holds none)."""
+    path = target / "warehouse" / "warehouse.sqlite"
+    return f"sqlite:///{path}" if path.is_file() else None
+
+
+def newest_tag(repository: Repository, env: str, tag_type: str) -> Tag | None:
+    found = list(TagStore(repository.backend, repository.keys).tags(TagQuery(env=env, type=tag_type)))
+    return max(found, key=lambda t: (t.created_at, str(t.name))) if found else None
+
+
+def free_tag_name(repository: Repository, env: str, tag_type: str, commit: str, date: dt.date) -> TagName:
+    """``{env}-{type}-v<package version>-{date}``, or with the commit as a pre-release part (``v0.1.0-gd043f56``)
+    when that name is taken (two deployments of one version on one day)."""
+    tags = TagStore(repository.backend, repository.keys)
+    name = TagName.of(env, tag_type, code_version(), date)
+    if tags.exists(name):
+        name = TagName.of(env, tag_type, f"{code_version()}-g{commit[:7]}", date)
+    return name
