@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases, tables
+from m365_pipeline.snapshots import databases, oplog, tables
 from m365_pipeline.snapshots.archiver import archive_file, archive_folder, archive_stream
 from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
@@ -113,7 +113,11 @@ def create_snapshot(
             raise FileNotFoundError(f"component {name}: {path} does not exist")
     started = time.monotonic()
     backend, keys = repository.backend, repository.keys
-    with Lock(backend, keys, "snapshot", exclusive=False), tempfile.TemporaryDirectory(prefix="m365-capture-") as work:
+    with (
+        oplog.recorded(backend, keys, "snapshot", {"label": sources.label, "asked": kind}) as details,
+        Lock(backend, keys, "snapshot", exclusive=False),
+        tempfile.TemporaryDirectory(prefix="m365-capture-") as work,
+    ):
         index = Index.load(backend, keys.encryption)
         base, promoted = None, None
         if kind == INCREMENTAL:
@@ -135,6 +139,7 @@ def create_snapshot(
             meta={"label": sources.label, **meta},
         )
         snapshot_id = save_manifest(backend, keys, manifest)
+        details.update(snapshot_id=snapshot_id, kind=actual, bytes=saver.stats.bytes, stored=saver.stats.stored_bytes)
         return SnapshotResult(snapshot_id, manifest, saver.stats, time.monotonic() - started, promoted)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
-from m365_pipeline.snapshots import databases, tables
+from m365_pipeline.snapshots import databases, oplog, tables
 from m365_pipeline.snapshots.capture import DATABASE, TABLES
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
@@ -133,7 +133,31 @@ def restore_snapshot(
     clock: Callable[[], float] = time.monotonic,
 ) -> RestoreReport:
     """Restore ``components`` (``warehouse`` and file component names; None: all the target has a place for) of
-    snapshot ``snapshot_id`` into ``target``; ``only_tables`` restores just those warehouse tables."""
+    snapshot ``snapshot_id`` into ``target``; ``only_tables`` restores just those warehouse tables. Recorded in
+    the operations log, refused or failed ones too."""
+    where = {
+        "warehouse": sa.make_url(target.warehouse_url).render_as_string(hide_password=True)
+        if target.warehouse_url
+        else None,
+        "folders": {name: str(path) for name, path in sorted(target.folders.items())},
+    }
+    asked = {"snapshot_id": snapshot_id, "target": where, "components": components and sorted(components)}
+    with oplog.recorded(repository.backend, repository.keys, "restore", asked) as details:
+        report = _restore(repository, snapshot_id, target, components, only_tables, force, hooks, clock)
+        details.update(tables=len(report.tables), files=report.files, bytes=report.bytes)
+        return report
+
+
+def _restore(
+    repository: Repository,
+    snapshot_id: str,
+    target: RestoreTarget,
+    components: Collection[str] | None,
+    only_tables: Collection[str] | None,
+    force: bool,
+    hooks: RestoreHooks,
+    clock: Callable[[], float],
+) -> RestoreReport:
     manifest = repository.manifest(snapshot_id)  # a hostile path makes this raise UnsafePath: nothing is written
     plan = _Plan.make(repository, snapshot_id, manifest, target, components, only_tables, force)
     index = repository.index()
