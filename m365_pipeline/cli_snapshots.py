@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,23 +25,22 @@ class _Failed(Exception):
 
 @contextmanager
 def _outcome(command: str) -> Iterator[None]:
-    """Known failures as one line and their exit code: 2 for settings and arguments, 1 for the rest."""
-    from m365_pipeline.snapshot_system import SnapshotKeyMissing
+    """Known failures as one line and their exit code: 1 for a failed operation, 2 for settings and arguments."""
+    from m365_pipeline.snapshot_system import SnapshotKeyMissing, WarehouseChecksFailed
     from m365_pipeline.snapshots.config import RepositoryError
     from m365_pipeline.snapshots.crypto import IntegrityError
+    from m365_pipeline.snapshots.databases import DatabaseToolFailed
     from m365_pipeline.snapshots.keys import KeyConfigurationError, WrongKeyError
     from m365_pipeline.snapshots.locks import RepositoryLocked
     from m365_pipeline.snapshots.manifests import UnsafePath
     from m365_pipeline.snapshots.prune import PruneRefused
+    from m365_pipeline.snapshots.restore import RestoreFailed
     from m365_pipeline.snapshots.restorer import RestoreRefused
     from m365_pipeline.snapshots.tag_store import TagExists, TagNotFound
     from m365_pipeline.snapshots.tags import TagNameError
 
     try:
         yield
-    except (SettingsError, SnapshotKeyMissing, KeyConfigurationError, WrongKeyError, TagNameError) as error:
-        click.echo(f"m365 {command}: {_one_line(error)}", err=True)
-        sys.exit(2)
     except (
         _Failed,
         RepositoryError,
@@ -52,9 +52,22 @@ def _outcome(command: str) -> Iterator[None]:
         TagExists,
         TagNotFound,
         LookupError,
+        RestoreFailed,
+        WarehouseChecksFailed,
+        DatabaseToolFailed,
     ) as error:
         click.echo(f"m365 {command} failed: {_one_line(error)}", err=True)
         sys.exit(1)
+    except (
+        SettingsError,
+        SnapshotKeyMissing,
+        KeyConfigurationError,
+        WrongKeyError,
+        TagNameError,
+        ValueError,
+    ) as error:  # after the failures, some of which are ValueErrors
+        click.echo(f"m365 {command}: {_one_line(error)}", err=True)
+        sys.exit(2)
 
 
 def _one_line(error: BaseException) -> str:
@@ -132,12 +145,7 @@ def tag_create(
         repository = system.open_store(settings)
         snapshot_id = system.resolve_snapshot(repository, snapshot)
         created = system.make_tag(
-            repository,
-            tag_name,
-            snapshot_id,
-            commit=commit or system.current_commit(),
-            schema=system.schema_version(settings.database_url),
-            keep_until=keep_until,
+            repository, settings, tag_name, snapshot_id, commit=commit or system.current_commit(), keep_until=keep_until
         )
         click.echo(f"{created.name} -> snapshot {created.snapshot_id[:12]} (commit {created.commit[:12]})")
 
@@ -203,13 +211,14 @@ def tag_delete(name: str) -> None:
 @tag.command(name="diff")
 @click.argument("old")
 @click.argument("new")
-def tag_diff(old: str, new: str) -> None:
-    """What changed from tag OLD to tag NEW: commit, schema, configuration (unified diff) and artifacts (added,
-    removed, changed, with sizes)."""
+@click.option("--rows", "show_rows", type=click.IntRange(0), default=20, show_default=True, help="Row changes shown.")
+def tag_diff(old: str, new: str, show_rows: int) -> None:
+    """What changed from tag OLD to tag NEW: commit, schema, the warehouse (row counts and rows added, removed and
+    changed by primary key, which users gained or lost which licence), the configuration (a unified diff) and the
+    artifacts (added, removed, changed, with sizes)."""
     from m365_pipeline import snapshot_system as system
-    from m365_pipeline.snapshots.diff import file_changes, unified_diff
-    from m365_pipeline.snapshots.index import Index
-    from m365_pipeline.snapshots.manifests import load_manifest
+    from m365_pipeline.snapshots.diff import unified_diff
+    from m365_pipeline.snapshots.table_diff import RowChange, artifact_changes, license_changes, warehouse_diff
     from m365_pipeline.snapshots.tag_store import TagStore
     from m365_pipeline.snapshots.tags import TagName
 
@@ -223,17 +232,34 @@ def tag_diff(old: str, new: str) -> None:
             ("config", before.config_hash[:12], after.config_hash[:12]),
         ):
             click.echo(f"{label}: {a} -> {b}" if a != b else f"{label}: {a} (unchanged)")
-        old_manifest, new_manifest = (
-            load_manifest(repository.backend, repository.keys, t.snapshot_id) for t in (before, after)
+        shown: list[RowChange] = []
+        warehouse = warehouse_diff(
+            repository,
+            before.snapshot_id,
+            after.snapshot_id,
+            on_change=lambda change: shown.append(change) if len(shown) < show_rows else None,
         )
-        changes = file_changes(old_manifest, new_manifest)
-        for change in changes:
-            click.echo(str(change))
-        if not changes:
-            click.echo("no file changed")
-        index = Index.load(repository.backend, repository.keys.encryption)
+        for table in warehouse.tables:
+            counts = f"{table.old_rows} -> {table.new_rows} rows"
+            changes = f"+{table.added} -{table.removed} ~{table.changed}"
+            click.echo(f"table {table.table}: {counts}, {changes}" + (f" ({table.note})" if table.note else ""))
+        for change in shown:
+            key = ", ".join(f"{k}={v}" for k, v in change.key.items())
+            columns = f" ({', '.join(change.changed_columns)})" if change.changed_columns else ""
+            click.echo(f"  {change.change:8} {change.table} {key}{columns}")
+        for licence in license_changes(repository, before.snapshot_id, after.snapshot_id):
+            click.echo(f"licence {licence.change}: user {licence.user_id} SKU {licence.sku_id} ({licence.tenant_id})")
+        old_manifest, new_manifest = repository.manifest(before.snapshot_id), repository.manifest(after.snapshot_id)
+        for file_change in artifact_changes(old_manifest, new_manifest):
+            click.echo(str(file_change))
         lines = unified_diff(
-            repository.backend, repository.keys, index, old_manifest, new_manifest, "config", labels=(old, new)
+            repository.backend,
+            repository.keys,
+            repository.index(),
+            old_manifest,
+            new_manifest,
+            "config",
+            labels=(old, new),
         )
         for line in lines:
             click.echo(line, nl=not line.endswith("\n"))
@@ -258,7 +284,12 @@ def snapshot() -> None:
 )
 @click.option("--tag", "tag_name", help="Tag the new snapshot with this name too.")
 def snapshot_create(full: bool, components: tuple[str, ...], tag_name: str | None) -> None:
-    """Capture the system into the hot store (the repository is created with the key on first use)."""
+    """Capture the system into the hot store (the repository is created with the key on first use).
+
+    An incremental stores, for each warehouse table, only the rows changed since the last full of the same
+    M365_SNAPSHOT_ENV (by primary key); files deduplicate by chunk. Without a full to base it on, or after a
+    schema change, a full is taken instead and the reason printed.
+    """
     from m365_pipeline import snapshot_system as system
     from m365_pipeline.snapshots.tags import TagName
 
@@ -266,32 +297,21 @@ def snapshot_create(full: bool, components: tuple[str, ...], tag_name: str | Non
         settings = _settings()
         name = TagName.parse(tag_name) if tag_name else None
         chosen = components or system.COMPONENTS
-        with click.progressbar(
-            length=max(1, system.estimated_size(settings, chosen)),
-            label="snapshot",
-            file=sys.stderr,
-            show_eta=True,
-            show_percent=True,
-        ) as bar:
-            result = system.create_snapshot(
-                settings, "full" if full else "incremental", chosen, progress=lambda done, _what: bar.update(done)
-            )
-        ratio = f"{result.dedup_ratio:.1f}x" if result.dedup_ratio else "everything was stored already"
+        click.echo(f"m365 snapshot: capturing {', '.join(chosen)} into {settings.snapshot_store}", err=True)
+        result = system.create_snapshot(settings, "full" if full else "incremental", chosen)
+        stats, manifest = result.stats, result.manifest
+        sizes = system.component_sizes(manifest)
         click.echo(
-            f"snapshot {result.id} ({result.kind}): {_size(result.size)} in {result.seconds:.1f} s, "
-            f"{_size(result.new_bytes)} new, {_size(result.stored_bytes)} stored, dedup {ratio}"
+            f"snapshot {result.snapshot_id} ({manifest.kind}): {_size(stats.bytes)} in {result.seconds:.1f} s, "
+            f"{_size(stats.new_bytes)} new, {_size(stats.stored_bytes)} stored"
         )
-        for component, size in result.sizes.items():
+        if result.promoted:
+            click.echo(f"  taken as a full: {result.promoted}")
+        for component, size in sizes.items():
             click.echo(f"  {component}: {_size(size)}")
         if name is not None:
             repository = system.open_store(settings)
-            system.make_tag(
-                repository,
-                name,
-                result.id,
-                commit=system.current_commit(),
-                schema=system.schema_version(settings.database_url),
-            )
+            system.make_tag(repository, settings, name, result.snapshot_id, commit=system.current_commit())
             click.echo(f"tagged {name}")
 
 
@@ -352,31 +372,117 @@ def snapshot_verify(read_data: bool, subset: tuple[int, int] | None) -> None:
 @click.option(
     "--target",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder to restore into (one subfolder per component); another system's or a regression copy.",
+    help="Folder to restore into (one subfolder per component; the SQLite warehouse as warehouse.sqlite).",
 )
+@click.option("--live", is_flag=True, help="Restore into the running system (Dagster's schedules are paused).")
+@click.option("--warehouse-url", help="Restore the warehouse into this database (e.g. a fresh PostgreSQL one).")
 @click.option(
     "--component",
     "components",
     multiple=True,
     type=click.Choice(["warehouse", "config", "raw", "reports"]),
-    help="Restore only this component (repeatable) [default: all].",
+    help="Restore only this component (repeatable) [default: every one the target has a place for].",
 )
-@click.option("--force", is_flag=True, help="Replace files that exist in the target.")
-def snapshot_restore(reference: str, target: Path, components: tuple[str, ...], force: bool) -> None:
-    """Restore the snapshot REFERENCE (a tag name, a snapshot id or `latest`) into --target, every file verified
-    against its checksum before it takes its name; refuses to replace files without --force."""
+@click.option("--table", "only_tables", multiple=True, help="Restore only this warehouse table (repeatable).")
+@click.option("--force", is_flag=True, help="Replace existing files and a non-empty warehouse.")
+def snapshot_restore(
+    reference: str,
+    target: Path | None,
+    live: bool,
+    warehouse_url: str | None,
+    components: tuple[str, ...],
+    only_tables: tuple[str, ...],
+    force: bool,
+) -> None:
+    """Restore the snapshot REFERENCE (a tag name, a snapshot id or `latest`) into --target or the --live system.
+
+    In the old procedure's order: stop (with --live: Dagster's schedules and sensors paused, refused while a run is
+    in progress), database, files, configuration, integrity (every table's checksum and file's SHA-256), the
+    warehouse's checks on the restored warehouse, release. Refuses to replace anything without --force; a failed
+    restore leaves the target as it was or marked failed.
+    """
     from m365_pipeline import snapshot_system as system
 
     with _outcome("snapshot restore"):
-        repository = system.open_store(_settings())
+        settings = _settings()
+        repository = system.open_store(settings)
         snapshot_id = system.resolve_reference(repository, reference)
-        plan = system.restore_plan(repository, snapshot_id, components or system.COMPONENTS)
-        with click.progressbar(
-            length=max(1, plan.size), label="restore", file=sys.stderr, show_eta=True, show_percent=True
-        ) as bar:
-            written = system.restore_into(repository, plan, target, force=force, progress=lambda n, _: bar.update(n))
-        click.echo(f"restored snapshot {snapshot_id[:12]}: {plan.files} file(s), {_size(written)} into {target}")
+        manifest = repository.manifest(snapshot_id)
+        where = system.restore_target(settings, manifest, folder=target, warehouse_url=warehouse_url, live=live)
+        with _ProgressBar("restore") as bar, _stopped_dagster(live) as (stop, release):
+            report = system.restore_snapshot(
+                repository,
+                snapshot_id,
+                where,
+                components=components or ((system.WAREHOUSE,) if only_tables else None),
+                only_tables=only_tables or None,
+                force=force,
+                hooks=system.restore_hooks(stop=stop, release=release, progress=bar.update),
+            )
+        tables = f", {len(report.tables)} table(s)" if report.tables else ""
+        click.echo(
+            f"restored snapshot {snapshot_id[:12]}: {report.files} file(s), {_size(report.bytes)}{tables} "
+            f"into {'the live system' if live else target}"
+        )
+        for step, seconds in report.steps:
+            click.echo(f"  {step}: {seconds:.1f} s")
+
+
+class _ProgressBar:
+    """A click progress bar on stderr opened at the first report (when the total is known), labelled by step."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+        self._done = 0
+
+    def update(self, progress: Any) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=max(1, progress.total_bytes), label=self._label, file=sys.stderr, show_eta=True
+            )
+            self._bar.__enter__()
+        self._bar.label = f"{self._label}: {progress.step}"
+        self._bar.update(progress.done_bytes - self._done)
+        self._done = progress.done_bytes
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@contextmanager
+def _stopped_dagster(live: bool) -> Iterator[tuple[Callable[[], None] | None, Callable[[], None] | None]]:
+    """For a live restore, the stop and release steps on the Dagster instance of DAGSTER_HOME (or of the project
+    folder's dagster.yaml, as `m365 run` uses): schedules and sensors paused, refused while a run is in progress."""
+    if not live:
+        yield None, None
+        return
+    import os
+
+    import dagster as dg
+
+    from m365_pipeline.defs.snapshots.restore import system_stopped
+
+    if "DAGSTER_HOME" not in os.environ:
+        if not Path("dagster.yaml").is_file():
+            raise click.UsageError(
+                "a live restore pauses Dagster first: set DAGSTER_HOME or run from the project folder"
+            )
+        os.environ["DAGSTER_HOME"] = str(Path.cwd())
+    stack = ExitStack()
+    with dg.DagsterInstance.get() as instance:
+
+        def stop() -> None:
+            stack.enter_context(system_stopped(instance, None, lambda message: click.echo(message, err=True)))
+
+        try:
+            yield stop, stack.close
+        finally:
+            stack.close()
 
 
 @snapshot.command(name="prune")

@@ -1,10 +1,11 @@
 """This system's snapshots, as the settings define them: the repository (``M365_SNAPSHOT_STORE`` opened with
 ``M365_SNAPSHOT_KEY`` or ``M365_SNAPSHOT_PASSPHRASE``) and what a snapshot of the system is made of. The CLI and
-the Dagster assets both go through here; the snapshot mechanics are ``m365_pipeline.snapshots``'.
+the Dagster layer both go through here; the snapshot mechanics are ``m365_pipeline.snapshots``'.
 
-Components: ``warehouse`` (the database: SQLite through its online backup API, PostgreSQL through
-``pg_dump -Fc -Z0``), ``config`` (the Dagster instance and workspace files and the effective settings, secrets
-masked), ``raw`` (the raw store's extracts) and ``reports`` (the written reports).
+Components: ``warehouse`` (the database as one file, and every table as Parquet), ``config`` (the Dagster
+instance and workspace files of the working folder and the effective settings, secrets masked), ``raw`` (the raw
+store's extracts) and ``reports`` (the written reports). Snapshots are labelled with ``M365_SNAPSHOT_ENV``: an
+incremental is based on the newest full of the same environment.
 """
 
 from __future__ import annotations
@@ -12,30 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib.metadata
-import os
 import shutil
-import socket
-import sqlite3
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields, is_dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from m365_pipeline.settings import Settings, mask_url_password
-from m365_pipeline.snapshots.archiver import archive_file
+from m365_pipeline.snapshots import capture, restore
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
-from m365_pipeline.snapshots.blobs import BlobSaver
-from m365_pipeline.snapshots.config import RepositoryConfig, RepositoryError, init_repository, open_repository
-from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams
-from m365_pipeline.snapshots.locks import Lock
-from m365_pipeline.snapshots.manifests import FileEntry, Manifest, load_manifest, save_manifest, snapshot_ids
-from m365_pipeline.snapshots.restorer import RestoreRefused, destination, restore_files
+from m365_pipeline.snapshots.manifests import Manifest
+from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.stored_tables import warehouse_meta
 from m365_pipeline.snapshots.tag_store import TagQuery, TagStore
 from m365_pipeline.snapshots.tags import Retention, Tag, TagName, TagNameError
 from m365_pipeline.warehouse import schema
@@ -43,31 +38,22 @@ from m365_pipeline.warehouse.consistency import consumed_unit_mismatches, licens
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import current_revision
 
-COMPONENTS = ("warehouse", "config", "raw", "reports")
+WAREHOUSE = restore.WAREHOUSE
+COMPONENTS = (WAREHOUSE, "config", "raw", "reports")
+FILE_COMPONENTS = ("config", "raw", "reports")
 CONFIG_FILES = ("dagster.yaml", "workspace.yaml")
 """Project files that configure the running system, taken from the working folder when present."""
-
-Progress = Callable[[int, str], None]
-"""Called with the bytes just processed and what is being processed."""
-
-
-def _no_progress(_bytes: int, _what: str) -> None:
-    pass
+RESTORED_CONFIG = "restored-config"
+"""Where a live restore puts the configuration (under the data folder), to compare with the running one: the
+settings themselves live in the environment, not in files a restore could replace."""
 
 
 class SnapshotKeyMissing(ValueError):
     """Neither M365_SNAPSHOT_KEY nor M365_SNAPSHOT_PASSPHRASE is set."""
 
 
-@dataclass(frozen=True)
-class Repository:
-    backend: Backend
-    config: RepositoryConfig
-    keys: RepositoryKeys
-    location: str
-
-    def __repr__(self) -> str:
-        return f"Repository({self.location!r})"
+class NoRepository(LookupError):
+    """The store holds no repository yet."""
 
 
 def open_backend(store: str, settings: Settings) -> Backend:
@@ -94,146 +80,70 @@ def open_store(settings: Settings, *, create: bool = False, store: str | None = 
     secrets = _secrets(settings)
     if not any(True for _ in backend.names("config")):
         if not create:
-            raise RepositoryError(f"{location} holds no snapshot repository yet: `m365 snapshot create` makes one")
+            raise NoRepository(f"{location} holds no snapshot repository yet: `m365 snapshot create` makes one")
         _init(backend, settings)
-    config, keys = open_repository(backend, secrets)
-    return Repository(backend, config, keys, location)
+    return Repository.open(backend, secrets)
 
 
 def _init(backend: Backend, settings: Settings) -> None:
     snapshots = settings.snapshots
     if snapshots.key is not None:
-        init_repository(backend, RepositoryKeys.from_base64(snapshots.key.reveal()))
+        Repository.init(backend, RepositoryKeys.from_base64(snapshots.key.reveal()))
     elif snapshots.passphrase is not None:
         params = ScryptParams.new()
-        init_repository(backend, RepositoryKeys.from_passphrase(snapshots.passphrase.reveal(), params), params)
+        Repository.init(backend, RepositoryKeys.from_passphrase(snapshots.passphrase.reveal(), params), params)
+
+
+def component_sizes(manifest: Manifest) -> dict[str, int]:
+    """Plain bytes per component as the CLI names them (the database file and the tables count as warehouse)."""
+    sizes: dict[str, int] = {}
+    for name, entries in sorted(manifest.components.items()):
+        component = WAREHOUSE if name in (capture.DATABASE, capture.TABLES) else name
+        sizes[component] = sizes.get(component, 0) + sum(entry.size for entry in entries)
+    return sizes
 
 
 @dataclass(frozen=True)
 class SnapshotSummary:
     id: str
-    kind: str
-    created_at: dt.datetime
-    host: str
-    parent: str | None
-    sizes: dict[str, int]
-    """Component -> plain bytes."""
+    manifest: Manifest
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.kind
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self.manifest.created_at
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return component_sizes(self.manifest)
 
     @property
     def size(self) -> int:
         return sum(self.sizes.values())
-
-
-def summarize(snapshot_id: str, manifest: Manifest) -> SnapshotSummary:
-    sizes = {name: sum(entry.size for entry in entries) for name, entries in sorted(manifest.components.items())}
-    return SnapshotSummary(snapshot_id, manifest.kind, manifest.created_at, manifest.host, manifest.parent, sizes)
 
 
 def list_snapshots(repository: Repository) -> list[SnapshotSummary]:
     """Every snapshot, oldest first."""
-    found = [
-        summarize(snapshot_id, load_manifest(repository.backend, repository.keys, snapshot_id))
-        for snapshot_id in snapshot_ids(repository.backend)
-    ]
+    found = [SnapshotSummary(i, repository.manifest(i)) for i in repository.snapshot_ids()]
     return sorted(found, key=lambda s: (s.created_at, s.id))
 
 
-def resolve_snapshot(repository: Repository, reference: str | None) -> str:
-    """A snapshot id from a full id, a unique prefix of at least 8 hex digits, or None/``latest`` for the newest."""
-    ids = snapshot_ids(repository.backend)
-    if reference in (None, "latest"):
-        newest = list_snapshots(repository)
-        if not newest:
-            raise LookupError(f"{repository.location} holds no snapshot yet")
-        return newest[-1].id
-    assert reference is not None
+def resolve_snapshot(repository: Repository, reference: str) -> str:
+    """A snapshot id from a full id, a unique prefix of at least 8 hex digits, or ``latest`` for the newest."""
+    if reference == "latest":
+        snapshots = list_snapshots(repository)
+        if not snapshots:
+            raise LookupError("the store holds no snapshot yet")
+        return snapshots[-1].id
+    ids = repository.snapshot_ids()
     matches = [i for i in ids if i.startswith(reference.lower())] if len(reference) >= 8 else []
     if len(matches) != 1:
-        why = "matches several snapshots" if matches else "is no snapshot id (8 or more hex digits)"
+        why = "matches several snapshots" if matches else "is no snapshot id (8 or more hex digits), tag or latest"
         raise LookupError(f"{reference!r} {why}")
     return matches[0]
-
-
-@dataclass
-class SnapshotResult:
-    id: str
-    kind: str
-    parent: str | None
-    sizes: dict[str, int] = field(default_factory=dict)
-    """Component -> plain bytes."""
-    new_bytes: int = 0
-    """Plain bytes of the chunks this snapshot stored (the rest were in the store already)."""
-    stored_bytes: int = 0
-    """Bytes the new chunks take in the store (compressed and encrypted)."""
-    seconds: float = 0.0
-
-    @property
-    def size(self) -> int:
-        return sum(self.sizes.values())
-
-    @property
-    def dedup_ratio(self) -> float | None:
-        """Plain bytes of the snapshot per plain byte newly stored (1.0: nothing was in the store already; None:
-        everything was)."""
-        return self.size / self.new_bytes if self.new_bytes else None
-
-
-def create_snapshot(
-    settings: Settings,
-    kind: str = "full",
-    components: tuple[str, ...] = COMPONENTS,
-    progress: Progress = _no_progress,
-    clock: Callable[[], float] = time.monotonic,
-) -> SnapshotResult:
-    """Capture ``components`` of the system into the hot store (created on first use)."""
-    unknown = sorted(set(components) - set(COMPONENTS))
-    if unknown:
-        raise ValueError(f"unknown component(s) {', '.join(unknown)}: expected {', '.join(COMPONENTS)}")
-    started = clock()
-    repository = open_store(settings, create=True)
-    backend, keys = repository.backend, repository.keys
-    parent = _newest_full(repository) if kind == "incremental" else None
-    if kind == "incremental" and parent is None:
-        raise LookupError("an incremental snapshot needs a full one first: run `m365 snapshot create --full`")
-    backend.remove_abandoned()
-    captured: dict[str, tuple[FileEntry, ...]] = {}
-    with Lock(backend, keys, "snapshot", exclusive=False), tempfile.TemporaryDirectory(prefix="m365-snapshot-") as work:
-        index = Index.load(backend, keys.encryption)
-        chunker = repository.config.new_chunker(keys)
-        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size) as saver:
-            for component in components:
-                entries = []
-                for path, name in _component_files(settings, component, Path(work)):
-                    entries.append(archive_file(saver, chunker, path, name))
-                    progress(entries[-1].size, f"{component}/{name}")
-                captured[component] = tuple(entries)
-        manifest = Manifest(kind=kind, host=socket.gethostname(), components=captured, parent=parent)
-        snapshot_id = save_manifest(backend, keys, manifest)
-    stats = saver.stats
-    return SnapshotResult(
-        id=snapshot_id,
-        kind=kind,
-        parent=parent,
-        sizes=summarize(snapshot_id, manifest).sizes,
-        new_bytes=stats.new_bytes,
-        stored_bytes=stats.stored_bytes,
-        seconds=clock() - started,
-    )
-
-
-def estimated_size(settings: Settings, components: tuple[str, ...]) -> int:
-    """About how many bytes a snapshot of ``components`` reads (for a progress bar)."""
-    total = 0
-    for component in components:
-        if component == "warehouse":
-            url = sa.make_url(settings.database_url)
-            if url.get_backend_name() == "sqlite" and url.database and Path(url.database).is_file():
-                total += Path(url.database).stat().st_size
-        elif component == "raw" and not settings.raw_store.startswith("s3://"):
-            total += sum(path.stat().st_size for path, _ in _folder_files(Path(settings.raw_store)))
-        elif component == "reports":
-            total += sum(path.stat().st_size for path, _ in _folder_files(settings.reports_dir))
-    return total
 
 
 def resolve_reference(repository: Repository, reference: str) -> str:
@@ -245,82 +155,36 @@ def resolve_reference(repository: Repository, reference: str) -> str:
     return TagStore(repository.backend, repository.keys).get(name).snapshot_id
 
 
-@dataclass(frozen=True)
-class RestorePlan:
-    snapshot_id: str
-    entries: tuple[tuple[str, FileEntry], ...]
-    """(component, file) in restore order."""
-
-    @property
-    def size(self) -> int:
-        return sum(entry.size for _, entry in self.entries)
-
-    @property
-    def files(self) -> int:
-        return len(self.entries)
-
-
-def restore_plan(repository: Repository, snapshot_id: str, components: tuple[str, ...]) -> RestorePlan:
-    manifest = load_manifest(repository.backend, repository.keys, snapshot_id)
-    missing = [c for c in components if c not in manifest.components and c in COMPONENTS]
-    chosen = [c for c in components if c in manifest.components]
-    if not chosen:
-        raise LookupError(f"snapshot {snapshot_id[:12]} holds none of {', '.join(missing)}")
-    return RestorePlan(snapshot_id, tuple((c, e) for c in chosen for e in manifest.components[c]))
+def create_snapshot(
+    settings: Settings, kind: str = capture.FULL, components: tuple[str, ...] = COMPONENTS
+) -> capture.SnapshotResult:
+    """Capture ``components`` of the system into the hot store (created on first use)."""
+    unknown = sorted(set(components) - set(COMPONENTS))
+    if unknown:
+        raise ValueError(f"unknown component(s) {', '.join(unknown)}: expected {', '.join(COMPONENTS)}")
+    if "raw" in components and settings.raw_store.startswith("s3://"):
+        raise ValueError("snapshots of a raw store on S3 are not supported yet: leave out --component raw")
+    repository = open_store(settings, create=True)
+    with _config_folder(settings) as config:
+        folders = {"config": config, "raw": Path(settings.raw_store), "reports": settings.reports_dir}
+        sources = capture.Sources(
+            warehouse_url=settings.database_url if WAREHOUSE in components else None,
+            files={name: path for name, path in folders.items() if name in components and path.exists()},
+            label=settings.snapshots.env,
+        )
+        return capture.create_snapshot(repository, sources, kind=kind)
 
 
-def restore_into(
-    repository: Repository, plan: RestorePlan, target: Path, *, force: bool = False, progress: Progress = _no_progress
-) -> int:
-    """Write the plan's files under ``target/<component>/``; every path is checked and every existing file refused
-    (without ``force``) before the first write."""
-    for component, entry in plan.entries:
-        path = destination(target / component, entry)
-        if path.exists() and not force:
-            raise RestoreRefused(f"{path} exists already; use force to replace it (nothing was written)")
-    index = Index.load(repository.backend, repository.keys.encryption)
-    written = 0
-    with Lock(repository.backend, repository.keys, "restore", exclusive=False):
-        for component, entry in plan.entries:
-            size = restore_files(repository.backend, repository.keys, index, [entry], target / component, force=True)
-            written += size
-            progress(size, f"{component}/{entry.path}")
-    return written
-
-
-def _newest_full(repository: Repository) -> str | None:
-    fulls = [s for s in list_snapshots(repository) if s.kind == "full"]
-    return fulls[-1].id if fulls else None
-
-
-def _component_files(settings: Settings, component: str, work: Path) -> Iterator[tuple[Path, str]]:
-    """(local file, path inside the component) of everything ``component`` holds, in path order."""
-    if component == "warehouse":
-        yield _dump_warehouse(settings.database_url, work)
-    elif component == "config":
-        yield from _config_files(settings, work)
-    elif component == "raw":
-        if settings.raw_store.startswith("s3://"):
-            raise NotImplementedError("snapshots of a raw store on S3 are not supported yet; use a local raw store")
-        yield from _folder_files(Path(settings.raw_store))
-    elif component == "reports":
-        yield from _folder_files(settings.reports_dir)
-
-
-def _folder_files(root: Path) -> Iterator[tuple[Path, str]]:
-    for path in sorted(root.rglob("*")) if root.is_dir() else ():
-        relative = path.relative_to(root)
-        if path.is_file() and not path.is_symlink() and not relative.name.startswith("."):
-            yield path, relative.as_posix()
-
-
-def _config_files(settings: Settings, work: Path) -> Iterator[tuple[Path, str]]:
-    for name in CONFIG_FILES:
-        if Path(name).is_file():
-            yield Path(name), name
-    effective = work / "settings.txt"
-    effective.write_text("".join(f"{name} = {value}\n" for name, value in effective_settings(settings)))
-    yield effective, "settings.txt"
+@contextmanager
+def _config_folder(settings: Settings) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="m365-config-") as work:
+        folder = Path(work)
+        for name in CONFIG_FILES:
+            if Path(name).is_file():
+                shutil.copyfile(name, folder / name)
+        lines = (f"{name} = {value}\n" for name, value in effective_settings(settings))
+        (folder / "settings.txt").write_text("".join(lines), encoding="utf-8")
+        yield folder
 
 
 def effective_settings(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -335,35 +199,54 @@ def effective_settings(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), str(value))]
 
 
-def _dump_warehouse(database_url: str, work: Path) -> tuple[Path, str]:
-    url = sa.make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        target = work / "warehouse.sqlite"
-        source = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
-        try:
-            with sqlite3.connect(target) as copy:
-                source.backup(copy)
-            copy.close()
-        finally:
-            source.close()
-        return target, "warehouse.sqlite"
-    target = work / "warehouse.pgdump"
-    if shutil.which("pg_dump") is None:
-        raise FileNotFoundError("pg_dump is not installed (Debian package postgresql-client)")
-    # the password goes through the environment, not the command line other processes can read
-    plain_url = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    environment = os.environ | ({"PGPASSWORD": str(url.password)} if url.password else {})
-    completed = subprocess.run(
-        ["pg_dump", "-Fc", "-Z0", "--no-owner", "-f", str(target), "--dbname", plain_url],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-    )
-    if completed.returncode != 0:
-        reason = " ".join(completed.stderr.split())[:300]
-        raise RuntimeError(f"pg_dump of {url.render_as_string(hide_password=True)} failed: {reason}")
-    return target, "warehouse.pgdump"
+def restore_target(
+    settings: Settings, manifest: Manifest, *, folder: Path | None, warehouse_url: str | None, live: bool
+) -> restore.RestoreTarget:
+    """Where a restore writes: the live system (its warehouse, raw store and reports; the configuration beside,
+    under the data folder), or ``folder`` (one subfolder per component; an SQLite warehouse there too unless
+    ``warehouse_url`` names another database)."""
+    if live == (folder is not None):
+        raise ValueError("restore into the live system or into a target folder: give exactly one")
+    if live:
+        if settings.raw_store.startswith("s3://"):
+            raise ValueError("a live restore of a raw store on S3 is not supported yet")
+        return restore.RestoreTarget(
+            warehouse_url=warehouse_url or settings.database_url,
+            folders={
+                "config": settings.data_dir / RESTORED_CONFIG,
+                "raw": Path(settings.raw_store),
+                "reports": settings.reports_dir,
+            },
+        )
+    assert folder is not None
+    if warehouse_url is None and warehouse_meta(manifest).get("dialect") == "sqlite":
+        warehouse_url = f"sqlite:///{folder.resolve() / 'warehouse.sqlite'}"
+    return restore.RestoreTarget(warehouse_url=warehouse_url, folders={name: folder / name for name in FILE_COMPONENTS})
+
+
+def current_commit(folder: Path = Path(__file__).parent) -> str:
+    """The git commit the running code was checked out at."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise LookupError(f"the code in {folder} is not a git checkout, so its commit is unknown ({error})") from None
+    return completed.stdout.strip()
+
+
+def code_version() -> str:
+    """The installed package's version as a tag version (``v0.1.0``)."""
+    return "v" + importlib.metadata.version("m365_pipeline")
+
+
+def live_schema_version(database_url: str) -> str:
+    """The warehouse's Alembic revision (``base`` when it was never migrated)."""
+    engine = create_warehouse_engine(database_url)
+    try:
+        return current_revision(engine) or "base"
+    finally:
+        engine.dispose()
 
 
 def config_hash(manifest: Manifest) -> str:
@@ -383,46 +266,23 @@ def artifact_checksums(manifest: Manifest) -> dict[str, str]:
     }
 
 
-def current_commit(folder: Path = Path(__file__).parent) -> str:
-    """The git commit the running code was checked out at."""
-    try:
-        completed = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=30
-        )
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise LookupError(f"the code in {folder} is not a git checkout, so its commit is unknown ({error})") from None
-    return completed.stdout.strip()
-
-
-def code_version() -> str:
-    """The installed package's version as a tag version (``v0.1.0``)."""
-    return "v" + importlib.metadata.version("m365_pipeline")
-
-
-def schema_version(database_url: str) -> str:
-    """The warehouse's Alembic revision (``base`` when it was never migrated)."""
-    engine = create_warehouse_engine(database_url)
-    try:
-        return current_revision(engine) or "base"
-    finally:
-        engine.dispose()
-
-
 def make_tag(
     repository: Repository,
+    settings: Settings,
     name: TagName,
     snapshot_id: str,
     *,
     commit: str,
-    schema: str,
     keep_until: dt.date | None = None,
 ) -> Tag:
-    """The tag ``name`` for ``snapshot_id``: its configuration hash and artifact checksums from the snapshot."""
-    manifest = load_manifest(repository.backend, repository.keys, snapshot_id)
+    """Tag ``snapshot_id`` as ``name``: the schema revision, configuration hash and artifact checksums are the
+    snapshot's (the live warehouse's revision if the snapshot holds no warehouse)."""
+    manifest = repository.manifest(snapshot_id)
+    schema_version = warehouse_meta(manifest).get("schema_version") or live_schema_version(settings.database_url)
     tag = Tag(
         name=name,
         commit=commit,
-        schema_version=schema,
+        schema_version=schema_version,
         config_hash=config_hash(manifest),
         snapshot_id=snapshot_id,
         artifact_checksums=artifact_checksums(manifest),
@@ -432,12 +292,30 @@ def make_tag(
     return tag
 
 
+def newest_tag(repository: Repository, env: str, tag_type: str) -> Tag | None:
+    found = list(TagStore(repository.backend, repository.keys).tags(TagQuery(env=env, type=tag_type)))
+    return max(found, key=lambda t: (t.created_at, str(t.name))) if found else None
+
+
+def free_tag_name(repository: Repository, env: str, tag_type: str, commit: str, date: dt.date) -> TagName:
+    """``{env}-{type}-v<package version>-{date}``, or with the commit as a pre-release part (``v0.1.0-gd043f56``)
+    when that name tags another commit (two deployments of one version on one day). A name that tags ``commit``
+    already is returned as it is: the caller finds it exists and does not tag again."""
+    tags = TagStore(repository.backend, repository.keys)
+    name = TagName.of(env, tag_type, code_version(), date)
+    if tags.exists(name) and tags.get(name).commit != commit:
+        name = TagName.of(env, tag_type, f"{code_version()}-g{commit[:7]}", date)
+    return name
+
+
 def warehouse_problems(database_url: str) -> list[str]:
     """What the warehouse's blocking asset checks find in the database at ``database_url``, for every tenant it
     holds (a restored warehouse is checked by the same queries before it is released)."""
     engine = create_warehouse_engine(database_url)
     try:
         with engine.connect() as connection:
+            if not sa.inspect(connection).has_table(schema.tenants.name):
+                return []
             tenant_ids = connection.execute(sa.select(schema.tenants.c.tenant_id)).scalars().all()
             return [
                 f"tenant {tenant_id}: {problem}"
@@ -449,22 +327,31 @@ def warehouse_problems(database_url: str) -> list[str]:
         engine.dispose()
 
 
-def restored_database_url(target: Path) -> str | None:
-    """The SQLite warehouse a restore wrote under ``target``, as a database URL (None if it holds none)."""
-    path = target / "warehouse" / "warehouse.sqlite"
-    return f"sqlite:///{path}" if path.is_file() else None
+class WarehouseChecksFailed(RuntimeError):
+    pass
 
 
-def newest_tag(repository: Repository, env: str, tag_type: str) -> Tag | None:
-    found = list(TagStore(repository.backend, repository.keys).tags(TagQuery(env=env, type=tag_type)))
-    return max(found, key=lambda t: (t.created_at, str(t.name))) if found else None
+def check_restored(target: restore.RestoreTarget) -> None:
+    """The post-check of a restore: the warehouse's blocking checks on the restored warehouse."""
+    if target.warehouse_url is None:
+        return
+    problems = warehouse_problems(target.warehouse_url)
+    if problems:
+        raise WarehouseChecksFailed(f"the restored warehouse fails its checks: {len(problems)}, e.g. {problems[0]}")
 
 
-def free_tag_name(repository: Repository, env: str, tag_type: str, commit: str, date: dt.date) -> TagName:
-    """``{env}-{type}-v<package version>-{date}``, or with the commit as a pre-release part (``v0.1.0-gd043f56``)
-    when that name is taken (two deployments of one version on one day)."""
-    tags = TagStore(repository.backend, repository.keys)
-    name = TagName.of(env, tag_type, code_version(), date)
-    if tags.exists(name):
-        name = TagName.of(env, tag_type, f"{code_version()}-g{commit[:7]}", date)
-    return name
+restore_snapshot = restore.restore_snapshot
+
+
+def restore_hooks(
+    stop: Callable[[], None] | None = None,
+    release: Callable[[], None] | None = None,
+    progress: Callable[[restore.Progress], None] | None = None,
+) -> restore.RestoreHooks:
+    defaults = restore.RestoreHooks()
+    return restore.RestoreHooks(
+        stop=stop or defaults.stop,
+        post_check=check_restored,
+        release=release or defaults.release,
+        progress=progress or defaults.progress,
+    )

@@ -81,11 +81,11 @@ def test_snapshot_tag_restore_and_verify(system: System, tmp_path: Path) -> None
     assert restored.exit_code == 0, restored.output
     old_report = target / "reports" / system.report.relative_to(system.data / "reports")
     assert old_report.read_bytes() == system.report.read_bytes()[: -len(b'"b@contoso.com"\r\n')]
-    with sqlite3.connect(target / "warehouse" / "warehouse.sqlite") as copy:
+    with sqlite3.connect(target / "warehouse.sqlite") as copy:
         assert copy.execute("SELECT version_num FROM m365_alembic_version").fetchone()[0].startswith("0002")
     refused = system.m365("snapshot", "restore", "latest", "--target", str(target), "--component", "reports")
     assert refused.exit_code == 1
-    assert "exists already; use force" in refused.stderr
+    assert "reports: 1 file(s) exist already" in refused.stderr
     assert old_report.read_bytes() != system.report.read_bytes()  # nothing was written
     forced = system.m365("snapshot", "restore", "latest", "--target", str(target), "--component", "reports", "--force")
     assert forced.exit_code == 0
@@ -158,3 +158,60 @@ def test_a_store_on_s3(tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeyp
     assert (target / "reports" / system.report.relative_to(system.data / "reports")).read_bytes() == (
         system.report.read_bytes()
     )
+
+
+def _add_tenant(system: System, tenant_id: str) -> None:
+    with sqlite3.connect(system.data / "warehouse.db") as warehouse:
+        warehouse.execute(
+            "INSERT INTO tenants (tenant_id, display_name, default_domain, first_seen_at, last_seen_at) "
+            "VALUES (?, 'Contoso', 'contoso.com', '2026-12-01 00:00:00', '2026-12-01 00:00:00')",
+            (tenant_id,),
+        )
+
+
+def _tenants(database: Path) -> list[str]:
+    with sqlite3.connect(database) as warehouse:
+        return [row[0] for row in warehouse.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id")]
+
+
+def test_tag_diff_shows_rows_by_primary_key(system: System) -> None:
+    _add_tenant(system, "t1")
+    assert system.m365("snapshot", "create", "--tag", "dev-manual-v0.1.0-20261201").exit_code == 0
+    _add_tenant(system, "t2")
+    assert system.m365("snapshot", "create", "--incremental", "--tag", "dev-manual-v0.1.1-20261202").exit_code == 0
+    diff = system.m365("tag", "diff", "dev-manual-v0.1.0-20261201", "dev-manual-v0.1.1-20261202")
+    assert diff.exit_code == 0, diff.output
+    assert "table tenants: 1 -> 2 rows, +1 -0 ~0" in diff.stdout
+    assert "  added    tenants tenant_id=t2" in diff.stdout
+
+
+def test_live_restore_and_a_single_table(system: System, tmp_path: Path) -> None:
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("")
+    _add_tenant(system, "t1")
+    original_report = system.report.read_bytes()
+    assert system.m365("snapshot", "create").exit_code == 0
+    _add_tenant(system, "t2")
+    system.report.write_bytes(b"changed")
+
+    refused = system.m365("snapshot", "restore", "latest", "--live", DAGSTER_HOME=str(dagster_home))
+    assert refused.exit_code == 1
+    assert "use force" in refused.stderr
+    assert _tenants(system.data / "warehouse.db") == ["t1", "t2"]  # nothing was written
+
+    single = system.m365(
+        "snapshot", "restore", "latest", "--live", "--table", "tenants", "--force", DAGSTER_HOME=str(dagster_home)
+    )
+    assert single.exit_code == 0, single.output
+    assert _tenants(system.data / "warehouse.db") == ["t1"]
+    assert system.report.read_bytes() == b"changed"  # only the table was restored
+
+    whole = system.m365("snapshot", "restore", "latest", "--live", "--force", DAGSTER_HOME=str(dagster_home))
+    assert whole.exit_code == 0, whole.output
+    assert system.report.read_bytes() == original_report
+    assert "stopped: paused no schedule or sensor; no other run in progress" in whole.stderr
+    assert (system.data / "restored-config" / "settings.txt").is_file()
+    both = system.m365("snapshot", "restore", "latest", "--live", "--target", str(tmp_path / "x"))
+    assert both.exit_code == 2
+    assert "give exactly one" in both.stderr

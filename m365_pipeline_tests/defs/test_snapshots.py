@@ -34,6 +34,7 @@ from m365_pipeline.defs.snapshots.schedules import (
     build_snapshot_jobs,
 )
 from m365_pipeline.settings import load_settings
+from m365_pipeline.snapshots.tags import TagName
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import upgrade_to_head
 
@@ -84,7 +85,7 @@ def test_a_full_then_an_incremental_with_their_metadata_and_the_tags(data_dir: P
         assert full["kind"] == "full"
         assert full["tag"] == f"dev-weekly-{system.code_version()}-{dt.date.today():%Y%m%d}"
         assert isinstance(full["size_bytes"], int) and full["size_bytes"] > 0
-        assert full["new_bytes"] == full["size_bytes"]  # the first snapshot stores everything once
+        assert full["taken_as_full_because"] == ""
         assert isinstance(full["stored_bytes"], int) and 0 < full["stored_bytes"] < full["size_bytes"]
         assert full["size_bytes/reports"] == 38
         assert {"snapshot_id", "dedup_ratio", "duration_seconds", "store"} <= set(full)
@@ -92,18 +93,19 @@ def test_a_full_then_an_incremental_with_their_metadata_and_the_tags(data_dir: P
         result = _materialize([INCREMENTAL_KEY, TAGS_KEY], instance)
         incremental = _metadata(result, INCREMENTAL_KEY)
         assert incremental["parent"] == full["snapshot_id"]
-        assert incremental["new_bytes"] == 0  # nothing changed: every chunk was stored already
+        assert incremental["kind"] == "incremental"
+        assert isinstance(incremental["size_bytes"], int) and incremental["size_bytes"] < full["size_bytes"]  # no dump
         tags = _metadata(result, TAGS_KEY)
         assert tags["tag_count"] == 1
         assert str(full["tag"]) in str(tags["tags"])
 
 
-def test_an_incremental_needs_a_full_first(data_dir: Path) -> None:
+def test_an_incremental_without_a_full_is_taken_as_a_full(data_dir: Path) -> None:
     with dg.instance_for_test() as instance:
-        assets = [a for a in build_snapshot_assets() if a.key == INCREMENTAL_KEY]
-        result = dg.materialize(assets, resources={"settings": M365Settings()}, instance=instance, raise_on_error=False)
-        assert not result.success
-        assert "needs a full one first" in str(result.get_step_failure_events()[0].event_specific_data)
+        result = _materialize([INCREMENTAL_KEY], instance)
+        metadata = _metadata(result, INCREMENTAL_KEY)
+        assert metadata["kind"] == "full"
+        assert "no full snapshot of 'dev'" in str(metadata["taken_as_full_because"])
 
 
 def test_the_schedules_run_at_the_old_tools_hours_in_tokyo() -> None:
@@ -132,7 +134,7 @@ def test_the_release_sensor_tags_a_new_commit_once(data_dir: Path) -> None:
         snapshot = system.create_snapshot(load_settings(), "full", ("config",))
         repository = system.open_store(load_settings())
         name = system.free_tag_name(repository, "dev", "release", commit, dt.date.today())
-        system.make_tag(repository, name, snapshot.id, commit=commit, schema="0002")
+        system.make_tag(repository, load_settings(), name, snapshot.snapshot_id, commit=commit)
         context = dg.build_sensor_context(instance=instance, resources={"settings": M365Settings()})
         skipped = sensor(context)
         assert isinstance(skipped, dg.SkipReason)
@@ -159,7 +161,7 @@ def _statuses(instance: dg.DagsterInstance) -> dict[str, InstigatorStatus]:
 
 
 def test_the_stop_step_pauses_schedules_and_refuses_beside_another_run() -> None:
-    log = dg.build_op_context().log
+    log = dg.build_op_context().log.info
     with dg.instance_for_test() as instance:
         _running_schedule(instance, WEEKLY_FULL)
         with system_stopped(instance, "own-run", log) as paused:
@@ -178,9 +180,8 @@ def test_the_stop_step_pauses_schedules_and_refuses_beside_another_run() -> None
 def test_the_restore_job_restores_checks_and_releases(data_dir: Path, tmp_path: Path) -> None:
     tagged = system.create_snapshot(load_settings(), "full")
     repository = system.open_store(load_settings())
-    system.make_tag(
-        repository, system.TagName.parse("dev-manual-v0.1.0-20261201"), tagged.id, commit="ab" * 20, schema="0002"
-    )
+    name = TagName.parse("dev-manual-v0.1.0-20261201")
+    system.make_tag(repository, load_settings(), name, tagged.snapshot_id, commit="ab" * 20)
     job = _definitions().resolve_job_def(RESTORE_JOB)
     target = tmp_path / "regression"
     config = dg.RunConfig(ops={"restore": RestoreConfig(reference="dev-manual-v0.1.0-20261201", target=str(target))})
@@ -191,10 +192,10 @@ def test_the_restore_job_restores_checks_and_releases(data_dir: Path, tmp_path: 
         assert _statuses(instance) == {DAILY_INCREMENTAL: InstigatorStatus.RUNNING}
         report = target / "reports" / "tenant" / "AllUsers_20261201_060000.csv"
         assert report.read_bytes() == (data_dir / "reports" / "tenant" / "AllUsers_20261201_060000.csv").read_bytes()
-        with sqlite3.connect(target / "warehouse" / "warehouse.sqlite") as restored:
+        with sqlite3.connect(target / "warehouse.sqlite") as restored:
             assert restored.execute("SELECT count(*) FROM m365_alembic_version").fetchone() == (1,)
 
         again = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
         assert not again.success  # the files exist: refused without force
-        assert "use force to replace it" in str(again.get_step_failure_events()[0].event_specific_data)
+        assert "use force to replace" in str(again.get_step_failure_events()[0].event_specific_data)
         assert _statuses(instance) == {DAILY_INCREMENTAL: InstigatorStatus.RUNNING}

@@ -68,30 +68,25 @@ def _snapshot_asset(key: dg.AssetKey, kind: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, config: SnapshotConfig, settings: M365Settings
     ) -> dg.MaterializeResult:
         current = settings.current
-        done: dict[str, int] = {}
-
-        def progress(size: int, what: str) -> None:
-            component = what.split("/", 1)[0]
-            if component not in done:
-                context.log.info(f"capturing {component}")
-            done[component] = done.get(component, 0) + size
-
-        result = system.create_snapshot(current, kind, progress=progress)
+        context.log.info(f"capturing the warehouse, the configuration, the raw extracts and the reports ({kind})")
+        result = system.create_snapshot(current, kind)
+        stats, manifest = result.stats, result.manifest
         metadata: dict[str, dg.RawMetadataValue] = {
-            "snapshot_id": result.id,
-            "kind": result.kind,
-            "parent": result.parent or "",
-            "size_bytes": result.size,
-            "new_bytes": result.new_bytes,
-            "stored_bytes": result.stored_bytes,
-            "dedup_ratio": round(result.dedup_ratio, 2) if result.dedup_ratio else 0.0,
+            "snapshot_id": result.snapshot_id,
+            "kind": manifest.kind,
+            "parent": manifest.parent or "",
+            "taken_as_full_because": result.promoted or "",
+            "size_bytes": stats.bytes,
+            "new_bytes": stats.new_bytes,
+            "stored_bytes": stats.stored_bytes,
+            "dedup_ratio": round(stats.bytes / stats.stored_bytes, 2) if stats.stored_bytes else 0.0,
             "duration_seconds": round(result.seconds, 2),
             "store": current.snapshot_store,
-            **{f"size_bytes/{component}": size for component, size in result.sizes.items()},
+            **{f"size_bytes/{component}": size for component, size in system.component_sizes(manifest).items()},
         }
         if config.tag_type:
-            metadata["tag"] = _tag(context, current, result.id, config)
-        context.log.info(f"snapshot {result.id[:12]}: {result.size} bytes, {result.new_bytes} new")
+            metadata["tag"] = _tag(context, current, result.snapshot_id, config)
+        context.log.info(f"snapshot {result.snapshot_id[:12]}: {stats.bytes} bytes, {stats.stored_bytes} stored")
         return dg.MaterializeResult(metadata=metadata)
 
     return snapshot
@@ -104,9 +99,9 @@ def _tag(context: dg.AssetExecutionContext, settings: Settings, snapshot_id: str
     commit = config.commit or system.current_commit()
     name = system.free_tag_name(repository, settings.snapshots.env, config.tag_type, commit, dt.date.today())
     if TagStore(repository.backend, repository.keys).exists(name):
-        context.log.info(f"{name} exists already (a re-run): not tagged again")
+        context.log.info(f"{name} tags this commit already (a re-run): not tagged again")
         return str(name)
-    system.make_tag(repository, name, snapshot_id, commit=commit, schema=system.schema_version(settings.database_url))
+    system.make_tag(repository, settings, name, snapshot_id, commit=commit)
     context.log.info(f"tagged {name}")
     return str(name)
 

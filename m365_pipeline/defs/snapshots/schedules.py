@@ -9,7 +9,6 @@ import dagster as dg
 from m365_pipeline import snapshot_system as system
 from m365_pipeline.defs.resources import M365Settings
 from m365_pipeline.defs.snapshots.assets import FULL_KEY, INCREMENTAL_KEY, TAGS_KEY, SnapshotConfig
-from m365_pipeline.snapshots.config import RepositoryError
 
 FULL_JOB = "snapshot_full"
 INCREMENTAL_JOB = "snapshot_incremental"
@@ -76,7 +75,7 @@ def build_release_tag_sensor(full: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
         commit = system.current_commit()
         try:
             newest = system.newest_tag(system.open_store(current), current.snapshots.env, "release")
-        except RepositoryError:
+        except system.NoRepository:
             newest = None  # no store yet: the first release snapshot creates it
         if newest is not None and newest.commit == commit:
             return dg.SkipReason(f"the deployed commit {commit[:12]} is tagged {newest.name} already")
