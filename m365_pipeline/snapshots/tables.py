@@ -12,7 +12,6 @@ A table without a primary key is keyed by all its columns (its rows compared as 
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -119,27 +119,41 @@ def spec_of(table: sa.Table) -> TableSpec:
 def read_batches(
     connection: sa.Connection, table: sa.Table, spec: TableSpec, batch_rows: int = BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
-    """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema."""
+    """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema. The driver's values go to Arrow
+    column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text
+    timestamps and integer booleans, JSON) is converted value by value."""
     postgres = connection.dialect.name == "postgresql"
     order = [
         table.c[name].collate("C") if postgres and _arrow_type(table.c[name].type) == pa.string() else table.c[name]
         for name in spec.key
     ]
     query = sa.select(*(table.c[name] for name in spec.columns)).order_by(*order)
-    result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
+    sql = str(query.compile(dialect=connection.dialect))
+    result = connection.execution_options(stream_results=True).exec_driver_sql(sql)
     schema = spec.schema()
-    for rows in result.partitions(batch_rows):
-        yield pa.RecordBatch.from_pylist([_arrow_ready(row._mapping, schema) for row in rows], schema=schema)
+    while rows := result.fetchmany(batch_rows):
+        columns = list(zip(*rows, strict=True))
+        arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _arrow_ready(row: Mapping[Any, Any], schema: pa.Schema) -> Row:
-    ready = {}
-    for field in schema:
-        value = row[field.name]
-        if field.type == pa.string() and value is not None and not isinstance(value, str):
-            value = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
-        ready[field.name] = value
-    return ready
+def _arrow_column(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return pc.cast(pa.array([None if v is None else str(v) for v in values], pa.string()), arrow_type)
+    if arrow_type == pa.string():
+        return pa.array([None if v is None else _text(v) for v in values], pa.string())
+    convert = {pa.bool_(): bool, pa.int64(): int, pa.float64(): float}.get(arrow_type, lambda v: v)
+    return pa.array([None if v is None else convert(v) for v in values], type=arrow_type)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
 def rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[Row]:
@@ -162,38 +176,62 @@ def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Rec
     yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
 
 
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return (value.astimezone(dt.UTC) if value.tzinfo else value).isoformat()
-    if isinstance(value, dt.date | decimal.Decimal):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 class TableDigest:
-    """Row count and SHA-256 of a table's rows in key order, the same whichever database or file they come from."""
+    """Row count and SHA-256 of a table's rows in key order, the same whichever database or file they come from
+    and however they are cut into batches. Computed column by column on Arrow's buffers: for each column, the
+    stream of its validity (a byte per row), of its values' lengths (text and bytes) and of its values (nulls as
+    zero, timestamps as microseconds), each hashed on its own so batch boundaries do not matter."""
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         self._columns = columns
-        self._hash = hashlib.sha256()
+        self._hashes = {c: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for c in columns}
         self.rows = 0
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        line = json.dumps([_canonical(row[c]) for c in self._columns], ensure_ascii=False, separators=(",", ":"))
-        self._hash.update(line.encode() + b"\n")
-        self.rows += 1
-
     def add_batch(self, batch: pa.RecordBatch) -> None:
-        for row in batch.to_pylist():
-            self.add(row)
+        for name in self._columns:
+            validity, lengths, values = self._hashes[name]
+            column = batch.column(name)
+            validity.update(_buffer_bytes(pc.cast(pc.is_valid(column), pa.uint8()), 1))
+            if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+                filled = column.fill_null("" if pa.types.is_string(column.type) else b"")
+                lengths.update(_buffer_bytes(pc.binary_length(filled), 4))
+                values.update(_variable_bytes(filled))
+            else:
+                filled = _fixed_width(column)
+                values.update(_buffer_bytes(filled, filled.type.bit_width // 8))
+        self.rows += batch.num_rows
 
     @property
     def checksum(self) -> str:
-        return self._hash.hexdigest()
+        total = hashlib.sha256(str(self.rows).encode())
+        for name in self._columns:
+            total.update(name.encode() + b"\0" + b"".join(h.digest() for h in self._hashes[name]))
+        return total.hexdigest()
+
+
+def _fixed_width(column: pa.Array) -> pa.Array:
+    if pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.int64())
+    elif pa.types.is_date32(column.type):
+        column = pc.cast(column, pa.int32())
+    elif pa.types.is_boolean(column.type):
+        column = pc.cast(column, pa.uint8())
+    return column.fill_null(0)
+
+
+def _buffer_bytes(array: pa.Array, width: int) -> memoryview:
+    buffer = array.buffers()[1]
+    if buffer is None:
+        return memoryview(b"")
+    return memoryview(buffer)[array.offset * width : (array.offset + len(array)) * width]
+
+
+def _variable_bytes(array: pa.Array) -> memoryview:
+    offsets_buffer, data = array.buffers()[1], array.buffers()[2]
+    if offsets_buffer is None or data is None or len(array) == 0:
+        return memoryview(b"")
+    offsets = memoryview(offsets_buffer).cast("i")
+    return memoryview(data)[offsets[array.offset] : offsets[array.offset + len(array)]]
 
 
 def table_digest(batches: Iterable[pa.RecordBatch], spec: TableSpec) -> TableDigest:
