@@ -516,3 +516,69 @@ def snapshot_prune(dry_run: bool) -> None:
         click.echo(
             f"{verb} {report.packs_removed} pack(s) ({_size(report.bytes_removed)}), wrote {report.packs_written}"
         )
+
+
+@snapshot.command(name="tier")
+@click.option(
+    "--older-than", type=click.IntRange(0), help="Move snapshots older than this many days [M365_COLD_AFTER_DAYS]."
+)
+def snapshot_tier(older_than: int | None) -> None:
+    """Move the snapshots older than the hot tier keeps to the cold store (M365_COLD_STORE) as whole,
+    self-contained archives recompressed at zstd 19 (on S3 in M365_COLD_STORAGE_CLASS); then `m365 snapshot
+    prune` frees the hot chunks only they needed. A base full stays hot while a hot incremental needs it."""
+    from m365_pipeline import snapshot_system as system
+    from m365_pipeline.snapshots.cold import move_to_cold
+
+    with _outcome("snapshot tier"):
+        settings = _settings()
+        repository = system.open_store(settings)
+        days = settings.snapshots.cold_after_days if older_than is None else older_than
+        report = move_to_cold(repository, system.open_cold(settings), older_than=dt.timedelta(days=days))
+        for snapshot_id in report.moved:
+            click.echo(f"moved  {snapshot_id[:12]} to {settings.cold_store}")
+        for snapshot_id, why in report.kept_hot.items():
+            click.echo(f"kept   {snapshot_id[:12]} hot ({why})")
+        click.echo(f"{len(report.moved)} snapshot(s) moved, {_size(report.archive_bytes)} of archives")
+
+
+@snapshot.command(name="thaw")
+@click.argument("snapshot_id")
+@click.option("--days", type=click.IntRange(1), default=7, show_default=True, help="Days S3 keeps a restored copy.")
+def snapshot_thaw(snapshot_id: str, days: int) -> None:
+    """Bring a snapshot back from the cold store into the hot one (with its base full). On S3's archive classes
+    the first call asks S3 to restore the archive (hours); call again once it is readable."""
+    from m365_pipeline import snapshot_system as system
+    from m365_pipeline.snapshots.cold import ColdNotReadable, cold_snapshots, thaw
+
+    with _outcome("snapshot thaw"):
+        settings = _settings()
+        repository = system.open_store(settings)
+        store = system.open_cold(settings)
+        matches = [name for name in cold_snapshots(store) if name.startswith(snapshot_id.lower())]
+        if len(matches) != 1 or len(snapshot_id) < 8:
+            raise _Failed(f"{snapshot_id!r} names {len(matches)} cold snapshot(s) (give 8 or more hex digits)")
+        try:
+            thawed = thaw(repository, store, matches[0], days=days)
+        except ColdNotReadable as error:
+            raise _Failed(str(error)) from None
+        click.echo(f"hot again: {', '.join(i[:12] for i in thawed)}")
+
+
+@snapshot.command(name="log")
+@click.option("--since", callback=_date, help="Only operations on or after this date (UTC).")
+@click.option("--what", help="Only this operation (snapshot, restore, prune, tier move, tag create, ...).")
+def snapshot_log(since: dt.date | None, what: str | None) -> None:
+    """The operations log: every snapshot, tag, restore, tier move and prune, who did it, when, from which host,
+    with its outcome (kept in the store itself, so a restore cannot erase it)."""
+    from m365_pipeline import snapshot_system as system
+    from m365_pipeline.snapshots.oplog import operations
+
+    with _outcome("snapshot log"):
+        repository = system.open_store(_settings())
+        start = dt.datetime.combine(since, dt.time(), dt.UTC) if since else None
+        for operation in operations(repository.backend, repository.keys, since=start, what=what):
+            details = " ".join(f"{key}={value}" for key, value in sorted(operation.details.items()))
+            click.echo(
+                f"{operation.at:%Y-%m-%d %H:%M:%S} UTC  {operation.what:11}  {operation.outcome}  "
+                f"{operation.who}@{operation.host}  {details}"
+            )

@@ -113,6 +113,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "SNAPSHOT_KEEP_DAILY": ("7", "Prune keeps the newest snapshot of each of this many days (0 or more)."),
     "SNAPSHOT_KEEP_WEEKLY": ("4", "Prune keeps the newest snapshot of each of this many ISO weeks (0 or more)."),
     "COLD_STORE": ("<DATA_DIR>/cold", "Cold snapshot store: a folder or s3://bucket/prefix."),
+    "COLD_STORAGE_CLASS": (
+        "DEEP_ARCHIVE",
+        "S3 storage class of the cold archives when M365_COLD_STORE is on S3: DEEP_ARCHIVE, GLACIER or GLACIER_IR.",
+    ),
     "COLD_AFTER_DAYS": (
         "30",
         "Snapshots older than this many days move from the hot store to the cold store (`m365 snapshot tier`).",
@@ -228,6 +232,7 @@ class SnapshotSettings:
     keep_daily: int = 7
     keep_weekly: int = 4
     cold_after_days: int = 30
+    cold_storage_class: str = "DEEP_ARCHIVE"
 
 
 @dataclass(frozen=True)
@@ -355,6 +360,10 @@ def _credentials(env: _Env) -> GraphCredentials | None:
     )
 
 
+COLD_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR")
+"""The archive storage classes of the cold tier (snapshots.cold.ARCHIVE_STORAGE_CLASSES; a test keeps them equal)."""
+
+
 def _snapshot_settings(env: _Env) -> SnapshotSettings:
     key, passphrase = env.text("SNAPSHOT_KEY"), env.text("SNAPSHOT_PASSPHRASE")
     if key and passphrase:
@@ -369,6 +378,11 @@ def _snapshot_settings(env: _Env) -> SnapshotSettings:
             raise SettingsError(f"{PREFIX}SNAPSHOT_KEY is not valid base64 (e.g. `openssl rand -base64 32`)") from None
         if length != 32:
             raise SettingsError(f"{PREFIX}SNAPSHOT_KEY decodes to {length} bytes, expected 32")
+    storage_class = env.text("COLD_STORAGE_CLASS") or "DEEP_ARCHIVE"
+    if storage_class not in COLD_STORAGE_CLASSES:
+        raise SettingsError(
+            f"{PREFIX}COLD_STORAGE_CLASS: '{storage_class}' is not one of {', '.join(COLD_STORAGE_CLASSES)}"
+        )
     tag_env = env.text("SNAPSHOT_ENV") or "dev"
     if tag_env not in ENVIRONMENTS:
         raise SettingsError(f"{PREFIX}SNAPSHOT_ENV: '{tag_env}' is not one of {', '.join(ENVIRONMENTS)}")
@@ -379,6 +393,7 @@ def _snapshot_settings(env: _Env) -> SnapshotSettings:
         keep_daily=env.integer("SNAPSHOT_KEEP_DAILY", 7, minimum=0),
         keep_weekly=env.integer("SNAPSHOT_KEEP_WEEKLY", 4, minimum=0),
         cold_after_days=env.integer("COLD_AFTER_DAYS", 30, minimum=1),
+        cold_storage_class=storage_class,
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from m365_pipeline.settings import Settings, mask_url_password
-from m365_pipeline.snapshots import capture, restore
+from m365_pipeline.snapshots import capture, cold, restore
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams
 from m365_pipeline.snapshots.manifests import Manifest
@@ -355,3 +355,14 @@ def restore_hooks(
         release=release or defaults.release,
         progress=progress or defaults.progress,
     )
+
+
+def open_cold(settings: Settings) -> cold.ColdStore:
+    """The cold tier M365_COLD_STORE names: a folder, or S3 with M365_COLD_STORAGE_CLASS."""
+    if settings.cold_store.startswith("s3://"):
+        return cold.S3ColdStore(
+            settings.cold_store,
+            endpoint_url=settings.s3_endpoint_url,
+            storage_class=settings.snapshots.cold_storage_class,
+        )
+    return cold.LocalColdStore(Path(settings.cold_store))

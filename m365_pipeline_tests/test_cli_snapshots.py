@@ -215,3 +215,26 @@ def test_live_restore_and_a_single_table(system: System, tmp_path: Path) -> None
     both = system.m365("snapshot", "restore", "latest", "--live", "--target", str(tmp_path / "x"))
     assert both.exit_code == 2
     assert "give exactly one" in both.stderr
+
+
+def test_tier_thaw_and_the_operations_log(system: System) -> None:
+    assert system.m365("snapshot", "create").exit_code == 0
+    assert system.m365("tag", "create", "dev-manual-v0.1.0-20261201").exit_code == 0
+    snapshot_id = system.m365("snapshot", "list").stdout.split()[0]
+    assert system.m365("snapshot", "tier").stdout.startswith("0 snapshot(s) moved")  # younger than 30 days
+    moved = system.m365("snapshot", "tier", "--older-than", "0")
+    assert moved.exit_code == 0, moved.output
+    assert f"moved  {snapshot_id}" in moved.stdout
+    assert system.m365("snapshot", "list").stdout == ""
+    assert any((system.data / "cold").iterdir())
+    thawed = system.m365("snapshot", "thaw", snapshot_id)
+    assert thawed.exit_code == 0, thawed.output
+    assert system.m365("snapshot", "list").stdout.split()[0] == snapshot_id
+    assert system.m365("snapshot", "thaw", "0000").exit_code == 1
+
+    log = system.m365("snapshot", "log")
+    assert log.exit_code == 0
+    done = [line.split("  ")[1].strip() for line in log.stdout.splitlines()]
+    assert done == ["snapshot", "tag create", "tier move", "tier move", "tier thaw"]
+    assert all("  ok  " in line for line in log.stdout.splitlines())
+    assert system.m365("snapshot", "log", "--what", "tier thaw").stdout.count("\n") == 1

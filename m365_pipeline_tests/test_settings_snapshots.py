@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from m365_pipeline.settings import Secret, SettingsError, SnapshotSettings, load_settings
+from m365_pipeline.settings import COLD_STORAGE_CLASSES, Secret, SettingsError, SnapshotSettings, load_settings
+from m365_pipeline.snapshots.cold import ARCHIVE_STORAGE_CLASSES
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -17,7 +18,7 @@ def _load(tmp_path: Path, **environ: str) -> SnapshotSettings:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    assert _load(tmp_path) == SnapshotSettings(None, None, "dev", 7, 4, 30)
+    assert _load(tmp_path) == SnapshotSettings(None, None, "dev", 7, 4, 30, "DEEP_ARCHIVE")
 
 
 def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
@@ -28,8 +29,9 @@ def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
         M365_SNAPSHOT_KEEP_DAILY="3",
         M365_SNAPSHOT_KEEP_WEEKLY="0",
         M365_COLD_AFTER_DAYS="60",
+        M365_COLD_STORAGE_CLASS="GLACIER",
     )
-    assert snapshots == SnapshotSettings(Secret(KEY), None, "prod", 3, 0, 60)
+    assert snapshots == SnapshotSettings(Secret(KEY), None, "prod", 3, 0, 60, "GLACIER")
     assert _load(tmp_path, M365_SNAPSHOT_PASSPHRASE="correct horse").passphrase == Secret("correct horse")
 
 
@@ -42,6 +44,7 @@ def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
         ({"M365_SNAPSHOT_ENV": "production"}, "M365_SNAPSHOT_ENV: 'production' is not one of prod"),
         ({"M365_SNAPSHOT_KEEP_DAILY": "-1"}, "M365_SNAPSHOT_KEEP_DAILY: -1 is out of range"),
         ({"M365_COLD_AFTER_DAYS": "0"}, "M365_COLD_AFTER_DAYS: 0 is out of range"),
+        ({"M365_COLD_STORAGE_CLASS": "STANDARD"}, "M365_COLD_STORAGE_CLASS: 'STANDARD' is not one of DEEP_ARCHIVE"),
     ],
 )
 def test_a_wrong_snapshot_setting_is_named(tmp_path: Path, environ: dict[str, str], message: str) -> None:
@@ -55,3 +58,7 @@ def test_the_secrets_never_show(tmp_path: Path) -> None:
     settings = load_settings({"M365_DATA_DIR": str(tmp_path), "M365_SNAPSHOT_PASSPHRASE": "hunter2-snapshots"})
     assert "hunter2-snapshots" not in repr(settings)
     assert "hunter2-snapshots" not in str(settings.snapshots)
+
+
+def test_the_storage_classes_are_the_cold_tiers() -> None:
+    assert set(COLD_STORAGE_CLASSES) == set(ARCHIVE_STORAGE_CLASSES)
