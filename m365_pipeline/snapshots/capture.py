@@ -242,10 +242,7 @@ class _Capture:
             base_entry = _entry(base.manifest, TABLES, f"{spec.name}.parquet")
             with self._repository.temporary_file(self._index, base_entry) as base_path:
                 sink = tables.ParquetSink(path, spec.delta_schema())
-                delta = tables.delta_rows(
-                    tables.rows_of(tables.parquet_batches(base_path)), tables.rows_of(current), spec
-                )
-                for batch in tables.batches_of(delta, spec.delta_schema()):
+                for batch in tables.delta_batches(tables.parquet_batches(base_path), current, spec):
                     sink.write(batch)
                 sink.close()
             file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", "delta", sink.rows

@@ -23,11 +23,12 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
@@ -38,7 +39,7 @@ from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.restorer import RestoreRefused, destination, restore_files
-from m365_pipeline.snapshots.stored_tables import table_entry, table_rows, table_specs, warehouse_meta
+from m365_pipeline.snapshots.stored_tables import table_batches, table_entry, table_specs, warehouse_meta
 
 WAREHOUSE = "warehouse"
 """The component name a restore uses for the database and its tables together."""
@@ -394,12 +395,12 @@ class _Run:
                 table = reflected[name]
                 entry = table_entry(self._manifest, name)
                 with self._repository.temporary_file(self._index, entry) as path:
-                    rows = tables.rows_of(tables.parquet_batches(path))
+                    stored = tables.parquet_batches(path)
                     if meta[name]["stored"] == "delta":
-                        _apply_delta(connection, table, spec, rows)
+                        _apply_delta(connection, table, spec, stored)
                     else:
                         connection.execute(table.delete())
-                        _insert(connection, table, rows)
+                        _insert(connection, table, stored)
                 self._tracker.advance(entry.size)
             if connection.dialect.name == "postgresql":
                 _reset_sequences(connection, reflected.values())
@@ -414,8 +415,8 @@ class _Run:
                 raise RestoreFailed("database", f"the target warehouse has no table {name} (migrate it first)")
             table = reflected[name]
             connection.execute(table.delete())
-            with table_rows(self._repository, self._index, self._manifest, name) as rows:
-                _insert(connection, table, rows)
+            with table_batches(self._repository, self._index, self._manifest, name) as batches:
+                _insert(connection, table, batches)
             digest = tables.table_digest(tables.read_batches(connection, table, spec), spec)
             if (digest.rows, digest.checksum) != (expected["rows"], expected["checksum"]):
                 raise RestoreFailed("database", f"table {name}: restored rows differ from the snapshot's")
@@ -502,18 +503,15 @@ class _Run:
                 engine.dispose()
 
 
-def _insert(connection: sa.Connection, table: sa.Table, rows: Iterable[tables.Row]) -> None:
-    batch: list[tables.Row] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == tables.BATCH_ROWS:
-            connection.execute(table.insert(), batch)
-            batch = []
-    if batch:
-        connection.execute(table.insert(), batch)
+def _insert(connection: sa.Connection, table: sa.Table, batches: Iterable[pa.RecordBatch]) -> None:
+    for batch in batches:
+        if batch.num_rows:
+            connection.execute(table.insert(), batch.to_pylist())
 
 
-def _apply_delta(connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, delta: Iterator[Any]) -> None:
+def _apply_delta(
+    connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, delta: Iterable[pa.RecordBatch]
+) -> None:
     """Apply a stored delta: every key it names deleted, then its upserted rows inserted."""
     key_columns = [table.c[name] for name in spec.key]
     keys: list[tuple[Any, ...]] = []
@@ -530,7 +528,7 @@ def _apply_delta(connection: sa.Connection, table: sa.Table, spec: tables.TableS
             connection.execute(table.insert(), upserts)
             upserts.clear()
 
-    for row in delta:
+    for row in (row for batch in delta for row in batch.to_pylist()):
         keys.append(tuple(row[name] for name in spec.key))
         if row[tables.OP_COLUMN] == tables.UPSERT:
             upserts.append({c: row[c] for c in spec.columns})

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pyarrow as pa
+
 from m365_pipeline.snapshots import tables
 from m365_pipeline.snapshots.capture import TABLES
 from m365_pipeline.snapshots.index import Index
@@ -34,15 +36,17 @@ def table_entry(manifest: Manifest, name: str) -> FileEntry:
 
 
 @contextlib.contextmanager
-def table_rows(repository: Repository, index: Index, manifest: Manifest, name: str) -> Iterator[Iterator[tables.Row]]:
-    """The rows of table ``name`` as the snapshot captured it, in key order."""
+def table_batches(
+    repository: Repository, index: Index, manifest: Manifest, name: str
+) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The rows of table ``name`` as the snapshot captured it, in key order, batch by batch."""
     specs = table_specs(manifest)
     if name not in specs:
         raise KeyError(f"the snapshot holds no table {name!r} (it holds {', '.join(sorted(specs)) or 'none'})")
     spec = specs[name]
     entry = table_entry(manifest, name)
     with repository.temporary_file(index, entry) as path:
-        stored = tables.rows_of(tables.parquet_batches(path))
+        stored = tables.parquet_batches(path)
         if warehouse_meta(manifest)["tables"][name]["stored"] != "delta":
             yield stored
             return
@@ -50,4 +54,4 @@ def table_rows(repository: Repository, index: Index, manifest: Manifest, name: s
             raise ValueError(f"table {name} is stored as a delta but the snapshot names no base")
         base = repository.manifest(manifest.parent)
         with repository.temporary_file(index, table_entry(base, name)) as base_path:
-            yield tables.apply_delta(tables.rows_of(tables.parquet_batches(base_path)), stored, spec)
+            yield tables.apply_delta(tables.parquet_batches(base_path), stored, spec)

@@ -18,7 +18,7 @@ from m365_pipeline.snapshots.diff import FileChange, file_changes
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.manifests import Manifest
 from m365_pipeline.snapshots.repository import Repository
-from m365_pipeline.snapshots.stored_tables import table_rows, table_specs, warehouse_meta
+from m365_pipeline.snapshots.stored_tables import table_batches, table_specs, warehouse_meta
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 LICENSES_TABLE = "user_licenses"
@@ -75,7 +75,7 @@ def table_changes(
     spec = tables.TableSpec(
         table, new_spec.primary_key, common, tuple(new_spec.types[new_spec.columns.index(c)] for c in common)
     )
-    with table_rows(repository, index, old, table) as before, table_rows(repository, index, new, table) as after:
+    with table_batches(repository, index, old, table) as before, table_batches(repository, index, new, table) as after:
         for key, was, now in tables.changes(before, after, spec):
             change = ADDED if was is None else REMOVED if now is None else CHANGED
             yield RowChange(table, change, dict(zip(spec.key, key, strict=True)), was, now)

@@ -156,22 +156,6 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
 
 
-def rows_of(batches: Iterable[pa.RecordBatch]) -> Iterator[Row]:
-    for batch in batches:
-        yield from batch.to_pylist()
-
-
-def batches_of(rows: Iterable[Row], schema: pa.Schema, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    pending: list[Row] = []
-    for row in rows:
-        pending.append(row)
-        if len(pending) == batch_rows:
-            yield pa.RecordBatch.from_pylist(pending, schema=schema)
-            pending = []
-    if pending:
-        yield pa.RecordBatch.from_pylist(pending, schema=schema)
-
-
 def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
 
@@ -258,60 +242,186 @@ class ParquetSink:
         self._writer.close()
 
 
-def keyed(rows: Iterable[Row], key: tuple[str, ...], table: str) -> Iterator[tuple[tuple[Any, ...], Row]]:
-    """``(key, row)`` for each row, checking the keys strictly increase."""
-    previous: tuple[Any, ...] | None = None
-    for row in rows:
-        current = tuple(row[k] for k in key)
-        if previous is not None and not previous < current:
-            raise KeyOrderError(f"table {table}: key {current} follows {previous}, rows are not in key order")
-        previous = current
-        yield current, row
+_OLD_PRESENT, _NEW_PRESENT = "_m365_old", "_m365_new"
+_OLD_SUFFIX, _NEW_SUFFIX = "_m365_was", "_m365_now"
+
+
+class _OrderedStream:
+    """A key-ordered stream of batches, buffered so that a window of it (every row up to a key) can be taken;
+    it checks the order as batches arrive."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch], spec: TableSpec, schema: pa.Schema, label: str) -> None:
+        self._batches, self._spec, self._schema, self._label = iter(batches), spec, schema, label
+        self._sort = [(k, "ascending") for k in spec.key]
+        self._buffer = schema.empty_table()
+        self._last: tuple[Any, ...] | None = None
+        self.done = False
+
+    def fill(self) -> None:
+        while self._buffer.num_rows == 0 and not self.done:
+            batch = next(self._batches, None)
+            if batch is None:
+                self.done = True
+                return
+            table = pa.Table.from_batches([batch]).select(self._schema.names).cast(self._schema)
+            if table.num_rows == 0:
+                continue
+            indices = pc.sort_indices(table, sort_keys=self._sort)
+            first = _key_at(table, self._spec.key, 0)
+            if not indices.equals(pa.array(range(table.num_rows), indices.type)) or (
+                self._last is not None and not self._last < first
+            ):
+                raise KeyOrderError(f"table {self._spec.name} ({self._label}): rows are not in key order")
+            self._last = _key_at(table, self._spec.key, table.num_rows - 1)
+            self._buffer = table
+
+    @property
+    def empty(self) -> bool:
+        return self._buffer.num_rows == 0
+
+    def last_key(self) -> tuple[Any, ...]:
+        return _key_at(self._buffer, self._spec.key, self._buffer.num_rows - 1)
+
+    def take_through(self, boundary: tuple[Any, ...]) -> pa.Table:
+        """Remove and return the buffered rows whose key is at most ``boundary``."""
+        low, high = 0, self._buffer.num_rows
+        while low < high:
+            middle = (low + high) // 2
+            if _key_at(self._buffer, self._spec.key, middle) <= boundary:
+                low = middle + 1
+            else:
+                high = middle
+        taken, self._buffer = self._buffer.slice(0, low), self._buffer.slice(low)
+        return taken
+
+
+def _key_at(table: pa.Table, key: tuple[str, ...], row: int) -> tuple[Any, ...]:
+    return tuple(table.column(k)[row].as_py() for k in key)
+
+
+def _windows(left: _OrderedStream, right: _OrderedStream) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Pairs of slices of two key-ordered streams holding every row of both up to the same key: a sorted merge,
+    a batch at a time."""
+    while True:
+        left.fill()
+        right.fill()
+        if left.empty and right.empty:
+            return
+        if left.empty:
+            boundary = right.last_key()
+        elif right.empty:
+            boundary = left.last_key()
+        else:
+            boundary = min(left.last_key(), right.last_key())
+        yield left.take_through(boundary), right.take_through(boundary)
+
+
+@dataclass(frozen=True)
+class WindowDiff:
+    """The differences within one window, each in key order."""
+
+    added: pa.Table
+    removed: pa.Table
+    changed_old: pa.Table
+    changed_new: pa.Table
+
+
+def compare(old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec) -> Iterator[WindowDiff]:
+    """Sorted merge of two key-ordered tables (compared on ``spec``'s columns), window by window: within a window
+    the rows are matched by a hash join on the key and compared column by column, all in Arrow."""
+    schema = spec.schema()
+    olds, news = _OrderedStream(old, spec, schema, "old"), _OrderedStream(new, spec, schema, "new")
+    empty = schema.empty_table()
+    for before, after in _windows(olds, news):
+        if before.num_rows == 0 or after.num_rows == 0:
+            yield WindowDiff(after, before, empty, empty)
+            continue
+        yield _compare_window(before, after, spec)
+
+
+def _compare_window(before: pa.Table, after: pa.Table, spec: TableSpec) -> WindowDiff:
+    joined = before.append_column(_OLD_PRESENT, pa.repeat(True, before.num_rows)).join(
+        after.append_column(_NEW_PRESENT, pa.repeat(True, after.num_rows)),
+        keys=list(spec.key),
+        join_type="full outer",
+        left_suffix=_OLD_SUFFIX,
+        right_suffix=_NEW_SUFFIX,
+    )
+    joined = joined.sort_by([(k, "ascending") for k in spec.key])
+    values = [c for c in spec.columns if c not in spec.key]
+    in_old, in_new = pc.is_valid(joined[_OLD_PRESENT]), pc.is_valid(joined[_NEW_PRESENT])
+    same = pc.and_(in_old, in_new)
+    for name in values:
+        was, now = joined[name + _OLD_SUFFIX], joined[name + _NEW_SUFFIX]
+        equal = pc.or_kleene(pc.equal(was, now), pc.and_(pc.is_null(was), pc.is_null(now)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    changed = pc.and_(pc.and_(in_old, in_new), pc.invert(same))
+    schema = spec.schema()
+
+    def side(mask: pa.ChunkedArray, suffix: str) -> pa.Table:
+        chosen = joined.filter(mask)
+        return pa.table({c: chosen[c if c in spec.key else c + suffix] for c in spec.columns}).cast(schema)
+
+    return WindowDiff(
+        added=side(pc.invert(in_old), _NEW_SUFFIX),
+        removed=side(pc.invert(in_new), _OLD_SUFFIX),
+        changed_old=side(changed, _OLD_SUFFIX),
+        changed_new=side(changed, _NEW_SUFFIX),
+    )
 
 
 def changes(
-    old: Iterable[Row], new: Iterable[Row], spec: TableSpec
+    old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec
 ) -> Iterator[tuple[tuple[Any, ...], Row | None, Row | None]]:
-    """Sorted merge of two key-ordered tables: ``(key, old row, new row)`` for each added (old None), removed
-    (new None) or changed row."""
-    olds, news = keyed(old, spec.key, spec.name), keyed(new, spec.key, spec.name)
-    a, b = next(olds, None), next(news, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and a[0] < b[0]):
-            assert a is not None
-            yield a[0], a[1], None
-            a = next(olds, None)
-        elif a is None or b[0] < a[0]:
-            yield b[0], None, b[1]
-            b = next(news, None)
-        else:
-            if any(a[1][c] != b[1][c] for c in spec.columns):
-                yield a[0], a[1], b[1]
-            a, b = next(olds, None), next(news, None)
+    """``(key, old row, new row)`` for each added (old None), removed (new None) or changed row, in key order;
+    only these rows become Python objects."""
+    for window in compare(old, new, spec):
+        found: list[tuple[tuple[Any, ...], Row | None, Row | None]] = []
+        for row in window.added.to_pylist():
+            found.append((tuple(row[k] for k in spec.key), None, row))
+        for row in window.removed.to_pylist():
+            found.append((tuple(row[k] for k in spec.key), row, None))
+        for was, now in zip(window.changed_old.to_pylist(), window.changed_new.to_pylist(), strict=True):
+            found.append((tuple(now[k] for k in spec.key), was, now))
+        yield from sorted(found, key=lambda change: change[0])
 
 
-def delta_rows(old: Iterable[Row], new: Iterable[Row], spec: TableSpec) -> Iterator[Row]:
-    """The delta turning ``old`` into ``new``: each added or changed row whole (upsert), each removed row's key
-    (delete), in key order."""
-    for key, _, after in changes(old, new, spec):
-        if after is None:
-            yield {**dict.fromkeys(spec.columns), **dict(zip(spec.key, key, strict=True)), OP_COLUMN: DELETE}
-        else:
-            yield {**after, OP_COLUMN: UPSERT}
+def delta_batches(
+    old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
+    """The delta turning ``old`` into ``new``, in key order: each added or changed row whole (``upsert``), each
+    removed row's key with nulls (``delete``)."""
+    delta_schema = spec.delta_schema()
+    for window in compare(old, new, spec):
+        upserts = pa.concat_tables([window.added, window.changed_new])
+        upserts = upserts.append_column(OP_COLUMN, pa.repeat(UPSERT, upserts.num_rows).cast(pa.string()))
+        count = window.removed.num_rows
+        deletes = pa.table(
+            {
+                **{
+                    f.name: window.removed[f.name] if f.name in spec.key else pa.nulls(count, f.type)
+                    for f in spec.schema()
+                },
+                OP_COLUMN: pa.repeat(DELETE, count).cast(pa.string()),
+            }
+        )
+        delta = pa.concat_tables([upserts.cast(delta_schema), deletes.cast(delta_schema)])
+        if delta.num_rows:
+            yield from delta.sort_by([(k, "ascending") for k in spec.key]).to_batches()
 
 
-def apply_delta(base: Iterable[Row], delta: Iterable[Row], spec: TableSpec) -> Iterator[Row]:
+def apply_delta(
+    base: Iterable[pa.RecordBatch], delta: Iterable[pa.RecordBatch], spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
     """``base`` with ``delta`` applied, in key order (the table the delta was taken of)."""
-    bases, deltas = keyed(base, spec.key, spec.name), keyed(delta, spec.key, spec.name)
-    a, d = next(bases, None), next(deltas, None)
-    while a is not None or d is not None:
-        if d is None or (a is not None and a[0] < d[0]):
-            assert a is not None
-            yield a[1]
-            a = next(bases, None)
+    schema = spec.schema()
+    bases = _OrderedStream(base, spec, schema, "base")
+    deltas = _OrderedStream(delta, spec, spec.delta_schema(), "delta")
+    for before, changes_ in _windows(bases, deltas):
+        if changes_.num_rows == 0:
+            yield from before.to_batches()
             continue
-        if a is not None and a[0] == d[0]:
-            a = next(bases, None)
-        if d[1][OP_COLUMN] == UPSERT:
-            yield {c: d[1][c] for c in spec.columns}
-        d = next(deltas, None)
+        kept = before.join(changes_.select(list(spec.key)), keys=list(spec.key), join_type="left anti")
+        upserts = changes_.filter(pc.equal(changes_[OP_COLUMN], UPSERT)).select(list(spec.columns))
+        merged = pa.concat_tables([kept.select(list(spec.columns)).cast(schema), upserts.cast(schema)])
+        yield from merged.sort_by([(k, "ascending") for k in spec.key]).to_batches()
