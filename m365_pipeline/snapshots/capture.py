@@ -196,7 +196,7 @@ class _Capture:
         base: _Base | None,
         database: Any,
     ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
-        reflected = tables.reflect_tables(connection)
+        reflected = tables.reflect_tables(connection, only=tables.WAREHOUSE_TABLES)
         specs = {name: tables.spec_of(table) for name, table in reflected.items()}
         schema_version = _schema_version(connection, reflected)
         promoted = None if base is None else _why_not_incremental(base, database_format, schema_version, specs)
@@ -207,7 +207,8 @@ class _Capture:
             name = DATABASE_FILES[database_format]
             if database_format == databases.PG_DUMP_FORMAT:
                 exported = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
-                dump = self._pool.submit(self._pg_dump, database, exported, name)
+                others = _foreign_relations(connection, set(reflected))
+                dump = self._pool.submit(self._pg_dump, database, exported, others, name)
             else:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
         table_meta: dict[str, Any] = {}
@@ -227,8 +228,8 @@ class _Capture:
         }
         return components, meta, promoted
 
-    def _pg_dump(self, url: str, exported_snapshot: str, name: str) -> FileEntry:
-        with databases.pg_dump(url, exported_snapshot=exported_snapshot) as stream:
+    def _pg_dump(self, url: str, exported_snapshot: str, others: list[tuple[str, str]], name: str) -> FileEntry:
+        with databases.pg_dump(url, exported_snapshot=exported_snapshot, exclude_tables=others) as stream:
             return archive_stream(self._saver, self._chunker, stream, name)
 
     def _table(
@@ -263,6 +264,29 @@ def _digested(batches: Iterator[Any], digest: tables.TableDigest) -> Iterator[An
     for batch in batches:
         digest.add_batch(batch)
         yield batch
+
+
+_OWNED_SEQUENCES = sa.text(
+    """
+    SELECT relation.relname, owner.relname
+    FROM pg_class relation
+    JOIN pg_namespace namespace ON namespace.oid = relation.relnamespace
+    LEFT JOIN pg_depend dependency ON dependency.objid = relation.oid
+        AND dependency.classid = 'pg_class'::regclass AND dependency.refclassid = 'pg_class'::regclass
+        AND dependency.deptype IN ('a', 'i')
+    LEFT JOIN pg_class owner ON owner.oid = dependency.refobjid
+    WHERE relation.relkind = 'S' AND namespace.nspname = current_schema()
+    """
+)
+
+
+def _foreign_relations(connection: sa.Connection, warehouse: set[str]) -> list[tuple[str, str]]:
+    """The tables of the database that are not the warehouse's (Dagster's storage may share it) and the sequences
+    they own (pg_dump would dump those, and a restore with --clean would drop them from under their tables)."""
+    schema = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
+    others = [t for t in sa.inspect(connection).get_table_names() if t not in warehouse]
+    sequences = [s for s, owner in connection.execute(_OWNED_SEQUENCES) if owner is not None and owner not in warehouse]
+    return [(schema, name) for name in sorted(others) + sorted(sequences)]
 
 
 def _entry(manifest: Manifest, component: str, path: str) -> FileEntry:

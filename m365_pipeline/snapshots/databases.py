@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -71,14 +71,18 @@ def libpq_connection(url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def pg_dump(url: str, *, exported_snapshot: str | None = None) -> Iterator[IO[bytes]]:
+def pg_dump(
+    url: str, *, exported_snapshot: str | None = None, exclude_tables: Sequence[tuple[str, str]] = ()
+) -> Iterator[IO[bytes]]:
     """``pg_dump -Fc -Z0`` of ``url`` as a stream to read; with ``exported_snapshot`` (``pg_export_snapshot()``
-    of an open transaction) it dumps exactly what that transaction sees. Raises ``DatabaseToolFailed`` when
-    pg_dump fails, after the stream is consumed."""
+    of an open transaction) it dumps exactly what that transaction sees. ``exclude_tables`` (schema, name) are
+    left out with their data and owned sequences (tables sharing the database that are not the warehouse's).
+    Raises ``DatabaseToolFailed`` when pg_dump fails, after the stream is consumed."""
     with libpq_connection(url) as dbname, tempfile.TemporaryFile() as errors:
         command = ["pg_dump", "--format=custom", "--compress=0", "--no-password", f"--dbname={dbname}"]
         if exported_snapshot:
             command.append(f"--snapshot={exported_snapshot}")
+        command += [f"--exclude-table={_identifier(schema)}.{_identifier(name)}" for schema, name in exclude_tables]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
         assert process.stdout is not None
         try:
@@ -120,6 +124,11 @@ def pg_restore(url: str, *, clean: bool) -> Iterator[IO[bytes]]:
             raise
         if process.wait() != 0:
             raise DatabaseToolFailed(f"pg_restore exited with {process.returncode}: {_tail(errors)}")
+
+
+def _identifier(name: str) -> str:
+    """``name`` quoted for a pg_dump pattern: matched literally, case and wildcards included."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _tail(errors: IO[bytes], limit: int = 2000) -> str:

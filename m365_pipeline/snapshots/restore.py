@@ -264,7 +264,7 @@ class _Plan:
                     f"{component}: {len(existing)} file(s) exist already, e.g. {existing[0]}; use force to replace them"
                 )
         if self.warehouse_url and not self.force:
-            occupied = _occupied_tables(self.warehouse_url, None if self.whole_database else self.tables)
+            occupied = _occupied_tables(self.warehouse_url, self.tables, whole=self.whole_database)
             if occupied:
                 raise RestoreRefused(
                     f"the target warehouse is not empty ({', '.join(occupied[:5])} hold rows or exist); "
@@ -281,24 +281,22 @@ class _Plan:
         return total
 
 
-def _occupied_tables(url: str, names: Collection[str] | None) -> list[str]:
-    """Tables of ``url`` that a restore would overwrite: any table at all for a whole database, else the named
-    tables that hold rows. The restore marker does not count."""
-    if databases.dialect_of(url) == "sqlite" and not databases.sqlite_path(url).exists():
+def _occupied_tables(url: str, names: Collection[str], *, whole: bool) -> list[str]:
+    """Tables of ``url`` that a restore would overwrite. A whole SQLite database: any table (the file is replaced);
+    a whole PostgreSQL warehouse: any warehouse table (other tables sharing the database, such as Dagster's, are
+    not the warehouse's and are left alone); single tables: those of ``names`` that hold rows. The restore marker
+    does not count."""
+    dialect = databases.dialect_of(url)
+    if dialect == "sqlite" and not databases.sqlite_path(url).exists():
         return []
     engine = _engine(url)
     try:
         with engine.connect() as connection:
-            present = [t for t in sa.inspect(connection).get_table_names() if t != MARKER_TABLE]
-            if names is None:
-                return present
-            reflected = tables.reflect_tables(connection)
-            return [
-                n
-                for n in names
-                if n in reflected
-                and connection.execute(sa.select(sa.literal(1)).select_from(reflected[n]).limit(1)).first()
-            ]
+            present = set(sa.inspect(connection).get_table_names()) - {MARKER_TABLE}
+            if whole:
+                return sorted(present if dialect == "sqlite" else present & (set(names) | tables.WAREHOUSE_TABLES))
+            reflected = tables.reflect_tables(connection, only=set(names) & present)
+            return [n for n in names if n in reflected and connection.execute(sa.select(reflected[n]).limit(1)).first()]
     finally:
         engine.dispose()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+
+from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.migrate import VERSION_TABLE
 
 BATCH_ROWS = 10_000
 OP_COLUMN = "_m365_op"
@@ -99,10 +102,16 @@ def _arrow_type(column_type: sa.types.TypeEngine[Any]) -> pa.DataType:
     return pa.string()
 
 
-def reflect_tables(connection: sa.Connection) -> dict[str, sa.Table]:
-    """Every table of the database's default schema, reflected (types as the database reports them)."""
+WAREHOUSE_TABLES = frozenset(schema.metadata.tables) | {VERSION_TABLE}
+"""The warehouse's tables (every table is declared in ``warehouse.schema``) and its Alembic version table; a
+PostgreSQL database may hold others (Dagster's storage), which are not the warehouse's."""
+
+
+def reflect_tables(connection: sa.Connection, only: Collection[str] | None = None) -> dict[str, sa.Table]:
+    """The tables of the database's default schema (those of ``only`` when given), reflected with their types
+    as the database reports them."""
     metadata = sa.MetaData()
-    metadata.reflect(connection)
+    metadata.reflect(connection, only=None if only is None else lambda name, _: name in only)
     return dict(sorted(metadata.tables.items()))
 
 

@@ -289,3 +289,33 @@ def test_a_failed_post_check_marks_the_restored_database_failed(tmp_path: Path) 
         (row,) = connection.execute(sa.text(f"SELECT status, step, detail FROM {MARKER_TABLE}")).all()
     engine.dispose()
     assert tuple(row) == ("failed", "post_check", "asset check users_unique failed")
+
+
+def test_a_postgres_warehouse_sharing_its_database_with_dagster_restores_without_touching_dagster(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    engine = populate(postgres_url, users=50)
+    with engine.begin() as connection:  # Dagster's run storage in the same database, with a serial sequence
+        connection.execute(sa.text("CREATE TABLE runs (id SERIAL PRIMARY KEY, run_id TEXT NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('before-snapshot')"))
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot = create_snapshot(repository, Sources(postgres_url))
+    assert "runs" not in snapshot.manifest.meta["warehouse"]["tables"]
+    expected = checksums(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(schema.user_licenses.delete())
+        connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('after-snapshot')"))
+    engine.dispose()
+
+    restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(postgres_url), force=True)  # the live system
+    after = contents(postgres_url)
+    assert after["runs"] == [(1, "before-snapshot"), (2, "after-snapshot")]
+    assert {name: value for name, value in checksums(postgres_url).items() if name != "runs"} == {
+        name: value for name, value in expected.items() if name != "runs"
+    }
+    restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(second_postgres_url))
+    assert "runs" not in contents(second_postgres_url)
+    engine = create_warehouse_engine(postgres_url)
+    with engine.begin() as connection:  # Dagster's sequence was left alone
+        assert connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('later') RETURNING id")).scalar_one() == 3
+    engine.dispose()
