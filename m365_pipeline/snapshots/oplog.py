@@ -97,6 +97,11 @@ def recorded(
     record(backend, keys, what, OK, details)
 
 
+def read_record(backend: Backend, keys: RepositoryKeys, name: str) -> Operation:
+    """The record ``log/<name>``, authenticated (``IntegrityError`` if it was changed or moved)."""
+    return Operation.from_dict(json.loads(open_sealed(keys.encryption, _blob_id(name), backend.read("log", name))))
+
+
 def operations(
     backend: Backend, keys: RepositoryKeys, *, since: dt.datetime | None = None, what: str | None = None
 ) -> list[Operation]:

@@ -81,3 +81,30 @@ def test_a_password_in_the_target_url_is_not_recorded(tmp_path: Path) -> None:
         restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget("postgresql://u:s3cret-pw@h/db"))
     (restore,) = operations(repository.backend, KEYS, what="restore")
     assert "s3cret-pw" not in repr(restore)
+
+
+def test_a_flipped_bit_in_a_tag_a_log_record_or_a_manifest_is_named_by_check(tmp_path: Path) -> None:
+    import random
+
+    from m365_pipeline.snapshots.check import check
+
+    repository = Repository.init(LocalBackend(tmp_path / "repo"), KEYS)
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "a.toml").write_text("a = 1\n")
+    snapshot = create_snapshot(repository, Sources(files={"config": folder}))
+    TagStore(repository.backend, KEYS).create(
+        Tag(TagName.parse("prod-weekly-v1.0.0-20240630"), "c" * 40, "0002", "d" * 64, snapshot.snapshot_id)
+    )
+    assert check(repository.backend, KEYS).ok
+    rng = random.Random(3)
+    for kind in ("tags", "log", "snapshots"):
+        for path in sorted((tmp_path / "repo" / kind).iterdir()):
+            original = path.read_bytes()
+            bit = rng.randrange(len(original) * 8)
+            path.write_bytes(
+                original[: bit // 8] + bytes([original[bit // 8] ^ (1 << bit % 8)]) + original[bit // 8 + 1 :]
+            )
+            problems = check(repository.backend, KEYS).problems
+            assert [p.name for p in problems] == [path.name], (kind, bit, problems)
+            path.write_bytes(original)
