@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +34,7 @@ from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest, save_manifest
 from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.scratch import scratch_folder
 from m365_pipeline.warehouse.migrate import VERSION_TABLE
 
 DATABASE = "warehouse-database"
@@ -116,7 +116,7 @@ def create_snapshot(
     with (
         oplog.recorded(backend, keys, "snapshot", {"label": sources.label, "asked": kind}) as details,
         Lock(backend, keys, "snapshot", exclusive=False),
-        tempfile.TemporaryDirectory(prefix="m365-capture-") as work,
+        scratch_folder("capture") as work,
     ):
         index = Index.load(backend, keys.encryption)
         base, promoted = None, None
@@ -126,7 +126,7 @@ def create_snapshot(
             if base is None:
                 promoted = f"no full snapshot of {sources.label!r} to base an incremental on"
         with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size) as saver:
-            capture = _Capture(repository, saver, index, Path(work), threads)
+            capture = _Capture(repository, saver, index, work, threads)
             components, meta, why_full = capture.run(sources, base)
         promoted = promoted or why_full
         actual = INCREMENTAL if kind == INCREMENTAL and promoted is None else FULL

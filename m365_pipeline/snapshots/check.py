@@ -1,9 +1,10 @@
 """Proving the repository, like ``restic check``: the index opens, every indexed pack exists, every snapshot's
-manifest opens and every chunk it needs is indexed, every tag and operations-log record opens; with ``read_data`` every pack hashes to its name, its header
-matches the index, and every blob opens and matches its id. ``subset=(i, n)`` reads only the packs in the i-th
-of n slices (by name), so n runs with i = 0..n-1 read everything once: a cheaper rotating check.
+manifest opens and every chunk it needs is indexed, every tag and operations-log record opens; with
+``read_data`` every pack hashes to its name, its header matches the index, and every blob opens and matches its
+id. ``subset=(i, n)`` reads only the packs in the i-th of n slices (by name), so n runs with i = 0..n-1 read
+everything once: a cheaper rotating check.
 
-Every problem is named: the pack, the blob or the snapshot, and what was found.
+Every problem is named: the pack, the blob, the snapshot, the tag or the log record, and what was found.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import Manifest
 from m365_pipeline.snapshots.packs import MAX_SIZE, BlobType, PackWriter, read_header
 from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.scratch import scratch_folder
 
 ARCHIVE_LEVEL = 19
 HOT_DAYS = 30
@@ -212,8 +212,8 @@ def _archive(
     if parent is not None:
         chain.append(parent)
     needed = sorted(set().union(*(manifests[i].chunk_ids() for i in chain)))
-    with tempfile.TemporaryDirectory(prefix="m365-cold-") as folder:
-        scratch = LocalBackend(Path(folder))
+    with scratch_folder("cold") as folder:
+        scratch = LocalBackend(folder)
         writer = PackWriter(scratch, keys.encryption, MAX_SIZE)
         for manifest_id in chain:
             writer.add(BlobType.TREE, bytes.fromhex(manifest_id), backend.read("snapshots", manifest_id))
@@ -221,7 +221,7 @@ def _archive(
             data = load_blob(backend, keys, index, chunk_id)
             writer.add(BlobType.DATA, chunk_id, seal(keys.encryption, chunk_id, data, level))
         pack = writer.finish()
-        cold.upload(snapshot_id, Path(folder) / object_key("packs", pack.name))
+        cold.upload(snapshot_id, folder / object_key("packs", pack.name))
         return pack.size
 
 
@@ -237,12 +237,12 @@ def thaw(repository: Repository, cold: ColdStore, snapshot_id: str, *, days: int
     with (
         oplog.recorded(backend, keys, "tier thaw", {"snapshot_id": snapshot_id, "cold": repr(cold)}) as details,
         Lock(backend, keys, "tier thaw", exclusive=False),
-        tempfile.TemporaryDirectory(prefix="m365-thaw-") as folder,
+        scratch_folder("thaw") as folder,
     ):
         if not cold.request_restore(snapshot_id, days):
             raise ColdNotReadable(f"cold archive {snapshot_id} is being restored from its storage class; retry later")
-        scratch = LocalBackend(Path(folder))
-        path = Path(folder) / object_key("packs", snapshot_id)
+        scratch = LocalBackend(folder)
+        path = folder / object_key("packs", snapshot_id)
         path.parent.mkdir(parents=True)
         cold.download(snapshot_id, path)
         entries = read_header(scratch, keys.encryption, snapshot_id)

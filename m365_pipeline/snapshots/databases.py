@@ -18,6 +18,8 @@ from typing import IO
 
 import sqlalchemy as sa
 
+from m365_pipeline.snapshots.scratch import scratch_folder
+
 PG_DUMP_FORMAT = "pg_dump-custom"
 SQLITE_FORMAT = "sqlite"
 
@@ -60,9 +62,9 @@ def libpq_connection(url: str) -> Iterator[str]:
         "dbname": parsed.database or "",
         **{k: str(v) for k, v in parsed.query.items() if isinstance(v, str)},
     }
-    with tempfile.TemporaryDirectory(prefix="m365-libpq-") as folder:
+    with scratch_folder("libpq") as folder:
         if parsed.password is not None:
-            passfile = Path(folder) / "pgpass"
+            passfile = folder / "pgpass"
             fields = (parts["host"], parts["port"], parts["dbname"], parts["user"], str(parsed.password))
             passfile.touch(mode=0o600)
             passfile.write_text(":".join(_passfile_field(f) for f in fields) + "\n")

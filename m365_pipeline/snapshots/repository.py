@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from m365_pipeline.snapshots.crypto import IntegrityError
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest, load_manifest, snapshot_ids
+from m365_pipeline.snapshots.scratch import scratch_folder
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class Repository:
     @contextlib.contextmanager
     def temporary_file(self, index: Index, entry: FileEntry) -> Iterator[Path]:
         """``entry``'s content in a temporary file (for readers that need to seek, such as Parquet), removed after."""
-        with tempfile.TemporaryDirectory(prefix="m365-snapshot-") as folder:
-            path = Path(folder) / "content"
+        with scratch_folder("content") as folder:
+            path = folder / "content"
             with path.open("wb") as out:
                 self.write_file(index, entry, out)
             yield path
