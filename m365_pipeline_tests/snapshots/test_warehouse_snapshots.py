@@ -319,3 +319,39 @@ def test_a_postgres_warehouse_sharing_its_database_with_dagster_restores_without
     with engine.begin() as connection:  # Dagster's sequence was left alone
         assert connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('later') RETURNING id")).scalar_one() == 3
     engine.dispose()
+
+
+def test_a_corrupted_chunk_leaves_a_postgres_target_unchanged_and_marked_failed(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    populate(postgres_url, users=200).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(postgres_url)).snapshot_id
+    _corrupt_every_pack(tmp_path / "repo")
+    populate(second_postgres_url, users=7, seed=4).dispose()
+    before = contents(second_postgres_url)
+
+    with pytest.raises(IntegrityError):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(second_postgres_url), force=True)
+    assert contents(second_postgres_url) == before  # pg_restore's single transaction never committed
+    engine = create_warehouse_engine(second_postgres_url)
+    with engine.connect() as connection:
+        (marker,) = connection.execute(sa.text(f"SELECT snapshot_id, status, step FROM {MARKER_TABLE}")).all()
+    engine.dispose()
+    assert tuple(marker) == (snapshot_id, "failed", "database")
+
+
+def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, postgres_url: str) -> None:
+    from m365_pipeline.snapshots.check import check
+    from m365_pipeline.snapshots.oplog import operations
+
+    populate(postgres_url, users=5).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(sa.exc.OperationalError):
+        create_snapshot(repository, Sources(missing))
+    with pytest.raises(DatabaseToolFailed, match="pg_dump exited"), databases_pg_dump(missing) as stream:
+        stream.read()
+    assert repository.snapshot_ids() == [] and check(repository.backend, KEYS).ok
+    (logged,) = operations(repository.backend, KEYS)
+    assert logged.what == "snapshot" and logged.outcome.startswith("failed: OperationalError")
