@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from m365_pipeline.snapshots import databases
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.capture import DATABASE, INCREMENTAL, TABLES, Sources, create_snapshot
 from m365_pipeline.snapshots.chunker import compiled_fastcdc
@@ -350,7 +351,7 @@ def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, postg
     missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(sa.exc.OperationalError):
         create_snapshot(repository, Sources(missing))
-    with pytest.raises(DatabaseToolFailed, match="pg_dump exited"), databases_pg_dump(missing) as stream:
+    with pytest.raises(databases.DatabaseToolFailed, match="pg_dump exited"), databases.pg_dump(missing) as stream:
         stream.read()
     assert repository.snapshot_ids() == [] and check(repository.backend, KEYS).ok
     (logged,) = operations(repository.backend, KEYS)
