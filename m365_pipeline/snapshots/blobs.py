@@ -11,7 +11,7 @@ import hmac
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -54,11 +54,14 @@ class BlobSaver:
         pack_size: int = TARGET_SIZE,
         level: int = DEFAULT_LEVEL,
         threads: int = min(4, os.cpu_count() or 1),
+        on_bytes: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_bytes`` is called with the plain bytes saved so far, new or not, after each blob (progress)."""
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._backend, self._keys, self._index = backend, keys, index
         self._pack_size, self._level, self._threads = pack_size, level, threads
+        self._on_bytes = on_bytes
         self._writer: PackWriter | None = None
         self._pending: set[bytes] = set()
         self._lock = threading.RLock()
@@ -105,6 +108,8 @@ class BlobSaver:
         with self._lock:
             self.stats.blobs += 1
             self.stats.bytes += length
+            if self._on_bytes is not None:
+                self._on_bytes(self.stats.bytes)
             if blob_id in self._index or blob_id in self._pending:
                 return False
             self._pending.add(blob_id)

@@ -82,6 +82,31 @@ class _Base:
         return result
 
 
+def estimated_bytes(sources: Sources) -> int:
+    """About how many bytes a full snapshot of ``sources`` reads: the files, and the database twice (its dump or
+    copy, and its tables as Parquet). An incremental reads as much; it stores far less."""
+    files = sum(
+        p.stat().st_size
+        for path in sources.files.values()
+        for p in ([path] if path.is_file() else path.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    )
+    url = sources.warehouse_url
+    if not url:
+        return files
+    if databases.dialect_of(url) == "sqlite":
+        path = databases.sqlite_path(url)
+        parts = (path, path.with_name(path.name + "-wal"))  # in WAL mode recent pages are in the log
+        return files + 2 * sum(p.stat().st_size for p in parts if p.exists())
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as connection:
+            size = connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+    finally:
+        engine.dispose()
+    return files + 2 * int(size)
+
+
 def latest_full(repository: Repository, label: str) -> tuple[str, Manifest] | None:
     """The newest full snapshot of ``label`` (the base of the next incremental)."""
     found = []
@@ -102,8 +127,10 @@ def create_snapshot(
     kind: str = FULL,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     threads: int = 3,
+    progress: Callable[[int], None] | None = None,
 ) -> SnapshotResult:
-    """Capture ``sources`` as a ``kind`` (``full`` or ``incremental``) snapshot; returns its id and statistics."""
+    """Capture ``sources`` as a ``kind`` (``full`` or ``incremental``) snapshot; returns its id and statistics.
+    ``progress`` is called with the bytes captured so far (``estimated_bytes`` gives a total to show them against)."""
     if kind not in (FULL, INCREMENTAL):
         raise ValueError(f"snapshot kind {kind!r} is not {FULL!r} or {INCREMENTAL!r}")
     for name, path in sources.files.items():
@@ -125,7 +152,7 @@ def create_snapshot(
             base = _Base(*found) if found else None
             if base is None:
                 promoted = f"no full snapshot of {sources.label!r} to base an incremental on"
-        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size) as saver:
+        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size, on_bytes=progress) as saver:
             capture = _Capture(repository, saver, index, work, threads)
             components, meta, why_full = capture.run(sources, base)
         promoted = promoted or why_full

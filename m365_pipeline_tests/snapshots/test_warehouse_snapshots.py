@@ -14,7 +14,14 @@ import sqlalchemy as sa
 
 from m365_pipeline.snapshots import databases
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
-from m365_pipeline.snapshots.capture import DATABASE, INCREMENTAL, TABLES, Sources, create_snapshot
+from m365_pipeline.snapshots.capture import (
+    DATABASE,
+    INCREMENTAL,
+    TABLES,
+    Sources,
+    create_snapshot,
+    estimated_bytes,
+)
 from m365_pipeline.snapshots.chunker import compiled_fastcdc
 from m365_pipeline.snapshots.crypto import IntegrityError, seal
 from m365_pipeline.snapshots.keys import RepositoryKeys
@@ -106,8 +113,11 @@ def test_sqlite_warehouse_restores_into_another_file_through_the_backup_api(tmp_
     source = f"sqlite:///{tmp_path / 'live.sqlite'}"
     engine = populate(source, users=120)
     repository = _repository(backend)
-    result = create_snapshot(repository, Sources(source))
+    progress: list[int] = []
+    result = create_snapshot(repository, Sources(source), progress=progress.append)
     assert [e.path for e in result.manifest.components[DATABASE]] == ["warehouse.sqlite"]
+    assert progress == sorted(progress) and progress[-1] == result.stats.bytes
+    assert result.stats.bytes / 2 < estimated_bytes(Sources(source)) < result.stats.bytes * 3  # an estimate
     with engine.begin() as connection:  # the live database moves on; the snapshot does not
         connection.execute(schema.users.delete())
     engine.dispose()
