@@ -24,6 +24,7 @@ from m365_pipeline.defs.snapshots.assets import (
     build_snapshot_assets,
 )
 from m365_pipeline.defs.snapshots.build import build_snapshot_definitions
+from m365_pipeline.defs.snapshots.maintenance import MAINTENANCE_JOB, WEEKLY_MAINTENANCE
 from m365_pipeline.defs.snapshots.restore import RESTORE_JOB, RestoreConfig, SystemBusy, system_stopped
 from m365_pipeline.defs.snapshots.schedules import (
     DAILY_INCREMENTAL,
@@ -199,3 +200,21 @@ def test_the_restore_job_restores_checks_and_releases(data_dir: Path, tmp_path: 
         assert not again.success  # the files exist: refused without force
         assert "use force to replace" in str(again.get_step_failure_events()[0].event_specific_data)
         assert _statuses(instance) == {DAILY_INCREMENTAL: InstigatorStatus.RUNNING}
+
+
+def test_the_weekly_maintenance_tiers_and_prunes(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("M365_SNAPSHOT_KEEP_DAILY", "1")
+    monkeypatch.setenv("M365_SNAPSHOT_KEEP_WEEKLY", "0")
+    for _ in range(2):
+        system.create_snapshot(load_settings(), "full", ("config",))
+    definitions = _definitions()
+    schedule = definitions.resolve_schedule_def(WEEKLY_MAINTENANCE)
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 4 * * 0", "Asia/Tokyo")
+    with dg.instance_for_test() as instance:
+        result = definitions.resolve_job_def(MAINTENANCE_JOB).execute_in_process(instance=instance)
+    assert result.success
+    (event,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {name: value.value for name, value in event.event_specific_data.metadata.items()}  # type: ignore[union-attr]
+    assert metadata["moved_to_cold"] == 0  # younger than M365_COLD_AFTER_DAYS
+    assert (metadata["forgotten"], metadata["kept"]) == (1, 1)
+    assert len(system.list_snapshots(system.open_store(load_settings()))) == 1
