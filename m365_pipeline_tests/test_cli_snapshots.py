@@ -94,6 +94,10 @@ def test_snapshot_tag_restore_and_verify(system: System, tmp_path: Path) -> None
     verified = system.m365("snapshot", "verify")
     assert verified.exit_code == 0, verified.output
     assert "2 snapshot(s)" in verified.stdout and "no problem" in verified.stdout
+    effective = (target / "config" / "settings.txt").read_text()
+    assert "snapshots.key = Secret('********')" in effective
+    assert KEY not in effective  # the configuration component never holds a secret
+    assert (target / "config" / "dagster.yaml").read_text() == "run_queue:\n  max_concurrent_runs: 1\n"
 
 
 def test_tag_list_filters_and_delete(system: System) -> None:
