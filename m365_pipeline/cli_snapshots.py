@@ -145,7 +145,12 @@ def tag_create(
         repository = system.open_store(settings)
         snapshot_id = system.resolve_snapshot(repository, snapshot)
         created = system.make_tag(
-            repository, settings, tag_name, snapshot_id, commit=commit or system.current_commit(), keep_until=keep_until
+            repository,
+            settings,
+            tag_name,
+            snapshot_id,
+            commit=commit or system.current_commit(settings),
+            keep_until=keep_until,
         )
         click.echo(f"{created.name} -> snapshot {created.snapshot_id[:12]} (commit {created.commit[:12]})")
 
@@ -311,7 +316,7 @@ def snapshot_create(full: bool, components: tuple[str, ...], tag_name: str | Non
             click.echo(f"  {component}: {_size(size)}")
         if name is not None:
             repository = system.open_store(settings)
-            system.make_tag(repository, settings, name, result.snapshot_id, commit=system.current_commit())
+            system.make_tag(repository, settings, name, result.snapshot_id, commit=system.current_commit(settings))
             click.echo(f"tagged {name}")
 
 

@@ -110,6 +110,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "dev",
         "Environment named in tags ({env}-{type}-{version}-{date}): prod, staging, dev, regression or test.",
     ),
+    "CODE_COMMIT": (
+        "(git rev-parse HEAD)",
+        "The deployed code's git commit (40 hex digits) that tags record and the release sensor compares; set it "
+        "where the code is installed without its .git folder.",
+    ),
     "SNAPSHOT_KEEP_DAILY": ("7", "Prune keeps the newest snapshot of each of this many days (0 or more)."),
     "SNAPSHOT_KEEP_WEEKLY": ("4", "Prune keeps the newest snapshot of each of this many ISO weeks (0 or more)."),
     "COLD_STORE": ("<DATA_DIR>/cold", "Cold snapshot store: a folder or s3://bucket/prefix."),
@@ -233,6 +238,8 @@ class SnapshotSettings:
     keep_weekly: int = 4
     cold_after_days: int = 30
     cold_storage_class: str = "DEEP_ARCHIVE"
+    code_commit: str | None = None
+    """None: the commit is read from the code's git checkout."""
 
 
 @dataclass(frozen=True)
@@ -383,6 +390,9 @@ def _snapshot_settings(env: _Env) -> SnapshotSettings:
         raise SettingsError(
             f"{PREFIX}COLD_STORAGE_CLASS: '{storage_class}' is not one of {', '.join(COLD_STORAGE_CLASSES)}"
         )
+    code_commit = env.text("CODE_COMMIT")
+    if code_commit is not None and not re.fullmatch(r"[0-9a-f]{40}", code_commit):
+        raise SettingsError(f"{PREFIX}CODE_COMMIT: '{code_commit}' is not a git commit (40 lowercase hex digits)")
     tag_env = env.text("SNAPSHOT_ENV") or "dev"
     if tag_env not in ENVIRONMENTS:
         raise SettingsError(f"{PREFIX}SNAPSHOT_ENV: '{tag_env}' is not one of {', '.join(ENVIRONMENTS)}")
@@ -394,6 +404,7 @@ def _snapshot_settings(env: _Env) -> SnapshotSettings:
         keep_weekly=env.integer("SNAPSHOT_KEEP_WEEKLY", 4, minimum=0),
         cold_after_days=env.integer("COLD_AFTER_DAYS", 30, minimum=1),
         cold_storage_class=storage_class,
+        code_commit=code_commit,
     )
 
 

@@ -224,14 +224,18 @@ def restore_target(
     return restore.RestoreTarget(warehouse_url=warehouse_url, folders={name: folder / name for name in FILE_COMPONENTS})
 
 
-def current_commit(folder: Path = Path(__file__).parent) -> str:
-    """The git commit the running code was checked out at."""
+def current_commit(settings: Settings, folder: Path = Path(__file__).parent) -> str:
+    """The deployed code's git commit: M365_CODE_COMMIT, else the git checkout the running code is in."""
+    if settings.snapshots.code_commit is not None:
+        return settings.snapshots.code_commit
     try:
         completed = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True, timeout=30
         )
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise LookupError(f"the code in {folder} is not a git checkout, so its commit is unknown ({error})") from None
+    except (OSError, subprocess.CalledProcessError):
+        raise LookupError(
+            f"the code in {folder} is not a git checkout, so its commit is unknown: set M365_CODE_COMMIT"
+        ) from None
     return completed.stdout.strip()
 
 

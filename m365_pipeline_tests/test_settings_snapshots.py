@@ -18,7 +18,7 @@ def _load(tmp_path: Path, **environ: str) -> SnapshotSettings:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    assert _load(tmp_path) == SnapshotSettings(None, None, "dev", 7, 4, 30, "DEEP_ARCHIVE")
+    assert _load(tmp_path) == SnapshotSettings(None, None, "dev", 7, 4, 30, "DEEP_ARCHIVE", None)
 
 
 def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
@@ -30,8 +30,9 @@ def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
         M365_SNAPSHOT_KEEP_WEEKLY="0",
         M365_COLD_AFTER_DAYS="60",
         M365_COLD_STORAGE_CLASS="GLACIER",
+        M365_CODE_COMMIT="ab" * 20,
     )
-    assert snapshots == SnapshotSettings(Secret(KEY), None, "prod", 3, 0, 60, "GLACIER")
+    assert snapshots == SnapshotSettings(Secret(KEY), None, "prod", 3, 0, 60, "GLACIER", "ab" * 20)
     assert _load(tmp_path, M365_SNAPSHOT_PASSPHRASE="correct horse").passphrase == Secret("correct horse")
 
 
@@ -44,6 +45,7 @@ def test_every_snapshot_setting_is_read(tmp_path: Path) -> None:
         ({"M365_SNAPSHOT_ENV": "production"}, "M365_SNAPSHOT_ENV: 'production' is not one of prod"),
         ({"M365_SNAPSHOT_KEEP_DAILY": "-1"}, "M365_SNAPSHOT_KEEP_DAILY: -1 is out of range"),
         ({"M365_COLD_AFTER_DAYS": "0"}, "M365_COLD_AFTER_DAYS: 0 is out of range"),
+        ({"M365_CODE_COMMIT": "v1.2.3"}, "M365_CODE_COMMIT: 'v1.2.3' is not a git commit"),
         ({"M365_COLD_STORAGE_CLASS": "STANDARD"}, "M365_COLD_STORAGE_CLASS: 'STANDARD' is not one of DEEP_ARCHIVE"),
     ],
 )

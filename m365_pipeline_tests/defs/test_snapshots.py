@@ -125,7 +125,7 @@ def test_the_schedules_run_at_the_old_tools_hours_in_tokyo() -> None:
 def test_the_release_sensor_tags_a_new_commit_once(data_dir: Path) -> None:
     full, _ = build_snapshot_jobs()
     sensor = build_release_tag_sensor(full)
-    commit = system.current_commit()
+    commit = system.current_commit(load_settings())
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"settings": M365Settings()})
         (request,) = sensor(context).run_requests  # type: ignore[union-attr]
@@ -218,3 +218,12 @@ def test_the_weekly_maintenance_tiers_and_prunes(data_dir: Path, monkeypatch: py
     assert metadata["moved_to_cold"] == 0  # younger than M365_COLD_AFTER_DAYS
     assert (metadata["forgotten"], metadata["kept"]) == (1, 1)
     assert len(system.list_snapshots(system.open_store(load_settings()))) == 1
+
+
+def test_the_deployed_commit_can_be_given(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("M365_CODE_COMMIT", "cd" * 20)
+    full, _ = build_snapshot_jobs()
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"settings": M365Settings()})
+        (request,) = build_release_tag_sensor(full)(context).run_requests  # type: ignore[union-attr]
+    assert request.run_key == f"release-{'cd' * 20}"

@@ -96,7 +96,7 @@ def _tag(context: dg.AssetExecutionContext, settings: Settings, snapshot_id: str
     if config.tag_type not in TAG_TYPES:
         raise dg.Failure(f"tag_type {config.tag_type!r} is not one of {', '.join(TAG_TYPES)}")
     repository = system.open_store(settings)
-    commit = config.commit or system.current_commit()
+    commit = config.commit or system.current_commit(settings)
     name = system.free_tag_name(repository, settings.snapshots.env, config.tag_type, commit, dt.date.today())
     if TagStore(repository.backend, repository.keys).exists(name):
         context.log.info(f"{name} tags this commit already (a re-run): not tagged again")

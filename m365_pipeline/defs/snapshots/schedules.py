@@ -72,7 +72,10 @@ def build_release_tag_sensor(full: dg.UnresolvedAssetJobDefinition) -> dg.Sensor
     )
     def release_tag(context: dg.SensorEvaluationContext, settings: M365Settings) -> dg.SensorResult | dg.SkipReason:
         current = settings.current
-        commit = system.current_commit()
+        try:
+            commit = system.current_commit(current)
+        except LookupError as error:
+            return dg.SkipReason(str(error))
         try:
             newest = system.newest_tag(system.open_store(current), current.snapshots.env, "release")
         except system.NoRepository:
