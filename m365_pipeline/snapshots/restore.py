@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
@@ -47,7 +48,6 @@ CONFIGURATION = "config"
 MARKER_FILE = ".m365-restore.json"
 MARKER_TABLE = "m365_restore_state"
 STEPS = ("stop", "database", "files", "configuration", "integrity", "post_check", "release")
-_DELETE_BATCH = 500
 
 _marker = sa.Table(
     MARKER_TABLE,
@@ -510,29 +510,18 @@ def _insert(connection: sa.Connection, table: sa.Table, batches: Iterable[pa.Rec
 def _apply_delta(
     connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, delta: Iterable[pa.RecordBatch]
 ) -> None:
-    """Apply a stored delta: every key it names deleted, then its upserted rows inserted."""
-    key_columns = [table.c[name] for name in spec.key]
-    keys: list[tuple[Any, ...]] = []
-    upserts: list[tables.Row] = []
-
-    def flush() -> None:
-        if keys:
-            condition = key_columns[0].in_([k[0] for k in keys]) if len(key_columns) == 1 else None
-            if condition is None:
-                condition = sa.tuple_(*key_columns).in_(keys)
-            connection.execute(table.delete().where(condition))
-            keys.clear()
-        if upserts:
-            connection.execute(table.insert(), upserts)
-            upserts.clear()
-
-    for row in (row for batch in delta for row in batch.to_pylist()):
-        keys.append(tuple(row[name] for name in spec.key))
-        if row[tables.OP_COLUMN] == tables.UPSERT:
-            upserts.append({c: row[c] for c in spec.columns})
-        if len(keys) >= _DELETE_BATCH:
-            flush()
-    flush()
+    """Apply a stored delta batch by batch: every key it names deleted (one statement per key, sent as one
+    batch, so each uses the primary key's index), then its upserted rows inserted."""
+    parameters = {name: f"key_{i}" for i, name in enumerate(spec.key)}
+    delete = table.delete().where(sa.and_(*(table.c[name] == sa.bindparam(p) for name, p in parameters.items())))
+    for batch in delta:
+        if not batch.num_rows:
+            continue
+        keys = batch.select(list(spec.key)).to_pylist()
+        connection.execute(delete, [{parameters[name]: value for name, value in key.items()} for key in keys])
+        upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT)).select(list(spec.columns))
+        if upserts.num_rows:
+            connection.execute(table.insert(), upserts.to_pylist())
 
 
 def _reset_sequences(connection: sa.Connection, reflected: Iterable[sa.Table]) -> None:
