@@ -303,7 +303,8 @@ def snapshot_create(full: bool, components: tuple[str, ...], tag_name: str | Non
         name = TagName.parse(tag_name) if tag_name else None
         chosen = components or system.COMPONENTS
         click.echo(f"m365 snapshot: capturing {', '.join(chosen)} into {settings.snapshot_store}", err=True)
-        result = system.create_snapshot(settings, "full" if full else "incremental", chosen)
+        with _ProgressBar("snapshot") as bar:
+            result = system.create_snapshot(settings, "full" if full else "incremental", chosen, progress=bar.update)
         stats, manifest = result.stats, result.manifest
         sizes = system.component_sizes(manifest)
         click.echo(
@@ -422,7 +423,7 @@ def snapshot_restore(
                 components=components or ((system.WAREHOUSE,) if only_tables else None),
                 only_tables=only_tables or None,
                 force=force,
-                hooks=system.restore_hooks(stop=stop, release=release, progress=bar.update),
+                hooks=system.restore_hooks(stop=stop, release=release, progress=bar.restore_step),
             )
         tables = f", {len(report.tables)} table(s)" if report.tables else ""
         click.echo(
@@ -441,15 +442,17 @@ class _ProgressBar:
         self._bar: Any = None
         self._done = 0
 
-    def update(self, progress: Any) -> None:
+    def update(self, done: int, total: int, step: str = "") -> None:
         if self._bar is None:
-            self._bar = click.progressbar(
-                length=max(1, progress.total_bytes), label=self._label, file=sys.stderr, show_eta=True
-            )
+            self._bar = click.progressbar(length=max(1, total), label=self._label, file=sys.stderr, show_eta=True)
             self._bar.__enter__()
-        self._bar.label = f"{self._label}: {progress.step}"
-        self._bar.update(progress.done_bytes - self._done)
-        self._done = progress.done_bytes
+        if step:
+            self._bar.label = f"{self._label}: {step}"
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def restore_step(self, progress: Any) -> None:
+        self.update(progress.done_bytes, progress.total_bytes, progress.step)
 
     def __enter__(self) -> _ProgressBar:
         return self

@@ -156,9 +156,13 @@ def resolve_reference(repository: Repository, reference: str) -> str:
 
 
 def create_snapshot(
-    settings: Settings, kind: str = capture.FULL, components: tuple[str, ...] = COMPONENTS
+    settings: Settings,
+    kind: str = capture.FULL,
+    components: tuple[str, ...] = COMPONENTS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> capture.SnapshotResult:
-    """Capture ``components`` of the system into the hot store (created on first use)."""
+    """Capture ``components`` of the system into the hot store (created on first use); ``progress`` is called with
+    the bytes captured so far and an estimate of the total."""
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown:
         raise ValueError(f"unknown component(s) {', '.join(unknown)}: expected {', '.join(COMPONENTS)}")
@@ -172,7 +176,9 @@ def create_snapshot(
             files={name: path for name, path in folders.items() if name in components and path.exists()},
             label=settings.snapshots.env,
         )
-        return capture.create_snapshot(repository, sources, kind=kind)
+        total = capture.estimated_bytes(sources) if progress else 0
+        report = (lambda done: progress(done, max(total, done))) if progress else None
+        return capture.create_snapshot(repository, sources, kind=kind, progress=report)
 
 
 @contextmanager

@@ -54,6 +54,7 @@ def test_snapshot_tag_restore_and_verify(system: System, tmp_path: Path) -> None
     created = system.m365("snapshot", "create")
     assert created.exit_code == 0, created.output
     assert "(full)" in created.stdout
+    assert "snapshot" in created.stderr  # the progress bar (a label alone when stderr is not a terminal)
     assert "warehouse:" in created.stdout
 
     tagged = system.m365("tag", "create", "--type", "release", "--version", "v1.2.3", "--date", "2026-12-01")
