@@ -457,8 +457,10 @@ class _ProgressBar:
     def __enter__(self) -> _ProgressBar:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if self._bar is not None:
+            if kind is None:  # the total was an estimate: done is done
+                self._bar.update(max(0, self._bar.length - self._bar.pos))
             self._bar.__exit__(None, None, None)
 
 
