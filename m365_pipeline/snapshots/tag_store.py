@@ -99,6 +99,7 @@ class TagStore:
     def tags(self, query: TagQuery | None = None) -> Iterator[Tag]:
         return (self.get(name) for name in self.names(query))
 
-    def pinned_snapshots(self) -> set[str]:
-        """The snapshots some tag points at: pruning must keep them and everything they need."""
-        return {tag.snapshot_id for tag in self.tags()}
+    def pinned_snapshots(self, today: dt.date | None = None) -> set[str]:
+        """The snapshots some tag points at: pruning must keep them and everything they need. Given ``today``,
+        a tag whose retention has expired pins nothing any more (it is kept until deleted, but its snapshot may go)."""
+        return {tag.snapshot_id for tag in self.tags() if today is None or not tag.retention.expired(today)}
