@@ -322,13 +322,15 @@ def snapshot_create(full: bool, components: tuple[str, ...], tag_name: str | Non
 
 
 @snapshot.command(name="list")
-def snapshot_list() -> None:
+@click.option("--cold", is_flag=True, help="Also list the snapshots archived in the cold store (M365_COLD_STORE).")
+def snapshot_list(cold: bool) -> None:
     """List the snapshots, oldest first: id, kind, time, size per component and the tags pointing at each."""
     from m365_pipeline import snapshot_system as system
     from m365_pipeline.snapshots.tag_store import TagStore
 
     with _outcome("snapshot list"):
-        repository = system.open_store(_settings())
+        settings = _settings()
+        repository = system.open_store(settings)
         tags: dict[str, list[str]] = {}
         for found in TagStore(repository.backend, repository.keys).tags():
             tags.setdefault(found.snapshot_id, []).append(str(found.name))
@@ -339,6 +341,11 @@ def snapshot_list() -> None:
                 f"{summary.id[:12]}  {summary.kind:11}  {summary.created_at:%Y-%m-%d %H:%M:%S} UTC  "
                 f"{_size(summary.size)} ({parts}){tagged}"
             )
+        if cold:
+            from m365_pipeline.snapshots.cold import cold_snapshots
+
+            for snapshot_id in cold_snapshots(system.open_cold(settings)):
+                click.echo(f"{snapshot_id[:12]}  cold archive in {settings.cold_store}")
 
 
 def _subset(_context: click.Context, _parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:

@@ -231,6 +231,7 @@ def test_tier_thaw_and_the_operations_log(system: System) -> None:
     assert moved.exit_code == 0, moved.output
     assert f"moved  {snapshot_id}" in moved.stdout
     assert system.m365("snapshot", "list").stdout == ""
+    assert system.m365("snapshot", "list", "--cold").stdout.startswith(f"{snapshot_id}  cold archive in ")
     assert any((system.data / "cold").iterdir())
     thawed = system.m365("snapshot", "thaw", snapshot_id)
     assert thawed.exit_code == 0, thawed.output
