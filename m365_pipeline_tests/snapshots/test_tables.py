@@ -105,3 +105,62 @@ def test_postgres_returns_text_keys_in_python_order(postgres_url: str) -> None:
     engine.dispose()
     assert linguistic != sorted(NAMES)
     assert read == sorted(NAMES)
+
+
+def test_postgres_rows_read_through_copy_keep_every_value(postgres_url: str) -> None:
+    import datetime as dt
+
+    engine = sa.create_engine(postgres_url)
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "tricky",
+        metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("note", sa.Text),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("at", sa.DateTime(timezone=True)),
+        sa.Column("local", sa.DateTime()),
+        sa.Column("day", sa.Date),
+        sa.Column("count", sa.BigInteger),
+    )
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    rows = [
+        {
+            "name": "a",
+            "note": "",
+            "flag": True,
+            "at": dt.datetime(2024, 6, 24, 9, 0, 0, 123456, tokyo),
+            "local": dt.datetime(2024, 6, 24, 9, 0),
+            "day": dt.date(2024, 6, 24),
+            "count": -(2**62),
+        },
+        {"name": "b", "note": None, "flag": None, "at": None, "local": None, "day": None, "count": None},
+        {
+            "name": "c",
+            "note": 'line 1\nline "2", with commas\r\n\\N NULL 名前 😀',
+            "flag": False,
+            "at": dt.datetime(1999, 12, 31, 23, 59, 59, tzinfo=dt.UTC),
+            "local": dt.datetime(1, 1, 1),
+            "day": dt.date(9999, 12, 31),
+            "count": 0,
+        },
+        {
+            "name": "d",
+            "note": '"',
+            "flag": True,
+            "at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            "local": dt.datetime(2024, 1, 1),
+            "day": dt.date(2024, 1, 1),
+            "count": 7,
+        },
+    ]
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        connection.execute(table.insert(), rows)
+    with engine.connect() as connection:
+        reflected = tables.reflect_tables(connection, only={"tricky"})["tricky"]
+        spec = tables.spec_of(reflected)
+        read = [row for batch in tables.read_batches(connection, reflected, spec) for row in batch.to_pylist()]
+    engine.dispose()
+    expected = [{**row, "at": row["at"] and row["at"].astimezone(dt.UTC)} for row in rows]
+    assert read == expected
