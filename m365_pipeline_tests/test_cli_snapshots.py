@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,55 @@ def test_tier_thaw_and_the_operations_log(system: System) -> None:
     assert done == ["snapshot", "tag create", "tier move", "tier move", "tier thaw"]
     assert all("  ok  " in line for line in log.stdout.splitlines())
     assert system.m365("snapshot", "log", "--what", "tier thaw").stdout.count("\n") == 1
+
+
+@pytest.fixture
+def second_postgres_url(postgres_url: str) -> Iterator[str]:
+    """Another fresh database beside ``postgres_url`` (a restore target), dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from m365_pipeline_tests.conftest import POSTGRES_ADMIN_URL
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"m365_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_a_postgresql_warehouse_restores_into_a_fresh_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, second_postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    monkeypatch.chdir(tmp_path)
+    system = System(tmp_path, M365_DATABASE_URL=postgres_url)
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO tenants (tenant_id, display_name, default_domain, first_seen_at, last_seen_at) "
+                "VALUES ('t1', 'Contoso 社', 'contoso.com', now(), now())"
+            )
+        )
+    created = system.m365("snapshot", "create", "--component", "warehouse")
+    assert created.exit_code == 0, created.output
+    restored = system.m365(
+        "snapshot", "restore", "latest", "--target", str(tmp_path / "r"), "--warehouse-url", second_postgres_url
+    )
+    assert restored.exit_code == 0, restored.output
+    query = sa.text("SELECT tenant_id, display_name, first_seen_at FROM tenants ORDER BY tenant_id")
+    target = sa.create_engine(second_postgres_url)
+    try:
+        with engine.connect() as source, target.connect() as copy:
+            assert copy.execute(query).all() == source.execute(query).all()
+    finally:
+        engine.dispose()
+        target.dispose()
