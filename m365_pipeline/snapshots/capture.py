@@ -43,6 +43,7 @@ TABLES = "warehouse-tables"
 """Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
 DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
 FULL, INCREMENTAL = "full", "incremental"
+LOCK_REFRESH_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def create_snapshot(
     backend, keys = repository.backend, repository.keys
     with (
         oplog.recorded(backend, keys, "snapshot", {"label": sources.label, "asked": kind}) as details,
-        Lock(backend, keys, "snapshot", exclusive=False),
+        Lock(backend, keys, "snapshot", exclusive=False) as lock,
         scratch_folder("capture") as work,
     ):
         index = Index.load(backend, keys.encryption)
@@ -152,7 +153,8 @@ def create_snapshot(
             base = _Base(*found) if found else None
             if base is None:
                 promoted = f"no full snapshot of {sources.label!r} to base an incremental on"
-        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size, on_bytes=progress) as saver:
+        on_bytes = _refreshing(lock, progress)
+        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size, on_bytes=on_bytes) as saver:
             capture = _Capture(repository, saver, index, work, threads)
             components, meta, why_full = capture.run(sources, base)
         promoted = promoted or why_full
@@ -168,6 +170,21 @@ def create_snapshot(
         snapshot_id = save_manifest(backend, keys, manifest)
         details.update(snapshot_id=snapshot_id, kind=actual, bytes=saver.stats.bytes, stored=saver.stats.stored_bytes)
         return SnapshotResult(snapshot_id, manifest, saver.stats, time.monotonic() - started, promoted)
+
+
+def _refreshing(lock: Lock, progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    """``progress``, refreshing the repository lock once a minute so a long snapshot's lock never goes stale."""
+    refreshed = time.monotonic()
+
+    def on_bytes(done: int) -> None:
+        nonlocal refreshed
+        if time.monotonic() - refreshed > LOCK_REFRESH_SECONDS:
+            lock.refresh()
+            refreshed = time.monotonic()
+        if progress is not None:
+            progress(done)
+
+    return on_bytes
 
 
 class _Capture:

@@ -47,6 +47,7 @@ WAREHOUSE = "warehouse"
 CONFIGURATION = "config"
 MARKER_FILE = ".m365-restore.json"
 MARKER_TABLE = "m365_restore_state"
+LOCK_REFRESH_SECONDS = 60
 STEPS = ("stop", "database", "files", "configuration", "integrity", "post_check", "release")
 
 _marker = sa.Table(
@@ -110,13 +111,18 @@ class RestoreReport:
 
 
 class _Tracker:
-    def __init__(self, total: int, report: Callable[[Progress], None], clock: Callable[[], float]) -> None:
-        self.total, self.done, self._report, self._clock = total, 0, report, clock
-        self._started = clock()
+    """Counts progress, reports it with an ETA, and keeps the repository lock fresh while a long restore runs."""
+
+    def __init__(self, total: int, report: Callable[[Progress], None], clock: Callable[[], float], lock: Lock) -> None:
+        self.total, self.done, self._report, self._clock, self._lock = total, 0, report, clock, lock
+        self._started = self._refreshed = clock()
         self.step = ""
 
     def advance(self, count: int) -> None:
         self.done += count
+        if self._clock() - self._refreshed > LOCK_REFRESH_SECONDS:
+            self._lock.refresh()
+            self._refreshed = self._clock()
         elapsed = self._clock() - self._started
         eta = elapsed / self.done * max(0, self.total - self.done) if self.done else None
         self._report(Progress(self.step, self.done, self.total, elapsed, eta))
@@ -159,13 +165,13 @@ def _restore(
     hooks: RestoreHooks,
     clock: Callable[[], float],
 ) -> RestoreReport:
-    manifest = repository.manifest(snapshot_id)  # a hostile path makes this raise UnsafePath: nothing is written
-    plan = _Plan.make(repository, snapshot_id, manifest, target, components, only_tables, force)
-    index = repository.index()
-    report = RestoreReport(snapshot_id)
-    tracker = _Tracker(plan.total_bytes(), hooks.progress, clock)
-    run = _Run(repository, index, manifest, plan, report, tracker)
-    with Lock(repository.backend, repository.keys, f"restore {snapshot_id[:12]}", exclusive=False):
+    with Lock(repository.backend, repository.keys, f"restore {snapshot_id[:12]}", exclusive=False) as lock:
+        manifest = repository.manifest(snapshot_id)  # a hostile path raises UnsafePath here: nothing is written
+        plan = _Plan.make(repository, snapshot_id, manifest, target, components, only_tables, force)
+        index = repository.index()
+        report = RestoreReport(snapshot_id)
+        tracker = _Tracker(plan.total_bytes(), hooks.progress, clock, lock)
+        run = _Run(repository, index, manifest, plan, report, tracker)
         run.step("stop", hooks.stop)
         try:
             run.step("database", run.database)
@@ -174,7 +180,10 @@ def _restore(
             run.step("integrity", run.integrity)
             run.step("post_check", lambda: hooks.post_check(target))
         except Exception as error:
-            run.mark_failed(error)
+            try:
+                run.mark_failed(error)
+            except Exception as marking:
+                error.add_note(f"marking the restore target failed did not succeed either: {marking}")
             raise
         finally:
             run.step("release", hooks.release)

@@ -366,3 +366,18 @@ def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, postg
     assert repository.snapshot_ids() == [] and check(repository.backend, KEYS).ok
     (logged,) = operations(repository.backend, KEYS)
     assert logged.what == "snapshot" and logged.outcome.startswith("failed: OperationalError")
+
+
+def test_a_long_restore_keeps_its_lock_fresh(tmp_path: Path) -> None:
+    import itertools
+
+    from m365_pipeline.snapshots.locks import list_locks
+
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(files=_files(tmp_path / "source"))).snapshot_id
+    seen = []
+    minutes = itertools.count(step=61.0)  # each reading of the clock a minute later
+    hooks = RestoreHooks(progress=lambda _: seen.append(list_locks(repository.backend, KEYS)[0].refreshed_at))
+    target = RestoreTarget(folders={"raw": tmp_path / "out/raw", "config": tmp_path / "out/config"})
+    restore_snapshot(repository, snapshot_id, target, hooks=hooks, clock=lambda: next(minutes))
+    assert len(seen) >= 2 and seen == sorted(seen) and len(set(seen)) == len(seen)
