@@ -172,7 +172,7 @@ def move_to_cold(
     backend, keys = repository.backend, repository.keys
     with (
         oplog.recorded(backend, keys, "tier move", {"older_than_days": older_than.days, "cold": repr(cold)}) as details,
-        Lock(backend, keys, "tier move", exclusive=True),
+        Lock(backend, keys, "tier move", exclusive=True) as lock,
     ):
         manifests = {i: repository.manifest(i) for i in repository.snapshot_ids()}
         cutoff = clock() - older_than
@@ -191,6 +191,7 @@ def move_to_cold(
         index = repository.index()
         for snapshot_id in sorted(moving, key=lambda i: manifests[i].created_at):
             report.archive_bytes += _archive(repository, index, cold, snapshot_id, manifests, level)
+            lock.refresh()  # an archive of a large snapshot takes minutes
             report.moved.append(snapshot_id)
         for snapshot_id in report.moved:
             backend.remove("snapshots", snapshot_id)
@@ -236,7 +237,7 @@ def thaw(repository: Repository, cold: ColdStore, snapshot_id: str, *, days: int
     backend, keys = repository.backend, repository.keys
     with (
         oplog.recorded(backend, keys, "tier thaw", {"snapshot_id": snapshot_id, "cold": repr(cold)}) as details,
-        Lock(backend, keys, "tier thaw", exclusive=False),
+        Lock(backend, keys, "tier thaw", exclusive=False) as lock,
         scratch_folder("thaw") as folder,
     ):
         if not cold.request_restore(snapshot_id, days):
@@ -249,7 +250,9 @@ def thaw(repository: Repository, cold: ColdStore, snapshot_id: str, *, days: int
         manifests: list[tuple[str, bytes]] = []
         index = repository.index()
         with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size) as saver:
-            for entry in entries:
+            for number, entry in enumerate(entries):
+                if number % 1000 == 999:
+                    lock.refresh()
                 sealed = scratch.read("packs", snapshot_id, entry.offset, entry.length)
                 data = open_sealed(keys.encryption, entry.id, sealed)
                 if entry.type == BlobType.TREE:
