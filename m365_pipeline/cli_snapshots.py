@@ -516,7 +516,7 @@ def snapshot_prune(dry_run: bool) -> None:
         settings = _settings()
         repository = system.open_store(settings)
         policy = RetentionPolicy(daily=settings.snapshots.keep_daily, weekly=settings.snapshots.keep_weekly)
-        pinned = TagStore(repository.backend, repository.keys).pinned_snapshots()
+        pinned = TagStore(repository.backend, repository.keys).pinned_snapshots(today=dt.date.today())
         report = prune(
             repository.backend,
             repository.keys,

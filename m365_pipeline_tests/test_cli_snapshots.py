@@ -297,3 +297,14 @@ def test_a_postgresql_warehouse_restores_into_a_fresh_database(
     finally:
         engine.dispose()
         target.dispose()
+
+
+def test_an_expired_tag_no_longer_pins_its_snapshot(system: System) -> None:
+    for _ in range(2):
+        assert system.m365("snapshot", "create", "--component", "config").exit_code == 0
+    first = system.m365("snapshot", "list").stdout.splitlines()[0].split()[0]
+    expired = ("tag", "create", "dev-manual-v0.1.0-20200101", "--snapshot", first, "--keep-until", "2020-01-31")
+    assert system.m365(*expired).exit_code == 0
+    pruned = system.m365("snapshot", "prune", M365_SNAPSHOT_KEEP_DAILY="1", M365_SNAPSHOT_KEEP_WEEKLY="0")
+    assert pruned.exit_code == 0, pruned.output
+    assert f"forget {first}" in pruned.stdout

@@ -27,7 +27,7 @@ def build_maintenance_job() -> dg.JobDefinition:
         )
         context.log.info(f"moved {len(moved.moved)} snapshot(s) to {current.cold_store}")
         policy = RetentionPolicy(daily=current.snapshots.keep_daily, weekly=current.snapshots.keep_weekly)
-        pinned = TagStore(repository.backend, repository.keys).pinned_snapshots()
+        pinned = TagStore(repository.backend, repository.keys).pinned_snapshots(today=dt.date.today())
         pruned = prune(repository.backend, repository.keys, policy, pinned, pack_size=repository.config.pack_size)
         context.log.info(
             f"pruned: forgot {len(pruned.decision.forget)} snapshot(s), removed {pruned.bytes_removed} bytes"
