@@ -22,8 +22,10 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
 import sqlalchemy as sa
 
+from m365_pipeline.object_store import s3_filesystem
 from m365_pipeline.settings import Settings, mask_url_password
 from m365_pipeline.snapshots import capture, cold, restore
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
@@ -46,6 +48,8 @@ CONFIG_FILES = ("dagster.yaml", "workspace.yaml")
 RESTORED_CONFIG = "restored-config"
 """Where a live restore puts the configuration (under the data folder), to compare with the running one: the
 settings themselves live in the environment, not in files a restore could replace."""
+RESTORED_RAW = "restored-raw"
+"""Where a live restore puts the raw extracts when the raw store is on S3 (to upload from there)."""
 
 
 class SnapshotKeyMissing(ValueError):
@@ -166,11 +170,9 @@ def create_snapshot(
     unknown = sorted(set(components) - set(COMPONENTS))
     if unknown:
         raise ValueError(f"unknown component(s) {', '.join(unknown)}: expected {', '.join(COMPONENTS)}")
-    if "raw" in components and settings.raw_store.startswith("s3://"):
-        raise ValueError("snapshots of a raw store on S3 are not supported yet: leave out --component raw")
     repository = open_store(settings, create=True)
-    with _config_folder(settings) as config:
-        folders = {"config": config, "raw": Path(settings.raw_store), "reports": settings.reports_dir}
+    with _config_folder(settings) as config, _raw_folder(settings, "raw" in components) as raw:
+        folders = {"config": config, "raw": raw, "reports": settings.reports_dir}
         sources = capture.Sources(
             warehouse_url=settings.database_url if WAREHOUSE in components else None,
             files={name: path for name, path in folders.items() if name in components and path.exists()},
@@ -191,6 +193,20 @@ def _config_folder(settings: Settings) -> Iterator[Path]:
         lines = (f"{name} = {value}\n" for name, value in effective_settings(settings))
         (folder / "settings.txt").write_text("".join(lines), encoding="utf-8")
         yield folder
+
+
+@contextmanager
+def _raw_folder(settings: Settings, wanted: bool) -> Iterator[Path]:
+    """The raw store as a local folder: itself, or (on S3) a temporary copy of its objects."""
+    if not wanted or not settings.raw_store.startswith("s3://"):
+        yield Path(settings.raw_store)
+        return
+    with tempfile.TemporaryDirectory(prefix="m365-raw-", dir=settings.data_dir) as work:
+        s3 = s3_filesystem(settings.s3_endpoint_url)
+        base = settings.raw_store.removeprefix("s3://").rstrip("/")
+        if s3.get_file_info(base).type == pafs.FileType.Directory:
+            pafs.copy_files(base, work, source_filesystem=s3, destination_filesystem=pafs.LocalFileSystem())
+        yield Path(work)
 
 
 def effective_settings(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -214,15 +230,11 @@ def restore_target(
     if live == (folder is not None):
         raise ValueError("restore into the live system or into a target folder: give exactly one")
     if live:
-        if settings.raw_store.startswith("s3://"):
-            raise ValueError("a live restore of a raw store on S3 is not supported yet")
+        # a raw store on S3 is restored beside, like the configuration: the restore writes local folders
+        raw = settings.data_dir / RESTORED_RAW if settings.raw_store.startswith("s3://") else Path(settings.raw_store)
         return restore.RestoreTarget(
             warehouse_url=warehouse_url or settings.database_url,
-            folders={
-                "config": settings.data_dir / RESTORED_CONFIG,
-                "raw": Path(settings.raw_store),
-                "reports": settings.reports_dir,
-            },
+            folders={"config": settings.data_dir / RESTORED_CONFIG, "raw": raw, "reports": settings.reports_dir},
         )
     assert folder is not None
     if warehouse_url is None and warehouse_meta(manifest).get("dialect") == "sqlite":

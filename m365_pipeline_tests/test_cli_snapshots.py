@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from m365_pipeline.cli import main
+from m365_pipeline.object_store import s3_filesystem
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = base64.b64encode(bytes(32)).decode()
@@ -153,8 +154,18 @@ def test_prune_keeps_tagged_snapshots(system: System) -> None:
 
 def test_a_store_on_s3(tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    system = System(tmp_path, M365_SNAPSHOT_STORE=f"s3://{s3_bucket}/hot", M365_S3_ENDPOINT_URL=s3_endpoint)
-    assert system.m365("snapshot", "create").exit_code == 0
+    system = System(
+        tmp_path,
+        M365_SNAPSHOT_STORE=f"s3://{s3_bucket}/hot",
+        M365_RAW_STORE=f"s3://{s3_bucket}/raw",
+        M365_S3_ENDPOINT_URL=s3_endpoint,
+    )
+    s3 = s3_filesystem(s3_endpoint)
+    with s3.open_output_stream(f"{s3_bucket}/raw/users/tenant=t1/x.parquet") as extract:
+        extract.write(b"PAR1 an extract PAR1")
+    created = system.m365("snapshot", "create")
+    assert created.exit_code == 0, created.output
+    assert "  raw: 20 B" in created.stdout
     assert system.m365("tag", "create", "test-manual-v0.0.1-20261201").exit_code == 0
     verified = system.m365("snapshot", "verify")
     assert verified.exit_code == 0, verified.output
@@ -164,6 +175,7 @@ def test_a_store_on_s3(tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeyp
     assert (target / "reports" / system.report.relative_to(system.data / "reports")).read_bytes() == (
         system.report.read_bytes()
     )
+    assert (target / "raw" / "users" / "tenant=t1" / "x.parquet").read_bytes() == b"PAR1 an extract PAR1"
 
 
 def _add_tenant(system: System, tenant_id: str) -> None:
