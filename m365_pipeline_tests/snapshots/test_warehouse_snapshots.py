@@ -104,8 +104,14 @@ def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
     with sa.create_engine(sa.make_url(second_postgres_url).set(drivername="postgresql+psycopg")).connect() as c:
         assert MARKER_TABLE not in sa.inspect(c).get_table_names()
 
+    assert report.verified == []  # a full's database is proven by its dump's SHA-256 and pg_restore
     with pytest.raises(RestoreRefused, match="not empty"):
         restore_snapshot(repository, result.snapshot_id, RestoreTarget(second_postgres_url))
+    again = restore_snapshot(
+        repository, result.snapshot_id, RestoreTarget(second_postgres_url), force=True, verify_all_tables=True
+    )
+    assert sorted(again.verified) == sorted(manifest.meta["warehouse"]["tables"])
+    assert checksums(second_postgres_url) == checksums(postgres_url)
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"], indirect=True)
@@ -199,8 +205,9 @@ def test_a_primary_key_incremental_stores_the_changed_rows_and_restores_exactly(
     assert incremental.stats.stored_bytes < 2 * changed_bytes + tables * 4096
     assert incremental.stats.stored_bytes * 10 < full.stats.stored_bytes
 
-    restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url))
+    report = restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url))
     assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert sorted(report.verified) == ["user_licenses", "users"]  # the tables the delta changed
 
 
 def test_an_incremental_is_taken_as_a_full_when_there_is_no_base_or_the_schema_changed(tmp_path: Path) -> None:
