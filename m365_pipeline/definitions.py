@@ -11,6 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
+from m365_pipeline.defs.legacy.migration import build_legacy_definitions
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
@@ -30,7 +31,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         assets = dg.with_source_code_references([*build_directory_assets(partitions), *build_report_assets(partitions)])
         checks = build_directory_checks(partitions)
-    return dg.Definitions(
+    core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[main_job],
@@ -38,6 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
+    return dg.Definitions.merge(core, build_legacy_definitions())
 
 
 @dg.definitions

@@ -14,7 +14,7 @@ DAILY_REFRESH = "daily_refresh"
 def build_main_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         MAIN_JOB_NAME,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all() - dg.AssetSelection.groups("legacy"),  # legacy: partitioned by file
         partitions_def=partitions,
         description="Extract one tenant from Graph, publish it to the warehouse and write its reports.",
     )

@@ -363,3 +363,32 @@ class _QuarantineWriter:
         if self._pending:
             self._connection.execute(sa.insert(legacy_quarantine), self._pending)
             self._pending = []
+
+
+def reconcile(connection: sa.Connection, tenant_id: str, sha256: str) -> list[str]:
+    """What disagrees between the ledger and the tables for one migrated file (empty when all agree): rows in =
+    loaded + quarantined, the file's rows in its table = loaded, its records in legacy_quarantine = quarantined."""
+    entry = connection.execute(
+        sa.select(legacy_files).where(legacy_files.c.tenant_id == tenant_id, legacy_files.c.sha256 == sha256)
+    ).first()
+    if entry is None:
+        return [f"file {sha256} of tenant {tenant_id} is not in the ledger"]
+    ledger = entry._mapping
+    problems = []
+    if ledger["rows_in"] != ledger["rows_loaded"] + ledger["rows_quarantined"]:
+        problems.append(
+            f"ledger: rows in {ledger['rows_in']} != loaded {ledger['rows_loaded']} + "
+            f"quarantined {ledger['rows_quarantined']}"
+        )
+    table = LEGACY_TABLES[ledger["report_type"]] if ledger["report_type"] else None
+    loaded = _count(connection, table, tenant_id, sha256) if table is not None else 0
+    if loaded != ledger["rows_loaded"]:
+        problems.append(
+            f"{ledger['table_name']} holds {loaded} rows of the file, the ledger says {ledger['rows_loaded']}"
+        )
+    quarantined = _count(connection, legacy_quarantine, tenant_id, sha256)
+    if quarantined != ledger["rows_quarantined"]:
+        problems.append(
+            f"legacy_quarantine holds {quarantined} records of the file, the ledger says {ledger['rows_quarantined']}"
+        )
+    return problems
