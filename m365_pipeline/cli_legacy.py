@@ -71,7 +71,7 @@ def migrate(paths: Sequence[Path], tenant: str | None) -> None:
             for path in progress:
                 try:
                     results.append(migrate_file(engine, path, tenant_id))
-                except (sa.exc.SQLAlchemyError, OSError, RuntimeError) as error:
+                except (sa.exc.SQLAlchemyError, OSError, RuntimeError, ValueError) as error:  # noted; the others go on
                     failures.append((path, f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"))
     finally:
         engine.dispose()

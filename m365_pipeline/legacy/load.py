@@ -108,6 +108,7 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
     """Migrate one legacy file for `tenant_id` in one transaction (a no-op when its content is in the ledger)."""
     now = clock or (lambda: datetime.now(UTC))
     sha256, size = file_digest(path)
+    location = str(path.resolve())  # a path's versions are counted whatever folder the run started in
     started_at = now()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -122,13 +123,13 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
             + connection.execute(
                 sa.select(sa.func.count())
                 .select_from(legacy_files)
-                .where(legacy_files.c.tenant_id == tenant_id, legacy_files.c.path == str(path))
+                .where(legacy_files.c.tenant_id == tenant_id, legacy_files.c.path == location)
             ).scalar_one()
         )
         ledger: dict[str, Any] = {
             "tenant_id": tenant_id,
             "sha256": sha256,
-            "path": str(path),
+            "path": location,
             "size_bytes": size,
             "version": version,
             "started_at": started_at,
