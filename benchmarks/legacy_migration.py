@@ -326,11 +326,11 @@ def main() -> None:
                 _drop_database(args.admin_url, url)
             clean.unlink()
 
-    print(f"\n{'case':<14} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS MiB':>13}")
+    print(f"\n{'case':<14} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS MiB':>13} {'file MiB':>9}")
     for name, figures in results.items():
         print(
             f"{name:<14} {figures['rows']:>10,} {figures['seconds']:>9.2f} {figures['rows_per_s']:>10,.0f} "
-            f"{figures['peak_rss_mib']:>13.1f}"
+            f"{figures['peak_rss_mib']:>13.1f} {figures.get('file_mib', 0):>9.0f}"
         )
     largest, smallest = max(sizes), min(sizes)
     ours = results[f"ours {largest}"]["rows_per_s"]

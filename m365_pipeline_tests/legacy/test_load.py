@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -253,3 +257,60 @@ def test_concurrent_migrations_of_one_file_load_it_once(postgres_url: str, sampl
     finally:
         for engine in engines:
             engine.dispose()
+
+
+KILL_APP = "m365-legacy-kill-test"
+CHILD = """
+import sys
+from pathlib import Path
+from m365_pipeline.legacy.load import migrate_file
+from m365_pipeline.warehouse.engine import create_warehouse_engine
+migrate_file(create_warehouse_engine(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+"""
+
+
+def _copying(admin: sa.Engine) -> int:
+    with admin.connect() as connection:
+        return connection.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app AND query LIKE 'COPY%'"),
+            {"app": KILL_APP},
+        ).scalar_one()
+
+
+def _connected(admin: sa.Engine) -> int:
+    with admin.connect() as connection:
+        return connection.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app"), {"app": KILL_APP}
+        ).scalar_one()
+
+
+def test_a_migration_killed_during_its_copy_leaves_nothing_and_the_next_run_loads_the_file(
+    postgres_engine: sa.Engine, tmp_path: Path
+) -> None:
+    rows = 100_000
+    path = tmp_path / "AllUsers_20250801_090000.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        handle.write(USER_LIST_HEADER + "\r\n")
+        for n in range(1, rows + 1):
+            handle.write(
+                f'"U{n}","u{n}@example.com","","営業","","True","E3","2025/01/01 9:{n % 60:02d}:00","","JP","{n}"\r\n'
+            )
+    url = postgres_engine.url.set(query={"application_name": KILL_APP}).render_as_string(hide_password=False)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(path), TENANT])
+    try:
+        while _copying(postgres_engine) == 0:  # wait until the child streams its rows into the table
+            assert child.poll() is None, "the child finished before its COPY was seen"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        while _connected(postgres_engine):  # the server ends the dead client's session and rolls it back
+            time.sleep(0.01)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL
+    assert _ledger(postgres_engine) == []
+    with postgres_engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(LEGACY_TABLES["user_list"])).scalar_one() == 0
+    result = _migrate(postgres_engine, path)
+    assert (result.status, result.rows_in, result.rows_loaded) == ("loaded", rows, rows)
