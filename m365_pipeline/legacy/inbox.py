@@ -47,25 +47,34 @@ def parse_partition_key(key: str) -> tuple[str, str]:
     return tenant_id, sha256
 
 
-def _owned_files(inbox: Path, tenants: Sequence[str]) -> Iterator[tuple[str, Path]]:
+def _files(inbox: Path, tenants: Sequence[str]) -> Iterator[tuple[str | None, Path]]:
+    """Every CSV file of the inbox with its tenant (None: with several tenants, a file outside their subfolders)."""
     if not inbox.is_dir():
         return
     for path in legacy_csv_files([inbox]):
         if len(tenants) == 1:
             yield tenants[0], path
             continue
-        first = path.relative_to(inbox).parts[0]
-        if first in tenants and len(path.relative_to(inbox).parts) > 1:
-            yield first, path
+        parts = path.relative_to(inbox).parts
+        yield (parts[0] if parts[0] in tenants and len(parts) > 1 else None), path
 
 
-def scan_inbox(
-    inbox: Path, tenants: Sequence[str], previous: Mapping[str, list[object]]
-) -> tuple[list[InboxFile], Stamps]:
-    """The ready files of the inbox and the stamps to remember for the next look."""
+@dataclass(frozen=True)
+class InboxScan:
+    ready: list[InboxFile]
+    stamps: Stamps  # to remember for the next look
+    unowned: list[Path]  # with several tenants, files outside the tenants' subfolders: never migrated
+
+
+def scan_inbox(inbox: Path, tenants: Sequence[str], previous: Mapping[str, list[object]]) -> InboxScan:
+    """The ready files of the inbox, the stamps to remember for the next look, and the files nobody owns."""
     ready: list[InboxFile] = []
     stamps: Stamps = {}
-    for tenant_id, path in _owned_files(inbox, tenants):
+    unowned: list[Path] = []
+    for tenant_id, path in _files(inbox, tenants):
+        if tenant_id is None:
+            unowned.append(path)
+            continue
         relative = path.relative_to(inbox).as_posix()
         try:
             stat = path.stat()
@@ -78,12 +87,12 @@ def scan_inbox(
         sha256 = seen[2] if isinstance(seen[2], str) else file_digest(path)[0]
         stamps[relative] = [stat.st_size, stat.st_mtime_ns, sha256]
         ready.append(InboxFile(tenant_id, path, sha256))
-    return ready, stamps
+    return InboxScan(ready, stamps, unowned)
 
 
 def find_in_inbox(inbox: Path, tenants: Sequence[str], tenant_id: str, sha256: str) -> Path | None:
     """The inbox file of `tenant_id` with this content, hashing the files (when a run was not told the path)."""
-    for owner, path in _owned_files(inbox, tenants):
+    for owner, path in _files(inbox, tenants):
         if owner == tenant_id and file_digest(path)[0] == sha256:
             return path
     return None

@@ -136,3 +136,19 @@ def test_a_partition_run_migrates_its_file_and_the_check_reconciles(inbox: Path)
         (evaluation,) = again.get_asset_check_evaluations()
         assert not evaluation.passed
         assert "holds 2 rows of the file, the ledger says 3" in str(evaluation.metadata["problems"].value)
+
+
+def test_with_several_tenants_a_file_belongs_to_the_tenant_of_its_subfolder(
+    inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("M365_EMULATOR_SEED", "7,8")
+    other = tenant_id_for_seed(8)
+    (inbox / other).mkdir()
+    shutil.copy(SAMPLES / "EntraIdMFA_20250624_115126.csv", inbox / other / "EntraIdMFA_20250624_115126.csv")
+    shutil.copy(SAMPLES / "AllUsers_20250716_210654.csv", inbox / "AllUsers_20250716_210654.csv")  # nobody's
+    with dg.DagsterInstance.ephemeral() as instance:
+        daemon = _Daemon(instance)
+        daemon.tick()
+        (request,) = daemon.tick()
+        assert parse_partition_key(request.partition_key or "")[0] == other
+        assert daemon.tick() == []

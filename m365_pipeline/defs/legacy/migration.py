@@ -115,10 +115,16 @@ migration_job = dg.define_asset_job(
 def legacy_inbox_sensor(context: dg.SensorEvaluationContext, settings: M365Settings) -> dg.SensorResult:
     current = settings.current
     previous = json.loads(context.cursor) if context.cursor else {}
-    ready, stamps = scan_inbox(current.legacy_inbox, configured_tenants(current), previous)
+    tenants = configured_tenants(current)
+    scan = scan_inbox(current.legacy_inbox, tenants, previous)
+    if scan.unowned:
+        context.log.warning(
+            f"{len(scan.unowned)} files of {current.legacy_inbox} are outside the subfolders of the {len(tenants)} "
+            f"tenants ({', '.join(tenants)}) and are not migrated, e.g. {scan.unowned[0]}"
+        )
     known = set(context.instance.get_dynamic_partitions(LEGACY_FILES.name or ""))
     new = {}
-    for file in ready:
+    for file in scan.ready:
         if file.partition_key not in known and file.partition_key not in new:
             new[file.partition_key] = file
     return dg.SensorResult(
@@ -126,13 +132,16 @@ def legacy_inbox_sensor(context: dg.SensorEvaluationContext, settings: M365Setti
             dg.RunRequest(run_key=key, partition_key=key, tags={PATH_TAG: str(file.path)}) for key, file in new.items()
         ],
         dynamic_partitions_requests=[LEGACY_FILES.build_add_request(list(new))] if new else [],
-        cursor=json.dumps(stamps, sort_keys=True),
+        cursor=json.dumps(scan.stamps, sort_keys=True),
     )
 
 
 def build_legacy_definitions() -> dg.Definitions:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)  # code references: the UI's link from the asset to its source
+        assets = dg.with_source_code_references([migrated_files])
     return dg.Definitions(
-        assets=dg.with_source_code_references([migrated_files]),
+        assets=assets,
         asset_checks=[rows_reconcile],
         jobs=[migration_job],
         sensors=[legacy_inbox_sensor],
