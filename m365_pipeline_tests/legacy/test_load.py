@@ -230,12 +230,11 @@ def test_a_file_changed_during_its_migration_is_rolled_back(
     assert _table_rows(warehouse, LEGACY_TABLES["user_list"]) == []
 
 
-def test_concurrent_migrations_of_one_file_load_it_once(postgres_url: str, samples: Path) -> None:
+def test_concurrent_migrations_of_one_file_load_it_once(warehouse: sa.Engine, samples: Path) -> None:
     from m365_pipeline.warehouse.engine import create_warehouse_engine
-    from m365_pipeline.warehouse.migrate import upgrade_to_head
 
-    engines = [create_warehouse_engine(postgres_url) for _ in range(4)]
-    upgrade_to_head(engines[0])
+    url = warehouse.url.render_as_string(hide_password=False)
+    engines = [create_warehouse_engine(url) for _ in range(4)]
     path = samples / "ライセンス分析_20250624_114541.csv"
     results: list[FileResult] = []
     barrier = threading.Barrier(len(engines))
