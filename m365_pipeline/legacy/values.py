@@ -470,8 +470,18 @@ def _boolean_fast(text: str) -> bool:
     return value if value is not None else parse_boolean(text)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int, text: str) -> int:
+    """Counts and sizes are stored as 64-bit integers: a larger number is a bad value, not a failed load."""
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    raise UnparsableValue(f"beyond the 64-bit integer range: {text!r}")
+
+
 _TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
-    Kind.INTEGER: lambda text, unit: _integer_fast(text),
+    Kind.INTEGER: lambda text, unit: _int64(_integer_fast(text), text),
     Kind.DECIMAL: lambda text, unit: parse_decimal(text.strip()),
     Kind.PERCENT: lambda text, unit: parse_percent(text),
     Kind.BOOLEAN: lambda text, unit: _boolean_fast(text),
@@ -480,7 +490,7 @@ _TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
     Kind.YEAR_MONTH: lambda text, unit: parse_year_month(text),
     Kind.DATE_RANGE: lambda text, unit: parse_date_range(text),
     Kind.DURATION: lambda text, unit: parse_duration(text.strip(), unit or "s"),
-    Kind.BYTES: lambda text, unit: parse_bytes(text, unit or "B"),
+    Kind.BYTES: lambda text, unit: _int64(parse_bytes(text, unit or "B"), text),
     Kind.YEN: lambda text, unit: parse_yen(text),
 }
 

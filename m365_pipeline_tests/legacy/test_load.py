@@ -313,3 +313,19 @@ def test_a_migration_killed_during_its_copy_leaves_nothing_and_the_next_run_load
         assert connection.execute(sa.select(sa.func.count()).select_from(LEGACY_TABLES["user_list"])).scalar_one() == 0
     result = _migrate(postgres_engine, path)
     assert (result.status, result.rows_in, result.rows_loaded) == ("loaded", rows, rows)
+
+
+def test_a_count_beyond_64_bits_quarantines_its_row_not_the_file(warehouse: sa.Engine, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "Daily_Threat_Stats_20250612_203206.csv",
+        [
+            '"Date","SpamCount","PhishingCount","MalwareCount","TotalThreats"',
+            '"2025/06/11","12","3","0","15"',
+            '"2025/06/12","99999999999999999999","3","0","15"',
+        ],
+    )
+    result = _migrate(warehouse, path)
+    assert (result.status, result.rows_loaded, result.rows_quarantined) == ("quarantined", 1, 1)
+    (quarantined,) = _table_rows(warehouse, legacy_quarantine)
+    assert quarantined["column_name"] == "spam_count"
+    assert "64-bit" in quarantined["reason"]
