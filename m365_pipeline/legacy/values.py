@@ -480,13 +480,19 @@ def _int64(value: int, text: str) -> int:
     raise UnparsableValue(f"beyond the 64-bit integer range: {text!r}")
 
 
+def _never_if_min_value(value: date, text: str) -> date | Flagged:
+    """PowerShell writes [DateTime]::MinValue (`0001/01/01 0:00:00`) for "never": a placeholder, not a date (and
+    no instant in UTC: the first hours of year 1 in Tokyo are before it)."""
+    return Flagged(text) if value.year == 1 else value
+
+
 _TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
     Kind.INTEGER: lambda text, unit: _int64(_integer_fast(text), text),
     Kind.DECIMAL: lambda text, unit: parse_decimal(text.strip()),
     Kind.PERCENT: lambda text, unit: parse_percent(text),
     Kind.BOOLEAN: lambda text, unit: _boolean_fast(text),
-    Kind.DATETIME: lambda text, unit: parse_datetime(text),
-    Kind.DATE: lambda text, unit: parse_date(text),
+    Kind.DATETIME: lambda text, unit: _never_if_min_value(parse_datetime(text), text),
+    Kind.DATE: lambda text, unit: _never_if_min_value(parse_date(text), text),
     Kind.YEAR_MONTH: lambda text, unit: parse_year_month(text),
     Kind.DATE_RANGE: lambda text, unit: parse_date_range(text),
     Kind.DURATION: lambda text, unit: parse_duration(text.strip(), unit or "s"),

@@ -329,3 +329,14 @@ def test_a_count_beyond_64_bits_quarantines_its_row_not_the_file(warehouse: sa.E
     (quarantined,) = _table_rows(warehouse, legacy_quarantine)
     assert quarantined["column_name"] == "spam_count"
     assert "64-bit" in quarantined["reason"]
+
+
+def test_powershell_min_value_dates_are_never_flagged(warehouse: sa.Engine, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "AllUsers_20250801_090000.csv",
+        [USER_LIST_HEADER, '"A","a@example.com","","","","True","E3","2025/01/01","0001/01/01 0:00:00","JP","id-a"'],
+    )
+    assert _migrate(warehouse, path).status == "loaded"
+    (row,) = _table_rows(warehouse, LEGACY_TABLES["user_list"])
+    assert row["last_sign_in"] is None
+    assert json.loads(row["placeholders"]) == {"last_sign_in": "0001/01/01 0:00:00"}
