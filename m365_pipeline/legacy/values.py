@@ -5,7 +5,9 @@ same rules as one function per column, which returns `Flagged(original)` for a p
 - an empty field (`$null`, written `,,`) is `None`, not flagged;
 - a text placeholder in a typed column (`N/A`, `不明`, `データ取得中`, `E3ライセンス制限`, `3-6ヶ月前`,
   `System.Object[]`...: PLACEHOLDERS and _PLACEHOLDER_PATTERNS) is `None` with the original text kept, so it is
-  flagged and never mistaken for a value; text and status columns keep such text as their value;
+  flagged and never mistaken for a value; text and status columns keep such text as their value; so is a date of
+  year 1, PowerShell's [DateTime]::MinValue written for "never";
+- a count or size beyond 64 bits (what the warehouse stores) is a value that fits no form;
 - a value that fits no form of its kind raises `UnparsableValue` with the reason (its row goes to quarantine).
 
 Dates and times without an offset are wall-clock times of the old tool's zone (Asia/Tokyo, its appsettings) and
