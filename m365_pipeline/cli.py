@@ -218,3 +218,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, str) and "://" in value:
         value = mask_url_password(value)
     return [(prefix.rstrip("."), str(value))]
+
+
+from m365_pipeline.cli_legacy import migrate  # noqa: E402  (commands of their own modules, registered last)
+
+main.add_command(migrate)

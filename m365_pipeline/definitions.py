@@ -11,6 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
+from m365_pipeline.defs.legacy.migration import build_legacy_definitions
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
@@ -39,7 +40,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
-    return dg.Definitions.merge(core, build_snapshot_definitions())
+    return dg.Definitions.merge(core, build_snapshot_definitions(), build_legacy_definitions())
 
 
 @dg.definitions

@@ -128,6 +128,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "S3_ENDPOINT_URL": ("", "Endpoint of an S3-compatible store (unset: AWS)."),
     "REPORT_TIMEZONE": ("Asia/Tokyo", "Time zone of report timestamps and file names (the old tool's)."),
+    "LEGACY_INBOX": (
+        "<DATA_DIR>/legacy_inbox",
+        "Folder watched for the old tool's CSV reports to migrate (sensor legacy_inbox_sensor); with several tenants, "
+        "one subfolder per tenant id.",
+    ),
 }
 
 
@@ -259,6 +264,7 @@ class Settings:
     cold_store: str
     s3_endpoint_url: str | None
     report_timezone: ZoneInfo
+    legacy_inbox: Path
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
 
     @property
@@ -325,6 +331,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cold_store=env.store("COLD_STORE", data_dir / "cold"),
         s3_endpoint_url=env.url("S3_ENDPOINT_URL"),
         report_timezone=env.timezone("REPORT_TIMEZONE", "Asia/Tokyo"),
+        legacy_inbox=Path(env.text("LEGACY_INBOX") or data_dir / "legacy_inbox").expanduser().resolve(),
         snapshots=_snapshot_settings(env),
     )
     if credentials is not None and credentials.certificate_path is not None:

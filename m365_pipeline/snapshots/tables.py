@@ -143,7 +143,8 @@ def read_batches(
     if postgres and _copyable(table, spec):
         yield from _postgres_copy(connection, sql, spec)
         return
-    result = connection.execution_options(stream_results=True).exec_driver_sql(sql)
+    # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
+    result = connection.exec_driver_sql(sql, execution_options={"stream_results": True})
     schema = spec.schema()
     while rows := result.fetchmany(batch_rows):
         columns = list(zip(*rows, strict=True))

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from m365_pipeline.definitions import build_definitions
 from m365_pipeline.defs.directory.assets import IDS_UNIQUE, SOURCE_FULLY_LOADED
 from m365_pipeline.defs.directory.checks import CONSUMED_UNITS_MATCH, LICENSES_HAVE_USERS
+from m365_pipeline.defs.legacy.migration import ROWS_RECONCILE
 from m365_pipeline.defs.main_run import MainRunOutcome, run_main_job
 from m365_pipeline.defs.reports.assets import ONE_ROW_PER_USER, USER_LIST_KEY, report_matches_warehouse
 from m365_pipeline.emulator.app import GraphEmulator
@@ -124,4 +125,12 @@ def test_a_report_short_of_a_user_fails_one_row_per_user(tmp_path: Path) -> None
 def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
     defs = build_definitions(load_settings({"M365_DATA_DIR": "/tmp"}))
     names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert names == {IDS_UNIQUE, SOURCE_FULLY_LOADED, CONSUMED_UNITS_MATCH, LICENSES_HAVE_USERS, ONE_ROW_PER_USER}
+    # ROWS_RECONCILE fails in test_legacy_migration.py
+    assert names == {
+        IDS_UNIQUE,
+        SOURCE_FULLY_LOADED,
+        CONSUMED_UNITS_MATCH,
+        LICENSES_HAVE_USERS,
+        ONE_ROW_PER_USER,
+        ROWS_RECONCILE,
+    }

@@ -115,8 +115,10 @@ def test_the_schedules_run_at_the_old_tools_hours_in_tokyo() -> None:
     assert (weekly.cron_schedule, weekly.execution_timezone) == ("0 2 * * 0", "Asia/Tokyo")
     assert (daily.cron_schedule, daily.execution_timezone) == ("0 3 * * 1-5", "Asia/Tokyo")
     sunday = dt.datetime(2026, 11, 29, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=sunday)
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=sunday) as context,
+    ):
         request = weekly.evaluate_tick(context).run_requests[0]
     assert request.run_config["ops"][FULL_OP]["config"]["tag_type"] == "weekly"
     assert daily.job_name == "snapshot_incremental"
