@@ -14,10 +14,12 @@ from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
+from m365_pipeline.defs.legacy.migration import build_legacy_definitions
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
 from m365_pipeline.defs.resources import build_resources
+from m365_pipeline.defs.snapshots.build import build_snapshot_definitions
 from m365_pipeline.defs.teams.assets import TEAMS_ASSETS, build_teams_assets, build_teams_job
 from m365_pipeline.defs.usage.assets import USAGE_ASSETS, build_usage_assets, build_usage_job
 from m365_pipeline.settings import Settings, load_settings
@@ -27,7 +29,9 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    excluded = ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS | ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
+    excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
+    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES
     main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
@@ -46,7 +50,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ]
         )
         checks = build_directory_checks(partitions)
-    return dg.Definitions(
+    core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
@@ -54,6 +58,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
+    return dg.Definitions.merge(core, build_snapshot_definitions(), build_legacy_definitions())
 
 
 @dg.definitions

@@ -110,18 +110,18 @@ class RowTyper:
         flags: list[PlaceholderFlag] = []
         problems: list[Problem] = []
         for (key, parser, kind, cache), text in zip(self._plan, fields, strict=True):
-            if cache is None:
-                value = parser(text)
-            else:
-                value = cache.get(text, _MISSING)
-                if value is _MISSING:
-                    try:
-                        value = parser(text)
-                    except UnparsableValue as error:
-                        problems.append(Problem(key, text, f"{kind}: {error}"))
-                        continue
-                    if len(cache) < CACHE_LIMIT:
-                        cache[text] = value
+            if cache is None:  # a text column: the text as written, NULL when empty (values._text, inlined)
+                values[key] = text or None
+                continue
+            value = cache.get(text, _MISSING)
+            if value is _MISSING:
+                try:
+                    value = parser(text)
+                except UnparsableValue as error:
+                    problems.append(Problem(key, text, f"{kind}: {error}"))
+                    continue
+                if len(cache) < CACHE_LIMIT:
+                    cache[text] = value
             if value.__class__ is Flagged:
                 flags.append(PlaceholderFlag(key, value.original))
                 value = None

@@ -5,7 +5,9 @@ same rules as one function per column, which returns `Flagged(original)` for a p
 - an empty field (`$null`, written `,,`) is `None`, not flagged;
 - a text placeholder in a typed column (`N/A`, `不明`, `データ取得中`, `E3ライセンス制限`, `3-6ヶ月前`,
   `System.Object[]`...: PLACEHOLDERS and _PLACEHOLDER_PATTERNS) is `None` with the original text kept, so it is
-  flagged and never mistaken for a value; text and status columns keep such text as their value;
+  flagged and never mistaken for a value; text and status columns keep such text as their value; so is a date of
+  year 1, PowerShell's [DateTime]::MinValue written for "never";
+- a count or size beyond 64 bits (what the warehouse stores) is a value that fits no form;
 - a value that fits no form of its kind raises `UnparsableValue` with the reason (its row goes to quarantine).
 
 Dates and times without an offset are wall-clock times of the old tool's zone (Asia/Tokyo, its appsettings) and
@@ -470,17 +472,33 @@ def _boolean_fast(text: str) -> bool:
     return value if value is not None else parse_boolean(text)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int, text: str) -> int:
+    """Counts and sizes are stored as 64-bit integers: a larger number is a bad value, not a failed load."""
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    raise UnparsableValue(f"beyond the 64-bit integer range: {text!r}")
+
+
+def _never_if_min_value(value: date, text: str) -> date | Flagged:
+    """PowerShell writes [DateTime]::MinValue (`0001/01/01 0:00:00`) for "never": a placeholder, not a date (and
+    no instant in UTC: the first hours of year 1 in Tokyo are before it)."""
+    return Flagged(text) if value.year == 1 else value
+
+
 _TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
-    Kind.INTEGER: lambda text, unit: _integer_fast(text),
+    Kind.INTEGER: lambda text, unit: _int64(_integer_fast(text), text),
     Kind.DECIMAL: lambda text, unit: parse_decimal(text.strip()),
     Kind.PERCENT: lambda text, unit: parse_percent(text),
     Kind.BOOLEAN: lambda text, unit: _boolean_fast(text),
-    Kind.DATETIME: lambda text, unit: parse_datetime(text),
-    Kind.DATE: lambda text, unit: parse_date(text),
+    Kind.DATETIME: lambda text, unit: _never_if_min_value(parse_datetime(text), text),
+    Kind.DATE: lambda text, unit: _never_if_min_value(parse_date(text), text),
     Kind.YEAR_MONTH: lambda text, unit: parse_year_month(text),
     Kind.DATE_RANGE: lambda text, unit: parse_date_range(text),
     Kind.DURATION: lambda text, unit: parse_duration(text.strip(), unit or "s"),
-    Kind.BYTES: lambda text, unit: parse_bytes(text, unit or "B"),
+    Kind.BYTES: lambda text, unit: _int64(parse_bytes(text, unit or "B"), text),
     Kind.YEN: lambda text, unit: parse_yen(text),
 }
 

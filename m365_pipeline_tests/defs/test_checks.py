@@ -16,6 +16,7 @@ from m365_pipeline.definitions import build_definitions
 from m365_pipeline.defs.activity.assets import DAY_COMPLETE, IDS_UNIQUE_ACROSS_DAYS
 from m365_pipeline.defs.directory.assets import IDS_UNIQUE, SOURCE_FULLY_LOADED
 from m365_pipeline.defs.directory.checks import CONSUMED_UNITS_MATCH, LICENSES_HAVE_USERS
+from m365_pipeline.defs.legacy.migration import ROWS_RECONCILE
 from m365_pipeline.defs.main_run import MainRunOutcome, run_main_job
 from m365_pipeline.defs.reports.assets import ONE_ROW_PER_USER, USER_LIST_KEY, report_matches_warehouse
 from m365_pipeline.defs.usage.assets import NAMES_NOT_CONCEALED, USAGE_JOB_NAME
@@ -187,6 +188,7 @@ def test_concealed_names_fail_names_not_concealed_as_a_warning(tenant: Synthetic
 def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
     defs = build_definitions(load_settings({"M365_DATA_DIR": "/tmp"}))
     names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    # ROWS_RECONCILE fails in test_legacy_migration.py
     assert names == {
         IDS_UNIQUE,
         SOURCE_FULLY_LOADED,
@@ -196,4 +198,5 @@ def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
         DAY_COMPLETE,
         IDS_UNIQUE_ACROSS_DAYS,
         NAMES_NOT_CONCEALED,
+        ROWS_RECONCILE,
     }
