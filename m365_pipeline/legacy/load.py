@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import operator
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -260,23 +259,19 @@ def row_shaper(
 ) -> Callable[[TypedRow], list[Any]]:
     """TypedRow -> the values of its table's columns, in the table's column order (schema.legacy_report_table).
 
-    Hot path (once per row): the values are taken in one C call (itemgetter), then the few columns whose value has
-    parts (status, yen, date range) or a stored form (list, duration) are expanded in place, from the last one
-    back so earlier positions stay valid."""
-    keys = [column.name for column in report_type.columns]
-    getter = operator.itemgetter(*keys)
+    Hot path (once per row): the row's cells are already in the report type's column order; the few columns whose
+    value has parts (status, yen, date range) or a stored form (list, duration) are expanded in place, from the
+    last one back so earlier positions stay valid."""
+    width = len(report_type.columns)
     expansions = tuple(
         (index, expand)
         for index, column in reversed(list(enumerate(report_type.columns)))
         if (expand := _EXPAND.get(column.kind.value)) is not None
     )
-    width = len(keys)
-    known = frozenset(keys)
 
     def shape(row: TypedRow) -> list[Any]:
-        values = row.values
-        taken = getter(values)
-        body = list(taken) if width > 1 else [taken]
+        cells = row.cells
+        body = list(cells[:width]) if len(cells) > width else list(cells)
         for index, expand in expansions:
             body[index : index + 1] = expand(body[index])
         return [
@@ -287,7 +282,7 @@ def row_shaper(
             generation,
             report_timestamp,
             _json({flag.column: flag.original for flag in row.placeholders}) if row.placeholders else None,
-            _json({key: value for key, value in values.items() if key not in known}) if len(values) > width else None,
+            _json(dict(zip(row.keys[width:], cells[width:], strict=True))) if len(cells) > width else None,
             *body,
         ]
 
