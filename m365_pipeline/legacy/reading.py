@@ -148,13 +148,14 @@ class CsvStream:
     def records(self) -> Iterator[RawRecord]:
         row_number = 0
         reader = self._reader
+        make = tuple.__new__  # RawRecord(...) without the Python-level __new__ of a NamedTuple: one per record
         for fields in reader:  # _next_nonblank inlined: this loop runs once per record of the file
             start = self._last_line + 1
             self._last_line = reader.line_num
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue
             row_number += 1
-            yield RawRecord(row_number, start, tuple(fields))
+            yield make(RawRecord, (row_number, start, tuple(fields)))
 
     def close(self) -> None:
         self._handle.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from m365_pipeline.legacy.layouts import Column, Layout
@@ -135,6 +136,35 @@ class _ColumnTyper:
         return not self._special.isdisjoint(texts)
 
 
+@dataclass(frozen=True, slots=True)
+class TypedBatch:
+    """Consecutive records of a file, typed column by column: the typed ones as columns, the others quarantined."""
+
+    keys: tuple[str, ...]  # the name of each column: the report type's columns, then the file's repeated headers
+    row_numbers: list[int]  # of each typed record
+    lines: list[int]
+    columns: list[Sequence[Any]]  # one per key, a value per typed record
+    placeholders: dict[int, tuple[PlaceholderFlag, ...]]  # by the typed record's index in the batch
+    quarantined: list[QuarantinedRow]
+
+    @property
+    def records(self) -> int:
+        return len(self.row_numbers) + len(self.quarantined)
+
+    def rows(self) -> list[TypedRow | QuarantinedRow]:
+        """The batch's records one by one, in the file's order."""
+        cells = zip(*self.columns, strict=True) if self.columns else repeat(())
+        typed: list[TypedRow | QuarantinedRow] = [
+            TypedRow(row_number, line, values, self.keys, self.placeholders.get(index, ()))
+            for index, (row_number, line, values) in enumerate(zip(self.row_numbers, self.lines, cells, strict=False))
+        ]
+        return sorted([*typed, *self.quarantined], key=attrgetter("row_number")) if self.quarantined else typed
+
+
+def quarantined_batch(rows: list[QuarantinedRow]) -> TypedBatch:
+    return TypedBatch((), [], [], [], {}, rows)
+
+
 class RowTyper:
     """Types the records of one file of a recognized layout."""
 
@@ -151,19 +181,19 @@ class RowTyper:
         position = {key: index for index, key in enumerate(file_keys)}
         self._sources = tuple(position.get(key) for key in self.keys)  # None: a column the file lacks
 
-    def rows(self, records: Iterator[RawRecord]) -> Iterator[TypedRow | QuarantinedRow]:
+    def batches(self, records: Iterator[RawRecord]) -> Iterator[TypedBatch]:
         while batch := list(islice(records, BATCH_RECORDS)):
-            yield from self._type_batch(batch)
+            yield self._type_batch(batch)
 
-    def _type_batch(self, records: list[RawRecord]) -> Iterator[TypedRow | QuarantinedRow]:
+    def _type_batch(self, records: list[RawRecord]) -> TypedBatch:
         width = len(self._typers)
         fitting = [record for record in records if len(record.fields) == width]
+        quarantined = [self._misfit(record, width) for record in records if len(record.fields) != width]
+        if not fitting:
+            return TypedBatch(self.keys, [], [], [[] for _ in self.keys], {}, quarantined)
         columns: list[Sequence[Any]] = []
         flags: dict[int, list[PlaceholderFlag]] = {}
         problems: dict[int, list[Problem]] = {}
-        if not fitting:
-            yield from (self._misfit(record, width) for record in records)
-            return
         for typer, texts in zip(self._typers, zip(*(record.fields for record in fitting), strict=True), strict=True):
             if typer is None:
                 columns.append(_texts(texts))
@@ -172,20 +202,27 @@ class RowTyper:
             if typer.has_special(texts):
                 _take_special(typer.key, texts, values, flags, problems)
             columns.append(values)
-        nulls = repeat(None)  # the columns the file lacks
-        cells = iter(zip(*(nulls if source is None else columns[source] for source in self._sources), strict=False))
-        index = 0
-        for record in records:
-            if len(record.fields) != width:
-                yield self._misfit(record, width)
-                continue
-            row_cells = next(cells)
-            if index in problems:
-                yield QuarantinedRow(self.file, record.row_number, record.line, tuple(problems[index]), record.fields)
-            else:
-                found = flags.get(index)
-                yield TypedRow(record.row_number, record.line, row_cells, self.keys, tuple(found) if found else ())
-            index += 1
+        if problems:
+            quarantined += [
+                QuarantinedRow(
+                    self.file, fitting[index].row_number, fitting[index].line, tuple(found), fitting[index].fields
+                )
+                for index, found in problems.items()
+            ]
+            kept = [index for index in range(len(fitting)) if index not in problems]
+            fitting = [fitting[index] for index in kept]
+            columns = [[column[index] for index in kept] for column in columns]
+            flags = {new: flags[old] for new, old in enumerate(kept) if old in flags}
+            quarantined.sort(key=attrgetter("row_number"))
+        nulls = [None] * len(fitting)  # a column the file lacks
+        return TypedBatch(
+            self.keys,
+            [record.row_number for record in fitting],
+            [record.line for record in fitting],
+            [nulls if source is None else columns[source] for source in self._sources],
+            {index: tuple(found) for index, found in flags.items()},
+            quarantined,
+        )
 
     def _misfit(self, record: RawRecord, width: int) -> QuarantinedRow:
         problem = Problem(None, None, f"{len(record.fields)} fields where the header has {width}")

@@ -289,6 +289,8 @@ def _from_known_parts(text: str) -> datetime | None:
 
 
 def _remember_day(day: str, value: datetime) -> None:
+    if value.year == 1:  # [DateTime]::MinValue, a placeholder: left to the parsers that flag it
+        return
     if len(_MIDNIGHTS) >= _MIDNIGHTS_LIMIT:
         _MIDNIGHTS.clear()
     _MIDNIGHTS[day] = value.replace(hour=0, minute=0, second=0)
@@ -585,7 +587,14 @@ def column_parser(kind: Kind, unit: str | None = None) -> ColumnParser:
                 return Flagged(text)
             raise
 
-    return parse
+    if kind is not Kind.DATETIME:
+        return parse
+
+    def parse_datetime_column(text: str) -> Any:  # most dates of a report are of a day it had before
+        known = _from_known_parts(text)
+        return known if known is not None else parse(text)
+
+    return parse_datetime_column
 
 
 def parse_value(kind: Kind, text: str | None, unit: str | None = None) -> Parsed:
