@@ -5,6 +5,8 @@
     legacy.layout.report_type.name           # e.g. 'user_list'; legacy.unknown.reason otherwise
     for row in legacy.rows():                # TypedRow | QuarantinedRow, one per record, streamed
         ...
+    for batch in legacy.batches():           # the same records as TypedBatch: typed columns + quarantined rows
+        ...
 
 The report's own time: the file name's stamp (`<ReportName>_yyyyMMdd_HHmmss[_N].csv` or `_yyyyMMddHHmm.csv`,
 Asia/Tokyo, the old tool's zone); a file without one (`Clean_User_License_Details.csv`) takes the first record's
