@@ -381,7 +381,7 @@ class _Run:
             engine = sa.create_engine(f"sqlite:///{rebuilt}")
             try:
                 self._apply_deltas(engine)
-                self._verify_tables(engine)  # before the rename: a bad restore never replaces the target
+                self._verify_tables(engine, rebuilt)  # before the rename: a bad restore never replaces the target
             finally:
                 engine.dispose()
             self._touched_database = True
@@ -442,7 +442,7 @@ class _Run:
             self._tracker.advance(table_entry(self._manifest, name).size)
         return digest.rows
 
-    def _verify_tables(self, engine: sa.Engine) -> None:
+    def _verify_tables(self, engine: sa.Engine, sqlite_file: Path | None = None) -> None:
         expected = warehouse_meta(self._manifest)["tables"]
         self._report.tables.update({name: int(info["rows"]) for name, info in expected.items()})
         with engine.connect() as connection:
@@ -453,7 +453,11 @@ class _Run:
                 self._report.verified.append(name)
                 if name not in reflected:
                     raise RestoreFailed("integrity", f"table {name} is missing from the restored warehouse")
-                digest = tables.table_digest(tables.read_batches(connection, reflected[name], spec), spec)
+                if sqlite_file is None:
+                    rows = tables.read_batches(connection, reflected[name], spec)
+                else:
+                    rows = tables.read_sqlite_file(sqlite_file, connection, reflected[name], spec)
+                digest = tables.table_digest(rows, spec)
                 if (digest.rows, digest.checksum) != (expected[name]["rows"], expected[name]["checksum"]):
                     raise RestoreFailed(
                         "integrity",

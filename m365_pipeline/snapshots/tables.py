@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_sqlite.dbapi
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -150,6 +151,65 @@ def read_batches(
         columns = list(zip(*rows, strict=True))
         arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def read_sqlite_file(
+    path: Path, connection: sa.Connection, table: sa.Table, spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
+    """``read_batches`` of a table of the SQLite file ``path`` that nothing else writes to (a backup copy, a
+    restored file before its rename; ``connection`` is one to it): through ADBC's SQLite driver, which builds Arrow
+    columns in C (about 4x faster than sqlite3's Python rows), when every column is text, integer, boolean,
+    timestamp or date; other tables take the ``read_batches`` path."""
+    if not _copyable(table, spec):
+        yield from read_batches(connection, table, spec)
+        return
+    yield from _adbc_sqlite(path, spec)
+
+
+_TEXT_SENTINEL = "''"
+_SENTINELS = {pa.int64(): "0", pa.bool_(): "0"}
+
+
+def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """The driver infers each column's type from its first batch of rows (a column NULL throughout it would be
+    taken as integer, and a later text value would fail the read), so the query's first row is a sentinel of
+    each column's storage class (text for timestamps and dates, SQLite stores them as text), dropped here. A value
+    of another class fails the read, never converts silently. The compound's ORDER BY puts the sentinel first and
+    the rows in key order (BINARY collation, the sentinel's)."""
+    schema = spec.schema()
+    sentinel = ", ".join(f"{_SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(field.name)}" for field in schema)
+    columns = ", ".join(_quoted(name) for name in spec.columns)
+    order = ", ".join(["1", *(str(spec.columns.index(k) + 2) for k in spec.key)])
+    sql = (
+        f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
+        f"SELECT 1, {columns} FROM {_quoted(spec.name)} ORDER BY {order}"
+    )
+    with (
+        adbc_driver_sqlite.dbapi.connect(str(path)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+        first = True
+        for batch in cursor.fetch_record_batch():
+            if first:
+                if batch.num_rows == 0 or batch.column(0)[0].as_py() != 0:
+                    raise KeyOrderError(f"table {spec.name}: the SQLite read lost its first (sentinel) row")
+                batch, first = batch.slice(1), False
+            if batch.num_rows:
+                arrays = [_arrow_cast(batch.column(i + 1), field.type) for i, field in enumerate(schema)]
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _arrow_cast(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
+    if column.type == arrow_type:
+        return column
+    if pa.types.is_boolean(arrow_type):
+        return pc.not_equal(column, 0)
+    return pc.cast(column, arrow_type)
 
 
 _COPY_TYPES = {
