@@ -188,6 +188,7 @@ def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
         adbc_driver_sqlite.dbapi.connect(str(path)) as connection,
         connection.cursor() as cursor,
     ):
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
         cursor.execute(sql)
         first = True
         for batch in cursor.fetch_record_batch():
