@@ -175,11 +175,17 @@ def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
     taken as integer, and a later text value would fail the read), so the query's first row is a sentinel of
     each column's storage class (text for timestamps and dates, SQLite stores them as text), dropped here. A value
     of another class fails the read, never converts silently. The compound's ORDER BY puts the sentinel first and
-    the rows in key order (BINARY collation, the sentinel's)."""
+    the rows in key order (BINARY collation). With a primary key, the sentinel's key is NULL (first in SQLite's
+    order; the key's own values give its type) and the order is the key's alone, so SQLite merges the sentinel
+    with a walk of the key's index instead of sorting the table. A sentinel found anywhere but first fails it."""
     schema = spec.schema()
-    sentinel = ", ".join(f"{_SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(field.name)}" for field in schema)
+    sentinel = ", ".join(
+        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(name)}"
+        for name, field in zip(spec.columns, schema, strict=True)
+    )
     columns = ", ".join(_quoted(name) for name in spec.columns)
-    order = ", ".join(["1", *(str(spec.columns.index(k) + 2) for k in spec.key)])
+    positions = [str(spec.columns.index(k) + 2) for k in spec.key]
+    order = ", ".join(positions if spec.primary_key else ["1", *positions])
     sql = (
         f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
         f"SELECT 1, {columns} FROM {_quoted(spec.name)} ORDER BY {order}"
@@ -194,8 +200,10 @@ def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
         for batch in cursor.fetch_record_batch():
             if first:
                 if batch.num_rows == 0 or batch.column(0)[0].as_py() != 0:
-                    raise KeyOrderError(f"table {spec.name}: the SQLite read lost its first (sentinel) row")
+                    raise KeyOrderError(f"table {spec.name}: the SQLite read did not start with its sentinel row")
                 batch, first = batch.slice(1), False
+            if batch.num_rows and pc.min(batch.column(0)).as_py() != 1:
+                raise KeyOrderError(f"table {spec.name}: the SQLite read's sentinel row was not first")
             if batch.num_rows:
                 arrays = [_arrow_cast(batch.column(i + 1), field.type) for i, field in enumerate(schema)]
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
