@@ -262,7 +262,7 @@ class _Capture:
             entry, info = self._table(connection, sqlite_file, table, specs[name], base if incremental else None)
             entries.append(entry)
             table_meta[name] = info
-        components[TABLES] = tuple(entries)
+        components[TABLES] = tuple(entry.result() for entry in entries)
         if dump is not None:
             components[DATABASE] = (dump.result(),)
         meta = {
@@ -284,7 +284,8 @@ class _Capture:
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
-    ) -> tuple[FileEntry, dict[str, Any]]:
+    ) -> tuple[Future[FileEntry], dict[str, Any]]:
+        """Writes the table's Parquet file and hands its archiving to the pool (the next table is read meanwhile)."""
         digest = tables.TableDigest(spec.columns)
         if sqlite_file is None:
             rows = tables.read_batches(connection, table, spec)
@@ -308,8 +309,11 @@ class _Capture:
             sink.close()
             file_name, info["stored"] = f"{spec.name}.parquet", "full"
         info["rows"], info["checksum"] = digest.rows, digest.checksum
+        return self._pool.submit(self._archive_table, path, file_name), info
+
+    def _archive_table(self, path: Path, file_name: str) -> FileEntry:
         try:
-            return archive_file(self._saver, self._chunker, path, file_name), info
+            return archive_file(self._saver, self._chunker, path, file_name)
         finally:
             path.unlink()
 
