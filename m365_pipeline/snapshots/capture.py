@@ -258,10 +258,11 @@ class _Capture:
         table_meta: dict[str, Any] = {}
         entries = []
         for name, table in reflected.items():
-            entry, info = self._table(connection, table, specs[name], base if incremental else None)
+            sqlite_file = database if database_format == databases.SQLITE_FORMAT else None
+            entry, info = self._table(connection, sqlite_file, table, specs[name], base if incremental else None)
             entries.append(entry)
             table_meta[name] = info
-        components[TABLES] = tuple(entries)
+        components[TABLES] = tuple(entry.result() for entry in entries)
         if dump is not None:
             components[DATABASE] = (dump.result(),)
         meta = {
@@ -277,10 +278,20 @@ class _Capture:
             return archive_stream(self._saver, self._chunker, stream, name)
 
     def _table(
-        self, connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, base: _Base | None
-    ) -> tuple[FileEntry, dict[str, Any]]:
+        self,
+        connection: sa.Connection,
+        sqlite_file: Path | None,
+        table: sa.Table,
+        spec: tables.TableSpec,
+        base: _Base | None,
+    ) -> tuple[Future[FileEntry], dict[str, Any]]:
+        """Writes the table's Parquet file and hands its archiving to the pool (the next table is read meanwhile)."""
         digest = tables.TableDigest(spec.columns)
-        current = _digested(tables.read_batches(connection, table, spec), digest)
+        if sqlite_file is None:
+            rows = tables.read_batches(connection, table, spec)
+        else:
+            rows = tables.read_sqlite_file(sqlite_file, connection, table, spec)
+        current = _digested(rows, digest)
         path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
         if base is not None and spec.primary_key:
@@ -298,8 +309,11 @@ class _Capture:
             sink.close()
             file_name, info["stored"] = f"{spec.name}.parquet", "full"
         info["rows"], info["checksum"] = digest.rows, digest.checksum
+        return self._pool.submit(self._archive_table, path, file_name), info
+
+    def _archive_table(self, path: Path, file_name: str) -> FileEntry:
         try:
-            return archive_file(self._saver, self._chunker, path, file_name), info
+            return archive_file(self._saver, self._chunker, path, file_name)
         finally:
             path.unlink()
 

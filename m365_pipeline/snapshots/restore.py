@@ -380,8 +380,10 @@ class _Run:
                 self._repository.write_file(self._index, dump, out, on_bytes=self._tracker.advance)
             engine = sa.create_engine(f"sqlite:///{rebuilt}")
             try:
-                self._apply_deltas(engine)
-                self._verify_tables(engine)  # before the rename: a bad restore never replaces the target
+                reflected = self._apply_deltas(engine)
+                self._verify_tables(
+                    engine, rebuilt, reflected
+                )  # before the rename: a bad restore never replaces the target
             finally:
                 engine.dispose()
             self._touched_database = True
@@ -403,9 +405,10 @@ class _Run:
         finally:
             engine.dispose()
 
-    def _apply_deltas(self, engine: sa.Engine) -> None:
+    def _apply_deltas(self, engine: sa.Engine) -> dict[str, sa.Table] | None:
+        """Returns the tables it reflected (None if it had none to apply)."""
         if self._manifest.kind != "incremental":
-            return
+            return None
         specs = table_specs(self._manifest)
         meta = warehouse_meta(self._manifest)["tables"]
         with engine.begin() as connection:
@@ -423,6 +426,7 @@ class _Run:
                 self._tracker.advance(entry.size)
             if connection.dialect.name == "postgresql":
                 _reset_sequences(connection, reflected.values())
+        return reflected
 
     def _replace_table(self, engine: sa.Engine, name: str) -> int:
         """Replace table ``name``'s rows in one transaction, checked before it commits."""
@@ -442,18 +446,24 @@ class _Run:
             self._tracker.advance(table_entry(self._manifest, name).size)
         return digest.rows
 
-    def _verify_tables(self, engine: sa.Engine) -> None:
+    def _verify_tables(
+        self, engine: sa.Engine, sqlite_file: Path | None = None, reflected: dict[str, sa.Table] | None = None
+    ) -> None:
         expected = warehouse_meta(self._manifest)["tables"]
         self._report.tables.update({name: int(info["rows"]) for name, info in expected.items()})
         with engine.connect() as connection:
-            reflected = tables.reflect_tables(connection)
+            reflected = reflected if reflected is not None else tables.reflect_tables(connection)
             for name, spec in table_specs(self._manifest).items():
                 if not self._verify_all and not _changed_by_delta(self._manifest, name):
                     continue
                 self._report.verified.append(name)
                 if name not in reflected:
                     raise RestoreFailed("integrity", f"table {name} is missing from the restored warehouse")
-                digest = tables.table_digest(tables.read_batches(connection, reflected[name], spec), spec)
+                if sqlite_file is None:
+                    rows = tables.read_batches(connection, reflected[name], spec)
+                else:
+                    rows = tables.read_sqlite_file(sqlite_file, connection, reflected[name], spec)
+                digest = tables.table_digest(rows, spec)
                 if (digest.rows, digest.checksum) != (expected[name]["rows"], expected[name]["checksum"]):
                     raise RestoreFailed(
                         "integrity",

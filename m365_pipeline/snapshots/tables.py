@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_sqlite.dbapi
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -150,6 +151,74 @@ def read_batches(
         columns = list(zip(*rows, strict=True))
         arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def read_sqlite_file(
+    path: Path, connection: sa.Connection, table: sa.Table, spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
+    """``read_batches`` of a table of the SQLite file ``path`` that nothing else writes to (a backup copy, a
+    restored file before its rename; ``connection`` is one to it): through ADBC's SQLite driver, which builds Arrow
+    columns in C (about 4x faster than sqlite3's Python rows), when every column is text, integer, boolean,
+    timestamp or date; other tables take the ``read_batches`` path."""
+    if not _copyable(table, spec):
+        yield from read_batches(connection, table, spec)
+        return
+    yield from _adbc_sqlite(path, spec)
+
+
+_TEXT_SENTINEL = "''"
+_SENTINELS = {pa.int64(): "0", pa.bool_(): "0"}
+
+
+def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """The driver infers each column's type from its first batch of rows (a column NULL throughout it would be
+    taken as integer, and a later text value would fail the read), so the query's first row is a sentinel of
+    each column's storage class (text for timestamps and dates, SQLite stores them as text), dropped here. A value
+    of another class fails the read, never converts silently. The compound's ORDER BY puts the sentinel first and
+    the rows in key order (BINARY collation). With a primary key, the sentinel's key is NULL (first in SQLite's
+    order; the key's own values give its type) and the order is the key's alone, so SQLite merges the sentinel
+    with a walk of the key's index instead of sorting the table. A sentinel found anywhere but first fails it."""
+    schema = spec.schema()
+    sentinel = ", ".join(
+        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(name)}"
+        for name, field in zip(spec.columns, schema, strict=True)
+    )
+    columns = ", ".join(_quoted(name) for name in spec.columns)
+    positions = [str(spec.columns.index(k) + 2) for k in spec.key]
+    order = ", ".join(positions if spec.primary_key else ["1", *positions])
+    sql = (
+        f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
+        f"SELECT 1, {columns} FROM {_quoted(spec.name)} ORDER BY {order}"
+    )
+    with (
+        adbc_driver_sqlite.dbapi.connect(str(path)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
+        cursor.execute(sql)
+        first = True
+        for batch in cursor.fetch_record_batch():
+            if first:
+                if batch.num_rows == 0 or batch.column(0)[0].as_py() != 0:
+                    raise KeyOrderError(f"table {spec.name}: the SQLite read did not start with its sentinel row")
+                batch, first = batch.slice(1), False
+            if batch.num_rows and pc.min(batch.column(0)).as_py() != 1:
+                raise KeyOrderError(f"table {spec.name}: the SQLite read's sentinel row was not first")
+            if batch.num_rows:
+                arrays = [_arrow_cast(batch.column(i + 1), field.type) for i, field in enumerate(schema)]
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _arrow_cast(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
+    if column.type == arrow_type:
+        return column
+    if pa.types.is_boolean(arrow_type):
+        return pc.not_equal(column, 0)
+    return pc.cast(column, arrow_type)
 
 
 _COPY_TYPES = {
@@ -437,6 +506,8 @@ def compare(old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: 
 
 
 def _compare_window(before: pa.Table, after: pa.Table, spec: TableSpec) -> WindowDiff:
+    if before.num_rows == after.num_rows and all(before[k].equals(after[k]) for k in spec.key):
+        return _compare_aligned(before, after, spec)
     joined = before.append_column(_OLD_PRESENT, pa.repeat(True, before.num_rows)).join(
         after.append_column(_NEW_PRESENT, pa.repeat(True, after.num_rows)),
         keys=list(spec.key),
@@ -465,6 +536,21 @@ def _compare_window(before: pa.Table, after: pa.Table, spec: TableSpec) -> Windo
         changed_old=side(changed, _OLD_SUFFIX),
         changed_new=side(changed, _NEW_SUFFIX),
     )
+
+
+def _compare_aligned(before: pa.Table, after: pa.Table, spec: TableSpec) -> WindowDiff:
+    """A window whose two sides hold the same keys row for row (no row added or removed, the usual case): its
+    rows compared in place, without a join."""
+    same = pa.chunked_array([pa.repeat(True, before.num_rows)])
+    for name in spec.columns:
+        if name in spec.key:
+            continue
+        was, now = before[name], after[name]
+        equal = pc.or_kleene(pc.equal(was, now), pc.and_(pc.is_null(was), pc.is_null(now)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    changed = pc.invert(same)
+    empty = spec.schema().empty_table()
+    return WindowDiff(added=empty, removed=empty, changed_old=before.filter(changed), changed_new=after.filter(changed))
 
 
 def changes(

@@ -164,3 +164,50 @@ def test_postgres_rows_read_through_copy_keep_every_value(postgres_url: str) -> 
     engine.dispose()
     expected = [{**row, "at": row["at"] and row["at"].astimezone(dt.UTC)} for row in rows]
     assert read == expected
+
+
+def test_sqlite_file_read_through_adbc_equals_the_driver_path_even_when_a_batch_is_all_null(tmp_path: Any) -> None:
+    import datetime as dt
+
+    path = tmp_path / "w.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "mixed",
+        metadata,
+        sa.Column("tenant", sa.String(36), primary_key=True),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("note", sa.Text),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("at", sa.DateTime()),
+        sa.Column("day", sa.Date),
+        sa.Column("count", sa.BigInteger),
+    )
+    nulls = [
+        {"tenant": "0", "id": i, "note": None, "flag": None, "at": None, "day": None, "count": None}
+        for i in range(3000)
+    ]
+    values = [
+        {
+            "tenant": "b" if i % 2 else "B",
+            "id": i,
+            "note": f"名前 {i}\n'\"",
+            "flag": i % 3 == 0,
+            "at": dt.datetime(2024, 6, 24, 9, 0, 0, i),
+            "day": dt.date(2024, 6, 24),
+            "count": -(2**62) + i,
+        }
+        for i in range(500)
+    ]
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        connection.execute(table.insert(), nulls + values)
+    with engine.connect() as connection:
+        reflected = tables.reflect_tables(connection, only={"mixed"})["mixed"]
+        spec = tables.spec_of(reflected)
+        through_driver = pa.Table.from_batches(tables.read_batches(connection, reflected, spec), spec.schema())
+        through_adbc = pa.Table.from_batches(tables.read_sqlite_file(path, connection, reflected, spec), spec.schema())
+    engine.dispose()
+    assert through_adbc.num_rows == 3500
+    assert through_adbc.equals(through_driver)
+    assert through_adbc.column("tenant").to_pylist() == ["0"] * 3000 + ["B"] * 250 + ["b"] * 250  # BINARY order
