@@ -80,7 +80,15 @@ class GraphClient:
         cost: int = 1,
     ) -> dict[str, Any]:
         """One GET. ``cost`` is the endpoint's base resource-unit cost; the query's discounts are applied."""
-        return self._get(self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {}))
+        return self._request(
+            "GET", self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {})
+        )
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, retried_statuses: frozenset[int] = frozenset()) -> Any:
+        """One POST of a JSON body (``$batch``), retried like a GET. Spends none of the budget: the caller spends
+        what the request costs (a batch, each of its inner requests). ``retried_statuses`` adds statuses that
+        are transient for this call (a whole ``$batch`` answered 424)."""
+        return self._request("POST", self._url(path), None, {}, None, body, retried_statuses)
 
     def iter_pages(
         self,
@@ -105,7 +113,7 @@ class GraphClient:
         first_query: Mapping[str, str] | None = query
         page = 0
         while url is not None:
-            body = self._get(url, first_query, caller_headers, units)
+            body = self._request("GET", url, first_query, caller_headers, units)
             items = body.get("value")
             if not isinstance(items, list):
                 raise GraphError(200, "UnexpectedResponse", "the answer has no 'value' list", url=url)
@@ -128,6 +136,23 @@ class GraphClient:
         for page in self.iter_pages(path, params, headers, paged=paged, cost=cost):
             yield from page
 
+    def spend(self, units: int) -> None:
+        """Spend ``units`` of the budget now (blocking until they are there): for requests sent inside a batch."""
+        if self._limiter is not None:
+            self._limiter.acquire(units)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
     def close(self) -> None:
         self._http.close()
 
@@ -147,14 +172,23 @@ class GraphClient:
             return path_or_url
         return f"{self.base_url}/{path_or_url.lstrip('/')}"
 
-    def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int) -> dict[str, Any]:
-        """GET ``url`` until it succeeds, fails for good, or the retry policy is spent."""
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int | None,
+        body: Mapping[str, Any] | None = None,
+        retried_statuses: frozenset[int] = frozenset(),
+    ) -> Any:
+        """Send until it succeeds, fails for good, or the retry policy is spent."""
         failures = 0
         unreachable = 0
         refreshed_token = False
         while True:
             try:
-                response = self._send(url, params, headers, cost)
+                response = self._send(method, url, params, headers, cost, body)
             except GraphUnreachable as error:
                 unreachable += 1
                 self._retry_quickly_once(error, unreachable, url)
@@ -167,7 +201,7 @@ class GraphClient:
                 if response.status_code < 300:
                     self._note_budget(response)
                     return response.json()
-                failure = _Failure.of(response, self._clock.utcnow())
+                failure = _Failure.of(response, self._clock.utcnow(), method)
                 if failure.status == 401 and not refreshed_token:
                     logger.warning("401 %s on %s: requesting a new token", failure.code, _path(url))
                     self._tokens.invalidate()
@@ -175,16 +209,22 @@ class GraphClient:
                     continue
                 if failure.status == 401:
                     raise failure.error(GraphAuthError, url, "still rejected after a new token")
-                if failure.status not in _RETRIED_STATUSES:
+                if failure.status not in _RETRIED_STATUSES | retried_statuses:
                     raise failure.error(GraphError, url)
             failures += 1
             self._wait_before_retry(failure, failures, url)
 
     def _send(
-        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int | None,
+        body: Mapping[str, Any] | None,
     ) -> httpx.Response:
         token = self._tokens.token()  # first: a sign-in that fails spends none of Graph's budget
-        if self._limiter is not None:
+        if self._limiter is not None and cost is not None:
             self._limiter.acquire(cost)
         request_headers = {
             **headers,
@@ -193,9 +233,9 @@ class GraphClient:
             "Accept": "application/json",
         }
         try:
-            return self._http.get(url, params=params, headers=request_headers)
+            return self._http.request(method, url, params=params, headers=request_headers, json=body)
         except UNREACHABLE_HTTP_ERRORS as error:
-            raise GraphUnreachable.of(error, "Graph", "GET", url) from None
+            raise GraphUnreachable.of(error, "Graph", method, url) from None
 
     def _retry_quickly_once(self, error: GraphUnreachable, attempts: int, url: str) -> None:
         """Sleep at most QUICK_RETRY_MAX_WAIT before the one retry of an unreachable host (none when the policy
@@ -270,7 +310,7 @@ class _Failure:
         )
 
     @classmethod
-    def of(cls, response: httpx.Response, now_utc: datetime) -> _Failure:
+    def of(cls, response: httpx.Response, now_utc: datetime, method: str = "GET") -> _Failure:
         """Graph's error code, message and request-id, from the error envelope where there is one."""
         request_id = response.headers.get("request-id")
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now_utc)
@@ -281,12 +321,12 @@ class _Failure:
         error = envelope.get("error") if isinstance(envelope, dict) else None
         if not isinstance(error, dict):
             code = response.reason_phrase or f"HTTP{response.status_code}"
-            return cls(response.status_code, code, response.text[:200], request_id, retry_after)
+            return cls(response.status_code, code, response.text[:200], request_id, retry_after, method)
         inner = error.get("innerError") or error.get("innererror")
         if isinstance(inner, dict) and inner.get("request-id"):
             request_id = str(inner["request-id"])
         code = str(error.get("code") or response.reason_phrase)
-        return cls(response.status_code, code, str(error.get("message") or ""), request_id, retry_after)
+        return cls(response.status_code, code, str(error.get("message") or ""), request_id, retry_after, method)
 
     def error(self, kind: type[GraphError], url: str, detail: str = "") -> GraphError:
         message = f"{self.message} ({detail})" if detail else self.message
