@@ -273,7 +273,11 @@ class DeltaService:
         state = self._state
         held = state.members.get(target.object_id, {})
         references = []
-        for member_id in target.members if target.properties is not None else held:
+        # a first round: every member; a later one: the members changed, and every member of an object that
+        # (re)appeared in it
+        first = target.properties is None
+        reported = held if first else (dict.fromkeys(held) if target.announced else {}) | dict.fromkeys(target.members)
+        for member_id in reported:
             odata_type = (
                 "#microsoft.graph.group" if state.object_kind(member_id) == "group" else "#microsoft.graph.user"
             )
@@ -281,7 +285,7 @@ class DeltaService:
             if member_id not in held:
                 reference["@removed"] = {"reason": "deleted"}
             references.append(reference)
-        if target.properties is not None:
+        if not first:
             references.sort(key=lambda reference: reference["id"])
         return references
 
