@@ -62,7 +62,7 @@ def test_malformed_batches_are_refused(small: SyntheticTenant, requests: list[di
 
 def test_per_request_headers_and_a_failed_dependency(small: SyntheticTenant) -> None:
     http = signed_in(httpx.Client(transport=EmulatorTransport(GraphEmulator(small))), small.tenant_id)
-    requests = [
+    requests: list[dict[str, Any]] = [
         {"id": "count", "method": "GET", "url": "/users/$count", "headers": {"ConsistencyLevel": "eventual"}},
         {"id": "uncounted", "method": "GET", "url": "/users/$count"},
         {"id": "after", "method": "GET", "url": "/organization", "dependsOn": ["uncounted"]},
