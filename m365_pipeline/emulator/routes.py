@@ -276,6 +276,8 @@ class TenantGraph:
     # --- routing ---------------------------------------------------------------------------------------
 
     def route(self, call: Call, segments: list[str]) -> Route:
+        # a function may be called with or without its empty parentheses: /users/delta() is /users/delta
+        segments = [segment[:-2] if segment.lower() == "delta()" else segment for segment in segments]
         route = self._match(segments, [segment.lower() for segment in segments])
         if call.method != "GET":
             raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")

@@ -49,7 +49,6 @@ def test_twenty_requests_answered_by_id_in_a_shuffled_order(small: SyntheticTena
     [
         [{"id": str(index), "method": "GET", "url": "/organization"} for index in range(21)],
         [{"id": "1", "method": "GET", "url": "/organization"}, {"id": "1", "method": "GET", "url": "/users"}],
-        [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v1.0/users"}],
         [{"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]}],
         [],
     ],
@@ -68,6 +67,7 @@ def test_per_request_headers_and_a_failed_dependency(small: SyntheticTenant) -> 
         {"id": "after", "method": "GET", "url": "/organization", "dependsOn": ["uncounted"]},
         {"id": "fine", "method": "GET", "url": "/organization", "dependsOn": ["count"]},
         {"id": "missing", "method": "GET", "url": "/nothing"},
+        {"id": "absolute", "method": "GET", "url": "https://graph.microsoft.com/v1.0/organization"},
     ]
     by_id = {answer["id"]: answer for answer in batch(http, requests).json()["responses"]}
     assert (by_id["count"]["status"], by_id["count"]["body"]) == (200, str(len(small.users)))
@@ -75,6 +75,8 @@ def test_per_request_headers_and_a_failed_dependency(small: SyntheticTenant) -> 
     assert by_id["after"]["status"] == 424
     assert by_id["fine"]["status"] == 200
     assert (by_id["missing"]["status"], by_id["missing"]["body"]["error"]["code"]) == (400, "BadRequest")
+    absolute = by_id["absolute"]["body"]["error"]["message"]
+    assert by_id["absolute"]["status"] == 400 and absolute == "Resource not found for the segment 'https:'."
 
 
 def test_each_inner_request_is_throttled_on_its_own_with_its_own_retry_after(small: SyntheticTenant) -> None:
