@@ -20,13 +20,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import itertools
 import json
 import random
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from m365_pipeline.emulator.odata import EntityType, GraphError, QueryOptions, bad_request
@@ -192,15 +193,15 @@ class DeltaService:
             payload["@odata.nextLink"] = f"{link}?$skiptoken={self._sign(token | {'o': offset, 'k': member_offset})}"
         return payload
 
-    def _initial_targets(self, collection: Collection, token: dict[str, Any]) -> list[_Target]:
+    def _initial_targets(self, collection: Collection, token: dict[str, Any]) -> Sequence[_Target]:
         objects = self._state.users if collection == "users" else self._state.groups
         ids = [*objects.live, *objects.deleted]
         if token["i"] is not None:
             wanted = set(token["i"])
             ids = [object_id for object_id in ids if object_id in wanted]
-        return [_Target(object_id, None, set(self._state.members.get(object_id, ()))) for object_id in ids]
+        return _FirstRoundTargets(ids)
 
-    def _changed_targets(self, collection: Collection, token: dict[str, Any]) -> list[_Target]:
+    def _changed_targets(self, collection: Collection, token: dict[str, Any]) -> Sequence[_Target]:
         kind = "user" if collection == "users" else "group"
         touched: dict[str, _Target] = {}
         changes: list[Change] = self._state.changes_since(token["s"], token["u"])
@@ -228,7 +229,7 @@ class DeltaService:
         ]
 
     def _fill(
-        self, collection: Collection, targets: list[_Target], token: dict[str, Any], minimal: bool
+        self, collection: Collection, targets: Sequence[_Target], token: dict[str, Any], minimal: bool
     ) -> tuple[list[dict[str, Any]], int, int, bool]:
         per_page = USERS_PER_PAGE if collection == "users" else GROUPS_PER_PAGE
         budget = MEMBERS_PER_PAGE
@@ -237,16 +238,14 @@ class DeltaService:
         while offset < len(targets) and len(entries) < per_page:
             target = targets[offset]
             entry = self._entry(collection, target, token, minimal and token["p"] == "d")
-            references = entry.pop("members@delta", None)
-            if references is None:
+            if not token["m"] or "@removed" in entry:
                 entries.append(entry)
                 offset, member_offset = offset + 1, 0
                 continue
-            remaining = references[member_offset:]
-            taken = remaining[:budget]
+            taken, total = self._references(target, member_offset, budget)
             entries.append(entry | {"members@delta": taken})
             budget -= len(taken)
-            if len(taken) < len(remaining):
+            if member_offset + len(taken) < total:
                 member_offset += len(taken)
                 return entries, offset, member_offset, False  # the group goes on on the next page
             offset, member_offset = offset + 1, 0
@@ -255,6 +254,7 @@ class DeltaService:
         return entries, offset, member_offset, offset >= len(targets)
 
     def _entry(self, collection: Collection, target: _Target, token: dict[str, Any], minimal: bool) -> dict[str, Any]:
+        """The object's entry, without its members."""
         state = self._state
         objects = state.users if collection == "users" else state.groups
         current = objects.live.get(target.object_id)
@@ -264,33 +264,35 @@ class DeltaService:
         names = token["f"]
         if minimal and target.properties is not None and not target.announced:
             names = [name for name in names if name == "id" or name in target.properties]
-        entry = {name: current.get(name) for name in names}
-        if token["m"]:
-            entry["members@delta"] = self._references(target)
-        return entry
+        return {name: current.get(name) for name in names}
 
-    def _references(self, target: _Target) -> list[dict[str, Any]]:
+    def _references(self, target: _Target, start: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """``members@delta`` references from ``start`` on (at most ``limit``), and how many there are in all: in
+        a first round every member; in a later one the members changed, plus every member of an object that
+        (re)appeared in it."""
         state = self._state
         held = state.members.get(target.object_id, {})
-        references = []
-        # a first round: every member; a later one: the members changed, and every member of an object that
-        # (re)appeared in it
         first = target.properties is None
-        reported = held if first else (dict.fromkeys(held) if target.announced else {}) | dict.fromkeys(target.members)
-        for member_id in reported:
-            odata_type = (
-                "#microsoft.graph.group" if state.object_kind(member_id) == "group" else "#microsoft.graph.user"
-            )
-            reference: dict[str, Any] = {"@odata.type": odata_type, "id": member_id}
+        if first:
+            total = len(held)
+            chosen: list[str] = list(itertools.islice(held, start, start + limit))
+        else:
+            reported = (dict.fromkeys(held) if target.announced else {}) | dict.fromkeys(target.members)
+            total = len(reported)
+            chosen = sorted(reported)[start : start + limit]
+        references = []
+        for member_id in chosen:
+            reference: dict[str, Any] = {
+                "@odata.type": f"#microsoft.graph.{state.object_kind(member_id) or 'user'}",
+                "id": member_id,
+            }
             if member_id not in held:
                 reference["@removed"] = {"reason": "deleted"}
             references.append(reference)
-        if not first:
-            references.sort(key=lambda reference: reference["id"])
-        return references
+        return references, total
 
     def _replay(
-        self, collection: Collection, targets: list[_Target], token: dict[str, Any], minimal: bool
+        self, collection: Collection, targets: Sequence[_Target], token: dict[str, Any], minimal: bool
     ) -> list[dict[str, Any]]:
         """An object of an earlier page sent again, as Graph may (the replay switch)."""
         if not self.replay_rate or token["o"] == 0:
@@ -300,9 +302,7 @@ class DeltaService:
         if roll >= self.replay_rate:
             return []
         target = targets[min(int(pick * token["o"]), len(targets) - 1)]
-        entry = self._entry(collection, target, token, minimal and token["p"] == "d")
-        entry.pop("members@delta", None)
-        return [entry]
+        return [self._entry(collection, target, token, minimal and token["p"] == "d")]
 
     def _disorder(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not self.replay_rate or not entries:
@@ -327,6 +327,27 @@ class _Target:
         self.properties = properties
         self.members = members
         self.announced = False
+
+
+class _FirstRoundTargets(Sequence[_Target]):
+    """Every object of a first round, made into a target only when a page reaches it."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> _Target: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[_Target]: ...
+
+    def __getitem__(self, index: int | slice) -> _Target | Sequence[_Target]:
+        if isinstance(index, slice):
+            return [_Target(object_id, None, set()) for object_id in self._ids[index]]
+        return _Target(self._ids[index], None, set())
 
 
 def _filter_ids(raw: str | None) -> list[str] | None:

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, overload
 
 from m365_pipeline.emulator.auth_methods import authentication_methods, registration_details
 from m365_pipeline.emulator.delta import DeltaService
@@ -537,14 +537,12 @@ class TenantGraph:
 
     # --- reports ---------------------------------------------------------------------------------------
 
-    def _registration_items(self) -> list[dict[str, Any]]:
+    def _registration_items(self) -> Sequence[dict[str, Any]]:
+        """Each enabled user's details (the report leaves out disabled accounts:
+        authenticationmethodsroot-list-userregistrationdetails.md), made only for the users a page shows."""
         admins = self.state.admins()
-        # the report leaves out disabled accounts (authenticationmethodsroot-list-userregistrationdetails.md)
-        return [
-            registration_details(user, admins, REFERENCE_TIME)
-            for user in self.users.items
-            if user.get("accountEnabled") is not False
-        ]
+        enabled = [user for user in self.users.items if user.get("accountEnabled") is not False]
+        return _Derived(enabled, lambda user: registration_details(user, admins, REFERENCE_TIME))
 
     def _registration_page(self, call: Call, options: QueryOptions) -> Answer:
         return self._plain_page(
@@ -603,7 +601,7 @@ class TenantGraph:
         self,
         name: str,
         entity: EntityType,
-        items: list[dict[str, Any]],
+        items: Sequence[dict[str, Any]],
         call: Call,
         options: QueryOptions,
         *,
@@ -629,6 +627,28 @@ class TenantGraph:
             head["@odata.nextLink"] = _next_link(call, name, options, self.page_tokens.issue(scope, offset + size))
         value = [{prop: item.get(prop) for prop in select} for item in items[offset : offset + size]]
         return Answer(encode_json(head | {"value": value}))
+
+
+class _Derived(Sequence[dict[str, Any]]):
+    """``derive`` of each of ``items``, computed only for the items read (a page, not the whole list)."""
+
+    def __init__(self, items: list[dict[str, Any]], derive: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self._items = items
+        self._derive = derive
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._derive(item) for item in self._items[index]]
+        return self._derive(self._items[index])
 
 
 def _filter(options: QueryOptions, entity: EntityType, call: Call, counted: bool) -> Filter | None:

@@ -404,9 +404,12 @@ class TenantState:
         )
         kinds = [name for name, _ in weights]
         shares = [weight for _, weight in weights]
+        # who may be picked: everyone live now and everyone added since (a pick that is no longer live is drawn
+        # again), so a change does not list 100,000 users
+        pools = {"user": list(self.users.live), "group": list(self.groups.live)}
         made = 0
         while made < count:
-            if self._random_change(rng, rng.choices(kinds, shares)[0]):
+            if self._random_change(rng, rng.choices(kinds, shares)[0], pools):
                 made += 1
                 if every_seconds and made < count:
                     self._clock.advance(every_seconds)
@@ -414,12 +417,25 @@ class TenantState:
 
     # --- internals -------------------------------------------------------------------------------------
 
-    def _random_change(self, rng: random.Random, kind: str) -> bool:
-        users = list(self.users.live)
-        groups = list(self.groups.live)
+    def _random_change(self, rng: random.Random, kind: str, pools: dict[str, list[str]]) -> bool:
+        def pick(pool: list[str], live: dict[str, dict[str, Any]]) -> str:
+            while True:
+                candidate = pool[int(rng.random() * len(pool))]
+                if candidate in live:
+                    return candidate
+
+        users: list[str] = pools["user"] if self.users.live else []
+        groups: list[str] = pools["group"] if self.groups.live else []
+
+        def any_user() -> str:
+            return pick(users, self.users.live)
+
+        def any_group() -> str:
+            return pick(groups, self.groups.live)
+
         try:
             if kind == "update" and users:
-                user_id = rng.choice(users)
+                user_id = any_user()
                 update = rng.choice(
                     (
                         {"department": rng.choice(DEPARTMENTS_FOR_CHANGES)},
@@ -430,42 +446,45 @@ class TenantState:
                 )
                 self.update_user(user_id, **update)
             elif kind == "licence" and users:
-                user_id = rng.choice(users)
+                user_id = any_user()
                 held = self.users.live[user_id]["assignedLicenses"]
                 if held and rng.random() < 0.45:
                     self.remove_licence(user_id, rng.choice(held)["skuId"])
                 else:
                     self.assign_licence(user_id, rng.choice([sku.sku_id for sku in SKUS if sku.role != "idle"]))
             elif kind == "membership" and groups and users:
-                group_id = rng.choice(groups)
+                group_id = any_group()
                 current = list(self.members[group_id])
                 if current and rng.random() < 0.45:
                     self.remove_member(group_id, rng.choice(current))
                 else:
-                    self.add_member(group_id, rng.choice(users))
+                    self.add_member(group_id, any_user())
             elif kind == "add":
                 if rng.random() < 0.85:
-                    self.add_user(
+                    added = self.add_user(
                         department=rng.choice(DEPARTMENTS_FOR_CHANGES),
                         usageLocation="JP",
                         assignedLicenses=[{"disabledPlans": [], "skuId": SKUS[0].sku_id}],
                     )
+                    pools["user"].append(added)
                 else:
-                    self.add_group()
+                    pools["group"].append(self.add_group())
             elif kind == "softDelete" and users:
-                self.soft_delete(rng.choice(users if rng.random() < 0.85 or not groups else groups))
+                self.soft_delete(any_user() if rng.random() < 0.85 or not groups else any_group())
             elif kind == "restore" and (self.users.deleted or self.groups.deleted):
                 self.restore(rng.choice([*self.users.deleted, *self.groups.deleted]))
             elif kind == "hardDelete" and (self.users.deleted or users):
-                pool = list(self.users.deleted) if self.users.deleted and rng.random() < 0.7 else users
-                self.hard_delete(rng.choice(pool))
+                if self.users.deleted and rng.random() < 0.7:
+                    self.hard_delete(rng.choice(list(self.users.deleted)))
+                else:
+                    self.hard_delete(any_user())
             elif kind == "role" and users:
                 template = rng.choice(ROLE_TEMPLATES).template_id
                 holders = list(self.role_members.get(template, {}))
                 if holders and rng.random() < 0.5:
                     self.remove_role_member(template, rng.choice(holders))
                 else:
-                    self.add_role_member(template, rng.choice(users))
+                    self.add_role_member(template, any_user())
             else:
                 return False
         except ChangeError:
