@@ -182,6 +182,7 @@ class _Users(_Normalizer):
             "last_sign_in_at": activity.lastSignInDateTime if activity else None,
             "last_non_interactive_sign_in_at": activity.lastNonInteractiveSignInDateTime if activity else None,
             "last_successful_sign_in_at": activity.lastSuccessfulSignInDateTime if activity else None,
+            "deleted_at": None,  # /users lists active users only
         }
 
 
@@ -269,6 +270,7 @@ class _Groups(_Normalizer):
                 "visibility": group.visibility,
                 "created_at": group.createdDateTime,
                 "on_premises_sync_enabled": group.onPremisesSyncEnabled,
+                "deleted_at": None,  # /groups lists active groups only
             },
         )
 

@@ -83,6 +83,15 @@ def _text_list(name: str, description: str, pii: PiiClass = PiiClass.NONE) -> sa
     return _column(name, sa.Text(), description, pii, nullable=False)
 
 
+def _deleted_at(kind: str) -> sa.Column[Any]:
+    return _column(
+        "deleted_at",
+        UtcDateTime(),
+        f"When delta sync saw the {kind} soft-deleted (restorable for 30 days, UTC); null while it is active.",
+        PiiClass.NONE,
+    )
+
+
 tenants = sa.Table(
     "tenants",
     metadata,
@@ -167,6 +176,7 @@ users = sa.Table(
         "Last successful sign-in, interactive or not (UTC); null when never.",
         PiiClass.QUASI,
     ),
+    _deleted_at("user"),
     comment="Users of the tenant (Microsoft Graph /users), one row per user.",
 )
 
@@ -268,6 +278,7 @@ groups = sa.Table(
         "True when synced from on-premises Active Directory; null when never synced.",
         PiiClass.NONE,
     ),
+    _deleted_at("group"),
     comment="Groups of the tenant (Microsoft Graph /groups), one row per group.",
 )
 
@@ -379,6 +390,130 @@ extract_tables = sa.Table(
     ),
     comment="Per table of a published extract: its rows and what the publication inserted, updated and deleted.",
 )
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    _column(
+        "member_id",
+        sa.String(GUID_LENGTH),
+        "Object id of the direct member: a user, a group, a device or a service principal.",
+        PiiClass.QUASI,
+        primary_key=True,
+    ),
+    _column(
+        "member_type",
+        sa.String(),
+        "Graph type of the member, e.g. #microsoft.graph.user; null when Graph did not say.",
+        PiiClass.NONE,
+    ),
+    sa.Index(None, "tenant_id", "member_id"),
+    comment="Direct members of groups (members@delta of /groups/delta), one row per group and member.",
+)
+
+delta_links = sa.Table(
+    "delta_links",
+    metadata,
+    _tenant_id(),
+    _column("resource", sa.String(), "The delta-tracked collection: users or groups.", PiiClass.NONE, primary_key=True),
+    _column(
+        "delta_link",
+        sa.Text(),
+        "Graph's @odata.deltaLink after the last applied round: where the next round starts.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "synced_at",
+        UtcDateTime(),
+        "When the round ending with this link was applied (UTC), in the same transaction as its changes.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    comment="Per tenant and collection, the delta link the warehouse's tables are current with.",
+)
+
+
+def _history_columns(kind: str) -> list[sa.Column[Any]]:
+    return [
+        _column(
+            "valid_from",
+            UtcDateTime(),
+            f"Since when the {kind} held (UTC), inclusive.",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "source",
+            sa.String(),
+            "Who recorded the interval: graph (publications and delta sync) or legacy:<report> (older reports).",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "valid_to",
+            UtcDateTime(),
+            f"Until when the {kind} held (UTC), exclusive; null while it still holds.",
+            PiiClass.NONE,
+        ),
+    ]
+
+
+user_history = sa.Table(
+    "user_history",
+    metadata,
+    _tenant_id(),
+    _column("user_id", sa.String(GUID_LENGTH), "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    *_history_columns("user's attributes"),
+    _column("user_principal_name", sa.String(), "Sign-in name of the user.", PiiClass.DIRECT),
+    _column("department", sa.String(), "Department.", PiiClass.QUASI),
+    _column("account_enabled", sa.Boolean(), "Whether the account could sign in.", PiiClass.NONE),
+    _column("user_type", sa.String(), "Member or Guest.", PiiClass.NONE),
+    _column("usage_location", sa.String(), "Two-letter usage location.", PiiClass.QUASI),
+    _column("soft_deleted", sa.Boolean(), "Whether the user was soft-deleted.", PiiClass.NONE, nullable=False),
+    sa.Index(None, "tenant_id", "valid_to"),
+    comment="History of the user attributes the reports use: one row per user and interval of equal values.",
+)
+
+group_history = sa.Table(
+    "group_history",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    *_history_columns("group's attributes"),
+    _column("display_name", sa.String(), "Name of the group.", PiiClass.NONE),
+    _column("kind", sa.String(), "microsoft365, security, mail_enabled_security or distribution.", PiiClass.NONE),
+    _column("soft_deleted", sa.Boolean(), "Whether the group was soft-deleted.", PiiClass.NONE, nullable=False),
+    comment="History of groups: one row per group and interval of equal name, kind and deletion state.",
+)
+
+license_history = sa.Table(
+    "license_history",
+    metadata,
+    _tenant_id(),
+    _column("user_id", sa.String(GUID_LENGTH), "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    _column("sku_id", sa.String(GUID_LENGTH), "Id of the license SKU (skus.sku_id).", PiiClass.NONE, primary_key=True),
+    *_history_columns("license assignment"),
+    sa.Index(None, "tenant_id", "sku_id"),
+    comment="History of license assignments: who held which SKU when.",
+)
+
+group_member_history = sa.Table(
+    "group_member_history",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    _column("member_id", sa.String(GUID_LENGTH), "Object id of the direct member.", PiiClass.QUASI, primary_key=True),
+    *_history_columns("membership"),
+    comment="History of direct group memberships: who was in which group when.",
+)
+
+HISTORY_TABLES: dict[str, sa.Table] = {
+    table.name: table for table in (user_history, group_history, license_history, group_member_history)
+}
+"""The SCD2 history tables (valid_from/valid_to per source), maintained by ``warehouse.history``."""
 
 TABLES: dict[str, sa.Table] = {table.name: table for table in (users, skus, user_licenses, groups)}
 """The business tables a tenant's extract is published to (``publish.TenantPublication``), by name."""

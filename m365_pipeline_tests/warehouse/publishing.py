@@ -84,6 +84,7 @@ def group(tenant_id: str, number: int, **values: Any) -> dict[str, Any]:
         "visibility": None,
         "created_at": datetime(2024, 1, 1, tzinfo=UTC),
         "on_premises_sync_enabled": None,
+        "deleted_at": None,
     }
     row.update(values)
     return row

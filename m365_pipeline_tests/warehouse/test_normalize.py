@@ -166,6 +166,7 @@ def _user_row(user_id: str, upn: str, **values: Any) -> dict[str, Any]:
         "last_sign_in_at": None,
         "last_non_interactive_sign_in_at": None,
         "last_successful_sign_in_at": None,
+        "deleted_at": None,
     }
     row.update(values)
     return row
@@ -468,6 +469,7 @@ def _group_row(group_id: str, name: str, kind: str, **values: Any) -> dict[str, 
         "visibility": None,
         "created_at": datetime(2024, 10, 1, 3, tzinfo=UTC),
         "on_premises_sync_enabled": None,
+        "deleted_at": None,
     }
     row.update(values)
     return row
