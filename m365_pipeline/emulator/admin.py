@@ -11,6 +11,7 @@ read the over-limit counters. Bodies and answers are JSON; ``tenant`` (optional)
   400 naming it; the changes before it stay applied.
 - ``POST /_emulator/clock`` ``{"advanceSeconds": X}``: moves the emulator's time forward; answers ``{"now"}``.
 - ``POST /_emulator/expire-delta-tokens`` ``{"tenant"?, "status": 400|410}``.
+- ``POST /_emulator/delta-replays`` ``{"rate": 0.3}``: the share of delta pages shuffled and replayed (0: off).
 - ``GET /_emulator/limits``: ``{"enabled", "overLimit": {tenant: {class: count}}}``; ``POST`` ``{"enabled"}``.
 - ``GET /_emulator/state?tenant=``: counts of the live directory and the change log's length.
 """
@@ -47,6 +48,12 @@ def answer_admin(
                 raise ValueError("status must be 400 or 410")
             emulator.expire_delta_tokens(400 if status == 400 else 410, tenant)
             return 200, {"expired": True, "status": status}
+        if (method, endpoint) == ("POST", "delta-replays"):
+            rate = float(document["rate"])
+            if not 0 <= rate <= 1:
+                raise ValueError("rate must be between 0 and 1")
+            emulator.set_delta_replays(rate)
+            return 200, {"rate": rate}
         if endpoint == "limits" and method in ("GET", "POST"):
             if method == "POST":
                 emulator.limiter.enabled = bool(document["enabled"])

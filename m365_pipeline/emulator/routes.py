@@ -520,9 +520,12 @@ class TenantGraph:
         return self._typed_page(f"directoryRoles('{role['id']}')/members", [i for i in items if i], call, options)
 
     def _role_assignments(self, call: Call, options: QueryOptions) -> Answer:
-        options.allow_only(("$select", "$filter", "$top", "$skiptoken"))
+        """Role assignments; ``$expand=principal`` adds each assignee (user) as a directoryObject."""
+        expand = (options.get("$expand") or "").strip().lower()
+        if expand not in ("", "principal"):
+            raise bad_request(f"Could not find a navigation property named '{expand}' on unifiedRoleAssignment.")
         with self.state.lock:
-            assignments = [
+            assignments: list[dict[str, Any]] = [
                 {
                     "id": _assignment_id(template_id, principal_id),
                     "principalId": principal_id,
@@ -533,7 +536,18 @@ class TenantGraph:
                 for template_id, holders in self.state.role_members.items()
                 for principal_id in holders
             ]
-        return self._plain_page("roleManagement/directory/roleAssignments", ROLE_ASSIGNMENT, assignments, call, options)
+        expanded: tuple[str, ...] = ()
+        if expand:
+            expanded = ("principal",)
+            for assignment in assignments:
+                found = self._directory_object_of(assignment["principalId"])
+                if found is not None:
+                    odata_type, principal = found
+                    assignment["principal"] = {"@odata.type": odata_type} | {
+                        name: principal.get(name) for name in ("id", "displayName", "userPrincipalName")
+                    }
+        name = "roleManagement/directory/roleAssignments"
+        return self._plain_page(name, ROLE_ASSIGNMENT, assignments, call, options, expanded=expanded)
 
     # --- reports ---------------------------------------------------------------------------------------
 
@@ -574,8 +588,13 @@ class TenantGraph:
     def _listing(
         self, name: str, entity: EntityType, items: list[dict[str, Any]] | None, call: Call, options: QueryOptions
     ) -> Answer:
-        """A small collection that only takes ``$select`` (subscribedSkus, organization, directoryRoles...)."""
-        options.allow_only(("$select",))
+        """A small collection that only takes ``$select`` (subscribedSkus, organization...); directoryRoles also
+        ``$expand=members`` (at most 100 each, as every $expand)."""
+        roles = name == "directoryRoles"
+        options.allow_only(("$select", "$expand") if roles else ("$select",))
+        expand = (options.get("$expand") or "").strip().lower()
+        if expand not in ("", "members"):
+            raise bad_request(f"Could not find a navigation property named '{expand}' on '{entity.name}'.")
         if items is None:
             items = {
                 "subscribedSkus": self.state.skus,
@@ -584,6 +603,15 @@ class TenantGraph:
             }[name]()
         select = entity.select(options.get("$select"))
         value = [{prop: item.get(prop) for prop in select} for item in items]
+        if expand:
+            for entry, role in zip(value, items, strict=True):
+                with self.state.lock:
+                    holders = list(self.state.role_members.get(role["roleTemplateId"], {}))[:EXPAND_LIMIT]
+                found = [self._directory_object_of(holder) for holder in holders]
+                entry["members"] = [
+                    {"@odata.type": odata_type} | {prop: item.get(prop) for prop in USER_DEFAULT_PROPERTIES}
+                    for odata_type, item in (pair for pair in found if pair is not None)
+                ]
         return Answer(encode_json({"@odata.context": _context(call, name, options, select), "value": value}))
 
     def _one_of(
@@ -607,9 +635,11 @@ class TenantGraph:
         *,
         default_size: int = 100,
         maximum_size: int = 999,
+        expanded: tuple[str, ...] = (),
     ) -> Answer:
-        """A paged collection with ``$select``, ``$top``, ``$filter`` and ``$count``, without caches."""
-        options.allow_only(("$select", "$top", "$filter", "$count", "$skiptoken"))
+        """A paged collection with ``$select``, ``$top``, ``$filter`` and ``$count``, without caches; the
+        ``expanded`` navigation properties (already in the items) come with each item when present."""
+        options.allow_only(("$select", "$top", "$filter", "$count", "$skiptoken") + (("$expand",) if expanded else ()))
         select = entity.select(options.get("$select"))
         size = page_size(options.get("$top"), default_size, maximum_size)
         counted = count_requested(options.get("$count"))
@@ -625,7 +655,10 @@ class TenantGraph:
             head["@odata.count"] = len(items)
         if offset + size < len(items):
             head["@odata.nextLink"] = _next_link(call, name, options, self.page_tokens.issue(scope, offset + size))
-        value = [{prop: item.get(prop) for prop in select} for item in items[offset : offset + size]]
+        value = [
+            {prop: item.get(prop) for prop in select} | {name: item[name] for name in expanded if name in item}
+            for item in items[offset : offset + size]
+        ]
         return Answer(encode_json(head | {"value": value}))
 
 

@@ -133,6 +133,10 @@ def test_the_admin_endpoints_and_the_cli_change_a_served_emulator(small: Synthet
         assert refused.exit_code == 1 and "softDelete" in refused.output
         limits = http.get(f"{served.url}/_emulator/limits").json()
         assert limits == {"enabled": False, "overLimit": {}}
+        switched = http.post(f"{served.url}/_emulator/limits", json={"enabled": True}).json()
+        assert switched["enabled"] is True and emulator.limiter.enabled
+        assert http.post(f"{served.url}/_emulator/delta-replays", json={"rate": 2}).status_code == 400
+        assert http.post(f"{served.url}/_emulator/delta-replays", json={"rate": 0.5}).json() == {"rate": 0.5}
     assert runner.invoke(main, ["emulator", "change"]).exit_code == 2
     unreachable = runner.invoke(main, ["emulator", "change", "--url", "http://127.0.0.1:9", "--random", "1"])
     assert unreachable.exit_code == 1

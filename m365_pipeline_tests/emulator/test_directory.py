@@ -68,6 +68,24 @@ def test_directory_roles_have_a_global_administrator_and_match_the_role_assignme
     assert {assignment["directoryScopeId"] for assignment in assignments} == {"/"}
 
 
+def test_role_assignments_expand_their_principal_and_roles_expand_their_members(
+    graph: httpx.Client, tenant: SyntheticTenant
+) -> None:
+    holders = tenant.relations.role_members[GLOBAL_ADMINISTRATOR]
+    url = f"{GRAPH}/roleManagement/directory/roleAssignments?$expand=principal"
+    url += f"&$filter=roleDefinitionId eq '{GLOBAL_ADMINISTRATOR}'"
+    principals = [assignment["principal"] for assignment in graph.get(url).json()["value"]]
+    users = {user["id"]: user for user in tenant.users}
+    assert [principal["id"] for principal in principals] == holders
+    assert [principal["userPrincipalName"] for principal in principals] == [
+        users[h]["userPrincipalName"] for h in holders
+    ]
+    roles = graph.get(f"{GRAPH}/directoryRoles?$expand=members").json()["value"]
+    admin = next(role for role in roles if role["roleTemplateId"] == GLOBAL_ADMINISTRATOR)
+    assert [member["id"] for member in admin["members"]] == holders
+    assert graph.get(f"{GRAPH}/directoryRoles?$expand=owners").status_code == 400
+
+
 def test_registration_details_report_lower_case_user_types_and_skip_disabled_users(
     graph: httpx.Client, tenant: SyntheticTenant
 ) -> None:
