@@ -14,7 +14,8 @@ Graph's rules it follows (reference/graph_api.md, concepts/delta-query-*.md):
   an update may carry only the changed properties, so only those are written (a restored object comes back
   with its properties and loses its ``deleted_at``).
 - ``members@delta`` of one group may be split over several pages: each entry adds or (``@removed``) removes
-  one membership, so the pieces merge by themselves.
+  one membership, so the pieces merge by themselves. A restored group comes back with all its members, and
+  changes made just before its deletion were never reported: its known members are replaced.
 - 400 ``syncStateNotFound`` (expired token) and 410 Gone (forced reset): the round restarts as a full round,
   which REPLACES the known set: whatever the full round does not list is removed at its end, so deletions no
   delta reported are applied too.
@@ -351,6 +352,10 @@ class _Applier:
             except ValueError as error:
                 self._quarantine(item, "", str(error))
                 continue
+            if self.resource is GROUPS and self._is_soft_deleted(object_id):
+                # a restored group comes back with all its members: what was known before its deletion is stale
+                # (changes made just before a deletion are not reported: the round reports the deletion only)
+                counts.membership_changes += self._clear_members(object_id)
             self._upsert(object_id, values)
             self._saw(object_id)
             counts.changed += 1
@@ -393,6 +398,19 @@ class _Applier:
         self.connection.execute(
             sa.update(table).where(table.c.tenant_id == self.tenant_id, table.c.id == object_id).values(**values)
         )
+
+    def _is_soft_deleted(self, object_id: str) -> bool:
+        table = self.table
+        deleted_at = self.connection.execute(
+            sa.select(table.c.deleted_at).where(table.c.tenant_id == self.tenant_id, table.c.id == object_id)
+        ).scalar_one_or_none()
+        return deleted_at is not None
+
+    def _clear_members(self, group_id: str) -> int:
+        members = schema.group_members
+        return self.connection.execute(
+            sa.delete(members).where(members.c.tenant_id == self.tenant_id, members.c.group_id == group_id)
+        ).rowcount
 
     def _soft_delete(self, object_id: str) -> int:
         table = self.table

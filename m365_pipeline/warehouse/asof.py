@@ -25,13 +25,28 @@ def held_on(history: sa.Table, moment: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(history.c.valid_from <= moment, sa.or_(history.c.valid_to.is_(None), history.c.valid_to > moment))
 
 
+def active_user(users: sa.Table, tenant_id: str, user_id: sa.ColumnElement[str], moment: datetime) -> sa.Exists:
+    """The condition that ``user_id`` existed and was not soft-deleted at ``moment``."""
+    return sa.exists().where(
+        users.c.tenant_id == tenant_id,
+        users.c.user_id == user_id,
+        held_on(users, moment),
+        users.c.soft_deleted.is_(False),
+    )
+
+
 def sku_holders_on(connection: sa.Connection, tenant_id: str, sku_id: str, moment: datetime) -> set[str]:
-    """Ids of the users who held ``sku_id`` at ``moment``."""
+    """Ids of the users who held ``sku_id`` at ``moment`` (a soft-deleted user's licences do not count)."""
     history = schema.license_history
     query = (
         sa.select(history.c.user_id)
         .distinct()
-        .where(history.c.tenant_id == tenant_id, history.c.sku_id == sku_id.lower(), held_on(history, moment))
+        .where(
+            history.c.tenant_id == tenant_id,
+            history.c.sku_id == sku_id.lower(),
+            held_on(history, moment),
+            active_user(schema.user_history, tenant_id, history.c.user_id, moment),
+        )
     )
     return set(connection.execute(query).scalars())
 
@@ -75,7 +90,11 @@ def summary_on(connection: sa.Connection, tenant_id: str, moment: datetime) -> D
                 skus, sa.and_(skus.c.tenant_id == licenses.c.tenant_id, skus.c.sku_id == licenses.c.sku_id)
             )
         )
-        .where(licenses.c.tenant_id == tenant_id, held_on(licenses, moment))
+        .where(
+            licenses.c.tenant_id == tenant_id,
+            held_on(licenses, moment),
+            active_user(users, tenant_id, licenses.c.user_id, moment),
+        )
         .group_by(name)
         .order_by(name)
     )
