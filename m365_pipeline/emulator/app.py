@@ -45,7 +45,15 @@ from m365_pipeline.emulator.identity import (
 )
 from m365_pipeline.emulator.limits import LimitClass, Limiter, minimum_seconds, resource_units
 from m365_pipeline.emulator.odata import GraphError, QueryOptions
-from m365_pipeline.emulator.routes import GRAPH_CONTENT_TYPE, Answer, Call, Route, TenantGraph, encode_json
+from m365_pipeline.emulator.routes import (
+    GRAPH_CONTENT_TYPE,
+    SIGN_IN_ACTIVITY_PAGE_CAP,
+    Answer,
+    Call,
+    Route,
+    TenantGraph,
+    encode_json,
+)
 from m365_pipeline.emulator.state import TenantState
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.settings import FaultRates
@@ -107,6 +115,12 @@ class GraphEmulator:
     ``premium=False`` is a tenant without a Microsoft Entra ID P1/P2 licence: Graph refuses any request that
     selects ``signInActivity``. ``filter_per_page=True`` applies ``$filter`` to each page of the collection after
     paging, as Graph does for some queries: pages come short or empty, and still carry a nextLink.
+    ``sign_in_activity_page_cap`` is the most users a page holds when signInActivity is selected or filtered.
+
+    ``limits=True`` enforces Graph's published throttling limits (``limits.py``; off by default so that the bundled
+    run stays fast; ``over_limit`` counts the refusals). ``delta_replays`` is the share of delta pages shuffled and
+    replayed. The clock is the emulator's (``advance_clock`` moves it): tokens, delta-token expiry and the times of
+    the tenant's changes (``state(tenant_id)``, the change API) all follow it.
     """
 
     def __init__(
@@ -122,6 +136,7 @@ class GraphEmulator:
         permissions_by_tenant: Mapping[str, frozenset[str]] | None = None,
         limits: bool = False,
         delta_replays: float = 0.0,
+        sign_in_activity_page_cap: int = SIGN_IN_ACTIVITY_PAGE_CAP,
     ) -> None:
         served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
         if not served:
@@ -138,7 +153,12 @@ class GraphEmulator:
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
         self._graphs = {
             tenant.tenant_id: TenantGraph(
-                tenant, faults, self.clock, filter_per_page=filter_per_page, delta_replays=delta_replays
+                tenant,
+                faults,
+                self.clock,
+                filter_per_page=filter_per_page,
+                delta_replays=delta_replays,
+                sign_in_activity_page_cap=sign_in_activity_page_cap,
             )
             for tenant in served
         }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 
+from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant
-from m365_pipeline_tests.emulator.helpers import GRAPH
+from m365_pipeline.emulator.transport import EmulatorTransport
+from m365_pipeline_tests.emulator.helpers import GRAPH, signed_in
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 
@@ -69,6 +71,13 @@ def test_selecting_sign_in_activity_caps_the_page_at_120(graph: httpx.Client) ->
     assert len(body["value"]) == 120 and "@odata.nextLink" in body
     assert len(graph.get(f"{GRAPH}/users", params={"$select": "id", "$top": "999"}).json()["value"]) == 999
     assert len(graph.get(f"{GRAPH}/users", params={"$select": "id,signInActivity", "$top": "50"}).json()["value"]) == 50
+
+
+def test_the_sign_in_activity_cap_can_be_the_later_documented_500(tenant: SyntheticTenant) -> None:
+    emulator = GraphEmulator(tenant, sign_in_activity_page_cap=500)
+    http = signed_in(httpx.Client(transport=EmulatorTransport(emulator)), tenant.tenant_id)
+    body = http.get(f"{GRAPH}/users", params={"$select": "id,signInActivity", "$top": "999"}).json()
+    assert len(body["value"]) == 500
 
 
 def test_unknown_segments_are_400_bad_request_and_unknown_ids_404(graph: httpx.Client) -> None:
