@@ -270,23 +270,15 @@ class TenantState:
             self._record("group", group_id, "updateGroup", changed, None, before=group)
 
     def soft_delete(self, object_id: str) -> None:
-        """Move a user or group to the deleted items (restorable for 30 days in Entra ID): it leaves every
-        group it was in (a restore gives the memberships back) and every directory role."""
+        """Move a user or a Microsoft 365 group to the deleted items (restorable for 30 days in Entra ID): it
+        leaves every group it was in (a restore gives the memberships back) and every directory role. Entra ID
+        keeps no deleted security or distribution groups: deleting one is for good."""
         with self.lock:
             kind, objects = self._kind_of(object_id)
             current = self._live(objects, object_id, kind)
-            left = [group_id for group_id, held in self.members.items() if object_id in held]
-            for group_id in left:
-                self._remove_member(group_id, object_id)
-            for template_id, held in self.role_members.items():
-                if object_id in held:
-                    self._remove_role_member(template_id, object_id)
-            self._suspended_memberships[object_id] = left
-            del objects.live[object_id]
-            objects.deleted[object_id] = current | {"deletedDateTime": self._stamp()} if kind == "group" else current
-            if kind == "user":
-                self.holders.subtract(licence["skuId"] for licence in current["assignedLicenses"])
-            self._record(kind, object_id, "softDelete", (), None, before=current)
+            self._move_to_deleted(kind, objects, object_id, current)
+            if kind == "group" and "Unified" not in (current.get("groupTypes") or []):
+                self._purge(kind, objects, object_id)
 
     def restore(self, object_id: str) -> None:
         with self.lock:
@@ -307,16 +299,10 @@ class TenantState:
         """Delete for good, from the live objects (soft-deleting first) or from the deleted items."""
         with self.lock:
             kind, objects = self._kind_of(object_id)
-            if object_id in objects.live:
-                self.soft_delete(object_id)
-            deleted = objects.deleted.pop(object_id)
-            self._suspended_memberships.pop(object_id, None)
-            self.managers.pop(object_id, None)
-            self.managers = {user: manager for user, manager in self.managers.items() if manager != object_id}
-            if kind == "group":
-                self.members.pop(object_id, None)
-                self.owners.pop(object_id, None)
-            self._record(kind, object_id, "hardDelete", (), None, before=deleted, before_deleted=True)
+            current = objects.live.get(object_id)
+            if current is not None:
+                self._move_to_deleted(kind, objects, object_id, current)
+            self._purge(kind, objects, object_id)
 
     def assign_licence(self, user_id: str, sku_id: str, disabled_plans: Iterable[str] = ()) -> None:
         with self.lock:
@@ -515,6 +501,30 @@ class TenantState:
         if current is None:
             raise ChangeError(f"no {kind} {object_id} (or it is deleted)")
         return current
+
+    def _move_to_deleted(self, kind: Kind, objects: _Objects, object_id: str, current: dict[str, Any]) -> None:
+        left = [group_id for group_id, held in self.members.items() if object_id in held]
+        for group_id in left:
+            self._remove_member(group_id, object_id)
+        for template_id, held in self.role_members.items():
+            if object_id in held:
+                self._remove_role_member(template_id, object_id)
+        self._suspended_memberships[object_id] = left
+        del objects.live[object_id]
+        objects.deleted[object_id] = current | {"deletedDateTime": self._stamp()} if kind == "group" else current
+        if kind == "user":
+            self.holders.subtract(licence["skuId"] for licence in current["assignedLicenses"])
+        self._record(kind, object_id, "softDelete", (), None, before=current)
+
+    def _purge(self, kind: Kind, objects: _Objects, object_id: str) -> None:
+        deleted = objects.deleted.pop(object_id)
+        self._suspended_memberships.pop(object_id, None)
+        self.managers.pop(object_id, None)
+        self.managers = {user: manager for user, manager in self.managers.items() if manager != object_id}
+        if kind == "group":
+            self.members.pop(object_id, None)
+            self.owners.pop(object_id, None)
+        self._record(kind, object_id, "hardDelete", (), None, before=deleted, before_deleted=True)
 
     def _add_member(self, group_id: str, member_id: str) -> None:
         self.members[group_id][member_id] = None

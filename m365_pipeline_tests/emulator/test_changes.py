@@ -151,3 +151,15 @@ def test_changes_are_seen_by_the_next_request(small: SyntheticTenant) -> None:
     after = http.get(f"{GRAPH}/users?$select=id,department&$top=999").json()["value"]
     assert after[0]["department"] == "Renamed Dept" and before[1]["id"] not in {u["id"] for u in after}
     assert http.get(f"{GRAPH}/users/{before[1]['id']}").status_code == 404
+
+
+def test_only_microsoft_365_groups_wait_in_the_deleted_items(small: SyntheticTenant) -> None:
+    state = GraphEmulator(small).state()
+    unified = next(g["id"] for g in small.groups if "Unified" in g["groupTypes"])
+    security = next(g["id"] for g in small.groups if "Unified" not in g["groupTypes"])
+    state.soft_delete(unified)
+    state.soft_delete(security)
+    assert unified in state.groups.deleted and state.groups.deleted[unified]["deletedDateTime"]
+    assert state.object_kind(security) is None  # deleting a security group is for good in Entra ID
+    state.restore(unified)
+    assert state.groups.live[unified]["deletedDateTime"] is None
