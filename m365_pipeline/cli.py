@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from m365_pipeline.cli_directory import asof
 from m365_pipeline.cli_emulator import change as emulator_change
 from m365_pipeline.settings import (
     PREFIX,
@@ -187,6 +188,9 @@ def settings_doc() -> None:
     click.echo("|---|---|---|")
     for name, (default, meaning) in SETTINGS_DOC.items():
         click.echo(f"| `{PREFIX}{name}` | {default or ''} | {meaning} |")
+
+
+main.add_command(asof)
 
 
 @main.group()
