@@ -132,7 +132,7 @@ def test_warehouse_upgrade_migrates_and_an_unreachable_database_fails_in_one_lin
     migrated = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}")
 
     assert migrated.returncode == 0, migrated.stderr
-    assert "is at revision 0002" in migrated.stdout
+    assert "is at revision 0004_directory" in migrated.stdout
 
     unreachable = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL="postgresql://nobody:pw1@127.0.0.1:1/x")
 
