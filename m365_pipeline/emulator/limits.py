@@ -115,11 +115,6 @@ class Limiter:
                     counts.setdefault(tenant, {})[limit_class.value] = count
             return counts
 
-    def reset(self) -> None:
-        with self._lock:
-            self._buckets.clear()
-            self._over_limit.clear()
-
 
 def minimum_seconds(requests: Iterable[tuple[LimitClass, str, float]], tenant_users: int) -> float:
     """The least time the published budgets allow for ``requests`` (class, bucket key, cost) made by one app in

@@ -34,7 +34,7 @@ from m365_pipeline.emulator.odata import (
     parse_filter,
     unsupported_query,
 )
-from m365_pipeline.emulator.state import TenantState, _Objects
+from m365_pipeline.emulator.state import TenantState, DirectoryObjects
 from m365_pipeline.emulator.tenant import (
     APPLICATION_PROPERTIES,
     CONDITIONAL_ACCESS_POLICY_PROPERTIES,
@@ -161,7 +161,7 @@ class Directory:
     MAX_CACHED_SELECTS = 4
 
     def __init__(
-        self, name: str, entity: EntityType, objects: _Objects, state: TenantState, page_tokens: PageTokens
+        self, name: str, entity: EntityType, objects: DirectoryObjects, state: TenantState, page_tokens: PageTokens
     ) -> None:
         self.name = name
         self.entity = entity

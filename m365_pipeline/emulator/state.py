@@ -25,21 +25,6 @@ from m365_pipeline.emulator.skus import SKUS
 from m365_pipeline.emulator.tenant import GROUP_PROPERTIES, USER_PROPERTIES, SyntheticTenant, guid
 
 Kind = Literal["user", "group", "role"]
-ACTIONS = (
-    "addUser",
-    "updateUser",
-    "addGroup",
-    "updateGroup",
-    "softDelete",
-    "hardDelete",
-    "restore",
-    "assignLicence",
-    "removeLicence",
-    "addRoleMember",
-    "removeRoleMember",
-    "addMember",
-    "removeMember",
-)
 DEPARTMENTS_FOR_CHANGES = ("営業部", "Sales", "Engineering", "人事部", "Finance", "情報システム部", "Marketing")
 
 
@@ -75,7 +60,7 @@ class Change:
 
 
 @dataclass
-class _Objects:
+class DirectoryObjects:
     """Users or groups: the live ones in order, and the soft-deleted ones (restorable)."""
 
     live: dict[str, dict[str, Any]]
@@ -90,8 +75,8 @@ class TenantState:
         self.tenant_id = tenant.tenant_id
         self._clock = clock
         self.lock = threading.RLock()
-        self.users = _Objects({user["id"]: user for user in tenant.users})
-        self.groups = _Objects({group["id"]: group for group in tenant.groups})
+        self.users = DirectoryObjects({user["id"]: user for user in tenant.users})
+        self.groups = DirectoryObjects({group["id"]: group for group in tenant.groups})
         relations = tenant.relations
         self.members: dict[str, dict[str, None]] = {
             group["id"]: dict.fromkeys(relations.members.get(group["id"], ())) for group in tenant.groups
@@ -483,7 +468,7 @@ class TenantState:
     def _stamp(self) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now()))
 
-    def _kind_of(self, object_id: str) -> tuple[Kind, _Objects]:
+    def _kind_of(self, object_id: str) -> tuple[Kind, DirectoryObjects]:
         kind = self.object_kind(object_id)
         if kind is None:
             raise ChangeError(f"no user or group {object_id}")
@@ -496,13 +481,13 @@ class TenantState:
         return held
 
     @staticmethod
-    def _live(objects: _Objects, object_id: str, kind: str) -> dict[str, Any]:
+    def _live(objects: DirectoryObjects, object_id: str, kind: str) -> dict[str, Any]:
         current = objects.live.get(object_id)
         if current is None:
             raise ChangeError(f"no {kind} {object_id} (or it is deleted)")
         return current
 
-    def _move_to_deleted(self, kind: Kind, objects: _Objects, object_id: str, current: dict[str, Any]) -> None:
+    def _move_to_deleted(self, kind: Kind, objects: DirectoryObjects, object_id: str, current: dict[str, Any]) -> None:
         left = [group_id for group_id, held in self.members.items() if object_id in held]
         for group_id in left:
             self._remove_member(group_id, object_id)
@@ -516,7 +501,7 @@ class TenantState:
             self.holders.subtract(licence["skuId"] for licence in current["assignedLicenses"])
         self._record(kind, object_id, "softDelete", (), None, before=current)
 
-    def _purge(self, kind: Kind, objects: _Objects, object_id: str) -> None:
+    def _purge(self, kind: Kind, objects: DirectoryObjects, object_id: str) -> None:
         deleted = objects.deleted.pop(object_id)
         self._suspended_memberships.pop(object_id, None)
         self.managers.pop(object_id, None)

@@ -232,8 +232,6 @@ CONDITIONAL_ACCESS_POLICY_PROPERTIES: dict[str, str] = {
     "grantControls": "microsoft.graph.conditionalAccessGrantControls",
     "sessionControls": "microsoft.graph.conditionalAccessSessionControls",
 }
-# /users/{id}/authentication/methods is polymorphic: every method has these, each type adds its own
-AUTHENTICATION_METHOD_PROPERTIES: dict[str, str] = {"id": STRING}
 
 NO_RELATIONS = Relations({}, {}, {}, [], {})
 

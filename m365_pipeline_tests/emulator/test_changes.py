@@ -96,6 +96,8 @@ def test_the_history_tells_who_held_a_licence_on_any_past_date(small: SyntheticT
     assert state.licence_holders_at(sku, middle) == expected
     group = small.groups[0]["id"]
     assert state.members_at(group, start) == set(small.relations.members[group])
+    admins = small.relations.role_members[GLOBAL_ADMINISTRATOR]
+    assert state.role_members_at(GLOBAL_ADMINISTRATOR, start) == set(admins)
 
 
 def test_the_admin_endpoints_and_the_cli_change_a_served_emulator(small: SyntheticTenant, tmp_path: Path) -> None:
