@@ -34,7 +34,7 @@ from m365_pipeline.emulator.odata import (
     parse_filter,
     unsupported_query,
 )
-from m365_pipeline.emulator.state import TenantState, DirectoryObjects
+from m365_pipeline.emulator.state import DirectoryObjects, TenantState
 from m365_pipeline.emulator.tenant import (
     APPLICATION_PROPERTIES,
     CONDITIONAL_ACCESS_POLICY_PROPERTIES,
