@@ -124,7 +124,7 @@ class BatchClient:
     def _send(self, batch: list[_Pending]) -> list[BatchResponse | _Pending]:
         """Post one batch; each request's final answer, or the request itself when it must go again."""
         for pending in batch:
-            self._client.spend(pending.request.cost)
+            self._client.spend(pending.request.cost, pending.request.url)
             pending.attempts += 1
         body = {
             "requests": [

@@ -37,6 +37,7 @@ from m365_pipeline.graph.errors import (
 )
 from m365_pipeline.graph.rate_limit import RateLimiter, resource_unit_cost
 from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock, parse_retry_after
+from m365_pipeline.graph.throttling import ServiceLimiter
 
 logger = logging.getLogger("m365_pipeline.graph")
 
@@ -55,7 +56,7 @@ class GraphClient:
         http: httpx.Client,
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen, so one shared default is safe)
-        limiter: RateLimiter | None = None,
+        limiter: ServiceLimiter | RateLimiter | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         page_size: int = MAX_PAGE_SIZE,
@@ -136,9 +137,12 @@ class GraphClient:
         for page in self.iter_pages(path, params, headers, paged=paged, cost=cost):
             yield from page
 
-    def spend(self, units: int) -> None:
-        """Spend ``units`` of the budget now (blocking until they are there): for requests sent inside a batch."""
-        if self._limiter is not None:
+    def spend(self, units: int, path: str) -> None:
+        """Spend what a request to ``path`` costs (``units`` resource units for identity; one request for the
+        other classes), blocking until it is there: for requests sent inside a batch."""
+        if isinstance(self._limiter, ServiceLimiter):
+            self._limiter.acquire_for(path, units)
+        elif self._limiter is not None:
             self._limiter.acquire(units)
 
     @property
@@ -224,8 +228,8 @@ class GraphClient:
         body: Mapping[str, Any] | None,
     ) -> httpx.Response:
         token = self._tokens.token()  # first: a sign-in that fails spends none of Graph's budget
-        if self._limiter is not None and cost is not None:
-            self._limiter.acquire(cost)
+        if cost is not None:
+            self.spend(cost, url)
         request_headers = {
             **headers,
             "Authorization": f"Bearer {token}",
