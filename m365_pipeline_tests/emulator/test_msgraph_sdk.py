@@ -1,5 +1,5 @@
 """The served emulator checked by a client nobody here wrote: Microsoft's msgraph-sdk-python (dev extra only) pages
-users, follows a delta round with removals and sends a $batch, over a real socket.
+users, follows a delta round with removals, reads members@delta and sends a $batch, over a real socket.
 
 The SDK asks its credential for a token; ``EmulatorCredential`` hands it one from the emulator's token endpoint.
 Two habits of the SDK show here, as they do against Graph: it calls delta as a function (``/users/delta()``), and
@@ -26,10 +26,14 @@ from m365_pipeline_tests.emulator.helpers import request_token
 msgraph = pytest.importorskip("msgraph", reason="msgraph-sdk is in the dev extra")
 
 from azure.core.credentials import AccessToken  # noqa: E402
+from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: E402
 from kiota_authentication_azure.azure_identity_authentication_provider import (  # noqa: E402
     AzureIdentityAuthenticationProvider,
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient  # noqa: E402
+from msgraph.generated.groups.delta.delta_request_builder import (  # noqa: E402
+    DeltaRequestBuilder as GroupsDeltaRequestBuilder,
+)
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder  # noqa: E402
 from msgraph_core import PageIterator  # noqa: E402
 from msgraph_core.requests.batch_request_content import BatchRequestContent  # noqa: E402
@@ -132,6 +136,32 @@ def test_the_sdk_follows_a_delta_round_and_sees_removals(
     assert by_id[soft].additional_data["@removed"] == {"reason": "changed"}
     assert by_id[hard].additional_data["@removed"] == {"reason": "deleted"}
     assert by_id[renamed].display_name == "改名 太郎"
+
+
+def test_the_sdk_reads_group_membership_from_members_delta(
+    sdk: GraphServiceClient, emulator: GraphEmulator, tenant: SyntheticTenant
+) -> None:
+    query = GroupsDeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=["displayName", "members"])
+    configuration = RequestConfiguration(query_parameters=query)
+
+    async def one_round() -> dict[str, set[str]]:
+        page = await sdk.groups.delta.get(request_configuration=configuration)
+        members: dict[str, set[str]] = {}
+        while True:
+            assert page is not None and page.value is not None
+            for group in page.value:
+                assert group.id is not None
+                held = members.setdefault(group.id, set())
+                for reference in group.additional_data.get("members@delta", []):
+                    # the SDK reads the untyped ids as UUIDs
+                    (held.discard if "@removed" in reference else held.add)(str(reference["id"]))
+            if not page.odata_next_link:
+                return members
+            page = await sdk.groups.delta.with_url(page.odata_next_link).get()
+
+    members = asyncio.run(one_round())
+    state = emulator.state()
+    assert members == {group_id: set(held) for group_id, held in state.members.items() if group_id in state.groups.live}
 
 
 def test_the_sdk_batches_twenty_requests_and_matches_the_answers_by_id(
