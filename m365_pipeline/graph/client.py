@@ -13,6 +13,7 @@ obeyed exactly and, when absent, the wait is exponential with jitter; other 4xx 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from m365_pipeline.graph.auth import TokenProvider
+from m365_pipeline.graph.cache import ResponseCache
 from m365_pipeline.graph.errors import (
     TRANSIENT_HTTP_ERRORS,
     UNREACHABLE_HTTP_ERRORS,
@@ -60,6 +62,7 @@ class GraphClient:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        cache: ResponseCache | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (Graph's $top range), got {page_size}")
@@ -71,6 +74,7 @@ class GraphClient:
         self._limiter = limiter
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
+        self._cache = cache
 
     def get_json(
         self,
@@ -186,7 +190,12 @@ class GraphClient:
         body: Mapping[str, Any] | None = None,
         retried_statuses: frozenset[int] = frozenset(),
     ) -> Any:
-        """Send until it succeeds, fails for good, or the retry policy is spent."""
+        """Send until it succeeds, fails for good, or the retry policy is spent. A GET the cache holds is
+        answered from it (no request, no budget spent); a successful GET is stored there."""
+        cache = self._cache if method == "GET" else None
+        cache_key = cache.key(url, params, headers) if cache is not None else None
+        if cache is not None and cache_key is not None and (cached := cache.get(cache_key)) is not None:
+            return json.loads(cached)
         failures = 0
         unreachable = 0
         refreshed_token = False
@@ -204,6 +213,8 @@ class GraphClient:
             else:
                 if response.status_code < 300:
                     self._note_budget(response)
+                    if cache is not None and cache_key is not None:
+                        cache.put(cache_key, response.content)
                     return response.json()
                 failure = _Failure.of(response, self._clock.utcnow(), method)
                 if failure.status == 401 and not refreshed_token:

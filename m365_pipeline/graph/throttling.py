@@ -119,14 +119,17 @@ class ServiceLimiter:
             return bucket
 
 
+def app_name(settings: Settings) -> str:
+    """The app Graph counts a budget for: the client id (not a secret), or which emulator."""
+    if settings.credentials is not None:
+        return settings.credentials.client_id
+    return f"emulator:{settings.emulator.url or 'in-process'}"
+
+
 def service_limiter_for(settings: Settings, tenant_id: str, clock: Clock) -> ServiceLimiter:
     """The limits of the settings' app in ``tenant_id``: in Redis when M365_REDIS_URL is set (shared by every
     run), else in this process. The identity budget is M365_GRAPH_BUDGET."""
-    app = (
-        settings.credentials.client_id
-        if settings.credentials is not None
-        else f"emulator:{settings.emulator.url or 'in-process'}"
-    )
+    app = app_name(settings)
     limits = published_limits(settings.graph_budget)
     if settings.redis_url is None:
 
