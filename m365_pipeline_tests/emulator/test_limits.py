@@ -3,6 +3,8 @@ counter, and the least time a list of requests needs under them."""
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -118,3 +120,24 @@ def test_the_emulator_prices_a_list_of_requests(small: SyntheticTenant) -> None:
     methods = [f"/users/{user['id']}/authentication/methods" for user in small.users] * 30  # 6,000 RU
     assert emulator.minimum_seconds(methods) == pytest.approx((6000 - 5000) / 500)
     assert emulator.minimum_seconds(["/reports/authenticationMethods/userRegistrationDetails"] * 7) == 4.0
+
+
+def test_concurrent_clients_of_one_app_share_its_budget(small: SyntheticTenant) -> None:
+    emulator = GraphEmulator(small, clock=ManualClock(), limits=True)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        http = signed_in(httpx.Client(transport=EmulatorTransport(emulator)), small.tenant_id)
+        for _ in range(5):
+            status = http.get(REPORT).status_code
+            with lock:
+                statuses.append(status)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 5 + [429] * 15
+    assert emulator.over_limit() == {small.tenant_id: {"reports": 15}}
