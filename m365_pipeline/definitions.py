@@ -10,6 +10,7 @@ import dagster as dg
 
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
@@ -35,6 +36,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=checks,
         jobs=[main_job],
         schedules=[build_daily_refresh(main_job, tenants)],
+        sensors=[build_directory_change_sensor(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
