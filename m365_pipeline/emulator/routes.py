@@ -161,9 +161,16 @@ class Directory:
     MAX_CACHED_SELECTS = 4
 
     def __init__(
-        self, name: str, entity: EntityType, objects: DirectoryObjects, state: TenantState, page_tokens: PageTokens
+        self,
+        name: str,
+        entity: EntityType,
+        generated: list[dict[str, Any]],
+        objects: DirectoryObjects,
+        state: TenantState,
+        page_tokens: PageTokens,
     ) -> None:
         self.name = name
+        self.generated = generated
         self.entity = entity
         self.objects = objects
         self.state = state
@@ -180,7 +187,9 @@ class Directory:
         if self._version != self.state.version:
             with self.state.lock:
                 self._version = self.state.version
-                self._items = list(self.objects.live.values())
+                # until the first change, the generated list itself: a test that spoils it (a repeated id) is
+                # served the spoiled list
+                self._items = self.generated if self._version == 0 else list(self.objects.live.values())
             self._by_name = None
             self._filtered.clear()
             self._encoded.clear()
@@ -263,8 +272,8 @@ class TenantGraph:
         self.state = TenantState(tenant, clock)
         self.filter_per_page = filter_per_page
         self.page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
-        self.users = Directory("users", USER, self.state.users, self.state, self.page_tokens)
-        self.groups = Directory("groups", GROUP, self.state.groups, self.state, self.page_tokens)
+        self.users = Directory("users", USER, tenant.users, self.state.users, self.state, self.page_tokens)
+        self.groups = Directory("groups", GROUP, tenant.groups, self.state.groups, self.state, self.page_tokens)
         delta_key = hashlib.sha256(f"$deltatoken|{tenant.tenant_id}".encode()).digest()
         self.delta = DeltaService(self.state, {"users": USER, "groups": GROUP}, delta_key, clock, delta_replays)
         self.organization = tenant.organization

@@ -87,9 +87,8 @@ class TenantState:
         self.role_members: dict[str, dict[str, None]] = {
             template: dict.fromkeys(principals) for template, principals in relations.role_members.items()
         }
-        self.holders: Counter[str] = Counter(
-            licence["skuId"] for user in tenant.users for licence in user["assignedLicenses"]
-        )
+        # how many more (or fewer) users hold each product than when the tenant was generated
+        self.licence_count_changes: Counter[str] = Counter()
         self.log: list[Change] = []
         self.version = 0  # grows with every change; caches of the live objects compare it
         self._ids = random.Random(f"changes|{tenant.tenant_id}")
@@ -124,7 +123,10 @@ class TenantState:
     def skus(self) -> list[dict[str, Any]]:
         """subscribedSkus with consumedUnits as the users' licences make them now."""
         with self.lock:
-            return [sku | {"consumedUnits": self.holders[sku["skuId"]]} for sku in self.tenant.skus]
+            return [
+                sku | {"consumedUnits": sku["consumedUnits"] + self.licence_count_changes[sku["skuId"]]}
+                for sku in self.tenant.skus
+            ]
 
     # --- the past --------------------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class TenantState:
             if user_id in self.users.live or user_id in self.users.deleted:
                 raise ChangeError(f"user {user_id} exists already")
             self.users.live[user_id] = user
-            self.holders.update(licence["skuId"] for licence in user["assignedLicenses"])
+            self.licence_count_changes.update(licence["skuId"] for licence in user["assignedLicenses"])
             self._record("user", user_id, "addUser", tuple(USER_PROPERTIES), None)
             return user_id
 
@@ -211,8 +213,8 @@ class TenantState:
                 raise ChangeError(f"cannot update {sorted(unknown | ({'id'} & set(properties)))} of a user")
             changed = tuple(name for name, value in properties.items() if user.get(name) != value)
             if "assignedLicenses" in changed:
-                self.holders.subtract(licence["skuId"] for licence in user["assignedLicenses"])
-                self.holders.update(licence["skuId"] for licence in properties["assignedLicenses"])
+                self.licence_count_changes.subtract(licence["skuId"] for licence in user["assignedLicenses"])
+                self.licence_count_changes.update(licence["skuId"] for licence in properties["assignedLicenses"])
             self.users.live[user_id] = user | properties
             self._record("user", user_id, "updateUser", changed, None, before=user)
 
@@ -274,7 +276,7 @@ class TenantState:
             restored = deleted | {"deletedDateTime": None} if kind == "group" else deleted
             objects.live[object_id] = restored
             if kind == "user":
-                self.holders.update(licence["skuId"] for licence in restored["assignedLicenses"])
+                self.licence_count_changes.update(licence["skuId"] for licence in restored["assignedLicenses"])
             self._record(kind, object_id, "restore", (), None, before=deleted, before_deleted=True)
             for group_id in self._suspended_memberships.pop(object_id, []):
                 if group_id in self.groups.live and object_id not in self.members[group_id]:
@@ -298,7 +300,7 @@ class TenantState:
                 raise ChangeError(f"user {user_id} holds {sku_id} already")
             licences = [*user["assignedLicenses"], {"disabledPlans": sorted(disabled_plans), "skuId": sku_id}]
             self.users.live[user_id] = user | {"assignedLicenses": licences}
-            self.holders[sku_id] += 1
+            self.licence_count_changes[sku_id] += 1
             self._record("user", user_id, "assignLicence", ("assignedLicenses",), sku_id, before=user)
 
     def remove_licence(self, user_id: str, sku_id: str) -> None:
@@ -308,7 +310,7 @@ class TenantState:
             if len(kept) == len(user["assignedLicenses"]):
                 raise ChangeError(f"user {user_id} does not hold {sku_id}")
             self.users.live[user_id] = user | {"assignedLicenses": kept}
-            self.holders[sku_id] -= 1
+            self.licence_count_changes[sku_id] -= 1
             self._record("user", user_id, "removeLicence", ("assignedLicenses",), sku_id, before=user)
 
     def add_role_member(self, template_id: str, principal_id: str) -> None:
@@ -498,7 +500,7 @@ class TenantState:
         del objects.live[object_id]
         objects.deleted[object_id] = current | {"deletedDateTime": self._stamp()} if kind == "group" else current
         if kind == "user":
-            self.holders.subtract(licence["skuId"] for licence in current["assignedLicenses"])
+            self.licence_count_changes.subtract(licence["skuId"] for licence in current["assignedLicenses"])
         self._record(kind, object_id, "softDelete", (), None, before=current)
 
     def _purge(self, kind: Kind, objects: DirectoryObjects, object_id: str) -> None:

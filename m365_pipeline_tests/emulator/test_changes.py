@@ -165,3 +165,21 @@ def test_only_microsoft_365_groups_wait_in_the_deleted_items(small: SyntheticTen
     assert state.object_kind(security) is None  # deleting a security group is for good in Entra ID
     state.restore(unified)
     assert state.groups.live[unified]["deletedDateTime"] is None
+
+
+def test_a_spoiled_generated_tenant_is_served_spoiled_until_the_first_change() -> None:
+    tenant = generate_tenant(43, 50)  # a tenant of its own: this test spoils it
+    emulator = GraphEmulator(tenant)
+    http = signed_in(httpx.Client(transport=EmulatorTransport(emulator)), tenant.tenant_id)
+    tenant.users.append(dict(tenant.users[3]))  # a repeated id, as a check's test serves it
+    tenant.skus[0]["consumedUnits"] += 1
+    ids = [user["id"] for user in http.get(f"{GRAPH}/users?$top=999").json()["value"]]
+    assert len(ids) == 51 and ids[-1] == ids[3]
+    consumed = http.get(f"{GRAPH}/subscribedSkus").json()["value"][0]["consumedUnits"]
+    assert consumed == tenant.skus[0]["consumedUnits"]
+    holder = next(
+        u for u in tenant.users if any(lic["skuId"] == tenant.skus[0]["skuId"] for lic in u["assignedLicenses"])
+    )
+    emulator.state().remove_licence(holder["id"], tenant.skus[0]["skuId"])
+    assert http.get(f"{GRAPH}/subscribedSkus").json()["value"][0]["consumedUnits"] == consumed - 1
+    assert len(http.get(f"{GRAPH}/users?$top=999").json()["value"]) == 50  # the live directory: one per id
