@@ -28,7 +28,7 @@ def _moment(text: str) -> datetime:
 @click.option("--tenant", help="Tenant id [default: every tenant in the warehouse].")
 def asof(when: str, tenant: str | None) -> None:
     """Print the directory on DATE (end of that day, UTC; or an ISO time): users, enabled users, guests, holders
-    per SKU, groups and memberships, from the warehouse's history tables."""
+    per SKU and per directory role, groups and memberships, from the warehouse's history tables."""
     moment = _moment(when)
     try:
         settings = load_settings()
@@ -62,5 +62,7 @@ def asof(when: str, tenant: str | None) -> None:
                 click.echo(f"  groups {summary.groups} ({summary.memberships} direct memberships)")
                 for sku, holders in summary.sku_holders.items():
                     click.echo(f"  licence {sku}: {holders}")
+                for role, holders in summary.role_holders.items():
+                    click.echo(f"  role {role}: {holders}")
     finally:
         engine.dispose()

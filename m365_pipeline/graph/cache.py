@@ -145,9 +145,12 @@ class ResponseCache:
 
 
 def response_cache_for(settings: Settings, tenant_id: str, clock: Clock) -> ResponseCache:
-    """The cache of the settings' app in ``tenant_id``: in Redis when M365_REDIS_URL is set, else in-process."""
+    """The cache of the settings' app in ``tenant_id``: in Redis when M365_REDIS_URL is set, else in-process.
+    The bundled in-process emulator always gets an in-process cache: every process has an emulator of its own,
+    so another process's answers are not this one's."""
     scope = f"{tenant_id}|{app_name(settings)}"
-    if settings.redis_url is None:
+    in_process_emulator = settings.credentials is None and settings.emulator.url is None
+    if settings.redis_url is None or in_process_emulator:
         return ResponseCache(InProcessResponseStore(clock, settings.cache.max_bytes), settings.cache, scope)
     store = RedisResponseStore(redis_client(settings.redis_url), "m365_pipeline:graph:cache:")
     return ResponseCache(store, settings.cache, scope)

@@ -98,11 +98,12 @@ class ServiceLimiter:
         """Block until the request to ``path`` (costing ``units`` resource units) may go, then spend."""
         kind = service_class(path)
         limit = self.limits[kind]
-        self.bucket(self.key(kind, path)).acquire(units if limit.counts_units else 1)
+        self.bucket(kind, path).acquire(units if limit.counts_units else 1)
 
     def key(self, kind: ServiceClass, path: str = "") -> str:
         limit = self.limits[kind]
-        parts = ["m365_pipeline:graph", kind.value, self.tenant_id]
+        name = "resource_units" if kind is ServiceClass.IDENTITY else kind.value
+        parts = ["m365_pipeline:graph", name, self.tenant_id]
         if limit.per_app:
             parts.append(self.app)
         if kind is ServiceClass.USAGE_REPORTS:
@@ -110,11 +111,11 @@ class ServiceLimiter:
             parts.append(match.group(1) if match else "")
         return ":".join(parts)
 
-    def bucket(self, key: str) -> RateLimiter:
+    def bucket(self, kind: ServiceClass, path: str = "") -> RateLimiter:
+        key = self.key(kind, path)
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
-                kind = ServiceClass(key.split(":")[2])
                 bucket = self._buckets[key] = self._make(key, self.limits[kind])
             return bucket
 

@@ -51,6 +51,21 @@ def sku_holders_on(connection: sa.Connection, tenant_id: str, sku_id: str, momen
     return set(connection.execute(query).scalars())
 
 
+def role_holders_on(connection: sa.Connection, tenant_id: str, role_definition_id: str, moment: datetime) -> set[str]:
+    """Ids of the principals who held the role (by its definition/template id) at ``moment``."""
+    history = schema.role_member_history
+    query = (
+        sa.select(history.c.principal_id)
+        .distinct()
+        .where(
+            history.c.tenant_id == tenant_id,
+            history.c.role_definition_id == role_definition_id.lower(),
+            held_on(history, moment),
+        )
+    )
+    return set(connection.execute(query).scalars())
+
+
 def group_members_on(connection: sa.Connection, tenant_id: str, group_id: str, moment: datetime) -> set[str]:
     """Ids of the direct members of ``group_id`` at ``moment``."""
     history = schema.group_member_history
@@ -71,6 +86,7 @@ class DirectorySummary:
     sku_holders: dict[str, int]  # SKU part number (the SKU id when the SKU is no longer subscribed) -> holders
     groups: int  # existing, not soft-deleted
     memberships: int
+    role_holders: dict[str, int]  # role name (its id when the role is not activated now) -> holders
 
 
 def summary_on(connection: sa.Connection, tenant_id: str, moment: datetime) -> DirectorySummary:
@@ -113,6 +129,20 @@ def summary_on(connection: sa.Connection, tenant_id: str, moment: datetime) -> D
             .subquery()
         )
     ).scalar_one()
+    roles, names = schema.role_member_history, schema.directory_roles
+    role_name = sa.func.coalesce(names.c.display_name, roles.c.role_definition_id)
+    role_holders = connection.execute(
+        sa.select(role_name, sa.func.count(sa.distinct(roles.c.principal_id)))
+        .select_from(
+            roles.outerjoin(
+                names,
+                sa.and_(names.c.tenant_id == roles.c.tenant_id, names.c.role_template_id == roles.c.role_definition_id),
+            )
+        )
+        .where(roles.c.tenant_id == tenant_id, held_on(roles, moment))
+        .group_by(role_name)
+        .order_by(role_name)
+    )
     return DirectorySummary(
         moment=moment,
         users=distinct_users(),
@@ -121,4 +151,5 @@ def summary_on(connection: sa.Connection, tenant_id: str, moment: datetime) -> D
         sku_holders={str(sku): int(count) for sku, count in holders},
         groups=int(group_count),
         memberships=int(memberships),
+        role_holders={str(role): int(count) for role, count in role_holders},
     )

@@ -66,6 +66,12 @@ TRACKED_FACTS: tuple[TrackedFact, ...] = (
     TrackedFact(
         schema.group_member_history, schema.group_members, [("group_id", "group_id"), ("member_id", "member_id")], []
     ),
+    TrackedFact(
+        schema.role_member_history,
+        schema.role_assignments,
+        [("role_definition_id", "role_definition_id"), ("principal_id", "principal_id")],
+        [],
+    ),
 )
 
 
@@ -113,11 +119,15 @@ def _record(connection: sa.Connection, fact: TrackedFact, tenant_id: str, at: da
         *(sa.not_(opened.c[name].is_distinct_from(expression)) for name, expression in fact.values),
     )
     names = ["tenant_id", *(name for name, _ in fact.key), *(name for name, _ in fact.values)]
-    rows = sa.select(
-        current.c.tenant_id,
-        *(current.c[current_name] for _, current_name in fact.key),
-        *(expression for _, expression in fact.values),
-    ).where(current.c.tenant_id == tenant_id, ~already_open)
+    rows = (
+        sa.select(
+            current.c.tenant_id,
+            *(current.c[current_name] for _, current_name in fact.key),
+            *(expression for _, expression in fact.values),
+        )
+        .where(current.c.tenant_id == tenant_id, ~already_open)
+        .distinct()
+    )  # one role may be assigned at two scopes
     # Through a TEMP table: an INSERT whose NOT EXISTS reads the table it writes makes PostgreSQL rescan the rows
     # it has just added (invisible, but read) for every row: quadratic at a first publication.
     to_open = staging.staging_table(

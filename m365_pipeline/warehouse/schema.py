@@ -176,6 +176,7 @@ users = sa.Table(
         "Last successful sign-in, interactive or not (UTC); null when never.",
         PiiClass.QUASI,
     ),
+    _column("manager_id", sa.String(GUID_LENGTH), "Object id of the user's manager; null when none.", PiiClass.QUASI),
     _deleted_at("user"),
     comment="Users of the tenant (Microsoft Graph /users), one row per user.",
 )
@@ -391,6 +392,145 @@ extract_tables = sa.Table(
     comment="Per table of a published extract: its rows and what the publication inserted, updated and deleted.",
 )
 
+
+def _guid(name: str, description: str, pii: PiiClass = PiiClass.NONE, **kwargs: Any) -> sa.Column[Any]:
+    return _column(name, sa.String(GUID_LENGTH), description, pii, **kwargs)
+
+
+sku_service_plans = sa.Table(
+    "sku_service_plans",
+    metadata,
+    _tenant_id(),
+    _guid("sku_id", "Id of the license SKU (skus.sku_id).", primary_key=True),
+    _guid("service_plan_id", "Id of the service plan.", primary_key=True),
+    _column("service_plan_name", sa.String(), "Name of the service plan, e.g. TEAMS1.", PiiClass.NONE, nullable=False),
+    _column("provisioning_status", sa.String(), "Success, Disabled, PendingInput, ...", PiiClass.NONE),
+    _column("applies_to", sa.String(), "User or Company.", PiiClass.NONE),
+    comment="Service plans of each SKU (subscribedSkus servicePlans), one row per SKU and plan.",
+)
+
+directory_roles = sa.Table(
+    "directory_roles",
+    metadata,
+    _tenant_id(),
+    _guid("role_template_id", "Id of the role's template, the same in every tenant.", primary_key=True),
+    _guid("role_id", "Object id of the activated role in this tenant.", nullable=False),
+    _column("display_name", sa.String(), "Name of the role, e.g. Global Administrator.", PiiClass.NONE),
+    _column("description", sa.Text(), "What the role may do.", PiiClass.NONE),
+    comment="Directory roles activated in the tenant (Microsoft Graph /directoryRoles).",
+)
+
+role_assignments = sa.Table(
+    "role_assignments",
+    metadata,
+    _tenant_id(),
+    _column("id", sa.String(), "Id of the assignment.", PiiClass.NONE, primary_key=True),
+    _guid(
+        "principal_id",
+        "Object id of the user, group or service principal holding the role.",
+        PiiClass.QUASI,
+        nullable=False,
+    ),
+    _guid(
+        "role_definition_id",
+        "Role definition id (directory_roles.role_template_id for built-in roles).",
+        nullable=False,
+    ),
+    _column("directory_scope_id", sa.String(), "Scope of the assignment; / is the whole tenant.", PiiClass.NONE),
+    sa.Index(None, "tenant_id", "role_definition_id"),
+    comment="Who holds which directory role (Microsoft Graph /roleManagement/directory/roleAssignments).",
+)
+
+user_registration_details = sa.Table(
+    "user_registration_details",
+    metadata,
+    _tenant_id(),
+    _guid("user_id", "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    _column("user_principal_name", sa.String(), "Sign-in name of the user.", PiiClass.DIRECT),
+    _column("user_display_name", sa.String(), "Name of the user.", PiiClass.DIRECT),
+    _column("user_type", sa.String(), "member or guest.", PiiClass.NONE),
+    _column("is_admin", sa.Boolean(), "Whether the user holds an admin role.", PiiClass.NONE),
+    _column("is_mfa_registered", sa.Boolean(), "Registered a strong method for MFA.", PiiClass.NONE),
+    _column("is_mfa_capable", sa.Boolean(), "Registered and allowed a strong method.", PiiClass.NONE),
+    _column("is_sspr_registered", sa.Boolean(), "Registered for self-service password reset.", PiiClass.NONE),
+    _column("is_sspr_enabled", sa.Boolean(), "Allowed self-service password reset.", PiiClass.NONE),
+    _column("is_sspr_capable", sa.Boolean(), "Registered and allowed self-service password reset.", PiiClass.NONE),
+    _column("is_passwordless_capable", sa.Boolean(), "Registered a passwordless method.", PiiClass.NONE),
+    _text_list("methods_registered", 'Methods registered, "; "-joined; empty when none.'),
+    _column("preferred_secondary_method", sa.String(), "Method the user prefers for the second factor.", PiiClass.NONE),
+    _column("last_updated_at", UtcDateTime(), "When the record was last updated (UTC).", PiiClass.NONE),
+    comment="Authentication-method registration per user (reports/authenticationMethods/userRegistrationDetails).",
+)
+
+conditional_access_policies = sa.Table(
+    "conditional_access_policies",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Id of the policy.", primary_key=True),
+    _column("display_name", sa.String(), "Name of the policy.", PiiClass.NONE),
+    _column("state", sa.String(), "enabled, disabled or enabledForReportingButNotEnforced.", PiiClass.NONE),
+    _column("created_at", UtcDateTime(), "When the policy was created (UTC).", PiiClass.NONE),
+    _column("modified_at", UtcDateTime(), "When the policy was last changed (UTC).", PiiClass.NONE),
+    _column("grant_operator", sa.String(), "AND or OR between the grant controls.", PiiClass.NONE),
+    _text_list("grant_controls", 'Built-in grant controls (mfa, block, ...), "; "-joined; empty when none.'),
+    comment="Conditional access policies (Microsoft Graph /identity/conditionalAccess/policies).",
+)
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Object id of the app registration.", primary_key=True),
+    _guid("app_id", "Application (client) id."),
+    _column("display_name", sa.String(), "Name of the application.", PiiClass.NONE),
+    _column("created_at", UtcDateTime(), "When the app was registered (UTC).", PiiClass.NONE),
+    _column("publisher_domain", sa.String(), "Verified publisher domain.", PiiClass.NONE),
+    _column("sign_in_audience", sa.String(), "AzureADMyOrg, AzureADMultipleOrgs, ...", PiiClass.NONE),
+    comment="App registrations of the tenant (Microsoft Graph /applications).",
+)
+
+service_principals = sa.Table(
+    "service_principals",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Object id of the service principal.", primary_key=True),
+    _guid("app_id", "Application (client) id it represents."),
+    _column("display_name", sa.String(), "Name of the service principal.", PiiClass.NONE),
+    _column("app_display_name", sa.String(), "Name of the application.", PiiClass.NONE),
+    _column("account_enabled", sa.Boolean(), "Whether it can sign in.", PiiClass.NONE),
+    _column("service_principal_type", sa.String(), "Application, ManagedIdentity, Legacy, ...", PiiClass.NONE),
+    _guid("app_owner_organization_id", "Tenant that registered the application."),
+    comment="Service principals (enterprise applications) of the tenant (Microsoft Graph /servicePrincipals).",
+)
+
+
+def _credentials_table(name: str, owner: str, source: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        _tenant_id(),
+        _guid("owner_id", f"Object id of the {owner}.", primary_key=True),
+        _guid("key_id", "Id of the credential.", primary_key=True),
+        _column(
+            "kind",
+            sa.String(),
+            "secret (passwordCredentials) or certificate (keyCredentials).",
+            PiiClass.NONE,
+            nullable=False,
+        ),
+        _column("display_name", sa.String(), "Name given to the credential.", PiiClass.NONE),
+        _column("start_at", UtcDateTime(), "When the credential became valid (UTC).", PiiClass.NONE),
+        _column("end_at", UtcDateTime(), "When the credential expires (UTC).", PiiClass.NONE),
+        comment=f"Secrets and certificates of {source}, with their expiry: one row per credential.",
+    )
+
+
+application_credentials = _credentials_table("application_credentials", "application", "app registrations")
+service_principal_credentials = _credentials_table(
+    "service_principal_credentials", "service principal", "service principals"
+)
+
+
 group_members = sa.Table(
     "group_members",
     metadata,
@@ -510,12 +650,40 @@ group_member_history = sa.Table(
     comment="History of direct group memberships: who was in which group when.",
 )
 
+role_member_history = sa.Table(
+    "role_member_history",
+    metadata,
+    _tenant_id(),
+    _guid("role_definition_id", "Role definition (template) id.", primary_key=True),
+    _guid("principal_id", "Object id of the holder.", PiiClass.QUASI, primary_key=True),
+    *_history_columns("role assignment"),
+    comment="History of directory role assignments: who held which role when.",
+)
+
 HISTORY_TABLES: dict[str, sa.Table] = {
-    table.name: table for table in (user_history, group_history, license_history, group_member_history)
+    table.name: table
+    for table in (user_history, group_history, license_history, group_member_history, role_member_history)
 }
 """The SCD2 history tables (valid_from/valid_to per source), maintained by ``warehouse.history``."""
 
-TABLES: dict[str, sa.Table] = {table.name: table for table in (users, skus, user_licenses, groups)}
+TABLES: dict[str, sa.Table] = {
+    table.name: table
+    for table in (
+        users,
+        skus,
+        user_licenses,
+        groups,
+        sku_service_plans,
+        directory_roles,
+        role_assignments,
+        user_registration_details,
+        conditional_access_policies,
+        applications,
+        application_credentials,
+        service_principals,
+        service_principal_credentials,
+    )
+}
 """The business tables a tenant's extract is published to (``publish.TenantPublication``), by name."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.jobs import build_main_job
@@ -15,7 +16,8 @@ from m365_pipeline.settings import load_settings
 from m365_pipeline.sources import configured_tenants
 
 
-def test_a_refresh_is_requested_only_after_a_change(embedded_default: Path) -> None:
+def test_a_refresh_is_requested_only_after_a_change(embedded_default: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("M365_EMULATOR_USERS", "57")  # an emulator of its own: this test changes its tenant
     settings = load_settings()
     tenants = configured_tenants(settings)
     sensor = build_directory_change_sensor(build_main_job(tenant_partitions(tenants)), tenants)

@@ -131,7 +131,7 @@ def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis
     other_tenant = service_limiter_for(settings, "tenant-b", clock)
     key = limiter.key(ServiceClass.IDENTITY)
     assert key != other_tenant.key(ServiceClass.IDENTITY)  # Graph's budget is per app and tenant
-    bucket = limiter.bucket(key)
+    bucket = limiter.bucket(ServiceClass.IDENTITY)
     assert isinstance(bucket, RedisTokenBucket)
     redis_client.delete(key)
     try:
@@ -141,6 +141,6 @@ def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis
     finally:
         redis_client.delete(key)
     in_process = service_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), "tenant-a", clock)
-    identity = in_process.bucket(in_process.key(ServiceClass.IDENTITY))
+    identity = in_process.bucket(ServiceClass.IDENTITY)
     assert isinstance(identity, InProcessTokenBucket)
     assert (identity.capacity, identity.refill_per_second) == (8000, 800.0)
