@@ -18,6 +18,7 @@ import click
 
 from m365_pipeline.cli_directory import asof
 from m365_pipeline.cli_emulator import change as emulator_change
+from m365_pipeline.cli_snapshots import snapshot, tag
 from m365_pipeline.settings import (
     PREFIX,
     SETTINGS_DOC,
@@ -209,6 +210,10 @@ def upgrade() -> None:
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {current_revision(engine)}")
 
 
+main.add_command(tag)
+main.add_command(snapshot)
+
+
 def _loopback_only(host: str) -> str:
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
@@ -228,3 +233,8 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, str) and "://" in value:
         value = mask_url_password(value)
     return [(prefix.rstrip("."), str(value))]
+
+
+from m365_pipeline.cli_legacy import migrate  # noqa: E402  (commands of their own modules, registered last)
+
+main.add_command(migrate)

@@ -8,14 +8,21 @@ import warnings
 
 import dagster as dg
 
+from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
+from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
+from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
+from m365_pipeline.defs.legacy.migration import build_legacy_definitions
 from m365_pipeline.defs.partitions import tenant_partitions
 from m365_pipeline.defs.progress import progress_logger
 from m365_pipeline.defs.reports.assets import build_report_assets
 from m365_pipeline.defs.resources import build_resources
+from m365_pipeline.defs.snapshots.build import build_snapshot_definitions
+from m365_pipeline.defs.teams.assets import TEAMS_ASSETS, build_teams_assets, build_teams_job
+from m365_pipeline.defs.usage.assets import USAGE_ASSETS, build_usage_assets, build_usage_job
 from m365_pipeline.settings import Settings, load_settings
 from m365_pipeline.sources import configured_tenants
 
@@ -23,23 +30,37 @@ from m365_pipeline.sources import configured_tenants
 def build_definitions(settings: Settings) -> dg.Definitions:
     tenants = configured_tenants(settings)
     partitions = tenant_partitions(tenants)
-    main_job = build_main_job(partitions)
+    # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
+    excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
+    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
         warnings.simplefilter("ignore", dg.BetaWarning)
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        assets = dg.with_source_code_references([*build_directory_assets(partitions), *build_report_assets(partitions)])
+        assets = dg.with_source_code_references(
+            [
+                *build_directory_assets(partitions),
+                *build_report_assets(partitions),
+                *build_activity_assets(tenants),
+                *build_usage_assets(partitions),
+                *build_teams_assets(partitions),
+                *build_drive_assets(partitions),
+                *build_exchange_source_specs(partitions),
+            ]
+        )
         checks = build_directory_checks(partitions)
-    return dg.Definitions(
+    core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job],
+        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
         sensors=[build_directory_change_sensor(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
+    return dg.Definitions.merge(core, build_snapshot_definitions(), build_legacy_definitions())
 
 
 @dg.definitions

@@ -168,6 +168,29 @@ class RawStore:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_rows):
                 yield batch.to_pylist()
 
+    def partitions(self, entity: str, tenant: str) -> list[str]:
+        """The partitions of ``entity`` the store holds for ``tenant``, sorted."""
+        selector = pafs.FileSelector(f"{self._base}/{entity}/tenant={tenant}", allow_not_found=True)
+        names = [info.base_name for info in self._fs.get_file_info(selector) if info.is_file]
+        return sorted(name.removesuffix(".parquet") for name in names if name.endswith(".parquet"))
+
+    def exists(self, path: str) -> bool:
+        return self._fs.get_file_info(path).type == pafs.FileType.File
+
+    def file_metadata(self, path: str) -> dict[str, str]:
+        """The key-value metadata a stored Parquet file was written with (pyarrow's own ``ARROW:`` keys left out)."""
+        with self._fs.open_input_file(path) as handle:
+            stored = pq.read_metadata(handle).metadata or {}
+        pairs = {key.decode(): value.decode() for key, value in stored.items()}
+        return {key: value for key, value in pairs.items() if not key.startswith("ARROW:")}
+
+    def sha256(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with self._fs.open_input_stream(path) as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+        return digest.hexdigest()
+
     def read_arrow_column(self, path: str, column: str) -> pa.ChunkedArray:
         """One column of a stored file, in Arrow memory (a few bytes per value, no Python objects)."""
         with self._fs.open_input_file(path) as handle:

@@ -15,6 +15,8 @@ name the M365_* variable exactly would each need custom code there as well.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 import re
@@ -29,6 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+
+from m365_pipeline.snapshots.tags import ENVIRONMENTS
 
 PREFIX = "M365_"
 _T = TypeVar("_T")
@@ -113,9 +117,41 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "RAW_STORE": ("<DATA_DIR>/raw", "Raw store (the Parquet extracts): a folder or s3://bucket/prefix."),
     "SNAPSHOT_STORE": ("<DATA_DIR>/snapshots", "Hot snapshot store: a folder or s3://bucket/prefix."),
+    "SNAPSHOT_KEY": (
+        "",
+        "Snapshot repository key: base64 of 32 random bytes, e.g. `openssl rand -base64 32` (secret; or a passphrase).",
+    ),
+    "SNAPSHOT_PASSPHRASE": (
+        "",
+        "Passphrase the snapshot key is derived from through scrypt, when M365_SNAPSHOT_KEY is not set (secret).",
+    ),
+    "SNAPSHOT_ENV": (
+        "dev",
+        "Environment named in tags ({env}-{type}-{version}-{date}): prod, staging, dev, regression or test.",
+    ),
+    "CODE_COMMIT": (
+        "(git rev-parse HEAD)",
+        "The deployed code's git commit (40 hex digits) that tags record and the release sensor compares; set it "
+        "where the code is installed without its .git folder.",
+    ),
+    "SNAPSHOT_KEEP_DAILY": ("7", "Prune keeps the newest snapshot of each of this many days (0 or more)."),
+    "SNAPSHOT_KEEP_WEEKLY": ("4", "Prune keeps the newest snapshot of each of this many ISO weeks (0 or more)."),
     "COLD_STORE": ("<DATA_DIR>/cold", "Cold snapshot store: a folder or s3://bucket/prefix."),
+    "COLD_STORAGE_CLASS": (
+        "DEEP_ARCHIVE",
+        "S3 storage class of the cold archives when M365_COLD_STORE is on S3: DEEP_ARCHIVE, GLACIER or GLACIER_IR.",
+    ),
+    "COLD_AFTER_DAYS": (
+        "30",
+        "Snapshots older than this many days move from the hot store to the cold store (`m365 snapshot tier`).",
+    ),
     "S3_ENDPOINT_URL": ("", "Endpoint of an S3-compatible store (unset: AWS)."),
     "REPORT_TIMEZONE": ("Asia/Tokyo", "Time zone of report timestamps and file names (the old tool's)."),
+    "LEGACY_INBOX": (
+        "<DATA_DIR>/legacy_inbox",
+        "Folder watched for the old tool's CSV reports to migrate (sensor legacy_inbox_sensor); with several tenants, "
+        "one subfolder per tenant id.",
+    ),
 }
 
 
@@ -227,6 +263,21 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class SnapshotSettings:
+    """The snapshot repository's key (one of the two secrets), the tags' environment, retention and tiering."""
+
+    key: Secret | None = None
+    passphrase: Secret | None = None
+    env: str = "dev"
+    keep_daily: int = 7
+    keep_weekly: int = 4
+    cold_after_days: int = 30
+    cold_storage_class: str = "DEEP_ARCHIVE"
+    code_commit: str | None = None
+    """None: the commit is read from the code's git checkout."""
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     graph_base_url: str
@@ -243,7 +294,9 @@ class Settings:
     cold_store: str
     s3_endpoint_url: str | None
     report_timezone: ZoneInfo
+    legacy_inbox: Path
     cache: CacheSettings = CacheSettings()
+    snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
 
     @property
     def uses_emulator(self) -> bool:
@@ -309,6 +362,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cold_store=env.store("COLD_STORE", data_dir / "cold"),
         s3_endpoint_url=env.url("S3_ENDPOINT_URL"),
         report_timezone=env.timezone("REPORT_TIMEZONE", "Asia/Tokyo"),
+        legacy_inbox=Path(env.text("LEGACY_INBOX") or data_dir / "legacy_inbox").expanduser().resolve(),
+        snapshots=_snapshot_settings(env),
         cache=CacheSettings(
             users=env.integer("CACHE_TTL_USERS", 300, minimum=0),
             licences=env.integer("CACHE_TTL_LICENCES", 1800, minimum=0),
@@ -354,6 +409,47 @@ def _credentials(env: _Env) -> GraphCredentials | None:
         certificate_path=Path(certificate).expanduser() if certificate else None,
         certificate_password=Secret(password) if password else None,
         authority_host=env.authority_host(),
+    )
+
+
+COLD_STORAGE_CLASSES = ("DEEP_ARCHIVE", "GLACIER", "GLACIER_IR")
+"""The archive storage classes of the cold tier (snapshots.cold.ARCHIVE_STORAGE_CLASSES; a test keeps them equal)."""
+
+
+def _snapshot_settings(env: _Env) -> SnapshotSettings:
+    key, passphrase = env.text("SNAPSHOT_KEY"), env.text("SNAPSHOT_PASSPHRASE")
+    if key and passphrase:
+        raise SettingsError(
+            f"set only one of {PREFIX}SNAPSHOT_KEY and {PREFIX}SNAPSHOT_PASSPHRASE (the key is used as given, the "
+            f"passphrase derives one)"
+        )
+    if key:
+        try:
+            length = len(base64.b64decode(key, validate=True))
+        except (binascii.Error, ValueError):
+            raise SettingsError(f"{PREFIX}SNAPSHOT_KEY is not valid base64 (e.g. `openssl rand -base64 32`)") from None
+        if length != 32:
+            raise SettingsError(f"{PREFIX}SNAPSHOT_KEY decodes to {length} bytes, expected 32")
+    storage_class = env.text("COLD_STORAGE_CLASS") or "DEEP_ARCHIVE"
+    if storage_class not in COLD_STORAGE_CLASSES:
+        raise SettingsError(
+            f"{PREFIX}COLD_STORAGE_CLASS: '{storage_class}' is not one of {', '.join(COLD_STORAGE_CLASSES)}"
+        )
+    code_commit = env.text("CODE_COMMIT")
+    if code_commit is not None and not re.fullmatch(r"[0-9a-f]{40}", code_commit):
+        raise SettingsError(f"{PREFIX}CODE_COMMIT: '{code_commit}' is not a git commit (40 lowercase hex digits)")
+    tag_env = env.text("SNAPSHOT_ENV") or "dev"
+    if tag_env not in ENVIRONMENTS:
+        raise SettingsError(f"{PREFIX}SNAPSHOT_ENV: '{tag_env}' is not one of {', '.join(ENVIRONMENTS)}")
+    return SnapshotSettings(
+        key=Secret(key) if key else None,
+        passphrase=Secret(passphrase) if passphrase else None,
+        env=tag_env,
+        keep_daily=env.integer("SNAPSHOT_KEEP_DAILY", 7, minimum=0),
+        keep_weekly=env.integer("SNAPSHOT_KEEP_WEEKLY", 4, minimum=0),
+        cold_after_days=env.integer("COLD_AFTER_DAYS", 30, minimum=1),
+        cold_storage_class=storage_class,
+        code_commit=code_commit,
     )
 
 

@@ -61,6 +61,18 @@ def graph_client(settings: Settings, tenant: str, *, clock: Clock | None = None)
         yield client
 
 
+@contextmanager
+def download_client(settings: Settings) -> Iterator[httpx.Client]:
+    """An HTTP client WITHOUT any credentials, for the pre-authorized links Graph redirects to (usage reports)."""
+    if settings.credentials is None and settings.emulator.url is None:
+        emulator = shared_emulator(settings.emulator.seeds, settings.emulator.users, settings.emulator.faults)
+        http = httpx.Client(transport=EmulatorTransport(emulator), timeout=settings.http_timeout)
+    else:
+        http = httpx.Client(timeout=settings.http_timeout)
+    with http:
+        yield http
+
+
 def _connection(settings: Settings, tenant: str) -> tuple[str, httpx.Client, TokenProvider]:
     if settings.credentials is not None:
         http = httpx.Client(timeout=settings.http_timeout)

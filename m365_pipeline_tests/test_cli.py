@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from m365_pipeline_tests.emulator.test_serve_command import serving
+from m365_pipeline_tests.warehouse.test_migrate import HEAD
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 M365 = str(Path(sys.executable).parent / "m365")
@@ -132,7 +133,7 @@ def test_warehouse_upgrade_migrates_and_an_unreachable_database_fails_in_one_lin
     migrated = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}")
 
     assert migrated.returncode == 0, migrated.stderr
-    assert "is at revision 0004_directory" in migrated.stdout
+    assert f"is at revision {HEAD}" in migrated.stdout
 
     unreachable = _run(["warehouse", "upgrade"], tmp_path, M365_DATABASE_URL="postgresql://nobody:pw1@127.0.0.1:1/x")
 

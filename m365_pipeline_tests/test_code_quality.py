@@ -49,6 +49,11 @@ FORBIDDEN_IMPORTS = {
     "reports": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "legacy": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
     "snapshots": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "activity": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "usage": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "teams": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "drives": ("m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
+    "exchange": ("m365_pipeline.graph", "m365_pipeline.emulator", "m365_pipeline.defs", "dagster"),
 }
 
 

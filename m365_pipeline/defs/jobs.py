@@ -11,10 +11,11 @@ MAIN_JOB_NAME = "main"
 DAILY_REFRESH = "daily_refresh"
 
 
-def build_main_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_main_job(partitions: dg.PartitionsDefinition, excluded: dg.AssetSelection) -> dg.UnresolvedAssetJobDefinition:
+    """Every asset but the ``excluded`` ones (those partitioned otherwise, those with jobs of their own)."""
     return dg.define_asset_job(
         MAIN_JOB_NAME,
-        selection=dg.AssetSelection.all(),
+        selection=dg.AssetSelection.all() - excluded,
         partitions_def=partitions,
         description="Extract one tenant from Graph, publish it to the warehouse and write its reports.",
     )

@@ -19,6 +19,7 @@ from these objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -27,9 +28,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
+from m365_pipeline.emulator.activity import ACTIVITY_OPTIONS, INCLUDE_UNKNOWN_ENUM_MEMBERS, ActivityFeeds, ActivityLog
 from m365_pipeline.emulator.admin import answer_admin
 from m365_pipeline.emulator.batch import answer_batch
 from m365_pipeline.emulator.clock import EmulatorClock
@@ -44,7 +47,7 @@ from m365_pipeline.emulator.identity import (
     SignInError,
 )
 from m365_pipeline.emulator.limits import LimitClass, Limiter, minimum_seconds, resource_units
-from m365_pipeline.emulator.odata import GraphError, QueryOptions
+from m365_pipeline.emulator.odata import GraphError, QueryOptions, page_size
 from m365_pipeline.emulator.routes import (
     GRAPH_CONTENT_TYPE,
     SIGN_IN_ACTIVITY_PAGE_CAP,
@@ -56,6 +59,7 @@ from m365_pipeline.emulator.routes import (
 )
 from m365_pipeline.emulator.state import TenantState
 from m365_pipeline.emulator.tenant import SyntheticTenant
+from m365_pipeline.emulator.usage_reports import CSV_CONTENT_TYPE, DOWNLOAD_PATH, UsageReports
 from m365_pipeline.settings import FaultRates
 
 __all__ = [
@@ -70,6 +74,13 @@ __all__ = [
 
 REQUEST_LOG_SIZE = 10_000
 
+READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
+READ_REPORTS = frozenset({"Reports.Read.All"})
+READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
+READ_FILES = frozenset({"Files.Read.All", "Sites.Read.All"})
+LIST_TEAMS = frozenset({"Team.ReadBasic.All", "TeamSettings.Read.All", "Directory.Read.All"})
+READ_TEAM = frozenset({"TeamSettings.Read.All", "Directory.Read.All"})
+READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.Read.All"})
 # A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
@@ -121,6 +132,7 @@ class GraphEmulator:
     run stays fast; ``over_limit`` counts the refusals). ``delta_replays`` is the share of delta pages shuffled and
     replayed. The clock is the emulator's (``advance_clock`` moves it): tokens, delta-token expiry and the times of
     the tenant's changes (``state(tenant_id)``, the change API) all follow it.
+    ``sign_ins_per_day`` and ``audits_per_day`` size each tenant's activity logs (``activity.py``).
     """
 
     def __init__(
@@ -137,6 +149,8 @@ class GraphEmulator:
         limits: bool = False,
         delta_replays: float = 0.0,
         sign_in_activity_page_cap: int = SIGN_IN_ACTIVITY_PAGE_CAP,
+        sign_ins_per_day: int = 2_000,
+        audits_per_day: int = 200,
     ) -> None:
         served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
         if not served:
@@ -166,6 +180,9 @@ class GraphEmulator:
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
+        self.activity = ActivityFeeds(sign_ins_per_day, audits_per_day)
+        secret = hashlib.sha256("|".join(["reports", *self.tenants]).encode()).digest()
+        self.usage_reports = UsageReports(secret, self.tenants)
 
     @property
     def filter_per_page(self) -> bool:
@@ -233,7 +250,10 @@ class GraphEmulator:
         if segments and segments[0] == ADMIN_PREFIX:
             status, payload = answer_admin(self, request.method.upper(), segments[1:], url.query, request.body)
             return EmulatorResponse(status, {"Content-Type": "application/json"}, encode_json(payload))
-        if segments and segments[0].lower() == "v1.0":
+        if url.path.startswith(DOWNLOAD_PATH):
+            call = self._take_apart(request, url, headers, self._first)
+            response = self._report_download(call)
+        elif segments and segments[0].lower() == "v1.0":
             # The token decides the tenant; a request without a valid one is answered (401) as the first's
             try:
                 bearer: Grant | GraphError = self._identity.authenticate(headers.get("authorization"))
@@ -351,12 +371,15 @@ class GraphEmulator:
             if segments and segments[0].lower() == "$batch" and len(segments) == 1:
                 return self._batch(call, graph, bearer)
             return self._graph_request(call, graph, bearer, segments)
+        except _Redirect as redirect:
+            headers = self._graph_headers(call) | {"Location": redirect.location, "Content-Type": "text/plain"}
+            return EmulatorResponse(302, headers, b"")
         except GraphError as error:
             return self._graph_error(call, error)
 
     def _graph_request(self, call: Call, graph: TenantGraph, grant: Grant, segments: list[str]) -> EmulatorResponse:
         """One Graph request (on its own or inside a $batch), or the GraphError that refuses it."""
-        route = graph.route(call, segments)
+        route = self._service_route(call, graph, segments) or graph.route(call, segments)
         if not grant.permissions & route.permissions:
             raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         fault = graph.faults.decide()
@@ -425,6 +448,91 @@ class GraphEmulator:
                 "Neither tenant is B2C or tenant doesn't have premium license",
             )
 
+    def _service_route(self, call: Call, graph: TenantGraph, segments: list[str]) -> Route | None:
+        """The activity logs, usage reports, OneDrive and Teams (``activity.py``, ``usage_reports.py``,
+        ``drives.py``, ``teams.py``); None for the directory's paths (``routes.py``)."""
+        resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
+        lowered = [part.lower() for part in rest]
+        if call.method != "GET":
+            return None
+        if resource == "auditlogs" and len(rest) == 1 and (log := self.activity.log(graph.tenant, rest[0])):
+            return Route(READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), LimitClass.REPORTS)
+        if resource == "users" and len(rest) == 2 and lowered[1] == "drive":
+            return Route(READ_FILES, 1, _json(lambda call: graph.drives.drive_of_user(rest[0], call.base)))
+        if resource == "drives" and len(rest) == 3 and lowered[1:] == ["root", "delta"]:
+            return Route(READ_FILES, 1, partial(self._drive_delta, graph, rest[0]))
+        if resource == "drives" and len(rest) == 4 and lowered[1] == "items" and lowered[3] == "permissions":
+            return Route(READ_FILES, 1, _json(lambda call: {"value": graph.drives.permissions(rest[0], rest[2])}))
+        if resource == "teams" and not rest:
+            return Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
+        if resource == "teams" and len(rest) == 1:
+            return Route(READ_TEAM, 1, _json(lambda call: graph.teams.team(rest[0])))
+        if resource == "teams" and len(rest) == 2 and lowered[1] == "installedapps":
+            return Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]))
+        if resource == "reports" and len(rest) == 1:
+            return Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]), LimitClass.USAGE_REPORTS)
+        if resource == "admin" and lowered == ["reportsettings"]:
+            settings = self.usage_reports.settings(graph.tenant.tenant_id)
+            return Route(READ_REPORT_SETTINGS, 1, _json(lambda call: settings))
+        return None
+
+    def _activity_page(self, log: ActivityLog, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:
+        options.allow_only(ACTIVITY_OPTIONS)
+        prefer = call.headers.get("prefer", "")
+        body = self.activity.page(
+            log,
+            base=call.base,
+            options=options,
+            prefer=prefer,
+            now=call.received_at,
+            premium=self.premium,
+            tokens=graph.page_tokens,
+        )
+        applied = INCLUDE_UNKNOWN_ENUM_MEMBERS in prefer.lower()
+        return Answer(body, headers={"Preference-Applied": INCLUDE_UNKNOWN_ENUM_MEMBERS} if applied else {})
+
+    def _drive_delta(self, graph: TenantGraph, drive_id: str, call: Call, options: QueryOptions) -> Answer:
+        options.allow_only(("$top", "$select"))
+        size = page_size(options.get("$top"), default=200, maximum=999)
+        return Answer(encode_json(graph.drives.delta(drive_id, options.get("token"), call.base, size)))
+
+    def _teams_page(self, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:
+        options.allow_only(("$top", "$skiptoken", "$select"))
+        size = page_size(options.get("$top"))
+        token = options.get("$skiptoken")
+        offset = graph.page_tokens.offset("teams", token) if token is not None else 0
+        teams = graph.teams.teams
+        head: dict[str, Any] = {"@odata.context": f"{call.base}/v1.0/$metadata#teams"}
+        if offset + size < len(teams):
+            carried = options.link_query(without="$skiptoken")
+            head["@odata.nextLink"] = (
+                f"{call.base}/v1.0/teams?{carried + '&' if carried else ''}"
+                f"$skiptoken={graph.page_tokens.issue('teams', offset + size)}"
+            )
+        value = [graph.teams.basic(team) for team in teams[offset : offset + size]]
+        return Answer(encode_json({**head, "value": value}))
+
+    def _team_apps(self, graph: TenantGraph, team_id: str, call: Call, options: QueryOptions) -> Answer:
+        options.allow_only(("$expand", "$filter", "$select"))
+        expand = (options.get("$expand") or "").strip().lower() == "teamsappdefinition"
+        context = f"{call.base}/v1.0/$metadata#teams('{team_id}')/installedApps"
+        return Answer(encode_json({"@odata.context": context, "value": graph.teams.installed_apps(team_id, expand)}))
+
+    def _report_redirect(self, graph: TenantGraph, segment: str, call: Call, options: QueryOptions) -> Answer:
+        raise _Redirect(self.usage_reports.redirect(graph.tenant.tenant_id, segment, call.received_at))
+
+    def _report_download(self, call: Call) -> EmulatorResponse:
+        """The download host: CSV for a valid token, and never to a request that carries an Authorization header."""
+        headers = {"Date": formatdate(call.received_at, usegmt=True), "request-id": call.request_id}
+        if "authorization" in call.headers:
+            message = b"The report download does not accept an Authorization header: request it without one."
+            return EmulatorResponse(400, headers | {"Content-Type": "text/plain"}, message)
+        try:
+            csv = self.usage_reports.download(call.path.removeprefix(DOWNLOAD_PATH), call.received_at)
+        except GraphError as error:
+            return EmulatorResponse(error.status, headers | {"Content-Type": "text/plain"}, error.message.encode())
+        return EmulatorResponse(200, headers | {"Content-Type": CSV_CONTENT_TYPE}, csv)
+
     def _graph_headers(self, call: Call) -> dict[str, str]:
         return {
             "Content-Type": GRAPH_CONTENT_TYPE,
@@ -453,6 +561,23 @@ class GraphEmulator:
         }
         headers = self._graph_headers(call) | error.headers
         return EmulatorResponse(error.status, headers, encode_json(envelope))
+
+
+class _Redirect(Exception):
+    """A Graph answer that is a 302 to ``location`` (a usage report's download)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def _json(value_of: Callable[[Call], Any]) -> Callable[[Call, QueryOptions], Answer]:
+    """An answer that takes no query options: the JSON of ``value_of(call)``."""
+
+    def answer(call: Call, options: QueryOptions) -> Answer:
+        return Answer(encode_json(value_of(call)))
+
+    return answer
 
 
 def _selects(options: QueryOptions, name: str) -> bool:

@@ -39,11 +39,14 @@ ALL_PERMISSIONS = frozenset(
         "Reports.Read.All",
         "Application.Read.All",
         "UserAuthenticationMethod.Read.All",
+        "ReportSettings.Read.All",
         "Policy.Read.All",
         "RoleManagement.Read.Directory",
         "Sites.Read.All",
         "Files.Read.All",
         "TeamSettings.Read.All",
+        "Team.ReadBasic.All",
+        "TeamsAppInstallation.ReadForTeam.All",
         "CallRecords.Read.All",
     }
 )

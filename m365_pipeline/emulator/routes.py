@@ -19,6 +19,7 @@ from typing import Any, overload
 
 from m365_pipeline.emulator.auth_methods import authentication_methods, registration_details
 from m365_pipeline.emulator.delta import DeltaService
+from m365_pipeline.emulator.drives import OneDrives
 from m365_pipeline.emulator.faults import FaultInjector
 from m365_pipeline.emulator.limits import LimitClass
 from m365_pipeline.emulator.odata import (
@@ -35,6 +36,7 @@ from m365_pipeline.emulator.odata import (
     unsupported_query,
 )
 from m365_pipeline.emulator.state import DirectoryObjects, TenantState
+from m365_pipeline.emulator.teams import TeamsDirectory
 from m365_pipeline.emulator.tenant import (
     APPLICATION_PROPERTIES,
     CONDITIONAL_ACCESS_POLICY_PROPERTIES,
@@ -277,6 +279,8 @@ class TenantGraph:
         delta_key = hashlib.sha256(f"$deltatoken|{tenant.tenant_id}".encode()).digest()
         self.delta = DeltaService(self.state, {"users": USER, "groups": GROUP}, delta_key, clock, delta_replays)
         self.organization = tenant.organization
+        self.teams = TeamsDirectory(tenant)
+        self.drives = OneDrives(tenant, self.page_tokens)
         self.batch_order = random.Random(f"$batch|{tenant.tenant_id}")
         self._request_ids = random.Random(tenant.tenant_id)
         self._lock = threading.Lock()

@@ -6,6 +6,9 @@ Over https the emulator is addressed exactly as a national cloud is: the authori
 ``https://127.0.0.1:PORT/.default`` the token endpoint grants. msal, which only speaks https to an authority,
 signs in to it once the client trusts the certificate (``SSL_CERT_FILE``).
 
+Usage report downloads answer on a second server, on another port (as Graph's answer to a report points to
+another host): ``serve`` starts both and tells the emulator where downloads are.
+
 A "drop" fault sends the status line, the headers (with the full Content-Length) and only the first
 ``drop_after`` bytes of the body, then closes the socket, so a client meets a genuine mid-body connection loss.
 """
@@ -180,17 +183,37 @@ def serve(
     """Serve ``emulator`` from a background thread, over https with a self-signed certificate kept in
     ``tls_dir`` when given; yields where it answers, and stops the server and every connection to it on exit."""
     server, certificate = _server(emulator, host, port, tls_dir)
+    with _downloads(emulator, host, tls_dir):
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="graph-emulator", daemon=True
+        )
+        thread.start()
+        try:
+            yield ServedEmulator(server.url, certificate)
+        finally:
+            _stop(server, thread)
+
+
+@contextmanager
+def _downloads(emulator: GraphEmulator, host: str, tls_dir: Path | None) -> Iterator[None]:
+    """The download host of usage reports, on a port of its own, for as long as the context lasts."""
+    server, _ = _server(emulator, host, 0, tls_dir)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="graph-emulator", daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="report-downloads", daemon=True
     )
     thread.start()
+    emulator.usage_reports.download_base = server.url
     try:
-        yield ServedEmulator(server.url, certificate)
+        yield
     finally:
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        thread.join()
+        _stop(server, thread)
+
+
+def _stop(server: EmulatorHTTPServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.close_connections()
+    server.server_close()
+    thread.join()
 
 
 def serve_forever(
@@ -203,10 +226,11 @@ def serve_forever(
     """Serve ``emulator`` in the foreground until interrupted (the CLI's ``m365 emulator serve``); ``on_ready``
     learns where, once the socket is bound (port 0 picks a free port)."""
     server, certificate = _server(emulator, host, port, tls_dir)
-    try:
-        if on_ready is not None:
-            on_ready(ServedEmulator(server.url, certificate))
-        server.serve_forever()
-    finally:
-        server.close_connections()
-        server.server_close()
+    with _downloads(emulator, host, tls_dir):
+        try:
+            if on_ready is not None:
+                on_ready(ServedEmulator(server.url, certificate))
+            server.serve_forever()
+        finally:
+            server.close_connections()
+            server.server_close()

@@ -45,6 +45,7 @@ logger = logging.getLogger("m365_pipeline.graph")
 
 MAX_PAGE_SIZE = 999
 _RETRIED_STATUSES = frozenset({429, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 QUICK_RETRY_MAX_WAIT = 1.0  # the one retry of an unreachable host waits at most this long
 
 
@@ -85,7 +86,7 @@ class GraphClient:
         cost: int = 1,
     ) -> dict[str, Any]:
         """One GET. ``cost`` is the endpoint's base resource-unit cost; the query's discounts are applied."""
-        return self._request(
+        return self._request_json(
             "GET", self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {})
         )
 
@@ -93,7 +94,17 @@ class GraphClient:
         """One POST of a JSON body (``$batch``), retried like a GET. Spends none of the budget: the caller spends
         what the request costs (a batch, each of its inner requests). ``retried_statuses`` adds statuses that
         are transient for this call (a whole ``$batch`` answered 424)."""
-        return self._request("POST", self._url(path), None, {}, None, body, retried_statuses)
+        return self._request_json("POST", self._url(path), None, {}, None, body, retried_statuses)
+
+    def get_redirect_location(self, path_or_url: str, params: Mapping[str, str] | None = None, *, cost: int = 1) -> str:
+        """The ``Location`` of a GET that Graph answers with a redirect (a usage report's download), not followed:
+        the download must be requested without this client's Authorization header (``graph.downloads``)."""
+        url = self._url(path_or_url)
+        response = self._request("GET", url, params, {}, resource_unit_cost(cost, params or {}), redirect=True)
+        location = response.headers.get("Location")
+        if response.status_code not in _REDIRECTS or not location:
+            raise GraphError(response.status_code, "UnexpectedResponse", "expected a redirect with a Location", url=url)
+        return location
 
     def iter_pages(
         self,
@@ -118,7 +129,7 @@ class GraphClient:
         first_query: Mapping[str, str] | None = query
         page = 0
         while url is not None:
-            body = self._request("GET", url, first_query, caller_headers, units)
+            body = self._request_json("GET", url, first_query, caller_headers, units)
             items = body.get("value")
             if not isinstance(items, list):
                 raise GraphError(200, "UnexpectedResponse", "the answer has no 'value' list", url=url)
@@ -180,7 +191,7 @@ class GraphClient:
             return path_or_url
         return f"{self.base_url}/{path_or_url.lstrip('/')}"
 
-    def _request(
+    def _request_json(
         self,
         method: str,
         url: str,
@@ -190,12 +201,31 @@ class GraphClient:
         body: Mapping[str, Any] | None = None,
         retried_statuses: frozenset[int] = frozenset(),
     ) -> Any:
-        """Send until it succeeds, fails for good, or the retry policy is spent. A GET the cache holds is
-        answered from it (no request, no budget spent); a successful GET is stored there."""
+        """The JSON answer of ``_request``. A GET the cache holds is answered from it (no request, no budget
+        spent); a successful GET is stored there."""
         cache = self._cache if method == "GET" else None
         cache_key = cache.key(url, params, headers) if cache is not None else None
         if cache is not None and cache_key is not None and (cached := cache.get(cache_key)) is not None:
             return json.loads(cached)
+        response = self._request(method, url, params, headers, cost, body, retried_statuses)
+        if cache is not None and cache_key is not None:
+            cache.put(cache_key, response.content)
+        return response.json()
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int | None,
+        body: Mapping[str, Any] | None = None,
+        retried_statuses: frozenset[int] = frozenset(),
+        *,
+        redirect: bool = False,
+    ) -> httpx.Response:
+        """Send until it succeeds (a redirect counts when ``redirect``), fails for good, or the retry policy is
+        spent."""
         failures = 0
         unreachable = 0
         refreshed_token = False
@@ -211,11 +241,9 @@ class GraphClient:
             except GraphSignInUnavailable as error:
                 failure = _Failure.of_sign_in(error)
             else:
-                if response.status_code < 300:
+                if response.status_code < 300 or (redirect and response.status_code in _REDIRECTS):
                     self._note_budget(response)
-                    if cache is not None and cache_key is not None:
-                        cache.put(cache_key, response.content)
-                    return response.json()
+                    return response
                 failure = _Failure.of(response, self._clock.utcnow(), method)
                 if failure.status == 401 and not refreshed_token:
                     logger.warning("401 %s on %s: requesting a new token", failure.code, _path(url))

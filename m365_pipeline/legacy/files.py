@@ -5,6 +5,8 @@
     legacy.layout.report_type.name           # e.g. 'user_list'; legacy.unknown.reason otherwise
     for row in legacy.rows():                # TypedRow | QuarantinedRow, one per record, streamed
         ...
+    for batch in legacy.batches():           # the same records as TypedBatch: typed columns + quarantined rows
+        ...
 
 The report's own time: the file name's stamp (`<ReportName>_yyyyMMdd_HHmmss[_N].csv` or `_yyyyMMddHHmm.csv`,
 Asia/Tokyo, the old tool's zone); a file without one (`Clean_User_License_Details.csv`) takes the first record's
@@ -17,12 +19,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Literal
 
 from m365_pipeline.legacy.layouts import Layout, UnknownLayout, recognize
 from m365_pipeline.legacy.reading import CsvStream, Dialect, detect_dialect
-from m365_pipeline.legacy.rows import Problem, QuarantinedRow, RowTyper, TypedRow, column_keys
+from m365_pipeline.legacy.rows import (
+    BATCH_RECORDS,
+    Problem,
+    QuarantinedRow,
+    RowTyper,
+    TypedBatch,
+    TypedRow,
+    column_keys,
+    quarantined_batch,
+)
 from m365_pipeline.legacy.values import LEGACY_ZONE, UnparsableValue, parse_datetime
 
 _STAMP = re.compile(r"^(?P<name>.*?)_?(?P<stamp>\d{8}_\d{6}|\d{12})(?:_\d+)?$")
@@ -67,14 +79,29 @@ class LegacyFile:
 
     def rows(self) -> Iterator[TypedRow | QuarantinedRow]:
         """Every record of the file, typed or quarantined (all quarantined when the layout is unknown)."""
+        for batch in self.batches():
+            yield from batch.rows()
+
+    def batches(self) -> Iterator[TypedBatch]:
+        """Every record of the file in batches of consecutive records typed together (BATCH_RECORDS)."""
         with CsvStream(self.path, self.dialect) as stream:
+            records = stream.records()
             if self.layout is not None:
-                yield from RowTyper(str(self.path), self.layout).rows(stream.records())
+                yield from RowTyper(str(self.path), self.layout).batches(records)
                 return
             reason = f"unknown layout: {self.unknown.reason}" if self.unknown else "no header"
-            for record in stream.records():
-                yield QuarantinedRow(
-                    str(self.path), record.row_number, record.line, (Problem(None, None, reason),), record.fields
+            while batch := list(islice(records, BATCH_RECORDS)):
+                yield quarantined_batch(
+                    [
+                        QuarantinedRow(
+                            str(self.path),
+                            record.row_number,
+                            record.line,
+                            (Problem(None, None, reason),),
+                            record.fields,
+                        )
+                        for record in batch
+                    ]
                 )
 
 

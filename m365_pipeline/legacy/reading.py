@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 _CHUNK = 1 << 20
 UTF8_BOM = codecs.BOM_UTF8
@@ -40,8 +40,7 @@ class LegacyEncodingError(ValueError):
     """The file is neither UTF-8 (with or without BOM) nor Shift_JIS (cp932)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):  # a tuple: one is made per record, and a tuple is made in C
     row_number: int  # 1-based data record number (header excluded)
     line: int  # 1-based physical line where the record starts
     fields: tuple[str, ...]
@@ -148,9 +147,15 @@ class CsvStream:
 
     def records(self) -> Iterator[RawRecord]:
         row_number = 0
-        while (item := self._next_nonblank()) is not None:
+        reader = self._reader
+        make = tuple.__new__  # RawRecord(...) without the Python-level __new__ of a NamedTuple: one per record
+        for fields in reader:  # _next_nonblank inlined: this loop runs once per record of the file
+            start = self._last_line + 1
+            self._last_line = reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
             row_number += 1
-            yield RawRecord(row_number, item[0], tuple(item[1]))
+            yield make(RawRecord, (row_number, start, tuple(fields)))
 
     def close(self) -> None:
         self._handle.close()

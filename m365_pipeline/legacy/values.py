@@ -5,7 +5,9 @@ same rules as one function per column, which returns `Flagged(original)` for a p
 - an empty field (`$null`, written `,,`) is `None`, not flagged;
 - a text placeholder in a typed column (`N/A`, `不明`, `データ取得中`, `E3ライセンス制限`, `3-6ヶ月前`,
   `System.Object[]`...: PLACEHOLDERS and _PLACEHOLDER_PATTERNS) is `None` with the original text kept, so it is
-  flagged and never mistaken for a value; text and status columns keep such text as their value;
+  flagged and never mistaken for a value; text and status columns keep such text as their value; so is a date of
+  year 1, PowerShell's [DateTime]::MinValue written for "never";
+- a count or size beyond 64 bits (what the warehouse stores) is a value that fits no form;
 - a value that fits no form of its kind raises `UnparsableValue` with the reason (its row goes to quarantine).
 
 Dates and times without an offset are wall-clock times of the old tool's zone (Asia/Tokyo, its appsettings) and
@@ -255,15 +257,59 @@ def _make(
         raise UnparsableValue(f"not a valid date: {text!r} ({error})") from None
 
 
+# The parts of `yyyy/MM/dd H:mm:ss` (and `yyyy-MM-dd HH:mm[:ss]`), the form of most legacy dates: every valid
+# `H:mm` / `HH:mm` and `ss`, and the days already parsed, so a date of a day seen before is two additions.
+_CLOCK_MINUTES = {
+    f"{hour:{width}}:{minute:02d}": timedelta(hours=hour, minutes=minute)
+    for hour in range(24)
+    for minute in range(60)
+    for width in ("d", "02d")
+}
+_CLOCK_SECONDS = {f"{second:02d}": timedelta(seconds=second) for second in range(60)}
+_MIDNIGHTS: dict[str, datetime] = {}  # `yyyy/MM/dd` as written -> its midnight in LEGACY_ZONE
+_MIDNIGHTS_LIMIT = 8_192
+
+
+def _from_known_parts(text: str) -> datetime | None:
+    """The value of `<day> <H:mm>[:<ss>]` or `<day>` when the day was parsed before; None otherwise."""
+    day, _, clock = text.partition(" ")
+    midnight = _MIDNIGHTS.get(day)
+    if midnight is None:
+        return None
+    if not clock:
+        return midnight
+    hours_minutes = _CLOCK_MINUTES.get(clock)
+    if hours_minutes is not None:
+        return midnight + hours_minutes
+    clock, _, seconds = clock.rpartition(":")
+    hours_minutes, second = _CLOCK_MINUTES.get(clock), _CLOCK_SECONDS.get(seconds)
+    if hours_minutes is None or second is None:
+        return None
+    return midnight + hours_minutes + second
+
+
+def _remember_day(day: str, value: datetime) -> None:
+    if value.year == 1:  # [DateTime]::MinValue, a placeholder: left to the parsers that flag it
+        return
+    if len(_MIDNIGHTS) >= _MIDNIGHTS_LIMIT:
+        _MIDNIGHTS.clear()
+    _MIDNIGHTS[day] = value.replace(hour=0, minute=0, second=0)
+
+
 def parse_datetime(text: str) -> datetime:
     """Every date form of the catalogue, as an aware datetime (Asia/Tokyo unless the value has an offset)."""
     text = text.strip()
+    known = _from_known_parts(text)
+    if known is not None:
+        return known
     match = _ISO_LIKE.match(text)
     if match:
         year, sep, month, day, hour, minute, second, fraction, offset = match.groups()
         if sep == "/" and (fraction or offset):
             raise UnparsableValue(f"not a date form of the old tool: {text!r}")
         value = _make(year, month, day, hour, minute, second, text)
+        if not (fraction or offset) and text[match.end(4) : match.end(4) + 1] in ("", " "):
+            _remember_day(text[: match.end(4)], value)
         if fraction:
             value = value.replace(microsecond=int(fraction[:6].ljust(6, "0")))
         if offset:
@@ -470,17 +516,33 @@ def _boolean_fast(text: str) -> bool:
     return value if value is not None else parse_boolean(text)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int, text: str) -> int:
+    """Counts and sizes are stored as 64-bit integers: a larger number is a bad value, not a failed load."""
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    raise UnparsableValue(f"beyond the 64-bit integer range: {text!r}")
+
+
+def _never_if_min_value(value: date, text: str) -> date | Flagged:
+    """PowerShell writes [DateTime]::MinValue (`0001/01/01 0:00:00`) for "never": a placeholder, not a date (and
+    no instant in UTC: the first hours of year 1 in Tokyo are before it)."""
+    return Flagged(text) if value.year == 1 else value
+
+
 _TYPED: dict[Kind, Callable[[str, str | None], Any]] = {
-    Kind.INTEGER: lambda text, unit: _integer_fast(text),
+    Kind.INTEGER: lambda text, unit: _int64(_integer_fast(text), text),
     Kind.DECIMAL: lambda text, unit: parse_decimal(text.strip()),
     Kind.PERCENT: lambda text, unit: parse_percent(text),
     Kind.BOOLEAN: lambda text, unit: _boolean_fast(text),
-    Kind.DATETIME: lambda text, unit: parse_datetime(text),
-    Kind.DATE: lambda text, unit: parse_date(text),
+    Kind.DATETIME: lambda text, unit: _never_if_min_value(parse_datetime(text), text),
+    Kind.DATE: lambda text, unit: _never_if_min_value(parse_date(text), text),
     Kind.YEAR_MONTH: lambda text, unit: parse_year_month(text),
     Kind.DATE_RANGE: lambda text, unit: parse_date_range(text),
     Kind.DURATION: lambda text, unit: parse_duration(text.strip(), unit or "s"),
-    Kind.BYTES: lambda text, unit: parse_bytes(text, unit or "B"),
+    Kind.BYTES: lambda text, unit: _int64(parse_bytes(text, unit or "B"), text),
     Kind.YEN: lambda text, unit: parse_yen(text),
 }
 
@@ -525,7 +587,14 @@ def column_parser(kind: Kind, unit: str | None = None) -> ColumnParser:
                 return Flagged(text)
             raise
 
-    return parse
+    if kind is not Kind.DATETIME:
+        return parse
+
+    def parse_datetime_column(text: str) -> Any:  # most dates of a report are of a day it had before
+        known = _from_known_parts(text)
+        return known if known is not None else parse(text)
+
+    return parse_datetime_column
 
 
 def parse_value(kind: Kind, text: str | None, unit: str | None = None) -> Parsed:

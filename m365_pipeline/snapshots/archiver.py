@@ -7,17 +7,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from m365_pipeline.snapshots.blobs import BlobSaver
-from m365_pipeline.snapshots.chunker import Chunker
+from m365_pipeline.snapshots.chunker import Chunker, Reader
 from m365_pipeline.snapshots.manifests import FileEntry
 
 
 class _Hashing:
     """A reader that hashes and counts what passes through it."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self.digest = hashlib.sha256()
         self.size = 0
@@ -29,11 +28,16 @@ class _Hashing:
         return data
 
 
+def archive_stream(saver: BlobSaver, chunker: Chunker, stream: Reader, name: str) -> FileEntry:
+    """Everything ``stream`` yields, stored as the file ``name`` (a dump piped from a tool needs no temporary copy)."""
+    reader = _Hashing(stream)
+    chunks = saver.save_stream(reader, chunker)
+    return FileEntry(name, reader.size, reader.digest.hexdigest(), tuple(chunks))
+
+
 def archive_file(saver: BlobSaver, chunker: Chunker, path: Path, name: str) -> FileEntry:
     with path.open("rb") as handle:
-        reader = _Hashing(handle)
-        chunks = saver.save_stream(reader, chunker)
-    return FileEntry(name, reader.size, reader.digest.hexdigest(), tuple(chunks))
+        return archive_stream(saver, chunker, handle, name)
 
 
 def archive_folder(saver: BlobSaver, chunker: Chunker, root: Path) -> tuple[FileEntry, ...]:

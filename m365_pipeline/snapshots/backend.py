@@ -16,7 +16,7 @@ from typing import Protocol
 
 from m365_pipeline.liveness import remove_abandoned_temporaries, temporary_sibling
 
-KINDS = ("config", "packs", "index", "tags", "snapshots", "locks")
+KINDS = ("config", "packs", "index", "tags", "snapshots", "locks", "log")
 
 
 class ObjectMissing(FileNotFoundError):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,7 +40,10 @@ class SaveStats:
 
 
 class BlobSaver:
-    """Stores blobs once each into packs of ``pack_size``; use as a context manager, or call ``flush``."""
+    """Stores blobs once each into packs of ``pack_size``; use as a context manager, or call ``flush``.
+
+    Several threads may save through one saver (components captured in parallel): deciding whether a blob is new
+    and appending it to the pack happen under one lock, so a blob is stored once and packs are shared."""
 
     def __init__(
         self,
@@ -50,13 +54,17 @@ class BlobSaver:
         pack_size: int = TARGET_SIZE,
         level: int = DEFAULT_LEVEL,
         threads: int = min(4, os.cpu_count() or 1),
+        on_bytes: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_bytes`` is called with the plain bytes saved so far, new or not, after each blob (progress)."""
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._backend, self._keys, self._index = backend, keys, index
         self._pack_size, self._level, self._threads = pack_size, level, threads
+        self._on_bytes = on_bytes
         self._writer: PackWriter | None = None
         self._pending: set[bytes] = set()
+        self._lock = threading.RLock()
         self.stats = SaveStats()
 
     def __repr__(self) -> str:
@@ -97,35 +105,41 @@ class BlobSaver:
 
     def _reserve(self, blob_id: bytes, length: int) -> bool:
         """Count a blob; True (and it is pending from now on) if it is new."""
-        self.stats.blobs += 1
-        self.stats.bytes += length
-        if blob_id in self._index or blob_id in self._pending:
-            return False
-        self._pending.add(blob_id)
-        return True
+        with self._lock:
+            self.stats.blobs += 1
+            self.stats.bytes += length
+            if self._on_bytes is not None:
+                self._on_bytes(self.stats.bytes)
+            if blob_id in self._index or blob_id in self._pending:
+                return False
+            self._pending.add(blob_id)
+            return True
 
     def _append(self, blob_type: BlobType, blob_id: bytes, length: int, sealed: bytes) -> None:
-        if self._writer is None:
-            self._writer = PackWriter(self._backend, self._keys.encryption, self._pack_size)
-        self._writer.add(blob_type, blob_id, sealed)
-        self.stats.new_blobs += 1
-        self.stats.new_bytes += length
-        self.stats.stored_bytes += len(sealed)
-        if self._writer.full:
-            self._finish_pack()
+        with self._lock:
+            if self._writer is None:
+                self._writer = PackWriter(self._backend, self._keys.encryption, self._pack_size)
+            self._writer.add(blob_type, blob_id, sealed)
+            self.stats.new_blobs += 1
+            self.stats.new_bytes += length
+            self.stats.stored_bytes += len(sealed)
+            if self._writer.full:
+                self._finish_pack()
 
     def flush(self) -> str | None:
         """Publish the current pack and save the index; returns the new index file's name, if any."""
-        if self._writer is not None:
-            self._finish_pack()
-        return self._index.save(self._backend, self._keys.encryption)
+        with self._lock:
+            if self._writer is not None:
+                self._finish_pack()
+            return self._index.save(self._backend, self._keys.encryption)
 
     def abort(self) -> None:
         """Drop the pack being written (its blobs are not stored)."""
-        if self._writer is not None:
-            self._writer.abort()
-            self._writer = None
-        self._pending.clear()
+        with self._lock:
+            if self._writer is not None:
+                self._writer.abort()
+                self._writer = None
+            self._pending.clear()
 
     def _finish_pack(self) -> None:
         assert self._writer is not None

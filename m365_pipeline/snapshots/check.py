@@ -1,15 +1,17 @@
 """Proving the repository, like ``restic check``: the index opens, every indexed pack exists, every snapshot's
-manifest opens and every chunk it needs is indexed; with ``read_data`` every pack hashes to its name, its header
-matches the index, and every blob opens and matches its id. ``subset=(i, n)`` reads only the packs in the i-th
-of n slices (by name), so n runs with i = 0..n-1 read everything once: a cheaper rotating check.
+manifest opens and every chunk it needs is indexed, every tag and operations-log record opens; with
+``read_data`` every pack hashes to its name, its header matches the index, and every blob opens and matches its
+id. ``subset=(i, n)`` reads only the packs in the i-th of n slices (by name), so n runs with i = 0..n-1 read
+everything once: a cheaper rotating check.
 
-Every problem is named: the pack, the blob or the snapshot, and what was found.
+Every problem is named: the pack, the blob, the snapshot, the tag or the log record, and what was found.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from m365_pipeline.snapshots import oplog
 from m365_pipeline.snapshots.backend import Backend, ObjectMissing
 from m365_pipeline.snapshots.blobs import load_blob
 from m365_pipeline.snapshots.crypto import IntegrityError
@@ -17,12 +19,14 @@ from m365_pipeline.snapshots.index import Index, IndexCorrupted
 from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
 from m365_pipeline.snapshots.packs import pack_hash, read_header
+from m365_pipeline.snapshots.tag_store import TagStore
+from m365_pipeline.snapshots.tags import TagName
 
 
 @dataclass(frozen=True)
 class Problem:
     kind: str
-    """``index``, ``pack``, ``blob`` or ``snapshot``."""
+    """``index``, ``pack``, ``blob``, ``snapshot``, ``tag`` or ``log``."""
     name: str
     message: str
 
@@ -73,6 +77,7 @@ def check(
         report.problems.append(Problem("pack", name, f"missing: {lost} indexed blob(s) are lost"))
     report.unindexed = sorted(stored - indexed)
     _check_snapshots(backend, keys, index, report)
+    _check_records(backend, keys, report)
     if not read_data:
         return report
     by_pack: dict[str, dict[bytes, tuple[int, int]]] = {}
@@ -104,6 +109,21 @@ def _check_snapshots(backend: Backend, keys: RepositoryKeys, index: Index, repor
                                 "blob", chunk_id.hex(), f"in no pack, needed by {snapshot_id} {component}/{entry.path}"
                             )
                         )
+
+
+def _check_records(backend: Backend, keys: RepositoryKeys, report: CheckReport) -> None:
+    """Every tag and every operations-log record opens and is what its name says."""
+    tags = TagStore(backend, keys)
+    for name in backend.names("tags"):
+        try:
+            tags.get(TagName.parse(name))
+        except (IntegrityError, ValueError, KeyError) as error:
+            report.problems.append(Problem("tag", name, str(error)))
+    for name in backend.names("log"):
+        try:
+            oplog.read_record(backend, keys, name)
+        except (IntegrityError, ValueError, KeyError) as error:
+            report.problems.append(Problem("log", name, str(error)))
 
 
 def _check_pack(

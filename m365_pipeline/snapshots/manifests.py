@@ -69,6 +69,9 @@ class Manifest:
     parent: str | None = None
     """The snapshot an incremental is relative to."""
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """What is known of the captured system besides its files (JSON-ready): the source's label, the warehouse's
+    dialect, schema version and tables (primary key, columns, row count, checksum, how each is stored)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -82,6 +85,7 @@ class Manifest:
             "host": self.host,
             "parent": self.parent,
             "created_at": self.created_at.isoformat(),
+            "meta": self.meta,
             "components": {
                 name: [entry.to_dict() for entry in entries] for name, entries in sorted(self.components.items())
             },
@@ -96,6 +100,7 @@ class Manifest:
             host=body["host"],
             parent=body["parent"],
             created_at=dt.datetime.fromisoformat(body["created_at"]),
+            meta=body.get("meta", {}),
             components={
                 name: tuple(FileEntry.from_dict(e) for e in entries) for name, entries in body["components"].items()
             },

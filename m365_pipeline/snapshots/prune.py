@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from m365_pipeline.snapshots import oplog
 from m365_pipeline.snapshots.backend import Backend
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys
@@ -44,7 +45,28 @@ def prune(
     pack_size: int = TARGET_SIZE,
     dry_run: bool = False,
 ) -> PruneReport:
-    """Keep what ``policy`` and the tags (``pinned`` snapshot ids) keep; remove the rest."""
+    """Keep what ``policy`` and the tags (``pinned`` snapshot ids) keep; remove the rest (recorded in the
+    operations log unless ``dry_run``)."""
+    if dry_run:
+        return _prune(backend, keys, policy, pinned, pack_size, dry_run=True)
+    asked = {"daily": policy.daily, "weekly": policy.weekly, "pinned": len(pinned)}
+    with oplog.recorded(backend, keys, "prune", asked) as details:
+        report = _prune(backend, keys, policy, pinned, pack_size, dry_run=False)
+        details.update(
+            forgotten=report.decision.forget, packs_removed=report.packs_removed, bytes_removed=report.bytes_removed
+        )
+        return report
+
+
+def _prune(
+    backend: Backend,
+    keys: RepositoryKeys,
+    policy: RetentionPolicy,
+    pinned: Collection[str],
+    pack_size: int,
+    *,
+    dry_run: bool,
+) -> PruneReport:
     with Lock(backend, keys, "prune", exclusive=True):
         manifests = {snapshot_id: load_manifest(backend, keys, snapshot_id) for snapshot_id in snapshot_ids(backend)}
         summaries = [SnapshotSummary(i, m.created_at, m.parent) for i, m in manifests.items()]

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from m365_pipeline.snapshots import oplog
 from m365_pipeline.snapshots.backend import Backend, ObjectMissing
 from m365_pipeline.snapshots.crypto import IntegrityError, open_sealed, seal
 from m365_pipeline.snapshots.keys import RepositoryKeys
@@ -65,6 +66,9 @@ class TagStore:
             raise TagExists(f"tag {tag.name} exists already; delete it first to replace it")
         data = json.dumps(tag.to_dict(), sort_keys=True).encode()
         self._backend.write("tags", str(tag.name), seal(self._keys.encryption, _blob_id(tag.name), data))
+        oplog.record(
+            self._backend, self._keys, "tag create", details={"tag": str(tag.name), "snapshot_id": tag.snapshot_id}
+        )
 
     def exists(self, name: TagName) -> bool:
         return str(name) in set(self._backend.names("tags"))
@@ -82,7 +86,9 @@ class TagStore:
     def delete(self, name: TagName) -> None:
         if not self.exists(name):
             raise TagNotFound(name)
+        snapshot_id = self.get(name).snapshot_id
         self._backend.remove("tags", str(name))
+        oplog.record(self._backend, self._keys, "tag delete", details={"tag": str(name), "snapshot_id": snapshot_id})
 
     def names(self, query: TagQuery | None = None) -> list[TagName]:
         """Tag names matching ``query``, sorted by date then name."""
@@ -93,6 +99,7 @@ class TagStore:
     def tags(self, query: TagQuery | None = None) -> Iterator[Tag]:
         return (self.get(name) for name in self.names(query))
 
-    def pinned_snapshots(self) -> set[str]:
-        """The snapshots some tag points at: pruning must keep them and everything they need."""
-        return {tag.snapshot_id for tag in self.tags()}
+    def pinned_snapshots(self, today: dt.date | None = None) -> set[str]:
+        """The snapshots some tag points at: pruning must keep them and everything they need. Given ``today``,
+        a tag whose retention has expired pins nothing any more (it is kept until deleted, but its snapshot may go)."""
+        return {tag.snapshot_id for tag in self.tags() if today is None or not tag.retention.expired(today)}

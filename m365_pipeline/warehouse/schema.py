@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from m365_pipeline.legacy.layouts import REPORT_TYPES
+
 
 class PiiClass(StrEnum):
     DIRECT = "direct_identifier"
@@ -691,3 +693,271 @@ def table_column_schema(table: sa.Table) -> list[tuple[str, str, str]]:
     """(name, type, description) of each column, for catalog metadata; types as PostgreSQL spells them."""
     dialect = postgresql.dialect()
     return [(column.name, column.type.compile(dialect=dialect), column.info["description"]) for column in table.columns]
+
+
+# --- the old tool's CSV reports (m365_pipeline.legacy) ------------------------------------------------------------
+#
+# One typed table per catalogued report type, derived from the catalogue (legacy.layouts.REPORT_TYPES): a
+# column's kind gives its SQL type; a kind whose value has parts (a status with its symbol, an amount of yen with
+# its label, a date range) gives one column per part. Every row carries its provenance and its report's own time.
+#
+# Directory history: the old user list, licence and group reports are the tenant's past directory. Their tables
+# are named `legacy_history_<users|licenses|groups>_<report type>` (LEGACY_DIRECTORY_HISTORY lists them), each row
+# dated by `report_timestamp`, the report's own time: the state a report showed was valid at that instant. The
+# directory history (valid-from/valid-to) folds them in from there; until then they are read as they are.
+
+LEGACY_SHA256_LENGTH = 64
+
+_LEGACY_SQL_TYPES: dict[str, Any] = {
+    "text": sa.Text,
+    "integer": sa.BigInteger,
+    "decimal": sa.Numeric,
+    "percent": sa.Numeric,
+    "boolean": sa.Boolean,
+    "datetime": UtcDateTime,
+    "date": sa.Date,
+    "year_month": sa.Date,
+    "duration": sa.Numeric,
+    "bytes": sa.BigInteger,
+    "list": sa.Text,
+}
+# kind -> (column name suffix, SQL type, what the part holds); a kind not listed is one column of _LEGACY_SQL_TYPES
+LEGACY_KIND_PARTS: dict[str, tuple[tuple[str, Any, str], ...]] = {
+    "status": (
+        ("", sa.Text, "status text without its symbol"),
+        ("_symbol", sa.Text, "emoji or mark written before the status"),
+        ("_level", sa.Text, "ok, warning or error, from the symbol"),
+    ),
+    "yen": (
+        ("", sa.Numeric, "amount in yen"),
+        ("_label", sa.Text, "label written with the amount"),
+        ("_per", sa.Text, "period of the amount, e.g. 月"),
+    ),
+    "date_range": (("_start", UtcDateTime, "start of the range"), ("_end", UtcDateTime, "end of the range")),
+}
+_LEGACY_KIND_NOTES = {
+    "percent": "percentage points as written (95.7% is 95.7)",
+    "duration": "seconds",
+    "bytes": "bytes",
+    "list": "JSON array of the items",
+    "year_month": "first day of the month",
+    "datetime": "UTC",
+}
+_DIRECT_IDENTIFIER = (
+    "user",
+    "name",
+    "mail",
+    "address",
+    "owner",
+    "sender",
+    "recipient",
+    "member",
+    "principal",
+    "ip",
+    "ユーザー",
+    "名前",
+    "メール",
+    "所有者",
+    "宛先",
+    "送信元",
+    "プリンシパル",
+    "IPアドレス",
+)
+_QUASI_IDENTIFIER = ("department", "job", "location", "部署", "役職", "場所", "デバイス", "device", "id")
+
+
+def legacy_column_pii(name: str, kind: str) -> PiiClass:
+    """A conservative guess from the column's name: a legacy report's text may name a person anywhere."""
+    if kind not in ("text", "list", "status"):
+        return PiiClass.QUASI if any(word in name for word in _QUASI_IDENTIFIER) else PiiClass.NONE
+    if any(word in name.casefold() for word in _DIRECT_IDENTIFIER):
+        return PiiClass.DIRECT
+    return PiiClass.QUASI
+
+
+def legacy_value_columns(name: str, kind: str, header: str) -> list[sa.Column[Any]]:
+    """The warehouse columns of one catalogued column of `kind` (one per part of its value)."""
+    pii = legacy_column_pii(name, kind)
+    parts = LEGACY_KIND_PARTS.get(kind) or (("", _LEGACY_SQL_TYPES[kind], _LEGACY_KIND_NOTES.get(kind, kind)),)
+    return [
+        _column(name + suffix, type_(), f"{header} ({kind}): {note}; null when empty or a placeholder.", pii)
+        for suffix, type_, note in parts
+    ]
+
+
+def _legacy_provenance() -> list[sa.Column[Any]]:
+    return [
+        _tenant_id(),
+        _column(
+            "source_sha256",
+            sa.String(LEGACY_SHA256_LENGTH),
+            "SHA-256 of the legacy file the row was read from (legacy_files.sha256).",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "source_row",
+            sa.Integer(),
+            "1-based data record number in the file (header excluded).",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "source_line",
+            sa.Integer(),
+            "1-based physical line where the record starts (header is line 1).",
+            PiiClass.NONE,
+            nullable=False,
+        ),
+        _column(
+            "layout_generation",
+            sa.SmallInteger(),
+            "Generation (1, 2 or 3) of the old tool that wrote the layout.",
+            PiiClass.NONE,
+            nullable=False,
+        ),
+        _column(
+            "report_timestamp",
+            UtcDateTime(),
+            "The report's own time (file name stamp or content) in UTC; null when the report has none.",
+            PiiClass.NONE,
+        ),
+        _column(
+            "placeholders",
+            sa.Text(),
+            "JSON object: column -> the text placeholder (N/A, 不明...) that became NULL; null when none.",
+            PiiClass.QUASI,
+        ),
+        _column(
+            "duplicates",
+            sa.Text(),
+            "JSON object of the values of a header repeated in the file (name__2...); null when none.",
+            PiiClass.QUASI,
+        ),
+    ]
+
+
+LEGACY_PROVENANCE_COLUMNS = tuple(column.name for column in _legacy_provenance())
+
+
+def legacy_table_name(report_type: str, directory_history: str | None) -> str:
+    if directory_history:
+        return f"legacy_history_{directory_history}_{report_type}"
+    return f"legacy_{report_type}"
+
+
+def legacy_report_table(
+    metadata: sa.MetaData,
+    name: str,
+    title: str,
+    columns: list[tuple[str, str, str]],
+) -> sa.Table:
+    """The typed table of one report type: provenance, then the value columns of (name, kind, header); a value
+    column named like a provenance column (a report's own `TenantId`) is prefixed `report_`."""
+    value_columns = [
+        column
+        for column_name, kind, header in columns
+        for column in legacy_value_columns(
+            f"report_{column_name}" if column_name in LEGACY_PROVENANCE_COLUMNS else column_name, kind, header
+        )
+    ]
+    return sa.Table(
+        name, metadata, *_legacy_provenance(), *value_columns, comment=f"The old tool's report: {title}, typed."
+    )
+
+
+legacy_files = sa.Table(
+    "legacy_files",
+    metadata,
+    _tenant_id(),
+    _column(
+        "sha256",
+        sa.String(LEGACY_SHA256_LENGTH),
+        "SHA-256 of the file's content: its identity (the same content migrates once).",
+        PiiClass.NONE,
+        primary_key=True,
+    ),
+    _column("path", sa.Text(), "Path of the file when it was migrated.", PiiClass.QUASI, nullable=False),
+    _column("size_bytes", sa.BigInteger(), "Size of the file in bytes.", PiiClass.NONE, nullable=False),
+    _column(
+        "version",
+        sa.Integer(),
+        "1 for the first content migrated under this path, 2 for a changed file under the same path...",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "status",
+        sa.String(),
+        "loaded (all rows typed), quarantined (some rows were), unknown_layout, empty or unreadable.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column("reason", sa.Text(), "Why the file or some rows were not loaded; null when all were.", PiiClass.QUASI),
+    _column("report_type", sa.String(), "Catalogued report type; null for an unknown layout.", PiiClass.NONE),
+    _column("table_name", sa.String(), "Warehouse table the rows were loaded into.", PiiClass.NONE),
+    _column("layout_generation", sa.SmallInteger(), "Generation of the old tool's layout.", PiiClass.NONE),
+    _column("encoding", sa.String(), "utf-8-sig, utf-8 or cp932.", PiiClass.NONE),
+    _column("report_timestamp", UtcDateTime(), "The report's own time (UTC); null when it has none.", PiiClass.NONE),
+    _column(
+        "report_timestamp_source", sa.String(), "Where the report's time was read: file name or content.", PiiClass.NONE
+    ),
+    _column("rows_in", sa.Integer(), "Data records read from the file.", PiiClass.NONE, nullable=False),
+    _column("rows_loaded", sa.Integer(), "Records loaded typed into table_name.", PiiClass.NONE, nullable=False),
+    _column("rows_quarantined", sa.Integer(), "Records kept in legacy_quarantine.", PiiClass.NONE, nullable=False),
+    _column(
+        "started_at", UtcDateTime(), "When the migration of the file started (UTC).", PiiClass.NONE, nullable=False
+    ),
+    _column("migrated_at", UtcDateTime(), "When its transaction was committed (UTC).", PiiClass.NONE, nullable=False),
+    sa.CheckConstraint("rows_in = rows_loaded + rows_quarantined", name="ck_legacy_files_rows_reconcile"),
+    sa.Index(None, "tenant_id", "path"),
+    comment="Ledger of migrated legacy CSV files: one row per tenant and content, rows in = loaded + quarantined.",
+)
+
+legacy_quarantine = sa.Table(
+    "legacy_quarantine",
+    metadata,
+    _tenant_id(),
+    _column(
+        "source_sha256",
+        sa.String(LEGACY_SHA256_LENGTH),
+        "File the record was read from (legacy_files.sha256).",
+        PiiClass.NONE,
+        primary_key=True,
+    ),
+    _column("source_row", sa.Integer(), "1-based data record number in the file.", PiiClass.NONE, primary_key=True),
+    _column(
+        "source_line", sa.Integer(), "1-based physical line where the record starts.", PiiClass.NONE, nullable=False
+    ),
+    _column("column_name", sa.String(), "First column that failed; null for the whole record.", PiiClass.NONE),
+    _column("reason", sa.Text(), "Why the record was not loaded, per failing column.", PiiClass.QUASI, nullable=False),
+    _column(
+        "original", sa.Text(), "The record's fields exactly as read, a JSON array.", PiiClass.DIRECT, nullable=False
+    ),
+    comment="Records of legacy files that could not be typed, with the reason and the original text.",
+)
+
+LEGACY_TABLES: dict[str, sa.Table] = {
+    report_type.name: legacy_report_table(
+        metadata,
+        legacy_table_name(report_type.name, report_type.directory_history),
+        report_type.title,
+        [(column.name, column.kind.value, " / ".join(column.headers)) for column in report_type.columns],
+    )
+    for report_type in REPORT_TYPES.values()
+}
+"""The typed table of each catalogued report type, by report type name."""
+
+LEGACY_DIRECTORY_HISTORY: dict[str, tuple[str, ...]] = {
+    kind: tuple(
+        LEGACY_TABLES[report_type.name].name
+        for report_type in REPORT_TYPES.values()
+        if report_type.directory_history == kind
+    )
+    for kind in ("users", "licenses", "groups")
+}
+"""The legacy tables that are the tenant's past directory (users, licenses, groups), dated by report_timestamp."""
+from m365_pipeline.warehouse import activity_tables as _activity_tables  # noqa: E402, F401 (registers its tables on metadata)
+from m365_pipeline.warehouse import drive_tables as _drive_tables  # noqa: E402, F401 (registers its tables on metadata)
+from m365_pipeline.warehouse import teams_tables as _teams_tables  # noqa: E402, F401 (registers its tables on metadata)
+from m365_pipeline.warehouse import usage_tables as _usage_tables  # noqa: E402, F401 (registers its tables on metadata)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from m365_pipeline.warehouse.engine import create_warehouse_engine
+from m365_pipeline.warehouse.migrate import upgrade_to_head
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SAMPLES = SHARED / "legacy_csv_samples"
@@ -23,3 +28,32 @@ def catalogue() -> Path:
     if not CATALOGUE.is_file():
         pytest.skip(f"the legacy catalogue {CATALOGUE} is missing")
     return CATALOGUE
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated, empty warehouse: a SQLite file, then a fresh real PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = create_warehouse_engine(url)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_warehouse(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[sa.Engine]:
+    engine = create_warehouse_engine(postgres_url)
+    upgrade_to_head(engine)
+    yield engine
+    engine.dispose()

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from m365_pipeline.legacy import REPORT_TYPES, QuarantinedRow, TypedRow, read_legacy_file
-from m365_pipeline.legacy.layouts import Column
+from m365_pipeline.legacy.layouts import Column, ReportType
 from m365_pipeline.legacy.values import DateRange, Kind, Status, Yen
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -130,18 +130,11 @@ def _encodable(text: str, encoding: str) -> bool:
     return True
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    variant=st.sampled_from(VARIANTS),
-    encoding=st.sampled_from(["utf-8-sig", "utf-8", "cp932"]),
-    newline=st.sampled_from(["\r\n", "\n"]),
-    quote_all=st.booleans(),
-    seed=st.integers(0, 2**32 - 1),
-    rows=st.integers(0, 25),
-)
-def test_generated_files_round_trip_with_damage(
-    tmp_path: Path, variant: tuple[str, int], encoding: str, newline: str, quote_all: bool, seed: int, rows: int
-) -> None:
+def write_generated_file(
+    folder: Path, variant: tuple[str, int], encoding: str, newline: str, quote_all: bool, seed: int, rows: int
+) -> tuple[Path, ReportType, list[tuple[str, Any]]]:
+    """A generated file of `variant` with random value forms, placeholders and damage; its expected outcome per
+    record: ('typed', (values, placeholder flags)) or ('quarantined', the damaged column or None)."""
     rng = random.Random(seed)
     report_type = REPORT_TYPES[variant[0]]
     headers = list(report_type.variants[variant[1]].headers)
@@ -189,11 +182,27 @@ def test_generated_files_round_trip_with_damage(
             expected.append(("typed", (values, flags)))
         lines.append(_row(fields, quote_all))
 
-    path = tmp_path / f"generated_{seed}.csv"
+    path = folder / f"generated_{seed}.csv"
     path.write_bytes(
         (codecs.BOM_UTF8 if encoding == "utf-8-sig" else b"")
         + "".join(line + newline for line in lines).encode("utf-8" if encoding == "utf-8-sig" else encoding)
     )
+    return path, report_type, expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    variant=st.sampled_from(VARIANTS),
+    encoding=st.sampled_from(["utf-8-sig", "utf-8", "cp932"]),
+    newline=st.sampled_from(["\r\n", "\n"]),
+    quote_all=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(0, 25),
+)
+def test_generated_files_round_trip_with_damage(
+    tmp_path: Path, variant: tuple[str, int], encoding: str, newline: str, quote_all: bool, seed: int, rows: int
+) -> None:
+    path, report_type, expected = write_generated_file(tmp_path, variant, encoding, newline, quote_all, seed, rows)
     legacy = read_legacy_file(path)
     assert legacy.layout is not None and legacy.layout.report_type.name == report_type.name
     got = list(legacy.rows())

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from m365_pipeline.legacy import QuarantinedRow, TypedRow, read_legacy_file
+from m365_pipeline.legacy.rows import BATCH_RECORDS
 from m365_pipeline.legacy.values import DateRange, Kind, Parsed, Status, UnparsableValue, Yen, parse_value
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -212,3 +213,35 @@ def test_repeated_values_type_the_same_on_every_row(tmp_path: Path) -> None:
     )
     flags = [[(f.column, f.original) for f in r.placeholders] for r in read_legacy_file(path).rows()]  # type: ignore[union-attr]
     assert flags == [[("利用率", "N/A")]] * 3
+
+
+def test_remembered_texts_type_the_same_in_later_batches(tmp_path: Path) -> None:
+    # records are typed in batches; a bad value or placeholder remembered from the first is seen again in the next
+    path = tmp_path / "ライセンス分析_20250624_114541.csv"
+    row = '"E3","{}","847","{}","153","注意"\n'
+    odd = {3: row.format("many", "84.7%"), 4: row.format("1", "N/A"), 5: '"E3","1"\n'}
+    lines = [odd.get(number % BATCH_RECORDS, row.format("1,000", "84.7%")) for number in range(1, BATCH_RECORDS + 8)]
+    path.write_text('"ライセンス種類","購入数","使用数","利用率","残り","状態"\n' + "".join(lines), encoding="utf-8")
+    rows = list(read_legacy_file(path).rows())
+    assert [r.row_number for r in rows] == list(range(1, BATCH_RECORDS + 8))
+    for batch_start in (0, BATCH_RECORDS):
+        bad, flagged, misfit = rows[batch_start + 2], rows[batch_start + 3], rows[batch_start + 4]
+        assert isinstance(bad, QuarantinedRow) and bad.column == "購入数"
+        assert isinstance(flagged, TypedRow) and flagged.values["利用率"] is None
+        assert [(f.column, f.original) for f in flagged.placeholders] == [("利用率", "N/A")]
+        assert isinstance(misfit, QuarantinedRow) and misfit.column is None
+    assert sum(isinstance(r, TypedRow) for r in rows) == BATCH_RECORDS + 7 - 4
+
+
+def test_dates_of_a_day_seen_before_take_the_same_forms_and_checks() -> None:
+    # a day already parsed is remembered: its other times are two additions, which must accept exactly the forms
+    # (and refuse the values) the full parser does
+    assert parse_value(Kind.DATETIME, "2019/03/05 7:05:09").value == datetime(2019, 3, 5, 7, 5, 9, tzinfo=TOKYO)
+    assert parse_value(Kind.DATETIME, "2019/03/05 23:59:59").value == datetime(2019, 3, 5, 23, 59, 59, tzinfo=TOKYO)
+    assert parse_value(Kind.DATETIME, "2019/03/05 07:05").value == datetime(2019, 3, 5, 7, 5, tzinfo=TOKYO)
+    assert parse_value(Kind.DATETIME, "2019/03/05").value == datetime(2019, 3, 5, tzinfo=TOKYO)
+    for bad in ("2019/03/05 24:00:00", "2019/03/05 7:05:60", "2019/03/05 7:5:09", "2019/03/05 7:05:09.5"):
+        with pytest.raises(UnparsableValue):
+            parse_value(Kind.DATETIME, bad)
+    assert parse_value(Kind.DATETIME, "0001/01/01 0:00:00").placeholder == "0001/01/01 0:00:00"
+    assert parse_value(Kind.DATETIME, "0001/01/01 0:00:01").placeholder == "0001/01/01 0:00:01"

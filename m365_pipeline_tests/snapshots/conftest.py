@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +20,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
     endpoint = request.getfixturevalue("s3_endpoint")
     bucket = request.getfixturevalue("s3_bucket")
     return S3Backend(f"s3://{bucket}/repo", endpoint_url=endpoint, spool_folder=tmp_path / "spools")
+
+
+@pytest.fixture
+def second_postgres_url() -> Iterator[str]:
+    """Another fresh PostgreSQL database (a restore target beside ``postgres_url``), dropped afterwards."""
+    import sqlalchemy as sa
+
+    from m365_pipeline_tests.conftest import POSTGRES_ADMIN_URL, _service_missing
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"m365_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        _service_missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error.orig}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

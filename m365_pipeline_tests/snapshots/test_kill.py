@@ -88,3 +88,70 @@ def test_sigkill_at_random_points_leaves_a_clean_store(tmp_path: Path) -> None:
     assert len(list(TagStore(backend, KEYS).names())) >= 1
     backend.remove_abandoned()
     assert list((repo / "tmp").iterdir()) == []
+
+
+WAREHOUSE_LOOP = textwrap.dedent(
+    """
+    import random, sys
+    import sqlalchemy as sa
+    from pathlib import Path
+    from m365_pipeline.snapshots.backend import LocalBackend
+    from m365_pipeline.snapshots.capture import Sources, create_snapshot
+    from m365_pipeline.snapshots.repository import Repository
+
+    repo, source, counter = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    backend = LocalBackend(repo)
+    backend.remove_abandoned()
+    repository = Repository.open(backend, {"M365_SNAPSHOT_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="})
+    engine = sa.create_engine(source)
+    while True:
+        counter += 1
+        with engine.begin() as connection:
+            scattered = sa.text("UPDATE users SET job_title = :t WHERE abs(random()) % 20 = 0")
+            connection.execute(scattered, {"t": str(counter)})
+        kind = "full" if counter % 3 == 0 else "incremental"
+        create_snapshot(repository, Sources(source, label="kill"), kind=kind)
+        print(counter, flush=True)
+    """
+)
+
+
+def test_sigkill_during_warehouse_snapshots_leaves_a_clean_store_and_no_scratch(tmp_path: Path) -> None:
+    import os
+
+    from m365_pipeline.snapshots.repository import Repository
+    from m365_pipeline_tests.snapshots.warehouse_data import populate
+
+    repo, scratch = tmp_path / "repo", tmp_path / "scratch"
+    scratch.mkdir()
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=1500).dispose()
+    Repository.init(LocalBackend(repo), KEYS, pack_size=300_000)
+    environment = {**os.environ, "TMPDIR": str(scratch)}
+    rng = random.Random(5)
+    abandoned = 0
+    for round_ in range(4):
+        process = subprocess.Popen(
+            [sys.executable, "-c", WAREHOUSE_LOOP, str(repo), source, str(round_ * 1000)], env=environment
+        )
+        time.sleep(rng.uniform(0.5, 2.0))
+        process.send_signal(signal.SIGKILL)
+        assert process.wait() == -signal.SIGKILL
+        abandoned += len(list(scratch.iterdir()))
+        report = check(LocalBackend(repo), KEYS)
+        assert report.ok, (round_, report.problems)
+        for snapshot_id in snapshot_ids(LocalBackend(repo)):
+            load_manifest(LocalBackend(repo), KEYS, snapshot_id)
+    process = subprocess.Popen(
+        [sys.executable, "-c", WAREHOUSE_LOOP, str(repo), source, "9000"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "9001"  # the next snapshot succeeds
+    left = sorted(p.name for p in scratch.iterdir())
+    process.kill()
+    process.wait()
+    assert abandoned > 0
+    assert all(f"-{process.pid}-" in name for name in left), left  # every killed run's scratch was removed
+    assert check(LocalBackend(repo), KEYS).ok

@@ -126,3 +126,32 @@ def test_prune_refuses_when_a_kept_snapshot_misses_a_chunk(tmp_path: Path) -> No
     with pytest.raises(PruneRefused, match="missing"):
         prune(backend, KEYS, RetentionPolicy(daily=1), pinned=())
     assert snapshot_ids(backend) == [snapshot_id] and set(backend.names("packs")) == set(packs[1:])
+
+
+def test_prune_keeps_the_base_full_a_kept_warehouse_incremental_restores_from(tmp_path: Path) -> None:
+    from m365_pipeline.snapshots.capture import INCREMENTAL, Sources, create_snapshot
+    from m365_pipeline.snapshots.repository import Repository
+    from m365_pipeline.snapshots.restore import RestoreTarget, restore_snapshot
+    from m365_pipeline_tests.snapshots.test_warehouse_snapshots import _scattered_changes
+    from m365_pipeline_tests.snapshots.warehouse_data import checksums, populate
+
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=150).dispose()
+    repository = Repository.init(LocalBackend(tmp_path / "repo"), KEYS, pack_size=200_000)
+    days = iter(MONDAY + dt.timedelta(days=n) for n in range(10))
+    old_full = create_snapshot(repository, Sources(source), clock=lambda: next(days))
+    _scattered_changes(source, 0.05, seed=1)
+    base = create_snapshot(repository, Sources(source), clock=lambda: next(days))
+    _scattered_changes(source, 0.05, seed=2)
+    create_snapshot(repository, Sources(source), kind=INCREMENTAL, clock=lambda: next(days))
+    _scattered_changes(source, 0.05, seed=3)
+    newest = create_snapshot(repository, Sources(source), kind=INCREMENTAL, clock=lambda: next(days))
+    assert newest.manifest.parent == base.snapshot_id
+
+    report = prune(repository.backend, KEYS, RetentionPolicy(daily=1, weekly=0), pinned=())
+    assert report.decision.keep == {newest.snapshot_id: "daily", base.snapshot_id: f"base of {newest.snapshot_id}"}
+    assert old_full.snapshot_id in report.decision.forget and report.packs_removed > 0
+    assert check(repository.backend, KEYS).ok
+    target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    restore_snapshot(repository, newest.snapshot_id, RestoreTarget(target))
+    assert checksums(target) == checksums(source)

@@ -78,3 +78,16 @@ def test_a_tag_is_sealed_and_cannot_be_renamed(store: TagStore, tmp_path: Path) 
     (tmp_path / "tags" / NAMES[1]).write_bytes(stored)
     with pytest.raises(IntegrityError, match="failed authentication"):
         store.get(TagName.parse(NAMES[1]))
+
+
+def test_an_expired_tag_pins_nothing_once_today_is_given(tmp_path: Path) -> None:
+    from m365_pipeline.snapshots.tags import Retention
+
+    store = TagStore(LocalBackend(tmp_path / "repo"), RepositoryKeys(bytes(range(32))))
+    until = dt.date(2024, 7, 31)
+    for digit, keep_until in (("a", until), ("b", None)):
+        name = TagName.parse(f"prod-feature-v1.0.{ord(digit)}-20240701")
+        store.create(Tag(name, "c" * 40, "0002", "d" * 64, digit * 64, retention=Retention(keep_until)))
+    assert store.pinned_snapshots() == {"a" * 64, "b" * 64}
+    assert store.pinned_snapshots(today=until) == {"a" * 64, "b" * 64}
+    assert store.pinned_snapshots(today=until + dt.timedelta(days=1)) == {"b" * 64}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_directory"
-down_revision: str | None = "0002_extract_ledger"
+down_revision: str | None = "0003_legacy"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

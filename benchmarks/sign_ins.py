@@ -1,0 +1,158 @@
+"""A day of sign-ins from Graph to Parquet: peak RSS at 1,000,000 sign-ins against 100,000, and the rate reached
+under the Entra logs' limit.
+
+Each size runs in two fresh processes: the emulator serving a tenant with that many sign-ins a day (on loopback,
+so the client shares neither its memory nor its interpreter lock), and the extraction of yesterday, whose own peak
+resident set (``ru_maxrss``) is the figure. The memory cases run without the logs' limit (1,000 pages at 5 per
+10 s would take 33 minutes and measure nothing more); ``--limited-pages`` pages are then extracted under it, the
+rate compared with the 500 sign-ins/s the limit allows (5 requests of 1,000 per 10 s).
+
+    .venv/bin/python benchmarks/sign_ins.py                  # 100,000 and 1,000,000, then 20 pages limited
+    .venv/bin/python benchmarks/sign_ins.py --sizes 100000 --limited-pages 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served_emulator import HOST, clean_environment, free_port
+
+SEED, USERS = 365, 500
+TARGET_RATIO = 1.2
+LIMIT_ROWS_PER_SECOND = 5 * 1_000 / 10
+
+
+class _Unlimited:
+    def acquire(self, cost: int) -> None:
+        """No budget: the memory cases measure the extraction alone."""
+
+
+def serve(per_day: int, port: int) -> None:
+    from m365_pipeline.emulator.app import GraphEmulator
+    from m365_pipeline.emulator.server import serve_forever
+    from m365_pipeline.emulator.tenant import generate_tenant
+
+    emulator = GraphEmulator(generate_tenant(SEED, USERS), sign_ins_per_day=per_day, audits_per_day=2)
+    serve_forever(emulator, HOST, port, on_ready=lambda served: print(served.url, flush=True))
+
+
+def extract(url: str, day: date, limited_pages: int) -> None:
+    from m365_pipeline.activity.extract import SIGN_IN_LOG, extract_day
+    from m365_pipeline.emulator.tenant import tenant_id_for_seed
+    from m365_pipeline.graph.organization import fetch_tenant
+    from m365_pipeline.graph.published_limits import entra_logs_limiter
+    from m365_pipeline.raw_store import RawStore
+    from m365_pipeline.settings import load_settings
+    from m365_pipeline.sources import graph_client
+
+    class _PagesDone(Exception):
+        pass
+
+    tenant = tenant_id_for_seed(SEED)
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings({"M365_EMULATOR_URL": url, "M365_EMULATOR_SEED": str(SEED), "M365_DATA_DIR": folder})
+        store = RawStore(str(Path(folder) / "raw"))
+        limiter = entra_logs_limiter(settings, tenant) if limited_pages else _Unlimited()
+        progress = {"pages": 0, "rows": 0}
+
+        def on_page(pages: int, rows: int) -> None:
+            progress.update(pages=pages, rows=rows)
+            if limited_pages and pages >= limited_pages:
+                raise _PagesDone
+
+        with graph_client(settings, tenant) as client:
+            identity = fetch_tenant(client)
+            started = time.perf_counter()
+            try:
+                result = extract_day(client, store, SIGN_IN_LOG, tenant, identity, day, limiter, on_page)
+                rows, size = result.rows, result.stored.bytes
+            except _PagesDone:
+                rows, size = progress["rows"], 0
+            seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps({"rows": rows, "pages": progress["pages"], "seconds": seconds, "peak_kib": peak_kib, "bytes": size})
+    )
+
+
+def _case(per_day: int, limited_pages: int) -> dict[str, float]:
+    port = free_port()
+    python = sys.executable
+    script = str(Path(__file__).resolve())
+    env = clean_environment()
+    server = subprocess.Popen([python, script, "serve", str(per_day), str(port)], env=env, stdout=subprocess.PIPE)
+    try:
+        url = f"http://{HOST}:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{url}/v1.0/organization", timeout=2.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"the emulator did not come up at {url}") from None
+                time.sleep(0.2)
+        yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+        completed = subprocess.run(
+            [python, script, "extract", url, yesterday.isoformat(), str(limited_pages)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise SystemExit(completed.stderr[-2000:])
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="sign-ins per day, comma-separated")
+    parser.add_argument("--limited-pages", type=int, default=20, help="pages under the logs' limit (0: skip)")
+    arguments = parser.parse_args()
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    peaks: dict[int, float] = {}
+    print("| sign-ins | pages | seconds | sign-ins/s | Parquet MiB | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for size in sizes:
+        case = _case(size, 0)
+        peaks[size] = case["peak_kib"] / 1024
+        print(
+            f"| {case['rows']:,} | {case['pages']:,} | {case['seconds']:.1f} | {case['rows'] / case['seconds']:,.0f} "
+            f"| {case['bytes'] / 2**20:.1f} | {peaks[size]:.0f} |",
+            flush=True,
+        )
+    if len(sizes) > 1:
+        ratio = peaks[sizes[-1]] / peaks[sizes[0]]
+        verdict = "meets" if ratio <= TARGET_RATIO else "FAILS"
+        print(f"\npeak RSS at {sizes[-1]:,} / at {sizes[0]:,}: {ratio:.2f} ({verdict} the target <= {TARGET_RATIO})")
+    if arguments.limited_pages:
+        case = _case(max(sizes[0], arguments.limited_pages * 1_000), arguments.limited_pages)
+        rate = case["rows"] / case["seconds"]
+        print(
+            f"\nunder the logs' limit: {case['rows']:,} sign-ins in {case['pages']} pages in {case['seconds']:.1f} s = "
+            f"{rate:,.0f}/s, {rate / LIMIT_ROWS_PER_SECOND:.2f} of the {LIMIT_ROWS_PER_SECOND:.0f}/s the limit allows"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(int(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "extract":
+        extract(sys.argv[2], date.fromisoformat(sys.argv[3]), int(sys.argv[4]))
+    else:
+        main()

@@ -1,0 +1,2 @@
+"""Entra activity logs (sign-ins, directory audits) by UTC day: extracted from Graph into the raw store, one file
+per tenant and day, and loaded into the warehouse a day at a time, each day replacing its window."""

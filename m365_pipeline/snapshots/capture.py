@@ -1,0 +1,364 @@
+"""Taking a snapshot of the system: the warehouse database as one file, every warehouse table as Parquet, and
+folders of files (configuration, raw extracts, reports), captured in parallel into one store under a shared lock.
+
+A **full** snapshot is self-contained: the database file (``pg_dump -Fc -Z0`` or an SQLite online backup) and
+each table whole, in key order. An **incremental** stores, for each table with a primary key, only the rows
+added, changed or removed since the **last full** of the same source (a differential, not a chain: restoring one
+needs its base full and itself, nothing in between, and losing one incremental loses no other). It holds no
+database file: a restore loads the base's and applies the deltas. Files are stored whole in both kinds; their
+chunks deduplicate. An incremental is taken as a full instead when there is no full to base it on or the
+warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
+
+The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
+repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both come from one backup copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from m365_pipeline.snapshots import databases, oplog, tables
+from m365_pipeline.snapshots.archiver import archive_file, archive_folder, archive_stream
+from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
+from m365_pipeline.snapshots.index import Index
+from m365_pipeline.snapshots.locks import Lock
+from m365_pipeline.snapshots.manifests import FileEntry, Manifest, save_manifest
+from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.scratch import scratch_folder
+from m365_pipeline.warehouse.migrate import VERSION_TABLE
+
+DATABASE = "warehouse-database"
+"""Component holding the database file (``warehouse.pgdump`` or ``warehouse.sqlite``); fulls only."""
+TABLES = "warehouse-tables"
+"""Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
+DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
+FULL, INCREMENTAL = "full", "incremental"
+LOCK_REFRESH_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What to capture. ``files`` maps a component name (``config``, ``raw``, ``reports``...) to a folder, or to
+    one file; ``label`` names the system captured (e.g. ``prod``): an incremental's base is the newest full with
+    the same label."""
+
+    warehouse_url: str | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
+    label: str = "default"
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    snapshot_id: str
+    manifest: Manifest
+    stats: SaveStats
+    seconds: float
+    promoted: str | None = None
+    """Why an incremental was asked for and a full taken, if it was."""
+
+    @property
+    def dedup_ratio(self) -> float:
+        """Plain bytes captured per byte newly stored (higher is better)."""
+        return self.stats.bytes / self.stats.stored_bytes if self.stats.stored_bytes else float("inf")
+
+
+@dataclass(frozen=True)
+class _Base:
+    snapshot_id: str
+    manifest: Manifest
+
+    @property
+    def tables(self) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self.manifest.meta.get("warehouse", {}).get("tables", {})
+        return result
+
+
+def estimated_bytes(sources: Sources) -> int:
+    """About how many bytes a full snapshot of ``sources`` reads: the files, and the database twice (its dump or
+    copy, and its tables as Parquet). An incremental reads as much; it stores far less."""
+    files = sum(
+        p.stat().st_size
+        for path in sources.files.values()
+        for p in ([path] if path.is_file() else path.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    )
+    url = sources.warehouse_url
+    if not url:
+        return files
+    if databases.dialect_of(url) == "sqlite":
+        path = databases.sqlite_path(url)
+        parts = (path, path.with_name(path.name + "-wal"))  # in WAL mode recent pages are in the log
+        return files + 2 * sum(p.stat().st_size for p in parts if p.exists())
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as connection:
+            size = connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+    finally:
+        engine.dispose()
+    return files + 2 * int(size)
+
+
+def latest_full(repository: Repository, label: str) -> tuple[str, Manifest] | None:
+    """The newest full snapshot of ``label`` (the base of the next incremental)."""
+    found = []
+    for snapshot_id in repository.snapshot_ids():
+        manifest = repository.manifest(snapshot_id)
+        if manifest.kind == FULL and manifest.meta.get("label") == label:
+            found.append((manifest.created_at, snapshot_id, manifest))
+    if not found:
+        return None
+    _, snapshot_id, manifest = max(found)
+    return snapshot_id, manifest
+
+
+def create_snapshot(
+    repository: Repository,
+    sources: Sources,
+    *,
+    kind: str = FULL,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    threads: int = 3,
+    progress: Callable[[int], None] | None = None,
+) -> SnapshotResult:
+    """Capture ``sources`` as a ``kind`` (``full`` or ``incremental``) snapshot; returns its id and statistics.
+    ``progress`` is called with the bytes captured so far (``estimated_bytes`` gives a total to show them against)."""
+    if kind not in (FULL, INCREMENTAL):
+        raise ValueError(f"snapshot kind {kind!r} is not {FULL!r} or {INCREMENTAL!r}")
+    for name, path in sources.files.items():
+        if name in (DATABASE, TABLES):
+            raise ValueError(f"component name {name!r} is reserved for the warehouse")
+        if not path.exists():
+            raise FileNotFoundError(f"component {name}: {path} does not exist")
+    started = time.monotonic()
+    backend, keys = repository.backend, repository.keys
+    with (
+        oplog.recorded(backend, keys, "snapshot", {"label": sources.label, "asked": kind}) as details,
+        Lock(backend, keys, "snapshot", exclusive=False) as lock,
+        scratch_folder("capture") as work,
+    ):
+        index = Index.load(backend, keys.encryption)
+        base, promoted = None, None
+        if kind == INCREMENTAL:
+            found = latest_full(repository, sources.label)
+            base = _Base(*found) if found else None
+            if base is None:
+                promoted = f"no full snapshot of {sources.label!r} to base an incremental on"
+        on_bytes = _refreshing(lock, progress)
+        with BlobSaver(backend, keys, index, pack_size=repository.config.pack_size, on_bytes=on_bytes) as saver:
+            capture = _Capture(repository, saver, index, work, threads)
+            components, meta, why_full = capture.run(sources, base)
+        promoted = promoted or why_full
+        actual = INCREMENTAL if kind == INCREMENTAL and promoted is None else FULL
+        manifest = Manifest(
+            kind=actual,
+            host=socket.gethostname(),
+            components=components,
+            parent=base.snapshot_id if actual == INCREMENTAL and base is not None else None,
+            created_at=clock(),
+            meta={"label": sources.label, **meta},
+        )
+        snapshot_id = save_manifest(backend, keys, manifest)
+        details.update(snapshot_id=snapshot_id, kind=actual, bytes=saver.stats.bytes, stored=saver.stats.stored_bytes)
+        return SnapshotResult(snapshot_id, manifest, saver.stats, time.monotonic() - started, promoted)
+
+
+def _refreshing(lock: Lock, progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    """``progress``, refreshing the repository lock once a minute so a long snapshot's lock never goes stale."""
+    refreshed = time.monotonic()
+
+    def on_bytes(done: int) -> None:
+        nonlocal refreshed
+        if time.monotonic() - refreshed > LOCK_REFRESH_SECONDS:
+            lock.refresh()
+            refreshed = time.monotonic()
+        if progress is not None:
+            progress(done)
+
+    return on_bytes
+
+
+class _Capture:
+    def __init__(self, repository: Repository, saver: BlobSaver, index: Index, work: Path, threads: int) -> None:
+        self._repository, self._saver, self._index, self._work = repository, saver, index, work
+        self._chunker = repository.chunker()
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="capture")
+
+    def run(
+        self, sources: Sources, base: _Base | None
+    ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
+        with self._pool:
+            file_parts = {name: self._pool.submit(self._files, path) for name, path in sources.files.items()}
+            components: dict[str, tuple[FileEntry, ...]] = {}
+            meta: dict[str, Any] = {}
+            promoted = None
+            if sources.warehouse_url:
+                components_w, meta["warehouse"], promoted = self._warehouse(sources.warehouse_url, base)
+                components.update(components_w)
+            components.update({name: part.result() for name, part in file_parts.items()})
+        return components, meta, promoted
+
+    def _files(self, path: Path) -> tuple[FileEntry, ...]:
+        if path.is_file():
+            return (archive_file(self._saver, self._chunker, path, path.name),)
+        return archive_folder(self._saver, self._chunker, path)
+
+    def _warehouse(
+        self, url: str, base: _Base | None
+    ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
+        if databases.dialect_of(url) == "sqlite":
+            copy = self._work / "warehouse.sqlite"
+            databases.sqlite_backup(databases.sqlite_path(url), copy)
+            engine = sa.create_engine(f"sqlite:///{copy}")
+            try:
+                with engine.connect() as connection:
+                    return self._consistent(connection, databases.SQLITE_FORMAT, base, copy)
+            finally:
+                engine.dispose()
+        engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+        try:
+            with engine.connect() as connection:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    return self._consistent(connection, databases.PG_DUMP_FORMAT, base, url)
+        finally:
+            engine.dispose()
+
+    def _consistent(
+        self,
+        connection: sa.Connection,
+        database_format: str,
+        base: _Base | None,
+        database: Any,
+    ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
+        reflected = tables.reflect_tables(connection, only=tables.WAREHOUSE_TABLES)
+        specs = {name: tables.spec_of(table) for name, table in reflected.items()}
+        schema_version = _schema_version(connection, reflected)
+        promoted = None if base is None else _why_not_incremental(base, database_format, schema_version, specs)
+        incremental = base is not None and promoted is None
+        components: dict[str, tuple[FileEntry, ...]] = {}
+        dump: Future[FileEntry] | None = None
+        if not incremental:
+            name = DATABASE_FILES[database_format]
+            if database_format == databases.PG_DUMP_FORMAT:
+                exported = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+                others = _foreign_relations(connection, set(reflected))
+                dump = self._pool.submit(self._pg_dump, database, exported, others, name)
+            else:
+                dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
+        table_meta: dict[str, Any] = {}
+        entries = []
+        for name, table in reflected.items():
+            entry, info = self._table(connection, table, specs[name], base if incremental else None)
+            entries.append(entry)
+            table_meta[name] = info
+        components[TABLES] = tuple(entries)
+        if dump is not None:
+            components[DATABASE] = (dump.result(),)
+        meta = {
+            "dialect": connection.dialect.name,
+            "format": database_format,
+            "schema_version": schema_version,
+            "tables": table_meta,
+        }
+        return components, meta, promoted
+
+    def _pg_dump(self, url: str, exported_snapshot: str, others: list[tuple[str, str]], name: str) -> FileEntry:
+        with databases.pg_dump(url, exported_snapshot=exported_snapshot, exclude_tables=others) as stream:
+            return archive_stream(self._saver, self._chunker, stream, name)
+
+    def _table(
+        self, connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, base: _Base | None
+    ) -> tuple[FileEntry, dict[str, Any]]:
+        digest = tables.TableDigest(spec.columns)
+        current = _digested(tables.read_batches(connection, table, spec), digest)
+        path = self._work / f"{spec.name}.parquet"
+        info: dict[str, Any] = spec.to_dict()
+        if base is not None and spec.primary_key:
+            base_entry = _entry(base.manifest, TABLES, f"{spec.name}.parquet")
+            with self._repository.temporary_file(self._index, base_entry) as base_path:
+                sink = tables.ParquetSink(path, spec.delta_schema())
+                for batch in tables.delta_batches(tables.parquet_batches(base_path), current, spec):
+                    sink.write(batch)
+                sink.close()
+            file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", "delta", sink.rows
+        else:
+            sink = tables.ParquetSink(path, spec.schema())
+            for batch in current:
+                sink.write(batch)
+            sink.close()
+            file_name, info["stored"] = f"{spec.name}.parquet", "full"
+        info["rows"], info["checksum"] = digest.rows, digest.checksum
+        try:
+            return archive_file(self._saver, self._chunker, path, file_name), info
+        finally:
+            path.unlink()
+
+
+def _digested(batches: Iterator[Any], digest: tables.TableDigest) -> Iterator[Any]:
+    for batch in batches:
+        digest.add_batch(batch)
+        yield batch
+
+
+_OWNED_SEQUENCES = sa.text(
+    """
+    SELECT relation.relname, owner.relname
+    FROM pg_class relation
+    JOIN pg_namespace namespace ON namespace.oid = relation.relnamespace
+    LEFT JOIN pg_depend dependency ON dependency.objid = relation.oid
+        AND dependency.classid = 'pg_class'::regclass AND dependency.refclassid = 'pg_class'::regclass
+        AND dependency.deptype IN ('a', 'i')
+    LEFT JOIN pg_class owner ON owner.oid = dependency.refobjid
+    WHERE relation.relkind = 'S' AND namespace.nspname = current_schema()
+    """
+)
+
+
+def _foreign_relations(connection: sa.Connection, warehouse: set[str]) -> list[tuple[str, str]]:
+    """The tables of the database that are not the warehouse's (Dagster's storage may share it) and the sequences
+    they own (pg_dump would dump those, and a restore with --clean would drop them from under their tables)."""
+    schema = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
+    others = [t for t in sa.inspect(connection).get_table_names() if t not in warehouse]
+    sequences = [s for s, owner in connection.execute(_OWNED_SEQUENCES) if owner is not None and owner not in warehouse]
+    return [(schema, name) for name in sorted(others) + sorted(sequences)]
+
+
+def _entry(manifest: Manifest, component: str, path: str) -> FileEntry:
+    for entry in manifest.components.get(component, ()):
+        if entry.path == path:
+            return entry
+    raise KeyError(f"the snapshot holds no {component}/{path}")
+
+
+def _schema_version(connection: sa.Connection, reflected: Mapping[str, sa.Table]) -> str | None:
+    if VERSION_TABLE not in reflected:
+        return None
+    with contextlib.suppress(sa.exc.NoResultFound):
+        return str(connection.execute(sa.select(reflected[VERSION_TABLE].c.version_num)).scalar_one())
+    return None
+
+
+def _why_not_incremental(
+    base: _Base, database_format: str, schema_version: str | None, specs: Mapping[str, tables.TableSpec]
+) -> str | None:
+    warehouse = base.manifest.meta.get("warehouse")
+    if not warehouse:
+        return f"base {base.snapshot_id[:12]} holds no warehouse"
+    if warehouse["format"] != database_format:
+        return f"base {base.snapshot_id[:12]} is a {warehouse['format']} warehouse, this one {database_format}"
+    if warehouse["schema_version"] != schema_version:
+        return f"schema version {schema_version} differs from the base's {warehouse['schema_version']}"
+    base_specs = {n: tables.TableSpec.from_dict(n, info) for n, info in warehouse["tables"].items()}
+    if base_specs != dict(specs):
+        return "the tables or their columns differ from the base's"
+    return None

@@ -1,0 +1,524 @@
+"""Warehouse tables as streams of rows in primary-key order: read from a database in batches, written to and read
+from Parquet, checksummed, compared by key (sorted merge) and patched with a delta.
+
+Everything here streams: rows flow batch by batch and two tables are compared by walking both in key order, so
+no table is ever held whole. The key order must be the same on every side: PostgreSQL sorts text by its
+collation, so text keys are ordered ``COLLATE "C"`` (bytes of UTF-8, which is code point order, Python's order);
+SQLite's default BINARY collation is the same. A stream found out of key order is an error, never a wrong diff.
+
+A table without a primary key is keyed by all its columns (its rows compared as a set).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.migrate import VERSION_TABLE
+
+BATCH_ROWS = 10_000
+OP_COLUMN = "_m365_op"
+"""The column of a delta saying whether its row is an ``upsert`` (added or changed) or a ``delete``."""
+UPSERT, DELETE = "upsert", "delete"
+
+_ARROW_TYPES = {
+    str(t): t
+    for t in (
+        pa.string(),
+        pa.int64(),
+        pa.bool_(),
+        pa.float64(),
+        pa.timestamp("us", tz="UTC"),
+        pa.timestamp("us"),
+        pa.date32(),
+        pa.binary(),
+    )
+}
+
+Row = dict[str, Any]
+
+
+class KeyOrderError(ValueError):
+    """A table stream whose rows are not in strictly increasing key order."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's name, key and columns with their Arrow types (as recorded in a manifest)."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.primary_key or self.columns
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in zip(self.columns, self.types, strict=True)])
+
+    def delta_schema(self) -> pa.Schema:
+        return self.schema().append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+
+    def to_dict(self) -> dict[str, Any]:
+        columns = [list(pair) for pair in zip(self.columns, self.types, strict=True)]
+        return {"primary_key": list(self.primary_key), "columns": columns}
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> TableSpec:
+        columns = [tuple(c) for c in data["columns"]]
+        return cls(name, tuple(data["primary_key"]), tuple(c[0] for c in columns), tuple(c[1] for c in columns))
+
+
+def _arrow_type(column_type: sa.types.TypeEngine[Any]) -> pa.DataType:
+    try:
+        python = column_type.python_type
+    except NotImplementedError:
+        return pa.string()
+    if python is bool:
+        return pa.bool_()
+    if python is int:
+        return pa.int64()
+    if python is float:
+        return pa.float64()
+    if python is dt.datetime:
+        return pa.timestamp("us", tz="UTC") if getattr(column_type, "timezone", False) else pa.timestamp("us")
+    if python is dt.date:
+        return pa.date32()
+    if python is bytes:
+        return pa.binary()
+    return pa.string()
+
+
+WAREHOUSE_TABLES = frozenset(schema.metadata.tables) | {VERSION_TABLE}
+"""The warehouse's tables (every table is declared in ``warehouse.schema``) and its Alembic version table; a
+PostgreSQL database may hold others (Dagster's storage), which are not the warehouse's."""
+
+
+def reflect_tables(connection: sa.Connection, only: Collection[str] | None = None) -> dict[str, sa.Table]:
+    """The tables of the database's default schema (those of ``only`` when given), reflected with their types
+    as the database reports them."""
+    metadata = sa.MetaData()
+    metadata.reflect(connection, only=None if only is None else lambda name, _: name in only)
+    return dict(sorted(metadata.tables.items()))
+
+
+def spec_of(table: sa.Table) -> TableSpec:
+    columns = list(table.columns)
+    return TableSpec(
+        table.name,
+        tuple(c.name for c in table.primary_key.columns),
+        tuple(c.name for c in columns),
+        tuple(str(_arrow_type(c.type)) for c in columns),
+    )
+
+
+def read_batches(
+    connection: sa.Connection, table: sa.Table, spec: TableSpec, batch_rows: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema. The driver's values go to Arrow
+    column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text
+    timestamps and integer booleans, JSON) is converted value by value."""
+    postgres = connection.dialect.name == "postgresql"
+    order = [
+        table.c[name].collate("C") if postgres and _arrow_type(table.c[name].type) == pa.string() else table.c[name]
+        for name in spec.key
+    ]
+    query = sa.select(*(table.c[name] for name in spec.columns)).order_by(*order)
+    sql = str(query.compile(dialect=connection.dialect))
+    if postgres and _copyable(table, spec):
+        yield from _postgres_copy(connection, sql, spec)
+        return
+    # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
+    result = connection.exec_driver_sql(sql, execution_options={"stream_results": True})
+    schema = spec.schema()
+    while rows := result.fetchmany(batch_rows):
+        columns = list(zip(*rows, strict=True))
+        arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+_COPY_TYPES = {
+    sa.String: pa.string(),
+    sa.Integer: pa.int64(),
+    sa.Boolean: pa.bool_(),
+    sa.DateTime: None,  # either timestamp type
+    sa.Date: pa.date32(),
+}
+
+
+def _copyable(table: sa.Table, spec: TableSpec) -> bool:
+    """Whether every column's PostgreSQL text form is one Arrow's CSV reader parses into its Arrow type."""
+    for name, arrow_type in zip(spec.columns, spec.schema().types, strict=True):
+        column_type = table.c[name].type
+        matches = [expected for kind, expected in _COPY_TYPES.items() if isinstance(column_type, kind)]
+        if not matches or (matches[0] is not None and matches[0] != arrow_type):
+            return False
+    return True
+
+
+def _postgres_copy(connection: sa.Connection, sql: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+    """The query's rows through ``COPY ... TO STDOUT (FORMAT csv)`` parsed by Arrow's CSV reader (in C++), in the
+    connection's transaction. Timestamps are written in UTC and dates as ISO; an unquoted empty field is NULL and
+    a quoted one the empty string."""
+    connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+    connection.exec_driver_sql("SET LOCAL datestyle = 'ISO, YMD'")
+    schema = spec.schema()
+    convert = pacsv.ConvertOptions(
+        column_types=schema,
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+        stream = _CopyStream(copy)
+        if not stream.peek():
+            return
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=list(spec.columns), use_threads=False, block_size=4 << 20),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=convert,
+        )
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+class _CopyStream(io.RawIOBase):
+    """A readable file over the data of a psycopg ``COPY ... TO STDOUT`` (which arrives a row at a time)."""
+
+    def __init__(self, copy: Any) -> None:
+        self._copy = copy
+        self._pending: bytes | memoryview = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def peek(self) -> bool:
+        """Whether there is any data."""
+        return self._refill()
+
+    def _refill(self) -> bool:
+        if self._offset < len(self._pending):
+            return True
+        self._pending, self._offset = self._copy.read(), 0
+        return len(self._pending) > 0
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view) and self._refill():
+            count = min(len(view) - filled, len(self._pending) - self._offset)
+            view[filled : filled + count] = self._pending[self._offset : self._offset + count]
+            filled += count
+            self._offset += count
+        return filled
+
+
+def _arrow_column(values: tuple[Any, ...], arrow_type: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
+    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
+        return pc.cast(pa.array([None if v is None else str(v) for v in values], pa.string()), arrow_type)
+    if arrow_type == pa.string():
+        return pa.array([None if v is None else _text(v) for v in values], pa.string())
+    convert = {pa.bool_(): bool, pa.int64(): int, pa.float64(): float}.get(arrow_type, lambda v: v)
+    return pa.array([None if v is None else convert(v) for v in values], type=arrow_type)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
+def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+
+
+class TableDigest:
+    """Row count and SHA-256 of a table's rows in key order, the same whichever database or file they come from
+    and however they are cut into batches. Computed column by column on Arrow's buffers: for each column, the
+    stream of its validity (a byte per row), of its values' lengths (text and bytes) and of its values (nulls as
+    zero, timestamps as microseconds), each hashed on its own so batch boundaries do not matter."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self._columns = columns
+        self._hashes = {c: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for c in columns}
+        self.rows = 0
+
+    def add_batch(self, batch: pa.RecordBatch) -> None:
+        for name in self._columns:
+            validity, lengths, values = self._hashes[name]
+            column = batch.column(name)
+            validity.update(_buffer_bytes(pc.cast(pc.is_valid(column), pa.uint8()), 1))
+            if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+                filled = column.fill_null("" if pa.types.is_string(column.type) else b"")
+                lengths.update(_buffer_bytes(pc.binary_length(filled), 4))
+                values.update(_variable_bytes(filled))
+            else:
+                filled = _fixed_width(column)
+                values.update(_buffer_bytes(filled, filled.type.bit_width // 8))
+        self.rows += batch.num_rows
+
+    @property
+    def checksum(self) -> str:
+        total = hashlib.sha256(str(self.rows).encode())
+        for name in self._columns:
+            total.update(name.encode() + b"\0" + b"".join(h.digest() for h in self._hashes[name]))
+        return total.hexdigest()
+
+
+def _fixed_width(column: pa.Array) -> pa.Array:
+    if pa.types.is_timestamp(column.type):
+        column = pc.cast(column, pa.int64())
+    elif pa.types.is_date32(column.type):
+        column = pc.cast(column, pa.int32())
+    elif pa.types.is_boolean(column.type):
+        column = pc.cast(column, pa.uint8())
+    return column.fill_null(0)
+
+
+def _buffer_bytes(array: pa.Array, width: int) -> memoryview:
+    buffer = array.buffers()[1]
+    if buffer is None:
+        return memoryview(b"")
+    return memoryview(buffer)[array.offset * width : (array.offset + len(array)) * width]
+
+
+def _variable_bytes(array: pa.Array) -> memoryview:
+    offsets_buffer, data = array.buffers()[1], array.buffers()[2]
+    if offsets_buffer is None or data is None or len(array) == 0:
+        return memoryview(b"")
+    offsets = memoryview(offsets_buffer).cast("i")
+    return memoryview(data)[offsets[array.offset] : offsets[array.offset + len(array)]]
+
+
+def table_digest(batches: Iterable[pa.RecordBatch], spec: TableSpec) -> TableDigest:
+    digest = TableDigest(spec.columns)
+    for batch in batches:
+        digest.add_batch(batch)
+    return digest
+
+
+class ParquetSink:
+    """Writes batches of one schema to a Parquet file, uncompressed: the store compresses after chunking, and
+    uncompressed pages keep unchanged rows' bytes unchanged, so content-defined chunks deduplicate them."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression="none")
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writer.write_batch(batch)
+            self.rows += batch.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+_OLD_PRESENT, _NEW_PRESENT = "_m365_old", "_m365_new"
+_OLD_SUFFIX, _NEW_SUFFIX = "_m365_was", "_m365_now"
+
+
+class _OrderedStream:
+    """A key-ordered stream of batches, buffered so that a window of it (every row up to a key) can be taken;
+    it checks the order as batches arrive."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch], spec: TableSpec, schema: pa.Schema, label: str) -> None:
+        self._batches, self._spec, self._schema, self._label = iter(batches), spec, schema, label
+        self._sort = [(k, "ascending") for k in spec.key]
+        self._buffer = schema.empty_table()
+        self._last: tuple[Any, ...] | None = None
+        self.done = False
+
+    def fill(self) -> None:
+        while self._buffer.num_rows == 0 and not self.done:
+            batch = next(self._batches, None)
+            if batch is None:
+                self.done = True
+                return
+            table = pa.Table.from_batches([batch]).select(self._schema.names).cast(self._schema)
+            if table.num_rows == 0:
+                continue
+            indices = pc.sort_indices(table, sort_keys=self._sort)
+            first = _key_at(table, self._spec.key, 0)
+            if not indices.equals(pa.array(range(table.num_rows), indices.type)) or (
+                self._last is not None and not self._last < first
+            ):
+                raise KeyOrderError(f"table {self._spec.name} ({self._label}): rows are not in key order")
+            self._last = _key_at(table, self._spec.key, table.num_rows - 1)
+            self._buffer = table
+
+    @property
+    def empty(self) -> bool:
+        return self._buffer.num_rows == 0
+
+    def last_key(self) -> tuple[Any, ...]:
+        return _key_at(self._buffer, self._spec.key, self._buffer.num_rows - 1)
+
+    def take_through(self, boundary: tuple[Any, ...]) -> pa.Table:
+        """Remove and return the buffered rows whose key is at most ``boundary``."""
+        low, high = 0, self._buffer.num_rows
+        while low < high:
+            middle = (low + high) // 2
+            if _key_at(self._buffer, self._spec.key, middle) <= boundary:
+                low = middle + 1
+            else:
+                high = middle
+        taken, self._buffer = self._buffer.slice(0, low), self._buffer.slice(low)
+        return taken
+
+
+def _key_at(table: pa.Table, key: tuple[str, ...], row: int) -> tuple[Any, ...]:
+    return tuple(table.column(k)[row].as_py() for k in key)
+
+
+def _windows(left: _OrderedStream, right: _OrderedStream) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Pairs of slices of two key-ordered streams holding every row of both up to the same key: a sorted merge,
+    a batch at a time."""
+    while True:
+        left.fill()
+        right.fill()
+        if left.empty and right.empty:
+            return
+        if left.empty:
+            boundary = right.last_key()
+        elif right.empty:
+            boundary = left.last_key()
+        else:
+            boundary = min(left.last_key(), right.last_key())
+        yield left.take_through(boundary), right.take_through(boundary)
+
+
+@dataclass(frozen=True)
+class WindowDiff:
+    """The differences within one window, each in key order."""
+
+    added: pa.Table
+    removed: pa.Table
+    changed_old: pa.Table
+    changed_new: pa.Table
+
+
+def compare(old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec) -> Iterator[WindowDiff]:
+    """Sorted merge of two key-ordered tables (compared on ``spec``'s columns), window by window: within a window
+    the rows are matched by a hash join on the key and compared column by column, all in Arrow."""
+    schema = spec.schema()
+    olds, news = _OrderedStream(old, spec, schema, "old"), _OrderedStream(new, spec, schema, "new")
+    empty = schema.empty_table()
+    for before, after in _windows(olds, news):
+        if before.num_rows == 0 or after.num_rows == 0:
+            yield WindowDiff(after, before, empty, empty)
+            continue
+        yield _compare_window(before, after, spec)
+
+
+def _compare_window(before: pa.Table, after: pa.Table, spec: TableSpec) -> WindowDiff:
+    joined = before.append_column(_OLD_PRESENT, pa.repeat(True, before.num_rows)).join(
+        after.append_column(_NEW_PRESENT, pa.repeat(True, after.num_rows)),
+        keys=list(spec.key),
+        join_type="full outer",
+        left_suffix=_OLD_SUFFIX,
+        right_suffix=_NEW_SUFFIX,
+    )
+    joined = joined.sort_by([(k, "ascending") for k in spec.key])
+    values = [c for c in spec.columns if c not in spec.key]
+    in_old, in_new = pc.is_valid(joined[_OLD_PRESENT]), pc.is_valid(joined[_NEW_PRESENT])
+    same = pc.and_(in_old, in_new)
+    for name in values:
+        was, now = joined[name + _OLD_SUFFIX], joined[name + _NEW_SUFFIX]
+        equal = pc.or_kleene(pc.equal(was, now), pc.and_(pc.is_null(was), pc.is_null(now)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    changed = pc.and_(pc.and_(in_old, in_new), pc.invert(same))
+    schema = spec.schema()
+
+    def side(mask: pa.ChunkedArray, suffix: str) -> pa.Table:
+        chosen = joined.filter(mask)
+        return pa.table({c: chosen[c if c in spec.key else c + suffix] for c in spec.columns}).cast(schema)
+
+    return WindowDiff(
+        added=side(pc.invert(in_old), _NEW_SUFFIX),
+        removed=side(pc.invert(in_new), _OLD_SUFFIX),
+        changed_old=side(changed, _OLD_SUFFIX),
+        changed_new=side(changed, _NEW_SUFFIX),
+    )
+
+
+def changes(
+    old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec
+) -> Iterator[tuple[tuple[Any, ...], Row | None, Row | None]]:
+    """``(key, old row, new row)`` for each added (old None), removed (new None) or changed row, in key order;
+    only these rows become Python objects."""
+    for window in compare(old, new, spec):
+        found: list[tuple[tuple[Any, ...], Row | None, Row | None]] = []
+        for row in window.added.to_pylist():
+            found.append((tuple(row[k] for k in spec.key), None, row))
+        for row in window.removed.to_pylist():
+            found.append((tuple(row[k] for k in spec.key), row, None))
+        for was, now in zip(window.changed_old.to_pylist(), window.changed_new.to_pylist(), strict=True):
+            found.append((tuple(now[k] for k in spec.key), was, now))
+        yield from sorted(found, key=lambda change: change[0])
+
+
+def delta_batches(
+    old: Iterable[pa.RecordBatch], new: Iterable[pa.RecordBatch], spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
+    """The delta turning ``old`` into ``new``, in key order: each added or changed row whole (``upsert``), each
+    removed row's key with nulls (``delete``)."""
+    delta_schema = spec.delta_schema()
+    for window in compare(old, new, spec):
+        upserts = pa.concat_tables([window.added, window.changed_new])
+        upserts = upserts.append_column(OP_COLUMN, pa.repeat(UPSERT, upserts.num_rows).cast(pa.string()))
+        count = window.removed.num_rows
+        deletes = pa.table(
+            {
+                **{
+                    f.name: window.removed[f.name] if f.name in spec.key else pa.nulls(count, f.type)
+                    for f in spec.schema()
+                },
+                OP_COLUMN: pa.repeat(DELETE, count).cast(pa.string()),
+            }
+        )
+        delta = pa.concat_tables([upserts.cast(delta_schema), deletes.cast(delta_schema)])
+        if delta.num_rows:
+            yield from delta.sort_by([(k, "ascending") for k in spec.key]).to_batches()
+
+
+def apply_delta(
+    base: Iterable[pa.RecordBatch], delta: Iterable[pa.RecordBatch], spec: TableSpec
+) -> Iterator[pa.RecordBatch]:
+    """``base`` with ``delta`` applied, in key order (the table the delta was taken of)."""
+    schema = spec.schema()
+    bases = _OrderedStream(base, spec, schema, "base")
+    deltas = _OrderedStream(delta, spec, spec.delta_schema(), "delta")
+    for before, changes_ in _windows(bases, deltas):
+        if changes_.num_rows == 0:
+            yield from before.to_batches()
+            continue
+        kept = before.join(changes_.select(list(spec.key)), keys=list(spec.key), join_type="left anti")
+        upserts = changes_.filter(pc.equal(changes_[OP_COLUMN], UPSERT)).select(list(spec.columns))
+        merged = pa.concat_tables([kept.select(list(spec.columns)).cast(schema), upserts.cast(schema)])
+        yield from merged.sort_by([(k, "ascending") for k in spec.key]).to_batches()

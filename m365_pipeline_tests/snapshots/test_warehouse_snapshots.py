@@ -1,0 +1,389 @@
+"""Warehouse snapshots on real databases: restored into a fresh PostgreSQL database or SQLite file row for row
+equal, files byte-identical, single tables alone; incrementals store the changed rows and restore exactly; a
+hostile manifest, a corrupted chunk and a non-empty target are refused or leave the target marked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from m365_pipeline.snapshots import databases
+from m365_pipeline.snapshots.backend import Backend, LocalBackend
+from m365_pipeline.snapshots.capture import (
+    DATABASE,
+    INCREMENTAL,
+    TABLES,
+    Sources,
+    create_snapshot,
+    estimated_bytes,
+)
+from m365_pipeline.snapshots.chunker import compiled_fastcdc
+from m365_pipeline.snapshots.crypto import IntegrityError, seal
+from m365_pipeline.snapshots.keys import RepositoryKeys
+from m365_pipeline.snapshots.manifests import UnsafePath
+from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.restore import (
+    MARKER_FILE,
+    MARKER_TABLE,
+    STEPS,
+    Progress,
+    RestoreHooks,
+    RestoreTarget,
+    restore_snapshot,
+)
+from m365_pipeline.snapshots.restorer import RestoreRefused
+from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.engine import create_warehouse_engine
+from m365_pipeline.warehouse.migrate import current_revision, upgrade_to_head
+from m365_pipeline_tests.snapshots.warehouse_data import TENANT, checksums, contents, populate
+
+KEYS = RepositoryKeys(bytes(range(32)))
+
+
+def _repository(backend: Backend) -> Repository:
+    return Repository.init(backend, KEYS, pack_size=1_000_000)
+
+
+def _files(root: Path) -> dict[str, Path]:
+    rng = random.Random(5)
+    config, raw = root / "config", root / "raw"
+    (config / "m365.toml").parent.mkdir(parents=True)
+    (config / "m365.toml").write_text('tenant = "contoso"\nschedule = "0 6 * * *"\n')
+    for n in range(3):
+        path = raw / f"users/tenant=t1/e{n}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(200_000))
+    return {"config": config, "raw": raw}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    compiled_fastcdc()  # the compiled chunker is what runs
+    engine = populate(postgres_url)
+    revision = current_revision(engine)
+    engine.dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    files = _files(tmp_path / "source")
+    result = create_snapshot(repository, Sources(postgres_url, files, label="prod"))
+    manifest = result.manifest
+    assert manifest.kind == "full"
+    assert [e.path for e in manifest.components[DATABASE]] == ["warehouse.pgdump"]
+    assert {e.path for e in manifest.components[TABLES]} >= {"users.parquet", "user_licenses.parquet"}
+    assert manifest.meta["warehouse"]["schema_version"] == revision
+    assert manifest.meta["warehouse"]["tables"]["users"]["rows"] == 300
+
+    progress: list[Progress] = []
+    calls: list[str] = []
+    hooks = RestoreHooks(
+        stop=lambda: calls.append("stop"),
+        post_check=lambda target: calls.append(f"post_check {target.warehouse_url == second_postgres_url}"),
+        release=lambda: calls.append("release"),
+        progress=progress.append,
+    )
+    target = RestoreTarget(second_postgres_url, {"config": tmp_path / "out/config", "raw": tmp_path / "out/raw"})
+    report = restore_snapshot(repository, result.snapshot_id, target, hooks=hooks)
+
+    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert contents(second_postgres_url)["users"] == contents(postgres_url)["users"]
+    assert report.tables["user_licenses"] == len(contents(postgres_url)["user_licenses"])
+    for name, folder in files.items():
+        assert _tree(tmp_path / "out" / name) == _tree(folder)
+    assert [step for step, _ in report.steps] == list(STEPS)
+    assert calls == ["stop", "post_check True", "release"]
+    assert progress[-1].done_bytes == progress[-1].total_bytes > 0 and progress[-1].eta_seconds == 0
+    with sa.create_engine(sa.make_url(second_postgres_url).set(drivername="postgresql+psycopg")).connect() as c:
+        assert MARKER_TABLE not in sa.inspect(c).get_table_names()
+
+    assert report.verified == []  # a full's database is proven by its dump's SHA-256 and pg_restore
+    with pytest.raises(RestoreRefused, match="not empty"):
+        restore_snapshot(repository, result.snapshot_id, RestoreTarget(second_postgres_url))
+    again = restore_snapshot(
+        repository, result.snapshot_id, RestoreTarget(second_postgres_url), force=True, verify_all_tables=True
+    )
+    assert sorted(again.verified) == sorted(manifest.meta["warehouse"]["tables"])
+    assert checksums(second_postgres_url) == checksums(postgres_url)
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"], indirect=True)
+def test_sqlite_warehouse_restores_into_another_file_through_the_backup_api(tmp_path: Path, backend: Backend) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    engine = populate(source, users=120)
+    repository = _repository(backend)
+    progress: list[int] = []
+    result = create_snapshot(repository, Sources(source), progress=progress.append)
+    assert [e.path for e in result.manifest.components[DATABASE]] == ["warehouse.sqlite"]
+    assert progress == sorted(progress) and progress[-1] == result.stats.bytes
+    assert result.stats.bytes / 2 < estimated_bytes(Sources(source)) < result.stats.bytes * 3  # an estimate
+    with engine.begin() as connection:  # the live database moves on; the snapshot does not
+        connection.execute(schema.users.delete())
+    engine.dispose()
+
+    target = f"sqlite:///{tmp_path / 'elsewhere' / 'restored.sqlite'}"
+    restore_snapshot(repository, result.snapshot_id, RestoreTarget(target))
+    restored = contents(target)
+    assert len(restored["users"]) == 120
+    assert restored["user_licenses"] == contents(source)["user_licenses"]
+
+
+def test_a_single_table_restores_alone_into_a_migrated_warehouse(tmp_path: Path, postgres_url: str) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(source)).snapshot_id
+    before = contents(source)
+
+    target = create_warehouse_engine(postgres_url)
+    upgrade_to_head(target)
+    with target.begin() as connection:
+        connection.execute(
+            schema.skus.insert(),
+            [{"tenant_id": TENANT, "sku_id": "x", "sku_part_number": "X", "service_plan_names": ""}],
+        )
+    target.dispose()
+    report = restore_snapshot(repository, snapshot_id, RestoreTarget(postgres_url), only_tables=["user_licenses"])
+    after = contents(postgres_url)
+    assert report.tables == {"user_licenses": len(before["user_licenses"])}
+    assert sorted(after["user_licenses"]) == sorted(before["user_licenses"])
+    assert after["users"] == [] and len(after["skus"]) == 1  # nothing else touched
+    with pytest.raises(RestoreRefused, match="user_licenses"):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(postgres_url), only_tables=["user_licenses"])
+
+
+def _scattered_changes(url: str, fraction: float, seed: int = 9) -> int:
+    """Change, remove and add about ``fraction`` of the users (scattered) and licences; returns the bytes of the
+    changed rows (as JSON), the size a row-level incremental is measured against."""
+    rng = random.Random(seed)
+    engine = create_warehouse_engine(url)
+    changed = 0
+    with engine.begin() as connection:
+        users = [row._asdict() for row in connection.execute(sa.select(schema.users))]
+        picked = rng.sample(users, max(3, int(len(users) * fraction)))
+        for row in picked[::3]:
+            connection.execute(schema.users.update().where(schema.users.c.id == row["id"]).values(job_title="Director"))
+        for row in picked[1::3]:
+            connection.execute(schema.user_licenses.delete().where(schema.user_licenses.c.user_id == row["id"]))
+            connection.execute(schema.users.delete().where(schema.users.c.id == row["id"]))
+        for n, row in enumerate(picked[2::3]):
+            fresh = {**row, "id": f"00000000-0000-0000-{seed:04d}-{n:012d}", "user_principal_name": f"new{seed}.{n}@x"}
+            connection.execute(schema.users.insert(), [fresh])
+            connection.execute(
+                schema.user_licenses.insert(),
+                [{"tenant_id": TENANT, "user_id": fresh["id"], "sku_id": "sku-new", "disabled_plans": ""}],
+            )
+        changed = sum(len(json.dumps(row, default=str)) for row in picked)
+    engine.dispose()
+    return changed
+
+
+def test_a_primary_key_incremental_stores_the_changed_rows_and_restores_exactly(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    populate(postgres_url, users=2000).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    files = _files(tmp_path / "source")
+    full = create_snapshot(repository, Sources(postgres_url, files))
+    changed_bytes = _scattered_changes(postgres_url, 0.02)
+    incremental = create_snapshot(repository, Sources(postgres_url, files), kind=INCREMENTAL)
+
+    assert incremental.manifest.kind == "incremental" and incremental.promoted is None
+    assert incremental.manifest.parent == full.snapshot_id
+    assert DATABASE not in incremental.manifest.components
+    users = incremental.manifest.meta["warehouse"]["tables"]["users"]
+    assert users["stored"] == "delta" and users["delta_rows"] == 40
+    tables = len(incremental.manifest.meta["warehouse"]["tables"])
+    # a delta file per table (Parquet's own footer ~1-2 KB each) plus the changed rows; far below a full
+    assert incremental.stats.stored_bytes < 2 * changed_bytes + tables * 4096
+
+    report = restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url))
+    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert sorted(report.verified) == ["user_licenses", "users"]  # the tables the delta changed
+
+
+def test_an_incremental_is_taken_as_a_full_when_there_is_no_base_or_the_schema_changed(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    engine = populate(source, users=20)
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    first = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
+    assert first.manifest.kind == "full" and "no full snapshot" in str(first.promoted)
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE users ADD COLUMN nickname VARCHAR"))
+    engine.dispose()
+    second = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
+    assert second.manifest.kind == "full" and "differ" in str(second.promoted)
+    third = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
+    assert third.manifest.kind == "incremental" and third.manifest.parent == second.snapshot_id
+
+
+def test_an_incremental_of_sqlite_restores_exactly(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=400).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    create_snapshot(repository, Sources(source))
+    _scattered_changes(source, 0.05)
+    incremental = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
+    target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(target))
+    assert checksums(target) == checksums(source)
+    single = f"sqlite:///{tmp_path / 'single.sqlite'}"
+    upgrade_to_head(engine := create_warehouse_engine(single))
+    engine.dispose()
+    restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(single), only_tables=["users"])
+    assert contents(single)["users"] == contents(source)["users"]
+
+
+def test_a_hostile_manifest_path_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    files = _files(tmp_path / "source")
+    honest = create_snapshot(repository, Sources(files=files)).manifest
+    body = json.loads(honest.plaintext())
+    body["components"]["raw"][0]["path"] = "../../escaped.txt"
+    plaintext = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    hostile_id = hashlib.sha256(plaintext).digest()
+    repository.backend.write("snapshots", hostile_id.hex(), seal(KEYS.encryption, hostile_id, plaintext))
+    target = tmp_path / "target" / "raw"
+    with pytest.raises(UnsafePath, match="escaped"):
+        restore_snapshot(repository, hostile_id.hex(), RestoreTarget(folders={"raw": target}))
+    assert not (tmp_path / "escaped.txt").exists() and not target.exists()
+
+
+def _corrupt_every_pack(root: Path) -> None:
+    for pack in (root / "packs").rglob("*"):
+        if pack.is_file():
+            data = bytearray(pack.read_bytes())
+            for position in range(40, len(data), 97):  # a flipped bit in every blob
+                data[position] ^= 1
+            pack.write_bytes(bytes(data))
+
+
+def test_a_corrupted_chunk_leaves_a_sqlite_target_as_it_was_and_a_folder_marked_failed(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=50).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(source, _files(tmp_path / "source"))).snapshot_id
+    _corrupt_every_pack(tmp_path / "repo")
+
+    target_db = tmp_path / "target.sqlite"
+    populate(f"sqlite:///{target_db}", users=5, seed=3).dispose()
+    before = contents(f"sqlite:///{target_db}")
+    released: list[bool] = []
+    hooks = RestoreHooks(release=lambda: released.append(True))
+    with pytest.raises(IntegrityError):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(f"sqlite:///{target_db}"), force=True, hooks=hooks)
+    assert contents(f"sqlite:///{target_db}") == before
+    assert released == [True]
+
+    folder = tmp_path / "target-raw"
+    with pytest.raises(IntegrityError):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(folders={"raw": folder}))
+    marker = json.loads((folder / MARKER_FILE).read_text())
+    assert marker["status"] == "failed" and marker["step"] == "files" and marker["snapshot_id"] == snapshot_id
+
+
+def test_a_failed_post_check_marks_the_restored_database_failed(tmp_path: Path) -> None:
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=10).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(source)).snapshot_id
+
+    def failing_checks(target: RestoreTarget) -> None:
+        raise RuntimeError("asset check users_unique failed")
+
+    target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    with pytest.raises(RuntimeError, match="users_unique"):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(target), hooks=RestoreHooks(post_check=failing_checks))
+    engine = sa.create_engine(target)
+    with engine.connect() as connection:
+        (row,) = connection.execute(sa.text(f"SELECT status, step, detail FROM {MARKER_TABLE}")).all()
+    engine.dispose()
+    assert tuple(row) == ("failed", "post_check", "asset check users_unique failed")
+
+
+def test_a_postgres_warehouse_sharing_its_database_with_dagster_restores_without_touching_dagster(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    engine = populate(postgres_url, users=50)
+    with engine.begin() as connection:  # Dagster's run storage in the same database, with a serial sequence
+        connection.execute(sa.text("CREATE TABLE runs (id SERIAL PRIMARY KEY, run_id TEXT NOT NULL)"))
+        connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('before-snapshot')"))
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot = create_snapshot(repository, Sources(postgres_url))
+    assert "runs" not in snapshot.manifest.meta["warehouse"]["tables"]
+    expected = checksums(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(schema.user_licenses.delete())
+        connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('after-snapshot')"))
+    engine.dispose()
+
+    restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(postgres_url), force=True)  # the live system
+    after = contents(postgres_url)
+    assert after["runs"] == [(1, "before-snapshot"), (2, "after-snapshot")]
+    assert {name: value for name, value in checksums(postgres_url).items() if name != "runs"} == {
+        name: value for name, value in expected.items() if name != "runs"
+    }
+    restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(second_postgres_url))
+    assert "runs" not in contents(second_postgres_url)
+    engine = create_warehouse_engine(postgres_url)
+    with engine.begin() as connection:  # Dagster's sequence was left alone
+        assert connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('later') RETURNING id")).scalar_one() == 3
+    engine.dispose()
+
+
+def test_a_corrupted_chunk_leaves_a_postgres_target_unchanged_and_marked_failed(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    populate(postgres_url, users=200).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(postgres_url)).snapshot_id
+    _corrupt_every_pack(tmp_path / "repo")
+    populate(second_postgres_url, users=7, seed=4).dispose()
+    before = contents(second_postgres_url)
+
+    with pytest.raises(IntegrityError):
+        restore_snapshot(repository, snapshot_id, RestoreTarget(second_postgres_url), force=True)
+    assert contents(second_postgres_url) == before  # pg_restore's single transaction never committed
+    engine = create_warehouse_engine(second_postgres_url)
+    with engine.connect() as connection:
+        (marker,) = connection.execute(sa.text(f"SELECT snapshot_id, status, step FROM {MARKER_TABLE}")).all()
+    engine.dispose()
+    assert tuple(marker) == (snapshot_id, "failed", "database")
+
+
+def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, postgres_url: str) -> None:
+    from m365_pipeline.snapshots.check import check
+    from m365_pipeline.snapshots.oplog import operations
+
+    populate(postgres_url, users=5).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(sa.exc.OperationalError):
+        create_snapshot(repository, Sources(missing))
+    with pytest.raises(databases.DatabaseToolFailed, match="pg_dump exited"), databases.pg_dump(missing) as stream:
+        stream.read()
+    assert repository.snapshot_ids() == [] and check(repository.backend, KEYS).ok
+    (logged,) = operations(repository.backend, KEYS)
+    assert logged.what == "snapshot" and logged.outcome.startswith("failed: OperationalError")
+
+
+def test_a_long_restore_keeps_its_lock_fresh(tmp_path: Path) -> None:
+    import itertools
+
+    from m365_pipeline.snapshots.locks import list_locks
+
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    snapshot_id = create_snapshot(repository, Sources(files=_files(tmp_path / "source"))).snapshot_id
+    seen = []
+    minutes = itertools.count(step=61.0)  # each reading of the clock a minute later
+    hooks = RestoreHooks(progress=lambda _: seen.append(list_locks(repository.backend, KEYS)[0].refreshed_at))
+    target = RestoreTarget(folders={"raw": tmp_path / "out/raw", "config": tmp_path / "out/config"})
+    restore_snapshot(repository, snapshot_id, target, hooks=hooks, clock=lambda: next(minutes))
+    assert len(seen) >= 2 and seen == sorted(seen) and len(set(seen)) == len(seen)
