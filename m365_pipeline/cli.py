@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from m365_pipeline.cli_directory import asof
+from m365_pipeline.cli_emulator import change as emulator_change
 from m365_pipeline.cli_snapshots import snapshot, tag
 from m365_pipeline.settings import (
     PREFIX,
@@ -104,6 +106,9 @@ def emulator() -> None:
     """The bundled Microsoft Graph emulator."""
 
 
+emulator.add_command(emulator_change)
+
+
 @emulator.command()
 @click.option(
     "--host",
@@ -115,12 +120,18 @@ def emulator() -> None:
 @click.option("--port", default=8365, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: any free).")
 @click.option("--users", type=click.IntRange(1), help="Users in each synthetic tenant [M365_EMULATOR_USERS].")
 @click.option("--tls", is_flag=True, help="Serve https with a self-signed certificate (needed for tenant mode: msal).")
+@click.option("--limits", is_flag=True, help="Enforce Graph's published throttling limits per service class.")
+@click.option(
+    "--delta-replays", type=click.FloatRange(0, 1), default=0.0, help="Share of delta pages shuffled and replayed."
+)
 @click.option(
     "--tls-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder of the certificate and its key [default: <M365_DATA_DIR>/emulator-tls].",
 )
-def serve(host: str, port: int, users: int | None, tls: bool, tls_dir: Path | None) -> None:
+def serve(
+    host: str, port: int, users: int | None, tls: bool, limits: bool, delta_replays: float, tls_dir: Path | None
+) -> None:
     """Serve one synthetic tenant per seed of M365_EMULATOR_SEED with Graph's semantics (faults from
     M365_EMULATOR_FAULTS), and print the settings that point the pipeline at it.
 
@@ -159,7 +170,8 @@ def serve(host: str, port: int, users: int | None, tls: bool, tls_dir: Path | No
 
     if tls and tls_dir is None:
         tls_dir = settings.data_dir / "emulator-tls"
-    serve_forever(GraphEmulator(tenants, settings.emulator.faults), host, port, tls_dir, on_ready=announce)
+    emulator = GraphEmulator(tenants, settings.emulator.faults, limits=limits, delta_replays=delta_replays)
+    serve_forever(emulator, host, port, tls_dir, on_ready=announce)
 
 
 @main.command(name="settings")
@@ -177,6 +189,9 @@ def settings_doc() -> None:
     click.echo("|---|---|---|")
     for name, (default, meaning) in SETTINGS_DOC.items():
         click.echo(f"| `{PREFIX}{name}` | {default or ''} | {meaning} |")
+
+
+main.add_command(asof)
 
 
 @main.group()

@@ -11,6 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
@@ -55,6 +56,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=checks,
         jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
+        sensors=[build_directory_change_sensor(main_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )

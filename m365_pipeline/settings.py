@@ -88,13 +88,32 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "3500",
         "Graph resource units per 10 s for this app in the tenant: 3500 (<50 users), 5000 (50-500), 8000 (>500).",
     ),
+    "CACHE_TTL_USERS": ("300", "Seconds a Graph answer about users stays in the response cache (0: not cached)."),
+    "CACHE_TTL_LICENCES": (
+        "1800",
+        "Seconds a licence answer (subscribedSkus, license details) stays cached (0: not cached).",
+    ),
+    "CACHE_TTL_SECURITY": (
+        "180",
+        "Seconds a security answer (sign-ins, audits, authentication methods, conditional access, roles) stays "
+        "cached (0: not cached).",
+    ),
+    "CACHE_TTL_DEFAULT": (
+        "600",
+        "Seconds any other Graph answer stays cached (0: not cached). Delta rounds never are.",
+    ),
+    "CACHE_MAX_BYTES": (
+        "67108864",
+        "Bound of the in-process response cache (used without M365_REDIS_URL); the oldest answers go first.",
+    ),
     "DATABASE_URL": (
         "sqlite:///<DATA_DIR>/warehouse.db",
         "SQLAlchemy URL of the warehouse (postgresql+psycopg://...).",
     ),
     "REDIS_URL": (
         "(unset: in-process)",
-        "Redis for the shared Graph rate limit, e.g. redis://127.0.0.1:6379/0.",
+        "Redis for the Graph rate limits (one bucket per tenant, app and service class, shared by every run) and "
+        "the response cache, e.g. redis://127.0.0.1:6379/0.",
     ),
     "RAW_STORE": ("<DATA_DIR>/raw", "Raw store (the Parquet extracts): a folder or s3://bucket/prefix."),
     "SNAPSHOT_STORE": ("<DATA_DIR>/snapshots", "Hot snapshot store: a folder or s3://bucket/prefix."),
@@ -233,6 +252,17 @@ class GraphCredentials:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """Time to live of cached Graph answers per kind, in seconds (0: that kind is not cached)."""
+
+    users: int = 300
+    licences: int = 1800
+    security: int = 180
+    default: int = 600
+    max_bytes: int = 64 * 1024 * 1024  # bound of the in-process cache
+
+
+@dataclass(frozen=True)
 class SnapshotSettings:
     """The snapshot repository's key (one of the two secrets), the tags' environment, retention and tiering."""
 
@@ -265,6 +295,7 @@ class Settings:
     s3_endpoint_url: str | None
     report_timezone: ZoneInfo
     legacy_inbox: Path
+    cache: CacheSettings = CacheSettings()
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
 
     @property
@@ -333,6 +364,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         report_timezone=env.timezone("REPORT_TIMEZONE", "Asia/Tokyo"),
         legacy_inbox=Path(env.text("LEGACY_INBOX") or data_dir / "legacy_inbox").expanduser().resolve(),
         snapshots=_snapshot_settings(env),
+        cache=CacheSettings(
+            users=env.integer("CACHE_TTL_USERS", 300, minimum=0),
+            licences=env.integer("CACHE_TTL_LICENCES", 1800, minimum=0),
+            security=env.integer("CACHE_TTL_SECURITY", 180, minimum=0),
+            default=env.integer("CACHE_TTL_DEFAULT", 600, minimum=0),
+            max_bytes=env.integer("CACHE_MAX_BYTES", 64 * 1024 * 1024, minimum=0),
+        ),
     )
     if credentials is not None and credentials.certificate_path is not None:
         load_certificate_credential(credentials)

@@ -19,9 +19,10 @@ from m365_pipeline.emulator.in_process import EMULATOR_AUTHORITY_HOST, EMULATOR_
 from m365_pipeline.emulator.tenant import tenant_id_for_seed
 from m365_pipeline.emulator.transport import EmulatorTransport
 from m365_pipeline.graph.auth import ClientCredentialsTokenProvider, MsalTokenProvider, TokenProvider, graph_scope
+from m365_pipeline.graph.cache import response_cache_for
 from m365_pipeline.graph.client import GraphClient
-from m365_pipeline.graph.rate_limit import rate_limiter_for
 from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock
+from m365_pipeline.graph.throttling import service_limiter_for
 from m365_pipeline.settings import GraphCredentials, Secret, Settings
 
 
@@ -50,10 +51,11 @@ def graph_client(settings: Settings, tenant: str, *, clock: Clock | None = None)
         tokens,
         http,
         retry=RetryPolicy(max_retries=settings.max_retries),
-        limiter=rate_limiter_for(settings, tenant, clock),
+        limiter=service_limiter_for(settings, tenant, clock),
         clock=clock,
         rng=random.Random(),
         page_size=settings.page_size,
+        cache=response_cache_for(settings, tenant, clock),
     )
     with client:
         yield client

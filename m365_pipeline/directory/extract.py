@@ -1,4 +1,6 @@
-"""Extract a tenant's directory (organization, users, subscribedSkus, groups) into the raw store as one extract.
+"""Extract a tenant's directory (organization, users, subscribedSkus, groups, roles and their assignments,
+authentication-method registration, conditional access policies, applications and service principals) into
+the raw store as one extract.
 
 The files are written to a private staging folder, then moved into the store under the extract's id; the
 manifest, written last, makes the extract visible. A failure or a kill before that leaves nothing a load would
@@ -17,7 +19,18 @@ from m365_pipeline.graph.extract import ExtractResult, extract_to_parquet
 from m365_pipeline.graph.organization import fetch_tenant
 from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id, sha256_of_file
 
-DIRECTORY_ENTITIES = ("organization", "users", "subscribed_skus", "groups")
+DIRECTORY_ENTITIES = (
+    "organization",
+    "users",
+    "subscribed_skus",
+    "groups",
+    "directory_roles",
+    "role_assignments",
+    "user_registration_details",
+    "conditional_access_policies",
+    "applications",
+    "service_principals",
+)
 
 ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows so far
 

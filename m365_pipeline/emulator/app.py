@@ -2,34 +2,40 @@
 
 It serves one or several synthetic tenants, as one multi-tenant app registration sees them: the sign-in path
 (``/{tenant id or domain}/oauth2/v2.0/token``) picks the tenant, the token carries it, and Graph answers from the
-token's tenant only. It answers the sign-in endpoints (OpenID discovery, the client-credentials token) and, under
-``/v1.0``, users, groups, subscribedSkus and organization with Graph's semantics: default properties and
-``$select``, ``$top``, a small ``$filter``, ``$count`` with ``ConsistencyLevel: eventual``, paging by opaque
-``$skiptoken`` in absolute nextLinks, Graph's error envelope, bearer tokens and permissions (``signInActivity``
-only for a premium tenant and an app with AuditLog.Read.All), faults injected per ``FaultRates`` and outages of
-the sign-in service. The host of a request does not matter, except that absolute URLs in answers are built on it
-and that its ``scheme://host[:port]/.default`` is a Graph scope. The transports (``transport.py`` in-process,
-``server.py`` on a socket) only translate to and from these objects.
+token's tenant only. It answers the sign-in endpoints (OpenID discovery, the client-credentials token), Graph's
+resources under ``/v1.0`` (``routes.py``: users, groups and their members, subscribedSkus, organization,
+directory roles and role assignments, authentication methods and their report, conditional access policies,
+applications and service principals; delta queries, ``delta.py``), JSON batching (``POST /v1.0/$batch``,
+``batch.py``) and, outside Graph, the emulator's own admin endpoints (``/_emulator/...``, ``admin.py``: tenant
+changes, the clock, forced delta-token expiry, the over-limit counters).
+
+Graph's semantics: Graph's error envelope, bearer tokens and permissions (``signInActivity`` only for a premium
+tenant and an app with AuditLog.Read.All), faults injected per ``FaultRates``, outages of the sign-in service and,
+when ``limits`` is on, the published throttling limits per service class (``limits.py``). The host of a request
+does not matter, except that absolute URLs in answers are built on it and that its ``scheme://host[:port]/.default``
+is a Graph scope. The transports (``transport.py`` in-process, ``server.py`` on a socket) only translate to and
+from these objects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from m365_pipeline.emulator.activity import ACTIVITY_OPTIONS, INCLUDE_UNKNOWN_ENUM_MEMBERS, ActivityFeeds, ActivityLog
-from m365_pipeline.emulator.drives import OneDrives
+from m365_pipeline.emulator.admin import answer_admin
+from m365_pipeline.emulator.batch import answer_batch
+from m365_pipeline.emulator.clock import EmulatorClock
 from m365_pipeline.emulator.faults import FaultInjector, FaultKind
 from m365_pipeline.emulator.identity import (
     ALL_PERMISSIONS,
@@ -40,28 +46,19 @@ from m365_pipeline.emulator.identity import (
     RegisteredClient,
     SignInError,
 )
-from m365_pipeline.emulator.odata import (
-    ADVANCED_QUERIES_HINT,
-    EntityType,
-    Filter,
-    GraphError,
-    PageTokens,
-    QueryOptions,
-    count_requested,
-    page_size,
-    parse_filter,
-    unsupported_query,
+from m365_pipeline.emulator.limits import LimitClass, Limiter, minimum_seconds, resource_units
+from m365_pipeline.emulator.odata import GraphError, QueryOptions, page_size
+from m365_pipeline.emulator.routes import (
+    GRAPH_CONTENT_TYPE,
+    SIGN_IN_ACTIVITY_PAGE_CAP,
+    Answer,
+    Call,
+    Route,
+    TenantGraph,
+    encode_json,
 )
-from m365_pipeline.emulator.teams import TeamsDirectory
-from m365_pipeline.emulator.tenant import (
-    GROUP_PROPERTIES,
-    ORGANIZATION_PROPERTIES,
-    SUBSCRIBED_SKU_PROPERTIES,
-    USER_DEFAULT_PROPERTIES,
-    USER_PROPERTIES,
-    SyntheticTenant,
-    guid,
-)
+from m365_pipeline.emulator.state import TenantState
+from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.usage_reports import CSV_CONTENT_TYPE, DOWNLOAD_PATH, UsageReports
 from m365_pipeline.settings import FaultRates
 
@@ -72,20 +69,11 @@ __all__ = [
     "EmulatorResponse",
     "GraphEmulator",
     "RegisteredClient",
+    "encode_json",
 ]
-
-USER = EntityType("microsoft.graph.user", USER_PROPERTIES, USER_DEFAULT_PROPERTIES)
-GROUP = EntityType("microsoft.graph.group", GROUP_PROPERTIES, tuple(GROUP_PROPERTIES))
-SUBSCRIBED_SKU = EntityType(
-    "microsoft.graph.subscribedSku", SUBSCRIBED_SKU_PROPERTIES, tuple(SUBSCRIBED_SKU_PROPERTIES)
-)
-ORGANIZATION = EntityType("microsoft.graph.organization", ORGANIZATION_PROPERTIES, tuple(ORGANIZATION_PROPERTIES))
 
 REQUEST_LOG_SIZE = 10_000
 
-READ_USERS = frozenset({"User.Read.All", "Directory.Read.All"})
-READ_GROUPS = frozenset({"Group.Read.All", "Directory.Read.All"})
-READ_ORGANIZATION = frozenset({"Organization.Read.All", "Directory.Read.All"})
 READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 READ_REPORTS = frozenset({"Reports.Read.All"})
 READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
@@ -97,15 +85,13 @@ READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.R
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
 
-GRAPH_CONTENT_TYPE = (
-    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
-)
 SIGN_IN_CONTENT_TYPE = "application/json; charset=utf-8"
 DIAGNOSTIC = (
     '{"ServerInfo":{"DataCenter":"Japan East","Slice":"E","Ring":"5","ScaleUnit":"001","RoleInstance":"EMU365"}}'
 )
-COLLECTION_OPTIONS = ("$select", "$top", "$filter", "$count", "$skiptoken")
 NO_FAULTS = FaultRates()
+ADMIN_PREFIX = "_emulator"  # the emulator's own endpoints, outside Graph's /v1.0
+THROTTLE_WARNING_SHARE = 0.8  # past this share of a budget, answers carry x-ms-throttle-limit-percentage
 
 
 @dataclass
@@ -127,120 +113,6 @@ class EmulatorResponse:
         return json.loads(self.body)
 
 
-def encode_json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One request, taken apart."""
-
-    method: str
-    base: str  # scheme://host[:port] of the request, for absolute URLs
-    path: str  # as sent, still percent-encoded
-    query: str
-    headers: Mapping[str, str]  # lower-cased names
-    body: bytes
-    request_id: str
-    client_request_id: str
-    received_at: float
-
-    @property
-    def host(self) -> str:
-        return self.base.split("://", 1)[1]
-
-
-@dataclass(frozen=True)
-class _Route:
-    permissions: frozenset[str]
-    resource_units: int  # throttling-limits.md's cost before the $select / $top discounts
-    answer: Callable[[_Call, QueryOptions], bytes]
-    serves_sign_in_activity: bool = False
-    honours_unknown_enum_members: bool = False  # Prefer: include-unknown-enum-members
-
-
-class _Directory:
-    """A collection of directory objects (users, groups): lookups by key, cached $filter results and cached
-    JSON of each object per $select, so that a 999-object page is a join of bytes, not a serialization."""
-
-    MAX_CACHED_FILTERS = 16
-    MAX_CACHED_SELECTS = 4
-
-    def __init__(
-        self, name: str, entity: EntityType, items: list[dict[str, Any]], keys: Sequence[str], page_tokens: PageTokens
-    ) -> None:
-        self.name = name
-        self.entity = entity
-        self.items = items
-        self.page_tokens = page_tokens
-        self._by_key: dict[str, dict[str, Any]] = {}
-        for item in items:
-            for key in keys:
-                if isinstance(value := item.get(key), str):
-                    self._by_key.setdefault(value.lower(), item)
-        self._filtered: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
-        self._encoded: OrderedDict[tuple[str, ...], dict[int, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def find(self, key: str) -> dict[str, Any] | None:
-        return self._by_key.get(key.lower())
-
-    def matching(self, query_filter: Filter | None) -> list[dict[str, Any]]:
-        if query_filter is None:
-            return self.items
-        with self._lock:
-            cached = self._filtered.get(query_filter.key)
-            if cached is not None:
-                self._filtered.move_to_end(query_filter.key)
-                return cached
-        matches = query_filter.matcher()
-        selected = [item for item in self.items if matches(item)]
-        with self._lock:
-            self._filtered[query_filter.key] = selected
-            if len(self._filtered) > self.MAX_CACHED_FILTERS:
-                self._filtered.popitem(last=False)
-        return selected
-
-    def encoded(self, items: Sequence[dict[str, Any]], select: tuple[str, ...]) -> list[bytes]:
-        with self._lock:
-            cache = self._encoded.get(select)
-            if cache is None:
-                cache = self._encoded[select] = {}
-                if len(self._encoded) > self.MAX_CACHED_SELECTS:
-                    self._encoded.popitem(last=False)
-            else:
-                self._encoded.move_to_end(select)
-        fragments = []
-        for item in items:
-            fragment = cache.get(id(item))
-            if fragment is None:
-                fragment = cache[id(item)] = encode_json({name: item.get(name) for name in select})
-            fragments.append(fragment)
-        return fragments
-
-
-class _TenantGraph:
-    """One tenant's side of Graph: its directory, its page tokens, its request ids and its faults, each a
-    function of the requests made to this tenant alone (another tenant's traffic does not change them)."""
-
-    def __init__(self, tenant: SyntheticTenant, faults: FaultRates) -> None:
-        self.tenant = tenant
-        self.faults = FaultInjector(faults)
-        page_tokens = PageTokens(hashlib.sha256(f"$skiptoken|{tenant.tenant_id}".encode()).digest())
-        self.page_tokens = page_tokens
-        self.teams = TeamsDirectory(tenant)
-        self.drives = OneDrives(tenant, page_tokens)
-        self.users = _Directory("users", USER, tenant.users, ("id", "userPrincipalName"), page_tokens)
-        self.groups = _Directory("groups", GROUP, tenant.groups, ("id",), page_tokens)
-        self.organization = tenant.organization
-        self._request_ids = random.Random(tenant.tenant_id)
-        self._lock = threading.Lock()
-
-    def request_id(self) -> str:
-        with self._lock:
-            return guid(self._request_ids.getrandbits(128))
-
-
 class GraphEmulator:
     """A Microsoft Graph (and its sign-in service) for one or several synthetic tenants. ``handle`` is
     thread-safe.
@@ -254,6 +126,12 @@ class GraphEmulator:
     ``premium=False`` is a tenant without a Microsoft Entra ID P1/P2 licence: Graph refuses any request that
     selects ``signInActivity``. ``filter_per_page=True`` applies ``$filter`` to each page of the collection after
     paging, as Graph does for some queries: pages come short or empty, and still carry a nextLink.
+    ``sign_in_activity_page_cap`` is the most users a page holds when signInActivity is selected or filtered.
+
+    ``limits=True`` enforces Graph's published throttling limits (``limits.py``; off by default so that the bundled
+    run stays fast; ``over_limit`` counts the refusals). ``delta_replays`` is the share of delta pages shuffled and
+    replayed. The clock is the emulator's (``advance_clock`` moves it): tokens, delta-token expiry and the times of
+    the tenant's changes (``state(tenant_id)``, the change API) all follow it.
     ``sign_ins_per_day`` and ``audits_per_day`` size each tenant's activity logs (``activity.py``).
     """
 
@@ -268,6 +146,9 @@ class GraphEmulator:
         premium: bool = True,
         filter_per_page: bool = False,
         permissions_by_tenant: Mapping[str, frozenset[str]] | None = None,
+        limits: bool = False,
+        delta_replays: float = 0.0,
+        sign_in_activity_page_cap: int = SIGN_IN_ACTIVITY_PAGE_CAP,
         sign_ins_per_day: int = 2_000,
         audits_per_day: int = 200,
     ) -> None:
@@ -276,15 +157,25 @@ class GraphEmulator:
             raise ValueError("a Graph emulator needs at least one tenant")
         if clients is None:
             clients = {EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, ALL_PERMISSIONS)}
-        self._identity = Identity(served, clients, token_lifetime, clock, permissions_by_tenant)
+        self.clock = EmulatorClock(clock)
+        self._identity = Identity(served, clients, token_lifetime, self.clock, permissions_by_tenant)
         self.tenants: dict[str, SyntheticTenant] = {tenant.tenant_id: tenant for tenant in served}
         self.tenant = served[0]
         self.premium = premium
-        self.filter_per_page = filter_per_page
+        self.limiter = Limiter(self.clock, enabled=limits)
         # (method, path with query, status) of the latest requests, for tests; bounded for a long `serve_forever`
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
-        self._clock = clock
-        self._graphs = {tenant.tenant_id: _TenantGraph(tenant, faults) for tenant in served}
+        self._graphs = {
+            tenant.tenant_id: TenantGraph(
+                tenant,
+                faults,
+                self.clock,
+                filter_per_page=filter_per_page,
+                delta_replays=delta_replays,
+                sign_in_activity_page_cap=sign_in_activity_page_cap,
+            )
+            for tenant in served
+        }
         self._first = self._graphs[self.tenant.tenant_id]
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
@@ -292,6 +183,57 @@ class GraphEmulator:
         self.activity = ActivityFeeds(sign_ins_per_day, audits_per_day)
         secret = hashlib.sha256("|".join(["reports", *self.tenants]).encode()).digest()
         self.usage_reports = UsageReports(secret, self.tenants)
+
+    @property
+    def filter_per_page(self) -> bool:
+        return self._first.filter_per_page
+
+    def state(self, tenant_id: str | None = None) -> TenantState:
+        """A tenant's live directory and its change API (the first tenant's when none is named)."""
+        return self._graph_of(tenant_id).state
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the emulator's time forward (tokens, delta-token expiry and change times follow it)."""
+        return self.clock.advance(seconds)
+
+    def expire_delta_tokens(self, status: Literal[400, 410] = 400, tenant_id: str | None = None) -> None:
+        """Every delta and skip token issued so far in the tenant (every tenant when none is named) is answered
+        as expired: 400 ``syncStateNotFound``, or 410 Gone with a ``Location`` that starts a new round."""
+        for graph in self._graphs.values() if tenant_id is None else [self._graph_of(tenant_id)]:
+            graph.delta.expire_tokens(status)
+
+    def set_delta_replays(self, rate: float) -> None:
+        """From now on, each delta page is shuffled, repeats one of its objects and replays one of an earlier
+        page, each with probability ``rate`` (0 turns it off)."""
+        for graph in self._graphs.values():
+            graph.delta.replay_rate = rate
+
+    def over_limit(self, tenant_id: str | None = None) -> dict[str, dict[str, int]]:
+        """Requests refused by the throttling limits: tenant id -> class ("identity", "reports",
+        "conditionalAccess") -> count."""
+        return self.limiter.over_limit(tenant_id)
+
+    def minimum_seconds(self, urls: Sequence[str], tenant_id: str | None = None) -> float:
+        """The least time the published budgets allow for GET requests to ``urls`` (relative to /v1.0, as in a
+        $batch, e.g. ``/users/{id}/authentication/methods``) made by one app in the tenant, from full buckets."""
+        graph = self._graph_of(tenant_id)
+        costs = []
+        for url in urls:
+            path, _, query = url.lstrip("/").partition("?")
+            segments = [unquote(segment) for segment in path.split("/") if segment]
+            call = Call("GET", "http://localhost", "/v1.0/" + path, query, {}, b"", "", "", 0.0)
+            route = graph.route(call, segments)
+            options = QueryOptions.parse(query)
+            costs.append((route.limit, _limit_key(route, segments), _cost(route, options)))
+        return minimum_seconds(costs, len(graph.tenant.users))
+
+    def _graph_of(self, tenant_id: str | None) -> TenantGraph:
+        if tenant_id is None:
+            return self._first
+        graph = self._graphs.get(tenant_id)
+        if graph is None:
+            raise KeyError(f"the emulator serves no tenant {tenant_id}")
+        return graph
 
     @property
     def faults(self) -> FaultInjector:
@@ -305,6 +247,9 @@ class GraphEmulator:
         url = urlsplit(request.url)
         headers = {name.lower(): value for name, value in request.headers.items()}
         segments = [unquote(segment) for segment in (url.path or "/").split("/") if segment]
+        if segments and segments[0] == ADMIN_PREFIX:
+            status, payload = answer_admin(self, request.method.upper(), segments[1:], url.query, request.body)
+            return EmulatorResponse(status, {"Content-Type": "application/json"}, encode_json(payload))
         if url.path.startswith(DOWNLOAD_PATH):
             call = self._take_apart(request, url, headers, self._first)
             response = self._report_download(call)
@@ -344,10 +289,10 @@ class GraphEmulator:
             return True
 
     def _take_apart(
-        self, request: EmulatorRequest, url: SplitResult, headers: dict[str, str], graph: _TenantGraph
-    ) -> _Call:
+        self, request: EmulatorRequest, url: SplitResult, headers: dict[str, str], graph: TenantGraph
+    ) -> Call:
         request_id = graph.request_id()
-        return _Call(
+        return Call(
             method=request.method.upper(),
             base=f"{url.scheme or 'http'}://{url.netloc or headers.get('host', 'localhost')}",
             path=url.path or "/",
@@ -356,12 +301,12 @@ class GraphEmulator:
             body=request.body,
             request_id=request_id,
             client_request_id=headers.get("client-request-id") or request_id,
-            received_at=self._clock(),
+            received_at=self.clock(),
         )
 
     # --- the sign-in service -------------------------------------------------------------------------------
 
-    def _sign_in(self, call: _Call, segments: list[str]) -> EmulatorResponse:
+    def _sign_in(self, call: Call, segments: list[str]) -> EmulatorResponse:
         lowered = [segment.lower() for segment in segments]
         try:
             if lowered[1:] == ["v2.0", ".well-known", "openid-configuration"] and call.method == "GET":
@@ -379,7 +324,7 @@ class GraphEmulator:
             return self._sign_in_refusal(call, error)
         return self._graph_error(call, GraphError(404, "ResourceNotFound", f"No resource at '{call.path}'."))
 
-    def _sign_in_answer(self, call: _Call, status: int, payload: Mapping[str, Any]) -> EmulatorResponse:
+    def _sign_in_answer(self, call: Call, status: int, payload: Mapping[str, Any]) -> EmulatorResponse:
         headers = {
             "Content-Type": SIGN_IN_CONTENT_TYPE,
             "Cache-Control": "no-store, no-cache",
@@ -391,7 +336,7 @@ class GraphEmulator:
         }
         return EmulatorResponse(status, headers, encode_json(payload))
 
-    def _sign_in_refusal(self, call: _Call, error: SignInError) -> EmulatorResponse:
+    def _sign_in_refusal(self, call: Call, error: SignInError) -> EmulatorResponse:
         moment = datetime.fromtimestamp(call.received_at, UTC)
         description = (
             f"AADSTS{error.aadsts}: {error.description}\r\nTrace ID: {call.request_id}\r\n"
@@ -408,7 +353,7 @@ class GraphEmulator:
         }
         return self._sign_in_answer(call, error.status, payload)
 
-    def _sign_in_unavailable(self, call: _Call) -> EmulatorResponse:
+    def _sign_in_unavailable(self, call: Call) -> EmulatorResponse:
         error = SignInError(503, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.")
         response = self._sign_in_refusal(call, error)
         if self._sign_in_outage_retry_after is not None:
@@ -418,93 +363,80 @@ class GraphEmulator:
     # --- Graph -------------------------------------------------------------------------------------------
 
     def _graph(
-        self, call: _Call, graph: _TenantGraph, bearer: Grant | GraphError, segments: list[str]
+        self, call: Call, graph: TenantGraph, bearer: Grant | GraphError, segments: list[str]
     ) -> EmulatorResponse:
         try:
             if isinstance(bearer, GraphError):
                 raise bearer
-            grant = bearer
-            route = self._route(call, graph, segments)
-            if not grant.permissions & route.permissions:
-                raise GraphError(
-                    403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
-                )
-            fault = graph.faults.decide()
-            if fault is not None and fault.kind is not FaultKind.DROP:
-                raise GraphError(
-                    fault.status, fault.code, fault.message, fault.headers(grant.client_id, grant.tenant_id)
-                )
-            options = QueryOptions.parse(call.query)
-            if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
-                self._check_sign_in_activity(grant.permissions)
-            body = route.answer(call, options)
+            if segments and segments[0].lower() == "$batch" and len(segments) == 1:
+                return self._batch(call, graph, bearer)
+            return self._graph_request(call, graph, bearer, segments)
         except _Redirect as redirect:
             headers = self._graph_headers(call) | {"Location": redirect.location, "Content-Type": "text/plain"}
             return EmulatorResponse(302, headers, b"")
         except GraphError as error:
             return self._graph_error(call, error)
-        headers = self._graph_headers(call)
-        headers["x-ms-resource-unit"] = str(_resource_units(route, options))
-        if (
-            route.honours_unknown_enum_members
-            and INCLUDE_UNKNOWN_ENUM_MEMBERS in call.headers.get("prefer", "").lower()
-        ):
-            headers["Preference-Applied"] = INCLUDE_UNKNOWN_ENUM_MEMBERS
+
+    def _graph_request(self, call: Call, graph: TenantGraph, grant: Grant, segments: list[str]) -> EmulatorResponse:
+        """One Graph request (on its own or inside a $batch), or the GraphError that refuses it."""
+        route = self._service_route(call, graph, segments) or graph.route(call, segments)
+        if not grant.permissions & route.permissions:
+            raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        fault = graph.faults.decide()
+        if fault is not None and fault.kind is not FaultKind.DROP:
+            raise GraphError(fault.status, fault.code, fault.message, fault.headers(grant.client_id, grant.tenant_id))
+        options = QueryOptions.parse(call.query)
+        cost = _cost(route, options)
+        decision = self.limiter.take(
+            grant.tenant_id, grant.client_id, route.limit, cost, len(graph.tenant.users), _limit_key(route, segments)
+        )
+        limit_headers: dict[str, str] = {}
+        if route.limit is LimitClass.IDENTITY:
+            limit_headers["x-ms-resource-unit"] = str(cost)
+        if self.limiter.enabled and decision.used > THROTTLE_WARNING_SHARE:
+            limit_headers["x-ms-throttle-limit-percentage"] = f"{min(decision.used, 1.8):.1f}"
+        if not decision.allowed:
+            raise _throttled(route.limit, decision.retry_after, grant, limit_headers)
+        if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
+            self._check_sign_in_activity(grant.permissions)
+        answer: Answer = route.answer(call, options)
+        headers = self._graph_headers(call) | {"Content-Type": answer.content_type} | answer.headers | limit_headers
+        body = answer.body
         return EmulatorResponse(200, headers, body, drop_after=len(body) // 2 if fault is not None else None)
 
-    def _route(self, call: _Call, graph: _TenantGraph, segments: list[str]) -> _Route:
-        resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
-        route: _Route | None = None
-        if resource in ("users", "groups") and len(rest) <= 1:
-            users = resource == "users"
-            directory = graph.users if users else graph.groups
-            permissions = READ_USERS if users else READ_GROUPS
-            cost = 2 if users else 1
-            if rest:
-                route = _Route(permissions, cost, partial(self._directory_object, directory, rest[0]), users)
-            else:
-                route = _Route(permissions, cost, partial(self._directory_page, directory), users)
-        elif resource == "subscribedskus" and not rest:
-            route = _Route(
-                READ_ORGANIZATION, 3, partial(self._listing, "subscribedSkus", SUBSCRIBED_SKU, graph.tenant.skus)
-            )
-        elif resource == "organization" and not rest:
-            route = _Route(
-                READ_ORGANIZATION, 1, partial(self._listing, "organization", ORGANIZATION, [graph.organization])
-            )
-        elif resource == "auditlogs" and len(rest) == 1 and (log := self.activity.log(graph.tenant, rest[0])):
-            route = _Route(
-                READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), honours_unknown_enum_members=True
-            )
-        elif resource == "users" and len(rest) == 2 and rest[1].lower() == "drive":
-            route = _Route(
-                READ_FILES, 1, lambda call, options: encode_json(graph.drives.drive_of_user(rest[0], call.base))
-            )
-        elif resource == "drives" and len(rest) == 3 and [part.lower() for part in rest[1:]] == ["root", "delta"]:
-            route = _Route(READ_FILES, 1, partial(self._drive_delta, graph, rest[0]))
-        elif (
-            resource == "drives" and len(rest) == 4 and rest[1].lower() == "items" and rest[3].lower() == "permissions"
-        ):
-            route = _Route(
-                READ_FILES, 1, lambda call, options: encode_json({"value": graph.drives.permissions(rest[0], rest[2])})
-            )
-        elif resource == "teams" and not rest:
-            route = _Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
-        elif resource == "teams" and len(rest) == 1:
-            route = _Route(READ_TEAM, 1, lambda call, options: encode_json(graph.teams.team(rest[0])))
-        elif resource == "teams" and len(rest) == 2 and rest[1].lower() == "installedapps":
-            route = _Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]))
-        elif resource == "reports" and len(rest) == 1:
-            route = _Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]))
-        elif resource == "admin" and [part.lower() for part in rest] == ["reportsettings"]:
-            settings = self.usage_reports.settings(graph.tenant.tenant_id)
-            route = _Route(READ_REPORT_SETTINGS, 1, lambda call, options: encode_json(settings))
-        if route is None:
-            unknown = segments[min(len(segments) - 1, 2)] if segments else "v1.0"
-            raise GraphError(404, "ResourceNotFound", f"Resource not found for the segment '{unknown}'.")
-        if call.method != "GET":
+    def _batch(self, call: Call, graph: TenantGraph, grant: Grant) -> EmulatorResponse:
+        if call.method != "POST":
             raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
-        return route
+        fault = graph.faults.decide()
+        if fault is not None and fault.kind is not FaultKind.DROP:
+            raise GraphError(fault.status, fault.code, fault.message, fault.headers(grant.client_id, grant.tenant_id))
+
+        def inner(method: str, url: str, headers: dict[str, str], body: bytes) -> EmulatorResponse:
+            path, _, query = url.partition("?")
+            inner_call = Call(
+                method=method,
+                base=call.base,
+                path="/v1.0" + path,
+                query=query,
+                headers={name.lower(): value for name, value in headers.items()},
+                body=body,
+                request_id=graph.request_id(),
+                client_request_id=call.client_request_id,
+                received_at=self.clock(),
+            )
+            segments = [unquote(segment) for segment in path.split("/") if segment]
+            try:
+                response = self._graph_request(inner_call, graph, grant, segments)
+                response.drop_after = None  # a response inside a batch cannot lose its connection
+            except GraphError as error:
+                response = self._graph_error(inner_call, error)
+            with self._lock:
+                self.requests.append((method, f"$batch:{url}", response.status))
+            return response
+
+        body = answer_batch(call.body, call.headers.get("content-type", ""), inner, graph.batch_order)
+        headers = self._graph_headers(call) | {"Content-Type": GRAPH_CONTENT_TYPE}
+        return EmulatorResponse(200, headers, body, drop_after=len(body) // 2 if fault is not None else None)
 
     def _check_sign_in_activity(self, permissions: frozenset[str]) -> None:
         if SIGN_IN_ACTIVITY_PERMISSION not in permissions:
@@ -516,65 +448,55 @@ class GraphEmulator:
                 "Neither tenant is B2C or tenant doesn't have premium license",
             )
 
-    def _directory_page(self, directory: _Directory, call: _Call, options: QueryOptions) -> bytes:
-        options.allow_only(COLLECTION_OPTIONS)
-        select = directory.entity.select(options.get("$select"))
-        size = page_size(options.get("$top"))
-        counted = count_requested(options.get("$count"))
-        raw_filter = options.get("$filter")
-        query_filter = parse_filter(raw_filter, directory.entity) if raw_filter is not None else None
-        eventual = call.headers.get("consistencylevel", "").strip().lower() == "eventual"
-        if counted and not eventual:
-            raise unsupported_query(
-                "$count=true is not supported because the 'ConsistencyLevel:eventual' header is missing. "
-                "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
-            )
-        if query_filter is not None and query_filter.advanced_operators and not (counted and eventual):
-            operator = query_filter.advanced_operators[0]
-            raise unsupported_query(
-                f"Operator '{operator}' is not supported because the required parameters might be missing. "
-                + ADVANCED_QUERIES_HINT
-            )
-        scope = f"{directory.name}|{query_filter.key if query_filter else ''}"
-        token = options.get("$skiptoken")
-        offset = directory.page_tokens.offset(scope, token) if token is not None else 0
-        matches = directory.matching(query_filter)
-        head: dict[str, Any] = {"@odata.context": self._context(call, directory.name, options, select)}
-        if counted and token is None:
-            head["@odata.count"] = len(matches)
-        end = offset + size
-        per_page_filter = query_filter.matcher() if self.filter_per_page and query_filter is not None else None
-        paged = matches if per_page_filter is None else directory.items
-        if end < len(paged):
-            carried = options.link_query(without="$skiptoken")
-            head["@odata.nextLink"] = (
-                f"{call.base}/v1.0/{directory.name}?{carried + '&' if carried else ''}"
-                f"$skiptoken={directory.page_tokens.issue(scope, end)}"
-            )
-        page = paged[offset:end]
-        if per_page_filter is not None:
-            page = [item for item in page if per_page_filter(item)]
-        fragments = directory.encoded(page, select)
-        return encode_json(head)[:-1] + b',"value":[' + b",".join(fragments) + b"]}"
+    def _service_route(self, call: Call, graph: TenantGraph, segments: list[str]) -> Route | None:
+        """The activity logs, usage reports, OneDrive and Teams (``activity.py``, ``usage_reports.py``,
+        ``drives.py``, ``teams.py``); None for the directory's paths (``routes.py``)."""
+        resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
+        lowered = [part.lower() for part in rest]
+        if call.method != "GET":
+            return None
+        if resource == "auditlogs" and len(rest) == 1 and (log := self.activity.log(graph.tenant, rest[0])):
+            return Route(READ_AUDIT_LOGS, 1, partial(self._activity_page, log, graph), LimitClass.REPORTS)
+        if resource == "users" and len(rest) == 2 and lowered[1] == "drive":
+            return Route(READ_FILES, 1, _json(lambda call: graph.drives.drive_of_user(rest[0], call.base)))
+        if resource == "drives" and len(rest) == 3 and lowered[1:] == ["root", "delta"]:
+            return Route(READ_FILES, 1, partial(self._drive_delta, graph, rest[0]))
+        if resource == "drives" and len(rest) == 4 and lowered[1] == "items" and lowered[3] == "permissions":
+            return Route(READ_FILES, 1, _json(lambda call: {"value": graph.drives.permissions(rest[0], rest[2])}))
+        if resource == "teams" and not rest:
+            return Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
+        if resource == "teams" and len(rest) == 1:
+            return Route(READ_TEAM, 1, _json(lambda call: graph.teams.team(rest[0])))
+        if resource == "teams" and len(rest) == 2 and lowered[1] == "installedapps":
+            return Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]))
+        if resource == "reports" and len(rest) == 1:
+            return Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]), LimitClass.USAGE_REPORTS)
+        if resource == "admin" and lowered == ["reportsettings"]:
+            settings = self.usage_reports.settings(graph.tenant.tenant_id)
+            return Route(READ_REPORT_SETTINGS, 1, _json(lambda call: settings))
+        return None
 
-    def _activity_page(self, log: ActivityLog, graph: _TenantGraph, call: _Call, options: QueryOptions) -> bytes:
+    def _activity_page(self, log: ActivityLog, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(ACTIVITY_OPTIONS)
-        return self.activity.page(
+        prefer = call.headers.get("prefer", "")
+        body = self.activity.page(
             log,
             base=call.base,
             options=options,
-            prefer=call.headers.get("prefer", ""),
+            prefer=prefer,
             now=call.received_at,
             premium=self.premium,
             tokens=graph.page_tokens,
         )
+        applied = INCLUDE_UNKNOWN_ENUM_MEMBERS in prefer.lower()
+        return Answer(body, headers={"Preference-Applied": INCLUDE_UNKNOWN_ENUM_MEMBERS} if applied else {})
 
-    def _drive_delta(self, graph: _TenantGraph, drive_id: str, call: _Call, options: QueryOptions) -> bytes:
+    def _drive_delta(self, graph: TenantGraph, drive_id: str, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(("$top", "$select"))
         size = page_size(options.get("$top"), default=200, maximum=999)
-        return encode_json(graph.drives.delta(drive_id, options.get("token"), call.base, size))
+        return Answer(encode_json(graph.drives.delta(drive_id, options.get("token"), call.base, size)))
 
-    def _teams_page(self, graph: _TenantGraph, call: _Call, options: QueryOptions) -> bytes:
+    def _teams_page(self, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(("$top", "$skiptoken", "$select"))
         size = page_size(options.get("$top"))
         token = options.get("$skiptoken")
@@ -587,18 +509,19 @@ class GraphEmulator:
                 f"{call.base}/v1.0/teams?{carried + '&' if carried else ''}"
                 f"$skiptoken={graph.page_tokens.issue('teams', offset + size)}"
             )
-        return encode_json({**head, "value": [graph.teams.basic(team) for team in teams[offset : offset + size]]})
+        value = [graph.teams.basic(team) for team in teams[offset : offset + size]]
+        return Answer(encode_json({**head, "value": value}))
 
-    def _team_apps(self, graph: _TenantGraph, team_id: str, call: _Call, options: QueryOptions) -> bytes:
+    def _team_apps(self, graph: TenantGraph, team_id: str, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(("$expand", "$filter", "$select"))
         expand = (options.get("$expand") or "").strip().lower() == "teamsappdefinition"
         context = f"{call.base}/v1.0/$metadata#teams('{team_id}')/installedApps"
-        return encode_json({"@odata.context": context, "value": graph.teams.installed_apps(team_id, expand)})
+        return Answer(encode_json({"@odata.context": context, "value": graph.teams.installed_apps(team_id, expand)}))
 
-    def _report_redirect(self, graph: _TenantGraph, segment: str, call: _Call, options: QueryOptions) -> bytes:
+    def _report_redirect(self, graph: TenantGraph, segment: str, call: Call, options: QueryOptions) -> Answer:
         raise _Redirect(self.usage_reports.redirect(graph.tenant.tenant_id, segment, call.received_at))
 
-    def _report_download(self, call: _Call) -> EmulatorResponse:
+    def _report_download(self, call: Call) -> EmulatorResponse:
         """The download host: CSV for a valid token, and never to a request that carries an Authorization header."""
         headers = {"Date": formatdate(call.received_at, usegmt=True), "request-id": call.request_id}
         if "authorization" in call.headers:
@@ -610,34 +533,7 @@ class GraphEmulator:
             return EmulatorResponse(error.status, headers | {"Content-Type": "text/plain"}, error.message.encode())
         return EmulatorResponse(200, headers | {"Content-Type": CSV_CONTENT_TYPE}, csv)
 
-    def _directory_object(self, directory: _Directory, key: str, call: _Call, options: QueryOptions) -> bytes:
-        options.allow_only(("$select",))
-        select = directory.entity.select(options.get("$select"))
-        item = directory.find(key)
-        if item is None:
-            raise GraphError(
-                404,
-                "Request_ResourceNotFound",
-                f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
-            )
-        context = self._context(call, directory.name, options, select) + "/$entity"
-        return encode_json({"@odata.context": context, **{name: item.get(name) for name in select}})
-
-    def _listing(
-        self, name: str, entity: EntityType, items: list[dict[str, Any]], call: _Call, options: QueryOptions
-    ) -> bytes:
-        """A small collection that only takes ``$select`` (subscribedSkus, organization)."""
-        options.allow_only(("$select",))
-        select = entity.select(options.get("$select"))
-        value = [{prop: item.get(prop) for prop in select} for item in items]
-        return encode_json({"@odata.context": self._context(call, name, options, select), "value": value})
-
-    @staticmethod
-    def _context(call: _Call, name: str, options: QueryOptions, select: tuple[str, ...]) -> str:
-        selected = f"({','.join(select)})" if options.get("$select") else ""
-        return f"{call.base}/v1.0/$metadata#{name}{selected}"
-
-    def _graph_headers(self, call: _Call) -> dict[str, str]:
+    def _graph_headers(self, call: Call) -> dict[str, str]:
         return {
             "Content-Type": GRAPH_CONTENT_TYPE,
             "Cache-Control": "no-cache",
@@ -650,7 +546,7 @@ class GraphEmulator:
             "x-ms-ags-diagnostic": DIAGNOSTIC,
         }
 
-    def _graph_error(self, call: _Call, error: GraphError) -> EmulatorResponse:
+    def _graph_error(self, call: Call, error: GraphError) -> EmulatorResponse:
         moment = datetime.fromtimestamp(call.received_at, UTC)
         envelope = {
             "error": {
@@ -675,17 +571,49 @@ class _Redirect(Exception):
         self.location = location
 
 
+def _json(value_of: Callable[[Call], Any]) -> Callable[[Call, QueryOptions], Answer]:
+    """An answer that takes no query options: the JSON of ``value_of(call)``."""
+
+    def answer(call: Call, options: QueryOptions) -> Answer:
+        return Answer(encode_json(value_of(call)))
+
+    return answer
+
+
 def _selects(options: QueryOptions, name: str) -> bool:
     """Whether ``$select`` names the property ``name`` (in any case, as Graph matches names)."""
     return any(part.strip().lower() == name.lower() for part in (options.get("$select") or "").split(","))
 
 
-def _resource_units(route: _Route, options: QueryOptions) -> int:
-    """The request's cost in throttling-limits.md's resource units, sent back as ``x-ms-resource-unit``."""
-    cost = route.resource_units
-    if options.get("$select"):
-        cost -= 1
+def _cost(route: Route, options: QueryOptions) -> int:
+    """An identity request's cost in throttling-limits.md's resource units (sent back as ``x-ms-resource-unit``);
+    a request of another class costs one request."""
+    if route.limit is not LimitClass.IDENTITY:
+        return 1
     top = options.get("$top")
-    if top is not None and top.strip().isdigit() and int(top) < 20:
-        cost -= 1
-    return max(1, cost)
+    return resource_units(
+        route.resource_units,
+        select=bool(options.get("$select")),
+        expand=bool(options.get("$expand")),
+        small_top=top is not None and top.strip().isdigit() and int(top) < 20,
+    )
+
+
+def _limit_key(route: Route, segments: list[str]) -> str:
+    """Usage reports are limited per report; every other class has one bucket."""
+    return segments[-1].split("(")[0].lower() if route.limit is LimitClass.USAGE_REPORTS else ""
+
+
+def _throttled(limit_class: LimitClass, retry_after: float | None, grant: Grant, headers: dict[str, str]) -> GraphError:
+    refusal = dict(headers)
+    if retry_after is not None:
+        refusal["Retry-After"] = str(int(retry_after))
+    if limit_class is LimitClass.CONDITIONAL_ACCESS:
+        return GraphError(
+            429, "Request_ThrottledTemporarily", "Your request is throttled temporarily. Try again later.", refusal
+        )
+    refusal["x-ms-throttle-scope"] = f"Tenant_Application/ReadOnly/{grant.client_id}/{grant.tenant_id}"
+    refusal["x-ms-throttle-information"] = (
+        "ResourceUnitLimitExceeded" if limit_class is LimitClass.IDENTITY else "RequestLimitExceeded"
+    )
+    return GraphError(429, "TooManyRequests", "Too many requests.", refusal)

@@ -37,6 +37,8 @@ ALL_PERMISSIONS = frozenset(
         "Organization.Read.All",
         "AuditLog.Read.All",
         "Reports.Read.All",
+        "Application.Read.All",
+        "UserAuthenticationMethod.Read.All",
         "ReportSettings.Read.All",
         "Policy.Read.All",
         "RoleManagement.Read.Directory",

@@ -11,12 +11,13 @@ import hmac
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import unquote_plus
 
-FILTERABLE_TYPES = ("Edm.String", "Edm.Boolean")
-ADVANCED_OPERATORS = frozenset({"ne", "endswith"})  # need ConsistencyLevel: eventual and $count=true
+FILTERABLE_TYPES = ("Edm.String", "Edm.Boolean", "Edm.DateTimeOffset", "Edm.Guid", "Edm.Int32", "Edm.Int64")
+ADVANCED_OPERATORS = frozenset({"ne", "endswith", "$count"})  # need ConsistencyLevel: eventual and $count=true
 ADVANCED_QUERIES_HINT = (
     "Try adding $count=true query parameter and ConsistencyLevel:eventual header. "
     "Refer to https://aka.ms/graph-docs/advanced-queries for more information"
@@ -134,26 +135,99 @@ def count_requested(raw: str | None) -> bool:
     return value == "true"
 
 
+Literal = str | bool | int | float | None
+
+
+def _timestamp_key(text: str) -> float | None:
+    """A DateTimeOffset as seconds, whatever its fraction (Graph writes 0 to 7 digits)."""
+    match = _DATETIME.fullmatch(text)
+    if match is None:
+        return None
+    fraction = (match.group("fraction") or "0")[:6]
+    moment = datetime.fromisoformat(f"{match.group('seconds')}.{fraction:0<6}+00:00")
+    return moment.timestamp()
+
+
+def _comparable(value: Any, literal: Literal) -> tuple[Any, Any] | None:
+    """Both sides in one comparable form, or None when they do not compare (null, another type)."""
+    if value is None or literal is None:
+        return None
+    if isinstance(literal, str) and isinstance(value, str):
+        moments = _timestamp_key(value), _timestamp_key(literal)
+        if moments[0] is not None and moments[1] is not None:
+            return moments
+        return value.casefold(), literal.casefold()  # directory string comparisons ignore case
+    if isinstance(literal, bool) or isinstance(value, bool):
+        return (value, literal) if isinstance(value, bool) and isinstance(literal, bool) else None
+    if isinstance(value, int | float) and isinstance(literal, int | float):
+        return value, literal
+    return None
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "ge": lambda a, b: a >= b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "lt": lambda a, b: a < b,
+}
+
+
+def _resolve(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = item
+    for name in path:
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value
+
+
 @dataclass(frozen=True)
 class Condition:
-    property: str
-    operator: str  # eq, ne, startswith, endswith
-    value: str | bool
+    """``path op literal``, ``startswith/endswith(path,'text')``, ``path/any(x:x[/sub] op literal)`` or
+    ``path/$count op number``."""
+
+    path: tuple[str, ...]
+    operator: str  # eq ne ge le gt lt startswith endswith
+    value: Literal
+    any_of: tuple[str, ...] | None = None  # for any(): the path inside each collection item (empty: the item)
+    count: bool = False  # path/$count
+
+    @property
+    def property(self) -> str:
+        return self.path[0]
 
     def predicate(self) -> Callable[[Mapping[str, Any]], bool]:
-        name, operator, value = self.property, self.operator, self.value
-        if isinstance(value, bool):
-            if operator == "eq":
-                return lambda item: item.get(name) is value
-            return lambda item: item.get(name) is not value
-        folded = value.casefold()  # directory string comparisons ignore case
-        if operator == "eq":
-            return lambda item: isinstance(text := item.get(name), str) and text.casefold() == folded
-        if operator == "ne":
-            return lambda item: not (isinstance(text := item.get(name), str) and text.casefold() == folded)
-        if operator == "startswith":
-            return lambda item: isinstance(text := item.get(name), str) and text.casefold().startswith(folded)
-        return lambda item: isinstance(text := item.get(name), str) and text.casefold().endswith(folded)
+        path, operator, literal = self.path, self.operator, self.value
+        if self.count:
+            return lambda item: _COMPARE[operator](len(_resolve(item, path) or ()), literal)
+        if self.any_of is not None:
+            inner = self.any_of
+
+            def any_matches(item: Mapping[str, Any]) -> bool:
+                for element in _resolve(item, path) or ():
+                    value = _resolve(element, inner) if inner else element
+                    pair = _comparable(value, literal)
+                    if pair is not None and _COMPARE[operator](*pair):
+                        return True
+                return False
+
+            return any_matches
+        if operator in ("startswith", "endswith"):
+            folded = str(literal).casefold()
+            method = str.startswith if operator == "startswith" else str.endswith
+            return lambda item: isinstance(text := _resolve(item, path), str) and method(text.casefold(), folded)
+
+        def compares(item: Mapping[str, Any]) -> bool:
+            value = _resolve(item, path)
+            if literal is None or value is None:
+                both_null = (value is None) == (literal is None)
+                return {"eq": both_null, "ne": not both_null}.get(operator, False)
+            pair = _comparable(value, literal)
+            if pair is None:
+                return operator == "ne"
+            return _COMPARE[operator](*pair)
+
+        return compares
 
 
 @dataclass(frozen=True)
@@ -164,30 +238,55 @@ class Filter:
 
     @property
     def advanced_operators(self) -> list[str]:
-        return sorted({condition.operator for condition in self.conditions} & ADVANCED_OPERATORS)
+        used = {condition.operator for condition in self.conditions}
+        if any(condition.count for condition in self.conditions):
+            used.add("$count")
+        return sorted(used & ADVANCED_OPERATORS)
 
     @property
     def key(self) -> str:
         """A canonical text of the filter: equal filters (however spelled) share a key."""
-        return " and ".join(f"{c.operator}({c.property},{c.value!r})" for c in self.conditions)
+        return " and ".join(
+            f"{c.operator}({'/'.join(c.path)},{c.value!r},{c.any_of},{c.count})" for c in self.conditions
+        )
+
+    def names(self) -> set[str]:
+        return {condition.property for condition in self.conditions}
 
     def matcher(self) -> Callable[[Mapping[str, Any]], bool]:
         predicates = [condition.predicate() for condition in self.conditions]
         return lambda item: all(predicate(item) for predicate in predicates)
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<word>[A-Za-z_][A-Za-z0-9_]*)|(?P<punct>[(),]))")
-_EDM_LITERAL = {str: "Edm.String", bool: "Edm.Boolean"}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<string>'(?:[^']|'')*')"
+    r"|(?P<datetime>\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d))"
+    r"|(?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})"
+    r"|(?P<number>-?\d+(?:\.\d+)?)"
+    r"|(?P<word>\$?[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<punct>[(),/:]))"
+)
+_DATETIME = re.compile(r"(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?)(?:\.(?P<fraction>\d+))?(?:Z|\+00:00)")
+_LITERAL_TYPES = {
+    "string": "Edm.String",
+    "datetime": "Edm.DateTimeOffset",
+    "guid": "Edm.Guid",
+    "number": "Edm.Int32",
+    "bool": "Edm.Boolean",
+}
+COMPARISONS = ("eq", "ne", "ge", "le", "gt", "lt")
 
 
 def parse_filter(text: str, entity: EntityType) -> Filter:
-    """``prop eq 'text'``, ``prop ne 'text'``, ``prop eq true|false``, ``startswith(prop,'text')`` and
-    ``endswith(prop,'text')``, joined by ``and``. Anything else is a ``Request_UnsupportedQuery``."""
+    """Comparisons (``eq ne ge le gt lt``) of a property or a sub-property (``signInActivity/lastSignInDateTime``)
+    with a string, GUID, DateTimeOffset, number, ``true``/``false`` or ``null``; ``startswith`` and ``endswith``;
+    ``collection/any(x:x/prop eq value)``; ``collection/$count eq N``; joined by ``and``. Anything else is a
+    ``Request_UnsupportedQuery``."""
     tokens = _tokenize(text)
     conditions: list[Condition] = []
     position = 0
     while True:
-        condition, position = _condition(tokens, position, entity)
+        condition, position = _Parser(tokens, position, entity).condition()
         conditions.append(condition)
         if position == len(tokens):
             return Filter(tuple(conditions))
@@ -213,37 +312,109 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def _condition(tokens: list[tuple[str, str]], position: int, entity: EntityType) -> tuple[Condition, int]:
-    def take(kind: str, text: str | None = None) -> str:
-        nonlocal position
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, str]], position: int, entity: EntityType) -> None:
+        self.tokens = tokens
+        self.position = position
+        self.entity = entity
+
+    def take(self, kind: str, text: str | None = None) -> str:
+        tokens, position = self.tokens, self.position
         if position >= len(tokens) or tokens[position][0] != kind or text not in (None, tokens[position][1]):
             raise unsupported_query()
-        position += 1
-        return tokens[position - 1][1]
+        self.position += 1
+        return tokens[position][1]
 
-    first = take("word")
-    if first in ("startswith", "endswith"):
-        take("punct", "(")
-        name = _filterable(entity, take("word"))
-        take("punct", ",")
-        literal = _literal(take("string"))
-        take("punct", ")")
-        _check_type(entity, name, literal, first)
-        return Condition(name, first, literal), position
-    name = _filterable(entity, first)
-    operator = take("word")
-    if operator not in ("eq", "ne"):
+    def peek(self, kind: str, text: str | None = None) -> bool:
+        if self.position >= len(self.tokens):
+            return False
+        token_kind, token_text = self.tokens[self.position]
+        return token_kind == kind and text in (None, token_text)
+
+    def condition(self) -> tuple[Condition, int]:
+        first = self.take("word")
+        if first in ("startswith", "endswith"):
+            self.take("punct", "(")
+            name = _filterable(self.entity, self.take("word"))
+            self.take("punct", ",")
+            kind, literal = self.literal()
+            self.take("punct", ")")
+            _check_type(self.entity.properties[name], kind, first)
+            return Condition((name,), first, literal), self.position
+        name = self.entity.property_named(first)
+        declared = self.entity.properties[name]
+        if self.peek("punct", "/"):
+            self.take("punct", "/")
+            if self.peek("word", "$count"):
+                self.take("word")
+                if not declared.startswith("Collection("):
+                    raise unsupported_query()
+                operator = self.operator()
+                kind, number = self.literal()
+                if kind != "number":
+                    raise bad_request("$count is compared with a number.")
+                return Condition((name,), operator, number, count=True), self.position
+            if self.peek("word", "any"):
+                return self.any_condition(name, declared)
+            sub = self.take("word")
+            if declared.startswith(("Edm.", "Collection(")):
+                raise bad_request(f"Property '{sub}' does not exist on '{declared}'.")
+            operator = self.operator()
+            kind, literal = self.literal()
+            return Condition((name, sub), operator, literal), self.position
+        _filterable(self.entity, name)
+        operator = self.operator()
+        kind, literal = self.literal()
+        _check_type(declared, kind, operator)
+        return Condition((name,), operator, literal), self.position
+
+    def any_condition(self, name: str, declared: str) -> tuple[Condition, int]:
+        if not declared.startswith("Collection("):
+            raise unsupported_query()
+        self.take("word", "any")
+        self.take("punct", "(")
+        variable = self.take("word")
+        self.take("punct", ":")
+        if self.take("word") != variable:
+            raise unsupported_query()
+        inner: tuple[str, ...] = ()
+        if self.peek("punct", "/"):
+            self.take("punct", "/")
+            inner = (self.take("word"),)
+        operator = self.operator()
+        kind, literal = self.literal()
+        self.take("punct", ")")
+        if operator != "eq":
+            raise unsupported_query()
+        element = declared.removeprefix("Collection(").removesuffix(")")
+        if element.startswith("Edm.") != (not inner):
+            raise unsupported_query()
+        if element == "Edm.String":
+            _check_type(element, kind, operator)
+        return Condition((name,), operator, literal, any_of=inner), self.position
+
+    def operator(self) -> str:
+        operator = self.take("word")
+        if operator not in COMPARISONS:
+            raise unsupported_query()
+        return operator
+
+    def literal(self) -> tuple[str, Literal]:
+        if self.position >= len(self.tokens):
+            raise unsupported_query()
+        kind, text = self.tokens[self.position]
+        self.position += 1
+        if kind == "string":
+            return kind, text[1:-1].replace("''", "'")
+        if kind in ("datetime", "guid"):
+            return kind, text
+        if kind == "number":
+            return kind, float(text) if "." in text else int(text)
+        if kind == "word" and text in ("true", "false"):
+            return "bool", text == "true"
+        if kind == "word" and text == "null":
+            return "null", None
         raise unsupported_query()
-    kind, text = tokens[position] if position < len(tokens) else ("", "")
-    position += 1
-    if kind == "string":
-        value: str | bool = _literal(text)
-    elif kind == "word" and text in ("true", "false"):
-        value = text == "true"
-    else:
-        raise unsupported_query()
-    _check_type(entity, name, value, operator)
-    return Condition(name, operator, value), position
 
 
 def _filterable(entity: EntityType, name: str) -> str:
@@ -253,13 +424,13 @@ def _filterable(entity: EntityType, name: str) -> str:
     return canonical
 
 
-def _literal(quoted: str) -> str:
-    return quoted[1:-1].replace("''", "'")
-
-
-def _check_type(entity: EntityType, name: str, value: str | bool, operator: str) -> None:
-    declared, given = entity.properties[name], _EDM_LITERAL[type(value)]
-    if declared != given:
+def _check_type(declared: str, literal_kind: str, operator: str) -> None:
+    if literal_kind == "null":
+        return
+    given = _LITERAL_TYPES[literal_kind]
+    compatible = declared == given or (declared == "Edm.String" and given == "Edm.Guid")
+    compatible = compatible or (declared == "Edm.Int64" and given == "Edm.Int32")
+    if not compatible:
         raise bad_request(
             "A binary operator with incompatible types was detected. "
             f"Found operand types '{declared}' and '{given}' for operator kind '{operator}'."

@@ -1,4 +1,6 @@
-"""A deterministic synthetic Microsoft 365 tenant: users, license products (subscribedSkus) and groups.
+"""A deterministic synthetic Microsoft 365 tenant: users, license products (subscribedSkus), groups with their
+members and owners, managers, directory roles, app registrations and service principals, conditional access
+policies (users' authentication methods are derived on request: ``auth_methods``).
 
 Everything comes from one ``random.Random(seed)`` drawn in a fixed order, so the same (seed, size) always gives
 the same tenant, byte for byte; times are measured back from ``REFERENCE_TIME``, never from the wall clock.
@@ -18,9 +20,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from m365_pipeline.emulator.applications import generate_applications, generate_policies
 from m365_pipeline.emulator.names import (
     COMPANIES,
     ENGLISH_DEPARTMENTS,
@@ -41,11 +44,13 @@ from m365_pipeline.emulator.names import (
     Country,
     Department,
 )
+from m365_pipeline.emulator.relations import GLOBAL_ADMINISTRATOR, Relations, generate_relations
 from m365_pipeline.emulator.skus import SKUS, Sku
 
 REFERENCE_TIME = calendar.timegm((2025, 6, 30, 0, 0, 0))  # the "now" of every synthetic tenant
 NEVER = "0001-01-01T00:00:00Z"  # Graph's sentinel for a sign-in that never happened
 MIN_GROUPS = 8
+MIN_APPLICATIONS = 6
 GUEST_SHARE = 0.03
 JAPANESE_SHARE = 0.5
 
@@ -159,6 +164,77 @@ ORGANIZATION_PROPERTIES: dict[str, str] = {
     "verifiedDomains": "Collection(microsoft.graph.verifiedDomain)",
 }
 
+_CREDENTIALS = "Collection(microsoft.graph.passwordCredential)"
+APPLICATION_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "deletedDateTime": DATETIME,
+    "appId": STRING,
+    "createdDateTime": DATETIME,
+    "displayName": STRING,
+    "publisherDomain": STRING,
+    "signInAudience": STRING,
+    "keyCredentials": "Collection(microsoft.graph.keyCredential)",
+    "passwordCredentials": _CREDENTIALS,
+}
+SERVICE_PRINCIPAL_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "deletedDateTime": DATETIME,
+    "accountEnabled": BOOLEAN,
+    "appDisplayName": STRING,
+    "appId": STRING,
+    "appOwnerOrganizationId": GUID,
+    "displayName": STRING,
+    "servicePrincipalType": STRING,
+    "signInAudience": STRING,
+    "keyCredentials": "Collection(microsoft.graph.keyCredential)",
+    "passwordCredentials": _CREDENTIALS,
+}
+DIRECTORY_ROLE_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "deletedDateTime": DATETIME,
+    "description": STRING,
+    "displayName": STRING,
+    "roleTemplateId": STRING,
+}
+ROLE_ASSIGNMENT_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "principalId": STRING,
+    "roleDefinitionId": STRING,
+    "directoryScopeId": STRING,
+    "appScopeId": STRING,
+}
+USER_REGISTRATION_DETAILS_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "userPrincipalName": STRING,
+    "userDisplayName": STRING,
+    "userType": "microsoft.graph.signInUserType",
+    "isAdmin": BOOLEAN,
+    "isMfaRegistered": BOOLEAN,
+    "isMfaCapable": BOOLEAN,
+    "isSsprRegistered": BOOLEAN,
+    "isSsprEnabled": BOOLEAN,
+    "isSsprCapable": BOOLEAN,
+    "isPasswordlessCapable": BOOLEAN,
+    "isSystemPreferredAuthenticationMethodEnabled": BOOLEAN,
+    "systemPreferredAuthenticationMethods": "Collection(Edm.String)",
+    "userPreferredMethodForSecondaryAuthentication": "microsoft.graph.userDefaultAuthenticationMethodType",
+    "methodsRegistered": "Collection(Edm.String)",
+    "lastUpdatedDateTime": DATETIME,
+}
+CONDITIONAL_ACCESS_POLICY_PROPERTIES: dict[str, str] = {
+    "id": STRING,
+    "templateId": STRING,
+    "displayName": STRING,
+    "createdDateTime": DATETIME,
+    "modifiedDateTime": DATETIME,
+    "state": "microsoft.graph.conditionalAccessPolicyState",
+    "conditions": "microsoft.graph.conditionalAccessConditionSet",
+    "grantControls": "microsoft.graph.conditionalAccessGrantControls",
+    "sessionControls": "microsoft.graph.conditionalAccessSessionControls",
+}
+
+NO_RELATIONS = Relations({}, {}, {}, [], {})
+
 
 @dataclass(frozen=True)
 class SyntheticTenant:
@@ -168,6 +244,10 @@ class SyntheticTenant:
     users: list[dict[str, Any]]
     skus: list[dict[str, Any]]
     groups: list[dict[str, Any]]
+    relations: Relations = NO_RELATIONS
+    applications: list[dict[str, Any]] = field(default_factory=list)
+    service_principals: list[dict[str, Any]] = field(default_factory=list)
+    conditional_access_policies: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def organization(self) -> dict[str, Any]:
@@ -224,13 +304,28 @@ def generate_tenant(seed: int, size: int) -> SyntheticTenant:
     domain = f"{company.slug}-{seed}.onmicrosoft.com"
     with _collector_paused():
         users, holders = _UserFactory(rng, domain, company).users(size)
+        skus = _subscribed_skus(rng, tenant_id, company, holders)
+        groups = _groups(rng, max(MIN_GROUPS, size // 20), domain)
+        # the later parts draw from a generator of their own: adding them changed nothing drawn above
+        linked = random.Random(f"relations|{seed}")
+
+        def new_id() -> str:
+            return guid(linked.getrandbits(128))
+
+        applications, principals = generate_applications(
+            linked, max(MIN_APPLICATIONS, size // 400), tenant_id, REFERENCE_TIME, new_id
+        )
         return SyntheticTenant(
             tenant_id=tenant_id,
             display_name=company.display_name,
             default_domain=domain,
             users=users,
-            skus=_subscribed_skus(rng, tenant_id, company, holders),
-            groups=_groups(rng, max(MIN_GROUPS, size // 20), domain),
+            skus=skus,
+            groups=groups,
+            relations=generate_relations(linked, users, groups, new_id),
+            applications=applications,
+            service_principals=principals,
+            conditional_access_policies=generate_policies(linked, REFERENCE_TIME, GLOBAL_ADMINISTRATOR, new_id),
         )
 
 

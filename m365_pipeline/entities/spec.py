@@ -119,6 +119,11 @@ class EntitySpec:
     # with `optional_permission`; without them it refuses the whole request, so they may be left out.
     optional_select: tuple[str, ...] = ()
     optional_permission: str | None = None
+    # True: a tenant without the licence, or an app without the permission, gets an empty extract and a warning
+    # instead of a failed directory extract (Graph refuses the whole collection with a 403 then).
+    optional: bool = False
+    # Navigation properties of the model read by $expand with only their id (manager), not $select
+    expand: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not set(self.optional_select) <= set(self.select):
@@ -129,16 +134,21 @@ class EntitySpec:
 
     @cached_property
     def select(self) -> tuple[str, ...]:
-        return tuple(self.model.model_fields)
+        return tuple(name for name in self.model.model_fields if name not in self.expand)
 
     @property
     def params(self) -> dict[str, str]:
-        return {"$select": ",".join(self.select)}
+        return {"$select": ",".join(self.select), **self._expand_params}
 
     @property
     def params_without_optional(self) -> dict[str, str]:
         """The query without ``optional_select``: for a tenant or app that may not read those properties."""
-        return {"$select": ",".join(name for name in self.select if name not in self.optional_select)}
+        select = ",".join(name for name in self.select if name not in self.optional_select)
+        return {"$select": select, **self._expand_params}
+
+    @property
+    def _expand_params(self) -> dict[str, str]:
+        return {"$expand": ",".join(f"{name}($select=id)" for name in self.expand)} if self.expand else {}
 
     @cached_property
     def arrow_schema(self) -> pa.Schema:

@@ -35,6 +35,12 @@ class SignInActivity(GraphModel):
     )
 
 
+class DirectoryObjectRef(GraphModel):
+    graph_type = "microsoft.graph.directoryObject"
+
+    id: Guid = graph_field("Object id.", PiiClass.QUASI, required=True)
+
+
 class User(GraphModel):
     graph_type = "microsoft.graph.user"
 
@@ -69,6 +75,9 @@ class User(GraphModel):
     signInActivity: SignInActivity | None = graph_field(
         "Last sign-in times; needs AuditLog.Read.All and an Entra ID P1/P2 licence.", PiiClass.QUASI
     )
+    manager: DirectoryObjectRef | None = graph_field(
+        "The user's manager ($expand=manager); null when none.", PiiClass.QUASI
+    )
 
 
 USERS = EntitySpec(
@@ -79,4 +88,5 @@ USERS = EntitySpec(
     resource_unit_cost=2,
     optional_select=("signInActivity",),
     optional_permission="AuditLog.Read.All",
+    expand=("manager",),
 )

@@ -13,6 +13,7 @@ obeyed exactly and, when absent, the wait is exponential with jitter; other 4xx 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from m365_pipeline.graph.auth import TokenProvider
+from m365_pipeline.graph.cache import ResponseCache
 from m365_pipeline.graph.errors import (
     TRANSIENT_HTTP_ERRORS,
     UNREACHABLE_HTTP_ERRORS,
@@ -37,6 +39,7 @@ from m365_pipeline.graph.errors import (
 )
 from m365_pipeline.graph.rate_limit import RateLimiter, resource_unit_cost
 from m365_pipeline.graph.retry import Clock, RetryPolicy, SystemClock, parse_retry_after
+from m365_pipeline.graph.throttling import ServiceLimiter
 
 logger = logging.getLogger("m365_pipeline.graph")
 
@@ -56,10 +59,11 @@ class GraphClient:
         http: httpx.Client,
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (frozen, so one shared default is safe)
-        limiter: RateLimiter | None = None,
+        limiter: ServiceLimiter | RateLimiter | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        cache: ResponseCache | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (Graph's $top range), got {page_size}")
@@ -71,6 +75,7 @@ class GraphClient:
         self._limiter = limiter
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
+        self._cache = cache
 
     def get_json(
         self,
@@ -81,13 +86,21 @@ class GraphClient:
         cost: int = 1,
     ) -> dict[str, Any]:
         """One GET. ``cost`` is the endpoint's base resource-unit cost; the query's discounts are applied."""
-        return self._get(self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {}))
+        return self._request_json(
+            "GET", self._url(path_or_url), params, headers or {}, resource_unit_cost(cost, params or {})
+        )
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, retried_statuses: frozenset[int] = frozenset()) -> Any:
+        """One POST of a JSON body (``$batch``), retried like a GET. Spends none of the budget: the caller spends
+        what the request costs (a batch, each of its inner requests). ``retried_statuses`` adds statuses that
+        are transient for this call (a whole ``$batch`` answered 424)."""
+        return self._request_json("POST", self._url(path), None, {}, None, body, retried_statuses)
 
     def get_redirect_location(self, path_or_url: str, params: Mapping[str, str] | None = None, *, cost: int = 1) -> str:
         """The ``Location`` of a GET that Graph answers with a redirect (a usage report's download), not followed:
         the download must be requested without this client's Authorization header (``graph.downloads``)."""
         url = self._url(path_or_url)
-        response = self._get_response(url, params, {}, resource_unit_cost(cost, params or {}), redirect=True)
+        response = self._request("GET", url, params, {}, resource_unit_cost(cost, params or {}), redirect=True)
         location = response.headers.get("Location")
         if response.status_code not in _REDIRECTS or not location:
             raise GraphError(response.status_code, "UnexpectedResponse", "expected a redirect with a Location", url=url)
@@ -116,7 +129,7 @@ class GraphClient:
         first_query: Mapping[str, str] | None = query
         page = 0
         while url is not None:
-            body = self._get(url, first_query, caller_headers, units)
+            body = self._request_json("GET", url, first_query, caller_headers, units)
             items = body.get("value")
             if not isinstance(items, list):
                 raise GraphError(200, "UnexpectedResponse", "the answer has no 'value' list", url=url)
@@ -139,6 +152,26 @@ class GraphClient:
         for page in self.iter_pages(path, params, headers, paged=paged, cost=cost):
             yield from page
 
+    def spend(self, units: int, path: str) -> None:
+        """Spend what a request to ``path`` costs (``units`` resource units for identity; one request for the
+        other classes), blocking until it is there: for requests sent inside a batch."""
+        if isinstance(self._limiter, ServiceLimiter):
+            self._limiter.acquire_for(path, units)
+        elif self._limiter is not None:
+            self._limiter.acquire(units)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
     def close(self) -> None:
         self._http.close()
 
@@ -158,26 +191,47 @@ class GraphClient:
             return path_or_url
         return f"{self.base_url}/{path_or_url.lstrip('/')}"
 
-    def _get(self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int) -> dict[str, Any]:
-        return self._get_response(url, params, headers, cost).json()
-
-    def _get_response(
+    def _request_json(
         self,
+        method: str,
         url: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str],
-        cost: int,
+        cost: int | None,
+        body: Mapping[str, Any] | None = None,
+        retried_statuses: frozenset[int] = frozenset(),
+    ) -> Any:
+        """The JSON answer of ``_request``. A GET the cache holds is answered from it (no request, no budget
+        spent); a successful GET is stored there."""
+        cache = self._cache if method == "GET" else None
+        cache_key = cache.key(url, params, headers) if cache is not None else None
+        if cache is not None and cache_key is not None and (cached := cache.get(cache_key)) is not None:
+            return json.loads(cached)
+        response = self._request(method, url, params, headers, cost, body, retried_statuses)
+        if cache is not None and cache_key is not None:
+            cache.put(cache_key, response.content)
+        return response.json()
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int | None,
+        body: Mapping[str, Any] | None = None,
+        retried_statuses: frozenset[int] = frozenset(),
         *,
         redirect: bool = False,
     ) -> httpx.Response:
-        """GET ``url`` until it succeeds (a redirect counts when ``redirect``), fails for good, or the retry
-        policy is spent."""
+        """Send until it succeeds (a redirect counts when ``redirect``), fails for good, or the retry policy is
+        spent."""
         failures = 0
         unreachable = 0
         refreshed_token = False
         while True:
             try:
-                response = self._send(url, params, headers, cost)
+                response = self._send(method, url, params, headers, cost, body)
             except GraphUnreachable as error:
                 unreachable += 1
                 self._retry_quickly_once(error, unreachable, url)
@@ -190,7 +244,7 @@ class GraphClient:
                 if response.status_code < 300 or (redirect and response.status_code in _REDIRECTS):
                     self._note_budget(response)
                     return response
-                failure = _Failure.of(response, self._clock.utcnow())
+                failure = _Failure.of(response, self._clock.utcnow(), method)
                 if failure.status == 401 and not refreshed_token:
                     logger.warning("401 %s on %s: requesting a new token", failure.code, _path(url))
                     self._tokens.invalidate()
@@ -198,17 +252,23 @@ class GraphClient:
                     continue
                 if failure.status == 401:
                     raise failure.error(GraphAuthError, url, "still rejected after a new token")
-                if failure.status not in _RETRIED_STATUSES:
+                if failure.status not in _RETRIED_STATUSES | retried_statuses:
                     raise failure.error(GraphError, url)
             failures += 1
             self._wait_before_retry(failure, failures, url)
 
     def _send(
-        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str], cost: int
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cost: int | None,
+        body: Mapping[str, Any] | None,
     ) -> httpx.Response:
         token = self._tokens.token()  # first: a sign-in that fails spends none of Graph's budget
-        if self._limiter is not None:
-            self._limiter.acquire(cost)
+        if cost is not None:
+            self.spend(cost, url)
         request_headers = {
             **headers,
             "Authorization": f"Bearer {token}",
@@ -216,9 +276,9 @@ class GraphClient:
             "Accept": "application/json",
         }
         try:
-            return self._http.get(url, params=params, headers=request_headers)
+            return self._http.request(method, url, params=params, headers=request_headers, json=body)
         except UNREACHABLE_HTTP_ERRORS as error:
-            raise GraphUnreachable.of(error, "Graph", "GET", url) from None
+            raise GraphUnreachable.of(error, "Graph", method, url) from None
 
     def _retry_quickly_once(self, error: GraphUnreachable, attempts: int, url: str) -> None:
         """Sleep at most QUICK_RETRY_MAX_WAIT before the one retry of an unreachable host (none when the policy
@@ -293,7 +353,7 @@ class _Failure:
         )
 
     @classmethod
-    def of(cls, response: httpx.Response, now_utc: datetime) -> _Failure:
+    def of(cls, response: httpx.Response, now_utc: datetime, method: str = "GET") -> _Failure:
         """Graph's error code, message and request-id, from the error envelope where there is one."""
         request_id = response.headers.get("request-id")
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now_utc)
@@ -304,12 +364,12 @@ class _Failure:
         error = envelope.get("error") if isinstance(envelope, dict) else None
         if not isinstance(error, dict):
             code = response.reason_phrase or f"HTTP{response.status_code}"
-            return cls(response.status_code, code, response.text[:200], request_id, retry_after)
+            return cls(response.status_code, code, response.text[:200], request_id, retry_after, method)
         inner = error.get("innerError") or error.get("innererror")
         if isinstance(inner, dict) and inner.get("request-id"):
             request_id = str(inner["request-id"])
         code = str(error.get("code") or response.reason_phrase)
-        return cls(response.status_code, code, str(error.get("message") or ""), request_id, retry_after)
+        return cls(response.status_code, code, str(error.get("message") or ""), request_id, retry_after, method)
 
     def error(self, kind: type[GraphError], url: str, detail: str = "") -> GraphError:
         message = f"{self.message} ({detail})" if detail else self.message

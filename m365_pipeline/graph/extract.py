@@ -36,7 +36,8 @@ class ExtractResult:
     rows: int
     pages: int
     bytes: int
-    dropped_properties: tuple[str, ...] = ()  # optional properties Graph refused: null in every row
+    dropped_properties: tuple[str, ...] = ()  # optional properties Graph refused: null in every row (an optional
+    # entity Graph refused altogether: all of them, and no rows)
 
 
 def extract_to_parquet(
@@ -92,7 +93,19 @@ def _pages(client: GraphClient, entity: EntitySpec) -> tuple[Iterator[list[dict[
     try:
         return _started(_iter_pages(client, entity, entity.params)), ()
     except GraphError as error:
-        if not (entity.optional_select and error.status == 403 and error.code in OPTIONAL_PROPERTY_REFUSALS):
+        refused = error.status == 403 and error.code in OPTIONAL_PROPERTY_REFUSALS
+        if entity.optional and refused:
+            logger.warning(
+                "%s: Graph refused it (HTTP 403 %s: %s): %s. Its table stays empty; reading it needs a Microsoft "
+                "Entra ID P1/P2 licence and the %s permission.",
+                entity.name,
+                error.code,
+                error.message,
+                OPTIONAL_PROPERTY_REFUSALS[error.code],
+                entity.permission,
+            )
+            return iter(()), entity.select
+        if not (entity.optional_select and refused):
             raise
         refusal = error
     pages = _started(_iter_pages(client, entity, entity.params_without_optional))

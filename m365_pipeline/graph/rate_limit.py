@@ -1,7 +1,7 @@
-"""Graph's identity budget: a token bucket of resource units per app and tenant (throttling-limits.md).
+"""Token buckets for Graph's limits (throttling-limits.md; which bucket a request uses: ``throttling``).
 
-The client spends a request's resource units before sending it. In one process the bucket lives in memory;
-when several runs share a tenant's budget, it lives in Redis and one Lua script refills and spends atomically.
+The client spends a request's cost before sending it. In one process a bucket lives in memory; when several
+runs share a tenant's budget, it lives in Redis and one Lua script refills and spends atomically.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from m365_pipeline.graph.retry import Clock
-from m365_pipeline.settings import Settings
 
 if TYPE_CHECKING:
     import redis
@@ -135,27 +134,7 @@ class RedisTokenBucket:
         return float(answer.decode() if isinstance(answer, bytes) else answer)
 
 
-def rate_limiter_for(settings: Settings, tenant_id: str, clock: Clock) -> RateLimiter:
-    """The budget of the settings' app in ``tenant_id`` (Graph counts it per app and tenant): in Redis when
-    M365_REDIS_URL is set (shared by every run), else in this process. Sized by M365_GRAPH_BUDGET (default:
-    the 3,500 units even the smallest tenant has)."""
-    if settings.redis_url is None:
-        return InProcessTokenBucket(settings.graph_budget, settings.graph_budget / BUDGET_WINDOW_SECONDS, clock)
-    app = (
-        settings.credentials.client_id
-        if settings.credentials is not None
-        else f"emulator:{settings.emulator.url or 'in-process'}"
-    )
-    return RedisTokenBucket(
-        _redis_client(settings.redis_url),
-        f"m365_pipeline:graph:resource_units:{tenant_id}:{app}",
-        settings.graph_budget,
-        settings.graph_budget / BUDGET_WINDOW_SECONDS,
-        clock,
-    )
-
-
-def _redis_client(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis:
     import redis  # only where Redis is configured: importing it costs a fifth of a second on every run
 
     return redis.Redis.from_url(url)

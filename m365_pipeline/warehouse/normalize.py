@@ -20,8 +20,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from m365_pipeline.entities.applications import Application, KeyCredential, PasswordCredential, ServicePrincipal
 from m365_pipeline.entities.groups import Group
-from m365_pipeline.entities.spec import Problem, problems_of
+from m365_pipeline.entities.roles import DirectoryRole, RoleAssignment
+from m365_pipeline.entities.security import ConditionalAccessPolicy, UserRegistrationDetails
+from m365_pipeline.entities.spec import GraphModel, Problem, problems_of
 from m365_pipeline.entities.subscribed_skus import SubscribedSku
 from m365_pipeline.entities.users import AssignedLicense, User
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
@@ -182,6 +185,8 @@ class _Users(_Normalizer):
             "last_sign_in_at": activity.lastSignInDateTime if activity else None,
             "last_non_interactive_sign_in_at": activity.lastNonInteractiveSignInDateTime if activity else None,
             "last_successful_sign_in_at": activity.lastSuccessfulSignInDateTime if activity else None,
+            "manager_id": user.manager.id if user.manager else None,
+            "deleted_at": None,  # /users lists active users only
         }
 
 
@@ -199,7 +204,7 @@ def _licenses_one_by_one(assigned: Any, problems: list[Problem]) -> list[tuple[i
 
 
 class _Skus(_Normalizer):
-    tables = ("skus",)
+    tables = ("skus", "sku_service_plans")
 
     def record(self, row_number: int, record: Record) -> None:
         try:
@@ -229,6 +234,24 @@ class _Skus(_Normalizer):
                 "service_plan_names": LIST_SEPARATOR.join(plan.servicePlanName for plan in sku.servicePlans or ()),
             },
         )
+        seen_plans: set[str] = set()
+        for index, plan in enumerate(sku.servicePlans or ()):
+            if plan.servicePlanId is None or plan.servicePlanId in seen_plans:
+                reason = "missing" if plan.servicePlanId is None else f"same servicePlanId {plan.servicePlanId!r} again"
+                self.reject("sku_service_plans", row_number, record, [Problem(("servicePlans", index), reason)])
+                continue
+            seen_plans.add(plan.servicePlanId)
+            self.add(
+                "sku_service_plans",
+                {
+                    "tenant_id": self.tenant_id,
+                    "sku_id": sku.skuId,
+                    "service_plan_id": plan.servicePlanId,
+                    "service_plan_name": plan.servicePlanName,
+                    "provisioning_status": plan.provisioningStatus,
+                    "applies_to": plan.appliesTo,
+                },
+            )
 
 
 class _Groups(_Normalizer):
@@ -269,6 +292,7 @@ class _Groups(_Normalizer):
                 "visibility": group.visibility,
                 "created_at": group.createdDateTime,
                 "on_premises_sync_enabled": group.onPremisesSyncEnabled,
+                "deleted_at": None,  # /groups lists active groups only
             },
         )
 
@@ -286,7 +310,179 @@ def group_kind(group_types: list[str], mail_enabled: bool, security_enabled: boo
     return None
 
 
-_NORMALIZERS: dict[str, type[_Normalizer]] = {"users": _Users, "subscribed_skus": _Skus, "groups": _Groups}
+class _Flat(_Normalizer):
+    """An entity with one row per record, keyed by ``key`` (a field of the model), and child rows."""
+
+    model: type[GraphModel]
+    key: str
+
+    def record(self, row_number: int, record: Record) -> None:
+        table = self.tables[0]
+        try:
+            item = self.model.model_validate(record)
+        except ValidationError as error:
+            self.reject(table, row_number, record, problems_of(error))
+            return
+        repeated = self.repeated_key(row_number, self.key, getattr(item, self.key))
+        if repeated:
+            self.reject(table, row_number, record, repeated)
+            return
+        self.add(table, {"tenant_id": self.tenant_id, **self.row(item)})
+        for child_table, rows in self.children(item).items():
+            for row in rows:
+                self.add(child_table, {"tenant_id": self.tenant_id, **row})
+
+    @abstractmethod
+    def row(self, item: Any) -> dict[str, Any]: ...
+
+    def children(self, item: Any) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+
+class _DirectoryRoles(_Flat):
+    tables = ("directory_roles",)
+    model = DirectoryRole
+    key = "roleTemplateId"
+
+    def row(self, item: DirectoryRole) -> dict[str, Any]:
+        return {
+            "role_template_id": item.roleTemplateId,
+            "role_id": item.id,
+            "display_name": item.displayName,
+            "description": item.description,
+        }
+
+
+class _RoleAssignments(_Flat):
+    tables = ("role_assignments",)
+    model = RoleAssignment
+    key = "id"
+
+    def row(self, item: RoleAssignment) -> dict[str, Any]:
+        return {
+            "id": item.id,
+            "principal_id": item.principalId,
+            "role_definition_id": item.roleDefinitionId,
+            "directory_scope_id": item.directoryScopeId,
+        }
+
+
+class _RegistrationDetails(_Flat):
+    tables = ("user_registration_details",)
+    model = UserRegistrationDetails
+    key = "id"
+
+    def row(self, item: UserRegistrationDetails) -> dict[str, Any]:
+        return {
+            "user_id": item.id,
+            "user_principal_name": item.userPrincipalName,
+            "user_display_name": item.userDisplayName,
+            "user_type": item.userType,
+            "is_admin": item.isAdmin,
+            "is_mfa_registered": item.isMfaRegistered,
+            "is_mfa_capable": item.isMfaCapable,
+            "is_sspr_registered": item.isSsprRegistered,
+            "is_sspr_enabled": item.isSsprEnabled,
+            "is_sspr_capable": item.isSsprCapable,
+            "is_passwordless_capable": item.isPasswordlessCapable,
+            "methods_registered": LIST_SEPARATOR.join(item.methodsRegistered or ()),
+            "preferred_secondary_method": item.userPreferredMethodForSecondaryAuthentication,
+            "last_updated_at": item.lastUpdatedDateTime,
+        }
+
+
+class _ConditionalAccess(_Flat):
+    tables = ("conditional_access_policies",)
+    model = ConditionalAccessPolicy
+    key = "id"
+
+    def row(self, item: ConditionalAccessPolicy) -> dict[str, Any]:
+        grant = item.grantControls
+        return {
+            "id": item.id,
+            "display_name": item.displayName,
+            "state": item.state,
+            "created_at": item.createdDateTime,
+            "modified_at": item.modifiedDateTime,
+            "grant_operator": grant.operator if grant else None,
+            "grant_controls": LIST_SEPARATOR.join(grant.builtInControls or ()) if grant else "",
+        }
+
+
+def _credential_rows(owner_id: str, item: Application | ServicePrincipal) -> list[dict[str, Any]]:
+    """One row per secret and certificate with a key id (the first of a repeated key id counts)."""
+    rows: dict[str, dict[str, Any]] = {}
+    credentials: list[tuple[str, PasswordCredential | KeyCredential]] = [
+        *(("secret", credential) for credential in item.passwordCredentials or ()),
+        *(("certificate", credential) for credential in item.keyCredentials or ()),
+    ]
+    for kind, credential in credentials:
+        if credential.keyId is None:
+            continue
+        rows.setdefault(
+            credential.keyId,
+            {
+                "owner_id": owner_id,
+                "key_id": credential.keyId,
+                "kind": kind,
+                "display_name": credential.displayName,
+                "start_at": credential.startDateTime,
+                "end_at": credential.endDateTime,
+            },
+        )
+    return list(rows.values())
+
+
+class _Applications(_Flat):
+    tables = ("applications", "application_credentials")
+    model = Application
+    key = "id"
+
+    def row(self, item: Application) -> dict[str, Any]:
+        return {
+            "id": item.id,
+            "app_id": item.appId,
+            "display_name": item.displayName,
+            "created_at": item.createdDateTime,
+            "publisher_domain": item.publisherDomain,
+            "sign_in_audience": item.signInAudience,
+        }
+
+    def children(self, item: Application) -> dict[str, list[dict[str, Any]]]:
+        return {"application_credentials": _credential_rows(item.id, item)}
+
+
+class _ServicePrincipals(_Flat):
+    tables = ("service_principals", "service_principal_credentials")
+    model = ServicePrincipal
+    key = "id"
+
+    def row(self, item: ServicePrincipal) -> dict[str, Any]:
+        return {
+            "id": item.id,
+            "app_id": item.appId,
+            "display_name": item.displayName,
+            "app_display_name": item.appDisplayName,
+            "account_enabled": item.accountEnabled,
+            "service_principal_type": item.servicePrincipalType,
+            "app_owner_organization_id": item.appOwnerOrganizationId,
+        }
+
+    def children(self, item: ServicePrincipal) -> dict[str, list[dict[str, Any]]]:
+        return {"service_principal_credentials": _credential_rows(item.id, item)}
+
+
+_NORMALIZERS: dict[str, type[_Normalizer]] = {
+    "users": _Users,
+    "subscribed_skus": _Skus,
+    "groups": _Groups,
+    "directory_roles": _DirectoryRoles,
+    "role_assignments": _RoleAssignments,
+    "user_registration_details": _RegistrationDetails,
+    "conditional_access_policies": _ConditionalAccess,
+    "applications": _Applications,
+    "service_principals": _ServicePrincipals,
+}
 
 ENTITY_TABLES: dict[str, tuple[str, ...]] = {entity: normalizer.tables for entity, normalizer in _NORMALIZERS.items()}
 """The warehouse tables each entity's records are normalized into (one pass over the records fills them all)."""

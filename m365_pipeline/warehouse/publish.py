@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from m365_pipeline.warehouse import schema, staging
 from m365_pipeline.warehouse.engine import SQLITE_BEGIN, SQLITE_DEFERRED
+from m365_pipeline.warehouse.history import record_history
 from m365_pipeline.warehouse.ledger import (
     ExtractHead,
     PublishedExtract,
@@ -165,8 +166,9 @@ class TenantPublication:
         return self._quarantined.total() - before
 
     def publish(self, *, display_name: str | None, default_domain: str | None, seen_at: datetime) -> PublishResult:
-        """Merge every staged table, replace this extract's quarantine entries, upsert the tenant (first and last
-        seen widen to `seen_at`; names follow the latest sighting) and record the extract: one transaction."""
+        """Merge every staged table, record the history of what changed as of `seen_at` (``warehouse.history``),
+        replace this extract's quarantine entries, upsert the tenant (first and last seen widen to `seen_at`; names
+        follow the latest sighting) and record the extract: one transaction."""
         if self._finished:
             raise RuntimeError(f"extract {self.extract_id} of tenant {self.tenant_id}: publish() was already called")
         self._finished = True
@@ -185,6 +187,7 @@ class TenantPublication:
                 )
             published_at = datetime.now(UTC)
             tables = {name: self._merge(connection, name) for name in self._targets}
+            record_history(connection, self.tenant_id, seen_at, current_tables=list(self._targets))
             self._replace_quarantine(connection, published_at)
             upsert_tenant(connection, self.tenant_id, display_name, default_domain, seen_at)
             extract = PublishedExtract(self.tenant_id, self.extract_id, self.digest, published_at, tables)

@@ -85,6 +85,15 @@ def _text_list(name: str, description: str, pii: PiiClass = PiiClass.NONE) -> sa
     return _column(name, sa.Text(), description, pii, nullable=False)
 
 
+def _deleted_at(kind: str) -> sa.Column[Any]:
+    return _column(
+        "deleted_at",
+        UtcDateTime(),
+        f"When delta sync saw the {kind} soft-deleted (restorable for 30 days, UTC); null while it is active.",
+        PiiClass.NONE,
+    )
+
+
 tenants = sa.Table(
     "tenants",
     metadata,
@@ -169,6 +178,8 @@ users = sa.Table(
         "Last successful sign-in, interactive or not (UTC); null when never.",
         PiiClass.QUASI,
     ),
+    _column("manager_id", sa.String(GUID_LENGTH), "Object id of the user's manager; null when none.", PiiClass.QUASI),
+    _deleted_at("user"),
     comment="Users of the tenant (Microsoft Graph /users), one row per user.",
 )
 
@@ -270,6 +281,7 @@ groups = sa.Table(
         "True when synced from on-premises Active Directory; null when never synced.",
         PiiClass.NONE,
     ),
+    _deleted_at("group"),
     comment="Groups of the tenant (Microsoft Graph /groups), one row per group.",
 )
 
@@ -382,7 +394,298 @@ extract_tables = sa.Table(
     comment="Per table of a published extract: its rows and what the publication inserted, updated and deleted.",
 )
 
-TABLES: dict[str, sa.Table] = {table.name: table for table in (users, skus, user_licenses, groups)}
+
+def _guid(name: str, description: str, pii: PiiClass = PiiClass.NONE, **kwargs: Any) -> sa.Column[Any]:
+    return _column(name, sa.String(GUID_LENGTH), description, pii, **kwargs)
+
+
+sku_service_plans = sa.Table(
+    "sku_service_plans",
+    metadata,
+    _tenant_id(),
+    _guid("sku_id", "Id of the license SKU (skus.sku_id).", primary_key=True),
+    _guid("service_plan_id", "Id of the service plan.", primary_key=True),
+    _column("service_plan_name", sa.String(), "Name of the service plan, e.g. TEAMS1.", PiiClass.NONE, nullable=False),
+    _column("provisioning_status", sa.String(), "Success, Disabled, PendingInput, ...", PiiClass.NONE),
+    _column("applies_to", sa.String(), "User or Company.", PiiClass.NONE),
+    comment="Service plans of each SKU (subscribedSkus servicePlans), one row per SKU and plan.",
+)
+
+directory_roles = sa.Table(
+    "directory_roles",
+    metadata,
+    _tenant_id(),
+    _guid("role_template_id", "Id of the role's template, the same in every tenant.", primary_key=True),
+    _guid("role_id", "Object id of the activated role in this tenant.", nullable=False),
+    _column("display_name", sa.String(), "Name of the role, e.g. Global Administrator.", PiiClass.NONE),
+    _column("description", sa.Text(), "What the role may do.", PiiClass.NONE),
+    comment="Directory roles activated in the tenant (Microsoft Graph /directoryRoles).",
+)
+
+role_assignments = sa.Table(
+    "role_assignments",
+    metadata,
+    _tenant_id(),
+    _column("id", sa.String(), "Id of the assignment.", PiiClass.NONE, primary_key=True),
+    _guid(
+        "principal_id",
+        "Object id of the user, group or service principal holding the role.",
+        PiiClass.QUASI,
+        nullable=False,
+    ),
+    _guid(
+        "role_definition_id",
+        "Role definition id (directory_roles.role_template_id for built-in roles).",
+        nullable=False,
+    ),
+    _column("directory_scope_id", sa.String(), "Scope of the assignment; / is the whole tenant.", PiiClass.NONE),
+    sa.Index(None, "tenant_id", "role_definition_id"),
+    comment="Who holds which directory role (Microsoft Graph /roleManagement/directory/roleAssignments).",
+)
+
+user_registration_details = sa.Table(
+    "user_registration_details",
+    metadata,
+    _tenant_id(),
+    _guid("user_id", "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    _column("user_principal_name", sa.String(), "Sign-in name of the user.", PiiClass.DIRECT),
+    _column("user_display_name", sa.String(), "Name of the user.", PiiClass.DIRECT),
+    _column("user_type", sa.String(), "member or guest.", PiiClass.NONE),
+    _column("is_admin", sa.Boolean(), "Whether the user holds an admin role.", PiiClass.NONE),
+    _column("is_mfa_registered", sa.Boolean(), "Registered a strong method for MFA.", PiiClass.NONE),
+    _column("is_mfa_capable", sa.Boolean(), "Registered and allowed a strong method.", PiiClass.NONE),
+    _column("is_sspr_registered", sa.Boolean(), "Registered for self-service password reset.", PiiClass.NONE),
+    _column("is_sspr_enabled", sa.Boolean(), "Allowed self-service password reset.", PiiClass.NONE),
+    _column("is_sspr_capable", sa.Boolean(), "Registered and allowed self-service password reset.", PiiClass.NONE),
+    _column("is_passwordless_capable", sa.Boolean(), "Registered a passwordless method.", PiiClass.NONE),
+    _text_list("methods_registered", 'Methods registered, "; "-joined; empty when none.'),
+    _column("preferred_secondary_method", sa.String(), "Method the user prefers for the second factor.", PiiClass.NONE),
+    _column("last_updated_at", UtcDateTime(), "When the record was last updated (UTC).", PiiClass.NONE),
+    comment="Authentication-method registration per user (reports/authenticationMethods/userRegistrationDetails).",
+)
+
+conditional_access_policies = sa.Table(
+    "conditional_access_policies",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Id of the policy.", primary_key=True),
+    _column("display_name", sa.String(), "Name of the policy.", PiiClass.NONE),
+    _column("state", sa.String(), "enabled, disabled or enabledForReportingButNotEnforced.", PiiClass.NONE),
+    _column("created_at", UtcDateTime(), "When the policy was created (UTC).", PiiClass.NONE),
+    _column("modified_at", UtcDateTime(), "When the policy was last changed (UTC).", PiiClass.NONE),
+    _column("grant_operator", sa.String(), "AND or OR between the grant controls.", PiiClass.NONE),
+    _text_list("grant_controls", 'Built-in grant controls (mfa, block, ...), "; "-joined; empty when none.'),
+    comment="Conditional access policies (Microsoft Graph /identity/conditionalAccess/policies).",
+)
+
+applications = sa.Table(
+    "applications",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Object id of the app registration.", primary_key=True),
+    _guid("app_id", "Application (client) id."),
+    _column("display_name", sa.String(), "Name of the application.", PiiClass.NONE),
+    _column("created_at", UtcDateTime(), "When the app was registered (UTC).", PiiClass.NONE),
+    _column("publisher_domain", sa.String(), "Verified publisher domain.", PiiClass.NONE),
+    _column("sign_in_audience", sa.String(), "AzureADMyOrg, AzureADMultipleOrgs, ...", PiiClass.NONE),
+    comment="App registrations of the tenant (Microsoft Graph /applications).",
+)
+
+service_principals = sa.Table(
+    "service_principals",
+    metadata,
+    _tenant_id(),
+    _guid("id", "Object id of the service principal.", primary_key=True),
+    _guid("app_id", "Application (client) id it represents."),
+    _column("display_name", sa.String(), "Name of the service principal.", PiiClass.NONE),
+    _column("app_display_name", sa.String(), "Name of the application.", PiiClass.NONE),
+    _column("account_enabled", sa.Boolean(), "Whether it can sign in.", PiiClass.NONE),
+    _column("service_principal_type", sa.String(), "Application, ManagedIdentity, Legacy, ...", PiiClass.NONE),
+    _guid("app_owner_organization_id", "Tenant that registered the application."),
+    comment="Service principals (enterprise applications) of the tenant (Microsoft Graph /servicePrincipals).",
+)
+
+
+def _credentials_table(name: str, owner: str, source: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        _tenant_id(),
+        _guid("owner_id", f"Object id of the {owner}.", primary_key=True),
+        _guid("key_id", "Id of the credential.", primary_key=True),
+        _column(
+            "kind",
+            sa.String(),
+            "secret (passwordCredentials) or certificate (keyCredentials).",
+            PiiClass.NONE,
+            nullable=False,
+        ),
+        _column("display_name", sa.String(), "Name given to the credential.", PiiClass.NONE),
+        _column("start_at", UtcDateTime(), "When the credential became valid (UTC).", PiiClass.NONE),
+        _column("end_at", UtcDateTime(), "When the credential expires (UTC).", PiiClass.NONE),
+        comment=f"Secrets and certificates of {source}, with their expiry: one row per credential.",
+    )
+
+
+application_credentials = _credentials_table("application_credentials", "application", "app registrations")
+service_principal_credentials = _credentials_table(
+    "service_principal_credentials", "service principal", "service principals"
+)
+
+
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    _column(
+        "member_id",
+        sa.String(GUID_LENGTH),
+        "Object id of the direct member: a user, a group, a device or a service principal.",
+        PiiClass.QUASI,
+        primary_key=True,
+    ),
+    _column(
+        "member_type",
+        sa.String(),
+        "Graph type of the member, e.g. #microsoft.graph.user; null when Graph did not say.",
+        PiiClass.NONE,
+    ),
+    sa.Index(None, "tenant_id", "member_id"),
+    comment="Direct members of groups (members@delta of /groups/delta), one row per group and member.",
+)
+
+delta_links = sa.Table(
+    "delta_links",
+    metadata,
+    _tenant_id(),
+    _column("resource", sa.String(), "The delta-tracked collection: users or groups.", PiiClass.NONE, primary_key=True),
+    _column(
+        "delta_link",
+        sa.Text(),
+        "Graph's @odata.deltaLink after the last applied round: where the next round starts.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    _column(
+        "synced_at",
+        UtcDateTime(),
+        "When the round ending with this link was applied (UTC), in the same transaction as its changes.",
+        PiiClass.NONE,
+        nullable=False,
+    ),
+    comment="Per tenant and collection, the delta link the warehouse's tables are current with.",
+)
+
+
+def _history_columns(kind: str) -> list[sa.Column[Any]]:
+    return [
+        _column(
+            "valid_from",
+            UtcDateTime(),
+            f"Since when the {kind} held (UTC), inclusive.",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "source",
+            sa.String(),
+            "Who recorded the interval: graph (publications and delta sync) or legacy:<report> (older reports).",
+            PiiClass.NONE,
+            primary_key=True,
+        ),
+        _column(
+            "valid_to",
+            UtcDateTime(),
+            f"Until when the {kind} held (UTC), exclusive; null while it still holds.",
+            PiiClass.NONE,
+        ),
+    ]
+
+
+user_history = sa.Table(
+    "user_history",
+    metadata,
+    _tenant_id(),
+    _column("user_id", sa.String(GUID_LENGTH), "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    *_history_columns("user's attributes"),
+    _column("user_principal_name", sa.String(), "Sign-in name of the user.", PiiClass.DIRECT),
+    _column("department", sa.String(), "Department.", PiiClass.QUASI),
+    _column("account_enabled", sa.Boolean(), "Whether the account could sign in.", PiiClass.NONE),
+    _column("user_type", sa.String(), "Member or Guest.", PiiClass.NONE),
+    _column("usage_location", sa.String(), "Two-letter usage location.", PiiClass.QUASI),
+    _column("soft_deleted", sa.Boolean(), "Whether the user was soft-deleted.", PiiClass.NONE, nullable=False),
+    sa.Index(None, "tenant_id", "valid_to"),
+    comment="History of the user attributes the reports use: one row per user and interval of equal values.",
+)
+
+group_history = sa.Table(
+    "group_history",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    *_history_columns("group's attributes"),
+    _column("display_name", sa.String(), "Name of the group.", PiiClass.NONE),
+    _column("kind", sa.String(), "microsoft365, security, mail_enabled_security or distribution.", PiiClass.NONE),
+    _column("soft_deleted", sa.Boolean(), "Whether the group was soft-deleted.", PiiClass.NONE, nullable=False),
+    comment="History of groups: one row per group and interval of equal name, kind and deletion state.",
+)
+
+license_history = sa.Table(
+    "license_history",
+    metadata,
+    _tenant_id(),
+    _column("user_id", sa.String(GUID_LENGTH), "Object id of the user (users.id).", PiiClass.QUASI, primary_key=True),
+    _column("sku_id", sa.String(GUID_LENGTH), "Id of the license SKU (skus.sku_id).", PiiClass.NONE, primary_key=True),
+    *_history_columns("license assignment"),
+    sa.Index(None, "tenant_id", "sku_id"),
+    comment="History of license assignments: who held which SKU when.",
+)
+
+group_member_history = sa.Table(
+    "group_member_history",
+    metadata,
+    _tenant_id(),
+    _column("group_id", sa.String(GUID_LENGTH), "Object id of the group (groups.id).", PiiClass.NONE, primary_key=True),
+    _column("member_id", sa.String(GUID_LENGTH), "Object id of the direct member.", PiiClass.QUASI, primary_key=True),
+    *_history_columns("membership"),
+    comment="History of direct group memberships: who was in which group when.",
+)
+
+role_member_history = sa.Table(
+    "role_member_history",
+    metadata,
+    _tenant_id(),
+    _guid("role_definition_id", "Role definition (template) id.", primary_key=True),
+    _guid("principal_id", "Object id of the holder.", PiiClass.QUASI, primary_key=True),
+    *_history_columns("role assignment"),
+    comment="History of directory role assignments: who held which role when.",
+)
+
+HISTORY_TABLES: dict[str, sa.Table] = {
+    table.name: table
+    for table in (user_history, group_history, license_history, group_member_history, role_member_history)
+}
+"""The SCD2 history tables (valid_from/valid_to per source), maintained by ``warehouse.history``."""
+
+TABLES: dict[str, sa.Table] = {
+    table.name: table
+    for table in (
+        users,
+        skus,
+        user_licenses,
+        groups,
+        sku_service_plans,
+        directory_roles,
+        role_assignments,
+        user_registration_details,
+        conditional_access_policies,
+        applications,
+        application_credentials,
+        service_principals,
+        service_principal_credentials,
+    )
+}
 """The business tables a tenant's extract is published to (``publish.TenantPublication``), by name."""
 
 

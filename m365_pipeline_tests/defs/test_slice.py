@@ -12,9 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from m365_pipeline.defs.main_run import run_main_job
+from m365_pipeline.directory.extract import DIRECTORY_ENTITIES
 from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.reports.user_list import USER_LIST_HEADER
 from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.schema import TABLES
 from m365_pipeline_tests.defs.conftest import SLICE_SEED, SLICE_USERS
 
 
@@ -44,15 +46,9 @@ def test_main_job_materializes_every_asset_and_the_report_has_every_user(embedde
     assert outcome.failed_checks == []
     materialized = {key for key, _, _ in outcome.outputs}
     assert materialized == {
-        "raw/organization",
-        "raw/users",
-        "raw/subscribed_skus",
-        "raw/groups",
+        *(f"raw/{name}" for name in DIRECTORY_ENTITIES),
         "warehouse/tenants",
-        "warehouse/users",
-        "warehouse/user_licenses",
-        "warehouse/skus",
-        "warehouse/groups",
+        *(f"warehouse/{name}" for name in TABLES),
         "reports/entra_id/user_list",
     }
     (raw_users,) = (embedded_default / "raw" / "users" / f"tenant={tenant.tenant_id}").glob("*.parquet")

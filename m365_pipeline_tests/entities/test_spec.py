@@ -62,6 +62,7 @@ CATALOG_SCHEMAS = {
                     ]
                 ),
             ),
+            ("manager", pa.struct([("id", pa.string())])),
         ]
     ),
     "subscribed_skus": pa.schema(
@@ -145,25 +146,38 @@ def test_the_derived_raw_schema_equals_the_catalogs(name: str) -> None:
         (field.name, field.type, field.nullable) for field in expected
     ]
     assert entity.arrow_schema.equals(expected)
-    assert entity.select == tuple(expected.names)
+    assert entity.select + entity.expand == tuple(expected.names)
     assert (entity.path, entity.paged, entity.resource_unit_cost, entity.permission) == CATALOG_REQUESTS[name]
 
 
 def test_entities_are_listed_in_extraction_order() -> None:
-    assert list(ENTITIES) == ["organization", "users", "subscribed_skus", "groups"]
+    assert list(ENTITIES) == [
+        "organization",
+        "users",
+        "subscribed_skus",
+        "groups",
+        "directory_roles",
+        "role_assignments",
+        "user_registration_details",
+        "conditional_access_policies",
+        "applications",
+        "service_principals",
+    ]
     assert all(name == entity.name for name, entity in ENTITIES.items())
 
 
 def test_sign_in_activity_is_optional_and_can_be_left_out_of_the_request() -> None:
     assert (USERS.optional_select, USERS.optional_permission) == (("signInActivity",), "AuditLog.Read.All")
-    assert USERS.params == {"$select": ",".join(CATALOG_SCHEMAS["users"].names)}
-    assert USERS.params_without_optional == {"$select": ",".join(CATALOG_SCHEMAS["users"].names[:-1])}
+    selected = CATALOG_SCHEMAS["users"].names[:-1]  # the manager is expanded, not selected
+    expand = {"$expand": "manager($select=id)"}
+    assert USERS.params == {"$select": ",".join(selected), **expand}
+    assert USERS.params_without_optional == {"$select": ",".join(selected[:-1]), **expand}
     assert GROUPS.params_without_optional == GROUPS.params
 
 
 def test_the_column_catalog_describes_every_raw_column() -> None:
     columns = {column.name: column for column in USERS.columns}
-    assert list(columns) == list(USERS.select)
+    assert list(columns) == [*USERS.select, *USERS.expand]
     assert columns["id"] == RawColumn(
         "id", pa.string(), "Object id of the user in Entra ID (a pseudonymous identifier).", PiiClass.QUASI, False
     )

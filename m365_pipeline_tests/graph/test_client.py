@@ -254,7 +254,8 @@ def test_each_request_spends_its_resource_units_from_the_budget(
     http = httpx.Client(transport=EmulatorTransport(emulator))
     tokens = emulator_tokens(emulator, http)
     with GraphClient(EMULATOR_GRAPH_BASE_URL, tokens, http, limiter=budget, clock=clock, page_size=100) as client:
-        pages = list(client.iter_pages(USERS.path, USERS.params, cost=USERS.resource_unit_cost))  # 1 unit each
+        select = {"$select": USERS.params["$select"]}
+        pages = list(client.iter_pages(USERS.path, select, cost=USERS.resource_unit_cost))  # 1 unit each
         assert len(pages) == 3 and clock.sleeps == []
         client.get_json(SUBSCRIBED_SKUS.path, cost=SUBSCRIBED_SKUS.resource_unit_cost)  # 3 units, bucket empty
     assert clock.sleeps == [pytest.approx(30.0)]

@@ -9,10 +9,10 @@ import redis
 from m365_pipeline.graph.rate_limit import (
     InProcessTokenBucket,
     RedisTokenBucket,
-    rate_limiter_for,
     resource_unit_cost,
 )
 from m365_pipeline.graph.retry import SystemClock
+from m365_pipeline.graph.throttling import ServiceClass, service_limiter_for
 from m365_pipeline.settings import load_settings
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -127,17 +127,20 @@ def test_a_stale_bucket_from_another_clock_does_not_starve_a_process(
 def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis_client: redis.Redis) -> None:
     settings = load_settings({"M365_REDIS_URL": redis_url, "M365_EMULATOR_SEED": "11", "M365_GRAPH_BUDGET": "5000"})
     clock = SleepingClock()
-    limiter = rate_limiter_for(settings, "tenant-a", clock)
-    other_tenant = rate_limiter_for(settings, "tenant-b", clock)
-    assert isinstance(limiter, RedisTokenBucket) and isinstance(other_tenant, RedisTokenBucket)
-    assert limiter.key != other_tenant.key  # Graph's budget is per app and tenant
-    redis_client.delete(limiter.key)
+    limiter = service_limiter_for(settings, "tenant-a", clock)
+    other_tenant = service_limiter_for(settings, "tenant-b", clock)
+    key = limiter.key(ServiceClass.IDENTITY)
+    assert key != other_tenant.key(ServiceClass.IDENTITY)  # Graph's budget is per app and tenant
+    bucket = limiter.bucket(ServiceClass.IDENTITY)
+    assert isinstance(bucket, RedisTokenBucket)
+    redis_client.delete(key)
     try:
-        limiter.acquire(5000)
-        limiter.acquire(100)  # the budget refills 500 units per second
+        limiter.acquire_for("/users", 5000)
+        limiter.acquire_for("/users", 100)  # the budget refills 500 units per second
         assert clock.sleeps[0] == pytest.approx(0.2, abs=0.1)
     finally:
-        redis_client.delete(limiter.key)
-    in_process = rate_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), "tenant-a", clock)
-    assert isinstance(in_process, InProcessTokenBucket)
-    assert (in_process.capacity, in_process.refill_per_second) == (8000, 800.0)
+        redis_client.delete(key)
+    in_process = service_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), "tenant-a", clock)
+    identity = in_process.bucket(ServiceClass.IDENTITY)
+    assert isinstance(identity, InProcessTokenBucket)
+    assert (identity.capacity, identity.refill_per_second) == (8000, 800.0)

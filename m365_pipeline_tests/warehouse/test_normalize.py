@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
 from m365_pipeline.entities import ENTITIES
 from m365_pipeline.warehouse.normalize import ENTITY_TABLES, NormalizedBatch, normalize_batches
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
 from m365_pipeline.warehouse.schema import TABLES
+from m365_pipeline_tests.graph.emulated import emulator_client
+from m365_pipeline_tests.graph.fake_clock import FakeClock
 
 TENANT = "5b2a3f0e-9c1d-4e7a-8f6b-0a1b2c3d4e5f"
 USERS_SOURCE = "data/raw/users/2025-06-24.parquet"
@@ -166,6 +170,8 @@ def _user_row(user_id: str, upn: str, **values: Any) -> dict[str, Any]:
         "last_sign_in_at": None,
         "last_non_interactive_sign_in_at": None,
         "last_successful_sign_in_at": None,
+        "manager_id": None,
+        "deleted_at": None,
     }
     row.update(values)
     return row
@@ -357,6 +363,10 @@ def test_wrongly_typed_values_are_quarantined_with_what_was_found() -> None:
     ]
 
 
+def _plan_id(name: str) -> str:
+    return TEAMS_PLAN if name == "TEAMS1" else str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
 def _graph_sku(sku_id: str, part_number: str, consumed: int, plans: list[str]) -> dict[str, Any]:
     return {
         "id": f"{TENANT}_{sku_id}",
@@ -370,7 +380,7 @@ def _graph_sku(sku_id: str, part_number: str, consumed: int, plans: list[str]) -
         "prepaidUnits": {"enabled": 25, "lockedOut": 0, "suspended": 0, "warning": 5},
         "servicePlans": [
             {
-                "servicePlanId": TEAMS_PLAN,
+                "servicePlanId": _plan_id(name),
                 "servicePlanName": name,
                 "provisioningStatus": "Success",
                 "appliesTo": "User",
@@ -420,6 +430,11 @@ def test_normalize_skus() -> None:
             "service_plan_names": "",
         },
     ]
+    assert [(row["sku_id"], row["service_plan_name"]) for row in result.rows["sku_service_plans"]] == [
+        (SPE_E3, "TEAMS1"),
+        (SPE_E3, "MCOSTANDARD"),
+        (SPE_E3, "EXCHANGE_S_ENTERPRISE"),
+    ]
     assert result.quarantined == [
         QuarantinedRow(
             "skus",
@@ -468,6 +483,7 @@ def _group_row(group_id: str, name: str, kind: str, **values: Any) -> dict[str, 
         "visibility": None,
         "created_at": datetime(2024, 10, 1, 3, tzinfo=UTC),
         "on_premises_sync_enabled": None,
+        "deleted_at": None,
     }
     row.update(values)
     return row
@@ -627,6 +643,10 @@ def small_tenant() -> SyntheticTenant:
 
 def test_rows_have_exactly_the_warehouse_tables_columns(small_tenant: SyntheticTenant) -> None:
     entity_records = {"users": small_tenant.users, "subscribed_skus": small_tenant.skus, "groups": small_tenant.groups}
+    with emulator_client(GraphEmulator(small_tenant), FakeClock()) as client:
+        for name in set(ENTITY_TABLES) - set(entity_records):
+            entity = ENTITIES[name]
+            entity_records[name] = list(client.iter_items(entity.path, entity.params, paged=entity.paged))
     assert set(ENTITY_TABLES) == set(entity_records)
     for entity, records in entity_records.items():
         selected = [{name: record.get(name) for name in ENTITIES[entity].select} for record in records]

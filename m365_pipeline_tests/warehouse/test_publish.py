@@ -14,7 +14,16 @@ from m365_pipeline.warehouse.consistency import consumed_unit_mismatches, licens
 from m365_pipeline.warehouse.ledger import TableCounts, published_extract
 from m365_pipeline.warehouse.publish import StaleExtractError, TenantPublication
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
-from m365_pipeline.warehouse.schema import extract_tables, extracts, quarantine, skus, tenants, user_licenses, users
+from m365_pipeline.warehouse.schema import (
+    TABLES,
+    extract_tables,
+    extracts,
+    quarantine,
+    skus,
+    tenants,
+    user_licenses,
+    users,
+)
 from m365_pipeline.warehouse.staging import DuplicateKeyError
 from m365_pipeline_tests.warehouse.publishing import (
     EMS_E3,
@@ -107,7 +116,10 @@ def test_every_table_must_be_staged(engine: sa.Engine) -> None:
     with TenantPublication(engine, TENANT, extract_id(2), "d2") as publication:
         publication.stage("users", [user(TENANT, 9)])
         publication.stage("skus", [])
-        with pytest.raises(ValueError, match=r"staged no user_licenses, groups: every table is published together"):
+        with pytest.raises(
+            ValueError,
+            match=r"staged no user_licenses, groups, sku_service_plans, .*: every table is published together",
+        ):
             publication.publish(display_name="Contoso", default_domain="contoso.com", seen_at=SEEN)
 
     assert tenant_content(engine, TENANT) == before
@@ -300,10 +312,8 @@ def test_quarantine_of_a_republished_extract_is_replaced_not_doubled(engine: sa.
 
 
 def test_quarantine_refuses_rows_for_another_table(engine: sa.Engine) -> None:
-    with pytest.raises(
-        ValueError, match=r"row 3 of a\.parquet is for directory_roles, not a table of this publication"
-    ):
-        publish(engine, TENANT, 1, {}, quarantined=[QuarantinedRow("directory_roles", "a.parquet", 3, "id", "x", {})])
+    with pytest.raises(ValueError, match=r"row 3 of a\.parquet is for mailboxes, not a table of this publication"):
+        publish(engine, TENANT, 1, {}, quarantined=[QuarantinedRow("mailboxes", "a.parquet", 3, "id", "x", {})])
 
 
 def test_the_ledger_records_each_extract_and_its_counts(engine: sa.Engine) -> None:
@@ -315,17 +325,19 @@ def test_the_ledger_records_each_extract_and_its_counts(engine: sa.Engine) -> No
         assert published_extract(connection, OTHER_TENANT) is None
     assert published == result.extract
     assert (published.extract_id, published.digest) == (extract_id(2), "digest-2")
+    empty = {name: _counts(0) for name in TABLES if name not in {"groups", "skus", "user_licenses", "users"}}
     assert dict(published.tables) == {
         "groups": _counts(0, deleted=1),
         "skus": _counts(1, updated=1),
         "user_licenses": _counts(4, inserted=2, deleted=1),
         "users": _counts(4, inserted=2, deleted=1),
+        **empty,
     }
     assert [(row["extract_id"], row["digest"]) for row in content(engine, extracts)] == [
         (extract_id(1), "digest-1"),
         (extract_id(2), "digest-2"),
     ]
-    assert len(content(engine, extract_tables)) == 8
+    assert len(content(engine, extract_tables)) == 2 * len(TABLES)
 
 
 def test_an_older_extract_is_refused_naming_both(engine: sa.Engine) -> None:
@@ -374,7 +386,7 @@ def test_is_current_only_for_the_newest_digest(engine: sa.Engine) -> None:
 
 def test_a_publication_publishes_once(engine: sa.Engine) -> None:
     with TenantPublication(engine, TENANT, extract_id(1), "a") as publication:
-        for name in ("users", "user_licenses", "skus", "groups"):
+        for name in TABLES:
             publication.stage(name, [])
         publication.publish(display_name=None, default_domain=None, seen_at=SEEN)
         with pytest.raises(RuntimeError, match="already"):

@@ -23,7 +23,21 @@ def test_every_table_is_documented_and_keyed_by_tenant() -> None:
         assert isinstance(tenant_id.type, sa.String) and tenant_id.type.length == 36
         if table.name != "quarantine":
             assert tenant_id.primary_key, table.name
-    assert sorted(TABLES) == ["groups", "skus", "user_licenses", "users"]
+    assert sorted(TABLES) == [
+        "application_credentials",
+        "applications",
+        "conditional_access_policies",
+        "directory_roles",
+        "groups",
+        "role_assignments",
+        "service_principal_credentials",
+        "service_principals",
+        "sku_service_plans",
+        "skus",
+        "user_licenses",
+        "user_registration_details",
+        "users",
+    ]
 
 
 @pytest.mark.parametrize(

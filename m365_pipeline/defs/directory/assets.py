@@ -34,6 +34,14 @@ RAW_DESCRIPTIONS = {
     "subscribed_skus": "The tenant's license subscriptions (`GET /subscribedSkus`): prepaid and consumed units "
     "and service plans.",
     "groups": "Every group of the tenant (`GET /groups`): Microsoft 365, security, mail-enabled and dynamic groups.",
+    "directory_roles": "The directory roles activated in the tenant (`GET /directoryRoles`): names and template ids.",
+    "role_assignments": "Who holds which directory role (`GET /roleManagement/directory/roleAssignments`).",
+    "user_registration_details": "Authentication-method registration per user "
+    "(`GET /reports/authenticationMethods/userRegistrationDetails`); empty without Entra ID P1/P2.",
+    "conditional_access_policies": "Conditional access policies (`GET /identity/conditionalAccess/policies`); "
+    "empty without Entra ID P1/P2.",
+    "applications": "App registrations (`GET /applications`) with their secrets' and certificates' expiry.",
+    "service_principals": "Service principals (`GET /servicePrincipals`) with their credentials' expiry.",
 }
 
 WAREHOUSE_DESCRIPTIONS = {
@@ -42,6 +50,15 @@ WAREHOUSE_DESCRIPTIONS = {
     "user_licenses": "Which user holds which license (SKU) now, with the service plans disabled for them.",
     "skus": "License subscriptions of each tenant: prepaid and consumed units, service plans.",
     "groups": "Groups of each tenant, classified as Microsoft 365, security, mail-enabled security or distribution.",
+    "sku_service_plans": "The service plans of each licence SKU, with their provisioning status.",
+    "directory_roles": "Directory roles activated in each tenant, by template id, with their names.",
+    "role_assignments": "Who holds which directory role (Global Administrator...), at which scope.",
+    "user_registration_details": "Which authentication methods each user registered (MFA, SSPR, passwordless).",
+    "conditional_access_policies": "Conditional access policies: state and grant controls.",
+    "applications": "App registrations of each tenant: application id, publisher domain, audience.",
+    "application_credentials": "Secrets and certificates of app registrations, with their expiry.",
+    "service_principals": "Service principals (enterprise applications) of each tenant.",
+    "service_principal_credentials": "Secrets and certificates of service principals, with their expiry.",
 }
 
 # warehouse table -> the raw extract it is published from
@@ -51,6 +68,15 @@ WAREHOUSE_SOURCES = {
     "user_licenses": "users",
     "skus": "subscribed_skus",
     "groups": "groups",
+    "sku_service_plans": "subscribed_skus",
+    "directory_roles": "directory_roles",
+    "role_assignments": "role_assignments",
+    "user_registration_details": "user_registration_details",
+    "conditional_access_policies": "conditional_access_policies",
+    "applications": "applications",
+    "application_credentials": "applications",
+    "service_principals": "service_principals",
+    "service_principal_credentials": "service_principals",
 }
 WAREHOUSE_TABLES = {"tenants": schema.tenants, **{name: schema.TABLES[name] for name in schema.TABLES}}
 
