@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import bisect
 import calendar
-import gc
 import itertools
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -46,6 +44,7 @@ from m365_pipeline.emulator.names import (
 )
 from m365_pipeline.emulator.relations import GLOBAL_ADMINISTRATOR, Relations, generate_relations
 from m365_pipeline.emulator.skus import SKUS, Sku
+from m365_pipeline.gc_pause import collector_paused
 
 REFERENCE_TIME = calendar.timegm((2025, 6, 30, 0, 0, 0))  # the "now" of every synthetic tenant
 NEVER = "0001-01-01T00:00:00Z"  # Graph's sentinel for a sign-in that never happened
@@ -302,7 +301,7 @@ def generate_tenant(seed: int, size: int) -> SyntheticTenant:
     rng = random.Random(seed)
     company, tenant_id = _draw_identity(rng)
     domain = f"{company.slug}-{seed}.onmicrosoft.com"
-    with _collector_paused():
+    with collector_paused():
         users, holders = _UserFactory(rng, domain, company).users(size)
         skus = _subscribed_skus(rng, tenant_id, company, holders)
         groups = _groups(rng, max(MIN_GROUPS, size // 20), domain)
@@ -327,19 +326,6 @@ def generate_tenant(seed: int, size: int) -> SyntheticTenant:
             service_principals=principals,
             conditional_access_policies=generate_policies(linked, REFERENCE_TIME, GLOBAL_ADMINISTRATOR, new_id),
         )
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: it rescans the growing heap again and again while a big tenant's
-    millions of small dicts and lists are made (which doubles the time), and the tenant holds no cycles."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 T = TypeVar("T")

@@ -19,11 +19,10 @@
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +34,7 @@ import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.dialects import postgresql
 
+from m365_pipeline.gc_pause import collector_paused
 from m365_pipeline.legacy.files import LegacyFile, read_legacy_file
 from m365_pipeline.legacy.layouts import ReportType
 from m365_pipeline.legacy.reading import LegacyEncodingError
@@ -164,7 +164,7 @@ def _load(connection: sa.Connection, legacy: LegacyFile, tenant_id: str, sha256:
         if table is not None and layout is not None:
             writer = stack.enter_context(_TypedWriter(connection, table))
             shape = batch_shaper(layout.report_type, tenant_id, sha256, layout.generation, legacy.report_timestamp)
-        stack.enter_context(_collector_paused())
+        stack.enter_context(collector_paused())
         for batch in legacy.batches():
             rows_in += batch.records
             if batch.row_numbers:
@@ -203,20 +203,6 @@ def _load(connection: sa.Connection, legacy: LegacyFile, tenant_id: str, sha256:
         "rows_loaded": loaded,
         "rows_quarantined": quarantined,
     }
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file streams: the batches of records it holds survive its young
-    collections, so it would walk the whole heap again and again (a fifth of the migration's time) for garbage
-    that has no cycles (tuples of texts and values); what else the loop leaves is collected after it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _count(connection: sa.Connection, table: sa.Table, tenant_id: str, sha256: str) -> int:
