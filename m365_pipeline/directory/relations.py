@@ -1,6 +1,6 @@
 """Relations read per parent object through ``$batch``: group members (direct and transitive) and owners. The
-groups' ids are read from the extract's own groups file a batch at a time, so memory holds one page, whatever
-the tenant's size; a relation of more than one page follows its ``@odata.nextLink`` as given."""
+groups' ids are read from the extract's own groups file a batch at a time, so memory holds one group's members,
+whatever the tenant's size; a relation of more than one page follows its ``@odata.nextLink`` as given."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ logger = logging.getLogger("m365_pipeline.directory")
 
 Record = dict[str, Any]
 ID_BATCH_ROWS = 1_000
+GROUP_TYPE = "#microsoft.graph.group"
 
 
 def ids_in(path: Path) -> Iterator[str]:
@@ -31,26 +32,51 @@ def ids_in(path: Path) -> Iterator[str]:
 
 
 def group_relation_pages(client: GraphClient, groups_file: Path, *, concurrency: int = 4) -> Iterator[list[Record]]:
-    """Rows (groupId, relation, id, odataType) of every group's members, transitive members and owners."""
-    query = {"$select": "id", "$top": "999"}
-    requests = (
-        BatchRequest(
-            f"{group_id}|{relation}",
-            f"/groups/{group_id}/{relation}?$select=id&$top=999",
-            cost=resource_unit_cost(cost, query),
-        )
-        for group_id in ids_in(groups_file)
-        for relation, cost in RELATION_COSTS.items()
-    )
-    for answer in _in_order(BatchClient(client, concurrency=concurrency), requests, concurrency):
+    """Rows (groupId, relation, id, odataType) of every group's members, transitive members and owners.
+
+    A group with no group among its direct members has those as its transitive members: they are written again
+    under that relation instead of asked for (``transitiveMembers`` costs the most resource units); only the
+    groups that contain groups are asked, after the others."""
+    batches = BatchClient(client, concurrency=concurrency)
+    nesting: list[str] = []  # groups with a group among their members: their ids only
+    for answer in _in_order(batches, _requests(ids_in(groups_file), ("members", "owners")), concurrency):
         group_id, relation = answer.key.split("|")
         if answer.status == 404:  # deleted since the groups were listed
             continue
+        # one group's members are held until its last page says whether they are all its transitive members
+        direct: list[Record] = []
         for items in _pages(client, answer):
-            yield [
-                {"groupId": group_id, "relation": relation, "id": item.get("id"), "odataType": item.get("@odata.type")}
-                for item in items
-            ]
+            rows = _rows(group_id, relation, items)
+            direct += rows if relation == "members" else []
+            yield rows
+        if any(row["odataType"] == GROUP_TYPE for row in direct):
+            nesting.append(group_id)
+        elif direct:
+            yield [row | {"relation": "transitiveMembers"} for row in direct]
+    for answer in _in_order(batches, _requests(iter(nesting), ("transitiveMembers",)), concurrency):
+        if answer.status != 404:
+            group_id, relation = answer.key.split("|")
+            yield from (_rows(group_id, relation, items) for items in _pages(client, answer))
+
+
+def _requests(group_ids: Iterator[str], relations: tuple[str, ...]) -> Iterator[BatchRequest]:
+    query = {"$select": "id", "$top": "999"}
+    return (
+        BatchRequest(
+            f"{group_id}|{relation}",
+            f"/groups/{group_id}/{relation}?$select=id&$top=999",
+            cost=resource_unit_cost(RELATION_COSTS[relation], query),
+        )
+        for group_id in group_ids
+        for relation in relations
+    )
+
+
+def _rows(group_id: str, relation: str, items: list[Record]) -> list[Record]:
+    return [
+        {"groupId": group_id, "relation": relation, "id": item.get("id"), "odataType": item.get("@odata.type")}
+        for item in items
+    ]
 
 
 def _in_order(batches: BatchClient, requests: Iterator[BatchRequest], concurrency: int) -> Iterator[BatchResponse]:

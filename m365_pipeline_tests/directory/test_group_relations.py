@@ -1,5 +1,6 @@
 """The full directory extract's group memberships (direct and transitive) and owners, published to the
-warehouse, equal the emulator's truth exactly, groups of more than one page (over 999 members) included."""
+warehouse, equal the emulator's truth exactly, groups of more than one page (over 999 members) included, and
+groups that contain groups (asked for their transitive members) as well as those that do not (derived)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ def test_memberships_and_owners_equal_the_emulators_truth(engine: sa.Engine, tmp
         direct = sorted((g, m) for g in groups for m in state.members.get(g, {}) if m in live)
         owners = sorted((g, o) for g in groups for o in state.owners.get(g, []) if o in live)
         transitive = sorted((g, m) for g in groups for m in set(state.transitive_members(g)) if m in live)
+        nesting = {g for g in groups if any(m in state.groups.live for m in state.members.get(g, {}))}
     assert max(sum(1 for g, _ in direct if g == group) for group in groups) > 999
+    assert 0 < len(nesting) < len(groups)  # transitive members both asked for (nesting) and derived (the rest)
     assert pairs(engine, state.tenant_id, schema.group_members, "member_id") == direct
     assert pairs(engine, state.tenant_id, schema.group_transitive_members, "member_id") == transitive
     assert pairs(engine, state.tenant_id, schema.group_owners, "owner_id") == owners
