@@ -74,7 +74,7 @@ def upgrade() -> None:
             comment="Graph type of the member, e.g. #microsoft.graph.user; null when Graph did not say.",
         ),
         sa.PrimaryKeyConstraint("tenant_id", "group_id", "member_id", name="pk_group_members"),
-        comment="Direct members of groups (members@delta of /groups/delta), one row per group and member.",
+        comment="Direct members of groups (/groups/{id}/members, members@delta of /groups/delta), one per pair.",
     )
     op.create_index("ix_group_members_tenant_id_member_id", "group_members", ["tenant_id", "member_id"])
     op.create_table(
