@@ -9,15 +9,22 @@ pick up, so a run that failed extracting users never loads the groups and SKUs i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from m365_pipeline.entities import ENTITIES
+from m365_pipeline.directory.relations import group_relation_pages
+from m365_pipeline.entities import ENTITIES, EntitySpec
 from m365_pipeline.graph.client import GraphClient
-from m365_pipeline.graph.extract import ExtractResult, extract_to_parquet
+from m365_pipeline.graph.errors import GraphError
+from m365_pipeline.graph.extract import OPTIONAL_PROPERTY_REFUSALS, ExtractResult, extract_to_parquet, write_pages
 from m365_pipeline.graph.organization import fetch_tenant
 from m365_pipeline.raw_store import ExtractManifest, RawStore, new_extract_id, sha256_of_file
+
+logger = logging.getLogger("m365_pipeline.directory")
 
 DIRECTORY_ENTITIES = (
     "organization",
@@ -30,7 +37,12 @@ DIRECTORY_ENTITIES = (
     "conditional_access_policies",
     "applications",
     "service_principals",
+    "group_relations",
 )
+# entities read per parent object (through $batch), from the parents' file of this same extract
+RELATION_READERS: dict[str, tuple[str, Callable[[GraphClient, Path], Iterator[list[dict[str, Any]]]]]] = {
+    "group_relations": ("groups", group_relation_pages),
+}
 
 ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows so far
 
@@ -67,13 +79,14 @@ def extract_directory(
                 if on_progress is not None:
                     on_progress(entity, pages, rows)
 
-            result = extract_to_parquet(
-                client,
-                ENTITIES[name],
-                folder / f"{name}.parquet",
-                on_page=progress,
-                file_metadata=identity.as_file_metadata(),
-            )
+            destination = folder / f"{name}.parquet"
+            if name in RELATION_READERS:
+                parents, read = RELATION_READERS[name]
+                result = _relations(ENTITIES[name], read(client, folder / f"{parents}.parquet"), destination, progress)
+            else:
+                result = extract_to_parquet(
+                    client, ENTITIES[name], destination, on_page=progress, file_metadata=identity.as_file_metadata()
+                )
             results[name] = result
         digests = {name: sha256_of_file(result.path) for name, result in results.items()}
         latest = store.latest_extract(tenant)
@@ -95,6 +108,24 @@ def extract_directory(
     )
     store.publish_manifest(manifest)
     return DirectoryExtract(manifest, results, reused=False)
+
+
+def _relations(
+    entity: EntitySpec, pages: Iterator[list[dict[str, Any]]], destination: Path, progress: Callable[[int, int], None]
+) -> ExtractResult:
+    """Write a relation's pages; an optional one Graph refuses (no licence or permission) is an empty file."""
+    try:
+        return write_pages(entity, pages, destination, progress)
+    except GraphError as error:
+        if not (entity.optional and error.status == 403 and error.code in OPTIONAL_PROPERTY_REFUSALS):
+            raise
+        logger.warning(
+            "%s: Graph refused it (HTTP 403 %s): its table stays empty; reading it needs the %s permission.",
+            entity.name,
+            error.code,
+            entity.permission,
+        )
+    return write_pages(entity, iter(()), destination, progress, dropped=entity.select)
 
 
 def _looks_like_guid(text: str) -> bool:

@@ -488,21 +488,21 @@ class TenantGraph:
         return ("#microsoft.graph.group", group) if group is not None else None
 
     def _typed_page(
-        self, name: str, items: Sequence[tuple[str, dict[str, Any]] | None], call: Call, options: QueryOptions
+        self, scope: str, items: Sequence[tuple[str, dict[str, Any]] | None], call: Call, options: QueryOptions
     ) -> Answer:
         """A page of members/owners: each object with its ``@odata.type``; ``$select`` over both types."""
         options.allow_only(("$select", "$top", "$skiptoken", "$count"))
         raw = options.get("$select")
         select = DIRECTORY_OBJECT.select(raw) if raw else None
         size = page_size(options.get("$top"))
-        scope = name
         token = options.get("$skiptoken")
         offset = self.page_tokens.offset(scope, token) if token is not None else 0
         head: dict[str, Any] = {"@odata.context": f"{call.base}/v1.0/$metadata#directoryObjects"}
         if count_requested(options.get("$count")) and call.eventual and token is None:
             head["@odata.count"] = len(items)
         if offset + size < len(items):
-            head["@odata.nextLink"] = _next_link(call, name, options, self.page_tokens.issue(scope, offset + size))
+            # Graph's nextLink keeps the request's path (/groups/{id}/members), not the context's name
+            head["@odata.nextLink"] = _path_next_link(call, options, self.page_tokens.issue(scope, offset + size))
         value = []
         for entry in items[offset : offset + size]:
             assert entry is not None
@@ -742,6 +742,11 @@ def _context(call: Call, name: str, options: QueryOptions, select: tuple[str, ..
 def _next_link(call: Call, name: str, options: QueryOptions, token: str) -> str:
     carried = options.link_query(without="$skiptoken")
     return f"{call.base}/v1.0/{name}?{carried + '&' if carried else ''}$skiptoken={token}"
+
+
+def _path_next_link(call: Call, options: QueryOptions, token: str) -> str:
+    carried = options.link_query(without="$skiptoken")
+    return f"{call.base}{call.path}?{carried + '&' if carried else ''}$skiptoken={token}"
 
 
 def _assignment_id(template_id: str, principal_id: str) -> str:

@@ -5,6 +5,7 @@ from m365_pipeline.entities.applications import APPLICATIONS, SERVICE_PRINCIPALS
 from m365_pipeline.entities.groups import GROUPS
 from m365_pipeline.entities.organization import ORGANIZATION
 from m365_pipeline.entities.pii import PiiClass
+from m365_pipeline.entities.relations import GROUP_RELATIONS
 from m365_pipeline.entities.roles import DIRECTORY_ROLES, ROLE_ASSIGNMENTS
 from m365_pipeline.entities.security import CONDITIONAL_ACCESS_POLICIES, USER_REGISTRATION_DETAILS
 from m365_pipeline.entities.spec import EntitySpec, InvalidRecord, Problem, RawColumn
@@ -24,6 +25,7 @@ ENTITIES: dict[str, EntitySpec] = {
         CONDITIONAL_ACCESS_POLICIES,
         APPLICATIONS,
         SERVICE_PRINCIPALS,
+        GROUP_RELATIONS,
     )
 }
 
@@ -33,6 +35,7 @@ __all__ = [
     "DIRECTORY_ROLES",
     "ENTITIES",
     "GROUPS",
+    "GROUP_RELATIONS",
     "ORGANIZATION",
     "ROLE_ASSIGNMENTS",
     "SERVICE_PRINCIPALS",

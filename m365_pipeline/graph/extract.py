@@ -6,7 +6,7 @@ import itertools
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,12 +60,27 @@ def extract_to_parquet(
     The file is written beside the destination under a temporary name and renamed only once complete, so a
     failed or killed run never leaves a partial file where a complete one is expected.
     """
+    _with_file_metadata(entity.arrow_schema, file_metadata or {})  # refused before any request is made
+    all_pages, dropped = _pages(client, entity)
+    return write_pages(entity, all_pages, destination, on_page, file_metadata=file_metadata, dropped=dropped)
+
+
+def write_pages(
+    entity: EntitySpec,
+    all_pages: Iterable[list[dict[str, Any]]],
+    destination: Path,
+    on_page: Callable[[int, int], None] | None = None,
+    *,
+    file_metadata: Mapping[str, str] | None = None,
+    dropped: tuple[str, ...] = (),
+) -> ExtractResult:
+    """Write ``all_pages`` (records of ``entity``, however they were read) to ``destination`` as
+    ``extract_to_parquet`` does: page by page, renamed into place only once complete."""
     schema = _with_file_metadata(entity.arrow_schema, file_metadata or {})
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.partial")
     rows = pages = 0
     try:
-        all_pages, dropped = _pages(client, entity)
         with pq.ParquetWriter(partial, schema) as writer:
             for page in all_pages:
                 pages += 1

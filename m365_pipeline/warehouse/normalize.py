@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from m365_pipeline.entities.applications import Application, KeyCredential, PasswordCredential, ServicePrincipal
 from m365_pipeline.entities.groups import Group
+from m365_pipeline.entities.relations import GroupRelation
 from m365_pipeline.entities.roles import DirectoryRole, RoleAssignment
 from m365_pipeline.entities.security import ConditionalAccessPolicy, UserRegistrationDetails
 from m365_pipeline.entities.spec import GraphModel, Problem, problems_of
@@ -472,6 +473,40 @@ class _ServicePrincipals(_Flat):
         return {"service_principal_credentials": _credential_rows(item.id, item)}
 
 
+_RELATION_TABLES = {  # relation -> (table, column of the related object, column of its type)
+    "members": ("group_members", "member_id", "member_type"),
+    "transitiveMembers": ("group_transitive_members", "member_id", "member_type"),
+    "owners": ("group_owners", "owner_id", "owner_type"),
+}
+
+
+class _GroupRelations(_Normalizer):
+    """A group's members, transitive members and owners: one table per relation."""
+
+    tables = ("group_members", "group_transitive_members", "group_owners")
+
+    def record(self, row_number: int, record: Record) -> None:
+        target = _RELATION_TABLES.get(str(record.get("relation")), ("group_members", "", ""))
+        try:
+            relation = GroupRelation.model_validate(record)
+        except ValidationError as error:
+            self.reject(target[0], row_number, record, problems_of(error))
+            return
+        if relation.relation not in _RELATION_TABLES:
+            self.reject(
+                target[0], row_number, record, [Problem(("relation",), f"unknown relation {relation.relation!r}")]
+            )
+            return
+        table, key, kind = _RELATION_TABLES[relation.relation]
+        # Graph may list a nested member twice (through two groups): the same fact, kept once
+        if self.repeated_key(row_number, "id", f"{table}|{relation.groupId}|{relation.id}"):
+            return
+        self.add(
+            table,
+            {"tenant_id": self.tenant_id, "group_id": relation.groupId, key: relation.id, kind: relation.odataType},
+        )
+
+
 _NORMALIZERS: dict[str, type[_Normalizer]] = {
     "users": _Users,
     "subscribed_skus": _Skus,
@@ -482,6 +517,7 @@ _NORMALIZERS: dict[str, type[_Normalizer]] = {
     "conditional_access_policies": _ConditionalAccess,
     "applications": _Applications,
     "service_principals": _ServicePrincipals,
+    "group_relations": _GroupRelations,
 }
 
 ENTITY_TABLES: dict[str, tuple[str, ...]] = {entity: normalizer.tables for entity, normalizer in _NORMALIZERS.items()}

@@ -552,7 +552,27 @@ group_members = sa.Table(
         PiiClass.NONE,
     ),
     sa.Index(None, "tenant_id", "member_id"),
-    comment="Direct members of groups (members@delta of /groups/delta), one row per group and member.",
+    comment="Direct members of groups (/groups/{id}/members, members@delta of /groups/delta), one per pair.",
+)
+
+group_transitive_members = sa.Table(
+    "group_transitive_members",
+    metadata,
+    _tenant_id(),
+    _guid("group_id", "Object id of the group (groups.id).", primary_key=True),
+    _guid("member_id", "Object id of a direct or nested member.", PiiClass.QUASI, primary_key=True),
+    _column("member_type", sa.String(), "Graph type of the member, e.g. #microsoft.graph.user.", PiiClass.NONE),
+    comment="Members of groups including those of nested groups (/groups/{id}/transitiveMembers).",
+)
+
+group_owners = sa.Table(
+    "group_owners",
+    metadata,
+    _tenant_id(),
+    _guid("group_id", "Object id of the group (groups.id).", primary_key=True),
+    _guid("owner_id", "Object id of the owner: a user or a service principal.", PiiClass.QUASI, primary_key=True),
+    _column("owner_type", sa.String(), "Graph type of the owner, e.g. #microsoft.graph.user.", PiiClass.NONE),
+    comment="Owners of groups (/groups/{id}/owners).",
 )
 
 delta_links = sa.Table(
@@ -684,6 +704,9 @@ TABLES: dict[str, sa.Table] = {
         application_credentials,
         service_principals,
         service_principal_credentials,
+        group_members,
+        group_transitive_members,
+        group_owners,
     )
 }
 """The business tables a tenant's extract is published to (``publish.TenantPublication``), by name."""

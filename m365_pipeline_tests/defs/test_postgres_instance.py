@@ -63,5 +63,5 @@ def test_materialization_on_the_documented_postgres_instance(
     )
     budget.close()
     assert status == "SUCCESS"
-    assert materializations == 25  # every raw entity (10), warehouse table (14) and the report index
+    assert materializations == 29  # every raw entity (11), warehouse table (17) and the report index
     assert users == SLICE_USERS

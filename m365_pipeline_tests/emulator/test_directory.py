@@ -54,6 +54,20 @@ def test_members_owners_and_transitive_members_of_nested_groups(graph: httpx.Cli
     assert every_id(graph, f"{GRAPH}/groups/{owned}/owners") == tenant.relations.owners[owned]
 
 
+def test_relation_next_links_keep_the_request_path_and_page_through_every_member(
+    graph: httpx.Client, tenant: SyntheticTenant
+) -> None:
+    large = tenant.groups[0]["id"]
+    for relation in ("members", "transitiveMembers"):
+        first = graph.get(f"{GRAPH}/groups/{large}/{relation}?$select=id&$top=100").json()
+        assert first["@odata.nextLink"].startswith(f"{GRAPH}/groups/{large}/{relation}?$select=id&$top=100&$skiptoken=")
+    assert every_id(graph, f"{GRAPH}/groups/{large}/members?$top=100") == tenant.relations.members[large]
+    roles = graph.get(f"{GRAPH}/directoryRoles").json()["value"]
+    admin = next(role for role in roles if role["roleTemplateId"] == GLOBAL_ADMINISTRATOR)
+    holders = every_id(graph, f"{GRAPH}/directoryRoles/{admin['id']}/members?$top=1")
+    assert holders == tenant.relations.role_members[GLOBAL_ADMINISTRATOR]
+
+
 def test_directory_roles_have_a_global_administrator_and_match_the_role_assignments(
     graph: httpx.Client, tenant: SyntheticTenant
 ) -> None:

@@ -85,11 +85,14 @@ def tenant() -> SyntheticTenant:
     return generate_tenant(23, 400)
 
 
+RELATIONS = {"group_relations"}  # rows made from relation answers, not Graph objects
+
+
 def test_every_entity_is_checked() -> None:
-    assert set(EMULATOR_PROPERTIES) == set(ENTITIES)
+    assert set(EMULATOR_PROPERTIES) == set(ENTITIES) - RELATIONS
 
 
-@pytest.mark.parametrize("name", list(ENTITIES))
+@pytest.mark.parametrize("name", sorted(set(ENTITIES) - RELATIONS))
 def test_every_selected_property_is_served_with_a_compatible_type(name: str) -> None:
     entity, served = ENTITIES[name], EMULATOR_PROPERTIES[name]
     assert set(entity.select) <= set(served), f"not served: {set(entity.select) - set(served)}"

@@ -162,6 +162,7 @@ def test_entities_are_listed_in_extraction_order() -> None:
         "conditional_access_policies",
         "applications",
         "service_principals",
+        "group_relations",
     ]
     assert all(name == entity.name for name, entity in ENTITIES.items())
 

@@ -3,13 +3,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from m365_pipeline.directory.relations import group_relation_pages
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
 from m365_pipeline.entities import ENTITIES
+from m365_pipeline.graph.extract import extract_to_parquet
 from m365_pipeline.warehouse.normalize import ENTITY_TABLES, NormalizedBatch, normalize_batches
 from m365_pipeline.warehouse.quarantine import QuarantinedRow
 from m365_pipeline.warehouse.schema import TABLES
@@ -641,12 +644,18 @@ def small_tenant() -> SyntheticTenant:
     return generate_tenant(11, 300)
 
 
-def test_rows_have_exactly_the_warehouse_tables_columns(small_tenant: SyntheticTenant) -> None:
+def test_rows_have_exactly_the_warehouse_tables_columns(small_tenant: SyntheticTenant, tmp_path: Path) -> None:
     entity_records = {"users": small_tenant.users, "subscribed_skus": small_tenant.skus, "groups": small_tenant.groups}
+    relations = {
+        "group_relations": ("groups", group_relation_pages),
+    }
     with emulator_client(GraphEmulator(small_tenant), FakeClock()) as client:
-        for name in set(ENTITY_TABLES) - set(entity_records):
+        for name in set(ENTITY_TABLES) - set(entity_records) - set(relations):
             entity = ENTITIES[name]
             entity_records[name] = list(client.iter_items(entity.path, entity.params, paged=entity.paged))
+        for name, (parents, read) in relations.items():
+            parents_file = extract_to_parquet(client, ENTITIES[parents], tmp_path / f"{parents}.parquet").path
+            entity_records[name] = [record for page in read(client, parents_file) for record in page]
     assert set(ENTITY_TABLES) == set(entity_records)
     for entity, records in entity_records.items():
         selected = [{name: record.get(name) for name in ENTITIES[entity].select} for record in records]

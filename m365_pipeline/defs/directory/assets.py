@@ -23,6 +23,8 @@ from m365_pipeline.warehouse import schema
 RAW_GROUP = "raw_graph"
 WAREHOUSE_GROUP = "core_directory"
 IDS_UNIQUE = "ids_unique"
+# what identifies a record where the id alone does not: a relation's row is one (group, relation, object) pair
+RECORD_KEYS = {"group_relations": ("groupId", "relation", "id")}
 SOURCE_FULLY_LOADED = "source_fully_loaded"
 PROGRESS_EVERY_PAGES = 10
 EXAMPLES = 5
@@ -42,6 +44,8 @@ RAW_DESCRIPTIONS = {
     "empty without Entra ID P1/P2.",
     "applications": "App registrations (`GET /applications`) with their secrets' and certificates' expiry.",
     "service_principals": "Service principals (`GET /servicePrincipals`) with their credentials' expiry.",
+    "group_relations": "Every group's members, transitive members and owners "
+    "(`GET /groups/{id}/members|transitiveMembers|owners`, through $batch).",
 }
 
 WAREHOUSE_DESCRIPTIONS = {
@@ -59,6 +63,9 @@ WAREHOUSE_DESCRIPTIONS = {
     "application_credentials": "Secrets and certificates of app registrations, with their expiry.",
     "service_principals": "Service principals (enterprise applications) of each tenant.",
     "service_principal_credentials": "Secrets and certificates of service principals, with their expiry.",
+    "group_members": "Direct members of each group (users, groups, devices, service principals).",
+    "group_transitive_members": "Members of each group including those of its nested groups.",
+    "group_owners": "Owners of each group (users or service principals).",
 }
 
 # warehouse table -> the raw extract it is published from
@@ -77,6 +84,9 @@ WAREHOUSE_SOURCES = {
     "application_credentials": "applications",
     "service_principals": "service_principals",
     "service_principal_credentials": "service_principals",
+    "group_members": "group_relations",
+    "group_transitive_members": "group_relations",
+    "group_owners": "group_relations",
 }
 WAREHOUSE_TABLES = {"tenants": schema.tenants, **{name: schema.TABLES[name] for name in schema.TABLES}}
 
@@ -113,7 +123,11 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         for name in DIRECTORY_ENTITIES
     ]
     checks = [
-        dg.AssetCheckSpec(IDS_UNIQUE, asset=raw_key(name), description="Every object has an id and no id occurs twice.")
+        dg.AssetCheckSpec(
+            IDS_UNIQUE,
+            asset=raw_key(name),
+            description=f"Every record has its key ({', '.join(RECORD_KEYS.get(name, ('id',)))}), none twice.",
+        )
         for name in DIRECTORY_ENTITIES
     ]
 
@@ -153,7 +167,7 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                     f"{name}: extracted without {', '.join(result.dropped_properties)}: the tenant or the app lacks "
                     f"what they need ({ENTITIES[name].optional_permission} and an Entra ID P1/P2 licence)"
                 )
-            duplicates, missing = _duplicate_or_missing_ids(store, stored.path)
+            duplicates, missing = _duplicate_or_missing_ids(store, stored.path, RECORD_KEYS.get(name, ("id",)))
             yield dg.MaterializeResult(
                 asset_key=raw_key(name),
                 metadata={
@@ -178,9 +192,11 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     return raw_directory
 
 
-def _duplicate_or_missing_ids(store: RawStore, path: str) -> tuple[list[str], int]:
-    """Ids that occur more than once, and how many records have none (counted in Arrow, not in Python)."""
-    ids = store.read_arrow_column(path, "id")
+def _duplicate_or_missing_ids(store: RawStore, path: str, key: tuple[str, ...]) -> tuple[list[str], int]:
+    """Keys (``|``-joined) that occur more than once, and how many records lack one of their parts (counted in
+    Arrow, not in Python)."""
+    parts = [store.read_arrow_column(path, column) for column in key]
+    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
     missing = ids.null_count
     counts = pc.value_counts(ids.drop_null())
     repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))

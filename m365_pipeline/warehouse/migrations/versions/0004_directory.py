@@ -74,7 +74,7 @@ def upgrade() -> None:
             comment="Graph type of the member, e.g. #microsoft.graph.user; null when Graph did not say.",
         ),
         sa.PrimaryKeyConstraint("tenant_id", "group_id", "member_id", name="pk_group_members"),
-        comment="Direct members of groups (members@delta of /groups/delta), one row per group and member.",
+        comment="Direct members of groups (/groups/{id}/members, members@delta of /groups/delta), one per pair.",
     )
     op.create_index("ix_group_members_tenant_id_member_id", "group_members", ["tenant_id", "member_id"])
     op.create_table(
@@ -333,8 +333,37 @@ def _directory_entities() -> None:
         comment="History of directory role assignments: who held which role when.",
     )
 
+    _relations()
+
+
+def _relations() -> None:
+    op.create_table(
+        "group_transitive_members",
+        _tenant_id(),
+        sa.Column("group_id", _GUID, nullable=False, comment="Object id of the group (groups.id)."),
+        sa.Column("member_id", _GUID, nullable=False, comment="Object id of a direct or nested member."),
+        sa.Column(
+            "member_type", sa.String(), nullable=True, comment="Graph type of the member, e.g. #microsoft.graph.user."
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "group_id", "member_id", name="pk_group_transitive_members"),
+        comment="Members of groups including those of nested groups (/groups/{id}/transitiveMembers).",
+    )
+    op.create_table(
+        "group_owners",
+        _tenant_id(),
+        sa.Column("group_id", _GUID, nullable=False, comment="Object id of the group (groups.id)."),
+        sa.Column("owner_id", _GUID, nullable=False, comment="Object id of the owner: a user or a service principal."),
+        sa.Column(
+            "owner_type", sa.String(), nullable=True, comment="Graph type of the owner, e.g. #microsoft.graph.user."
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", "group_id", "owner_id", name="pk_group_owners"),
+        comment="Owners of groups (/groups/{id}/owners).",
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("group_owners")
+    op.drop_table("group_transitive_members")
     op.drop_table("role_member_history")
     op.drop_table("service_principal_credentials")
     op.drop_table("application_credentials")
