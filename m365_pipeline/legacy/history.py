@@ -16,7 +16,8 @@ Identities: a legacy report names a user by UPN. The key is the directory user i
 with that UPN (case-insensitive); else the id the report itself carries (the old tool wrote the object id); else
 the lowercased UPN. A licence is a SKU name: the ``skus`` row whose part number equals it (case-insensitive)
 gives its ``sku_id``, else the lowercased name is kept. Groups and members are keyed by the report's GroupId and
-the member's key as a user's (its UPN, else the report's MemberId).
+the member's key as a user's (its UPN, else the report's MemberId); a group is known from its members' rows
+(its name and GroupType), so a group that had no member in a report is absent from that report's state.
 """
 
 from __future__ import annotations
@@ -105,6 +106,20 @@ def _group_member_audit(report: sa.Table, tenant_id: str) -> sa.Select[Any]:
     )
 
 
+def _group_member_audit_groups(report: sa.Table, tenant_id: str) -> sa.Select[Any]:
+    group_type = sa.func.lower(sa.func.trim(report.c.group_type))
+    return sa.select(
+        sa.func.lower(report.c.group_id).label("group_id"),
+        report.c.report_timestamp.label("t"),
+        report.c.group_name.label("display_name"),
+        sa.case(
+            (group_type.in_(("microsoft 365", "unified", "microsoft365")), "microsoft365"),
+            (group_type.in_(("security", "distribution")), group_type),
+            (group_type.in_(("mail-enabled security", "mail_enabled_security")), "mail_enabled_security"),
+        ).label("kind"),
+    ).where(report.c.tenant_id == tenant_id, sa.func.nullif(sa.func.trim(report.c.group_id), "").is_not(None))
+
+
 REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
     "user_list": (
         HistoryFold(
@@ -116,6 +131,7 @@ REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
         HistoryFold(schema.license_history, ("user_id", "sku_id"), (), _user_list_licenses),
     ),
     "group_member_audit": (
+        HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _group_member_audit_groups),
         HistoryFold(schema.group_member_history, ("group_id", "member_id"), (), _group_member_audit),
     ),
 }

@@ -7,11 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from m365_pipeline.cli import main
 from m365_pipeline.legacy.load import migrate_file
 from m365_pipeline.warehouse import asof, schema
+from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.history import record_history
+from m365_pipeline.warehouse.migrate import upgrade_to_head
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,7 +78,7 @@ def _state(engine: sa.Engine, moment: datetime) -> dict[str, Any]:
 def _history_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     with engine.connect() as connection:
-        for table in (schema.user_history, schema.license_history, schema.group_member_history):
+        for table in (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history):
             rows += sorted(tuple(row) for row in connection.execute(sa.select(table)))
     return rows
 
@@ -110,7 +115,7 @@ def test_reports_give_the_directory_on_dates_between_them_in_any_order(
     assert august["e3"] == {"a@x.jp"} and august["e5"] == set()
     assert august["members"] == {"a@x.jp", "b@x.jp"}
     assert august["summary"].users == 2 and august["summary"].sku_holders == {"microsoft 365 e3": 1}
-    assert august["summary"].memberships == 2
+    assert august["summary"].memberships == 2 and august["summary"].groups == 1
 
     september = _state(warehouse, _at("2026-01-01T00:00:00"))  # the last report holds on (no Graph history)
     assert september["users"] == {"a@x.jp", "c@x.jp"}
@@ -129,7 +134,7 @@ def test_reports_give_the_directory_on_dates_between_them_in_any_order(
         shutil.copy(path, copy)
         migrate_file(warehouse, copy, "22222222-2222-2222-2222-222222222222", clock=lambda: CLOCK)
     with warehouse.connect() as connection:
-        tables = (schema.user_history, schema.license_history, schema.group_member_history)
+        tables = (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history)
         per_tenant = {
             tenant: [
                 sorted(
@@ -175,3 +180,21 @@ def test_a_known_upn_maps_to_the_directory_id_and_graph_history_ends_the_legacy_
     migrate_file(warehouse, late, TENANT, clock=lambda: CLOCK)  # a report after Graph began adds nothing
     assert _state(warehouse, _at("2025-11-15T00:00:00"))["users"] == {"A@x.jp"}
     assert _state(warehouse, _at("2025-09-15T00:00:00"))["users"] == {"a@x.jp", "c@x.jp"}
+
+
+def test_asof_answers_from_the_legacy_reports_before_graph_history(
+    tmp_path: Path, samples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    monkeypatch.setenv("M365_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("M365_DATABASE_URL", url)
+    engine = create_warehouse_engine(url)
+    upgrade_to_head(engine)
+    for path in _reports(tmp_path, samples):
+        migrate_file(engine, path, TENANT, clock=lambda: CLOCK)
+    engine.dispose()
+
+    august = CliRunner().invoke(main, ["asof", "2025-08-15", "--tenant", TENANT])
+    assert august.exit_code == 0, august.output
+    assert "users 2 (enabled 2, guests 0)" in august.output and "licence microsoft 365 e3: 1" in august.output
+    assert "groups 1 (2 direct memberships)" in august.output
