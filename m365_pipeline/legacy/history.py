@@ -18,6 +18,8 @@ the lowercased UPN. A licence is a SKU name: the ``skus`` row whose part number 
 gives its ``sku_id``, else the lowercased name is kept. Groups and members are keyed by the report's GroupId and
 the member's key as a user's (its UPN, else the report's MemberId); a group is known from its members' rows
 (its name and GroupType), so a group that had no member in a report is absent from that report's state.
+A key longer than its history column (36 characters: a UPN or licence name no directory id replaced) is left
+out of the history; its rows stay in the report's own table.
 """
 
 from __future__ import annotations
@@ -181,12 +183,19 @@ def _fold(connection: sa.Connection, fold: HistoryFold, report: sa.Table, tenant
             *([sa.false()] if "soft_deleted" in history.c and "soft_deleted" not in fold.values else []),
         )
         .select_from(facts.join(snapshots, snapshots.c.t == facts.c.t))
-        .where(*([facts.c.t < sa.literal(graph_start, history.c.valid_from.type)] if graph_start else []))
+        .where(
+            *([facts.c.t < sa.literal(graph_start, history.c.valid_from.type)] if graph_start else []),
+            *(sa.func.length(facts.c[name]) <= _width(history.c[name]) for name in fold.key if _width(history.c[name])),
+        )
         .group_by(*key, facts.c.t, snapshots.c.next_t)
     )
     extra = ["soft_deleted"] if "soft_deleted" in history.c and "soft_deleted" not in fold.values else []
     names = ["tenant_id", *fold.key, "valid_from", "source", "valid_to", *fold.values, *extra]
     connection.execute(sa.insert(history).from_select(names, query))
+
+
+def _width(column: sa.Column[Any]) -> int | None:
+    return getattr(column.type, "length", None)
 
 
 def _one_value(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
