@@ -1,14 +1,17 @@
 """Folding the old tool's directory reports into the directory history (``warehouse.history``'s tables).
 
 Each report is a snapshot of the tenant's directory at its ``report_timestamp``. ``fold_report_history``
-recomputes, set-based in SQL and for one tenant and report type, every interval that type's reports give:
+recomputes, set-based in SQL and for one tenant and report type, the intervals that type's reports give (after a
+migration, only those of the new report and of the report before it, whose end it moves; report times are read
+from the ledger ``legacy_files``):
 
 - a fact (a user's attributes, a licence held, a group membership) seen in the report at ``t`` is valid from
   ``t`` until the next report of the same type (``LEAD`` over the type's distinct timestamps), the last report's
   facts until the Graph-sourced history starts (its first ``valid_from`` in that table), or open when it has not;
 - a report at or after the start of the Graph history adds nothing (Graph is the record from then on);
 - the intervals are stored with ``source = 'legacy:<report type>'``: the fold deletes that source's rows of the
-  tenant and inserts them again, so re-running it changes nothing and files migrated in any order give the same
+  tenant starting at the reports it recomputes and inserts them again; an interval depends only on its report's
+  rows and the next report's time, so re-running changes nothing and files migrated in any order give the same
   intervals; ``graph`` intervals are never touched (``record_history`` closes an open legacy interval when Graph
   history begins later).
 
@@ -32,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from m365_pipeline.warehouse import schema
+from m365_pipeline.warehouse.schema import legacy_files
 
 LEGACY_SOURCE_PREFIX = "legacy:"
 
@@ -140,33 +144,61 @@ REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
 """The report types folded into the directory history, with the history tables each one feeds."""
 
 
-def fold_report_history(connection: sa.Connection, tenant_id: str, report_type: str) -> None:
-    """Recompute the tenant's ``legacy:<report_type>`` intervals from every migrated report of that type."""
+def fold_report_history(
+    connection: sa.Connection, tenant_id: str, report_type: str, report_timestamp: datetime | None = None
+) -> None:
+    """Recompute the tenant's ``legacy:<report_type>`` intervals from the migrated reports of that type in the
+    ledger (``legacy_files``): those of the report at ``report_timestamp`` and of the report before it (whose
+    interval it ends), or every one when ``report_timestamp`` is None."""
     report = schema.LEGACY_TABLES[report_type]
     source = LEGACY_SOURCE_PREFIX + report_type
+    ledger = legacy_files
+    reports = sa.and_(
+        ledger.c.tenant_id == tenant_id, ledger.c.report_type == report_type, ledger.c.report_timestamp.is_not(None)
+    )
+    affected: list[datetime] | None = None
+    if report_timestamp is not None:
+        before = connection.execute(
+            sa.select(sa.func.max(ledger.c.report_timestamp)).where(
+                reports, ledger.c.report_timestamp < report_timestamp
+            )
+        ).scalar_one()
+        affected = [report_timestamp, *([before] if before is not None else [])]
     for fold in REPORT_FOLDS.get(report_type, ()):
-        _fold(connection, fold, report, tenant_id, source)
+        _fold(connection, fold, report, tenant_id, source, reports, affected)
 
 
-def _fold(connection: sa.Connection, fold: HistoryFold, report: sa.Table, tenant_id: str, source: str) -> None:
+def _fold(
+    connection: sa.Connection,
+    fold: HistoryFold,
+    report: sa.Table,
+    tenant_id: str,
+    source: str,
+    reports: sa.ColumnElement[bool],
+    affected: list[datetime] | None,
+) -> None:
     history = fold.history
-    connection.execute(sa.delete(history).where(history.c.tenant_id == tenant_id, history.c.source == source))
+    ours = sa.and_(history.c.tenant_id == tenant_id, history.c.source == source)
+    if affected is None:
+        connection.execute(sa.delete(history).where(ours))
+    else:
+        connection.execute(sa.delete(history).where(ours, history.c.valid_from.in_(affected)))
     graph_start: datetime | None = connection.execute(
         sa.select(sa.func.min(history.c.valid_from)).where(
             history.c.tenant_id == tenant_id, ~history.c.source.startswith(LEGACY_SOURCE_PREFIX)
         )
     ).scalar_one()
 
-    timestamps = (
-        sa.select(report.c.report_timestamp.label("t"))
-        .where(report.c.tenant_id == tenant_id, report.c.report_timestamp.is_not(None))
-        .distinct()
-        .subquery("timestamps")
-    )
+    ledger = legacy_files
+    timestamps = sa.select(ledger.c.report_timestamp.label("t")).where(reports).distinct().subquery("timestamps")
     snapshots = sa.select(
         timestamps.c.t, sa.func.lead(timestamps.c.t).over(order_by=timestamps.c.t).label("next_t")
     ).subquery("snapshots")
-    facts = fold.facts(report, tenant_id).subquery("facts")
+    rows = fold.facts(report, tenant_id)
+    if affected is not None:  # the files of those reports, by the table's primary key (tenant, file, row)
+        files = sa.select(ledger.c.sha256).where(reports, ledger.c.report_timestamp.in_(affected))
+        rows = rows.where(report.c.source_sha256.in_(files))
+    facts = rows.subquery("facts")
     valid_to: sa.ColumnElement[Any] = snapshots.c.next_t
     if graph_start is not None:
         start = sa.literal(graph_start, history.c.valid_from.type)

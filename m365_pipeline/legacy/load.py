@@ -147,14 +147,14 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
             dbapi_error = connection.dialect.loaded_dbapi.Error
             try:
                 ledger |= _load(connection, legacy, tenant_id, sha256)
-                if ledger["report_type"] in REPORT_FOLDS:
-                    fold_report_history(connection, tenant_id, ledger["report_type"])
             except dbapi_error as error:  # from COPY or executemany on the driver: raised as SQLAlchemy raises
                 raise sa.exc.DBAPIError.instance(f"migrating {path}", None, error, dbapi_error) from error
         if file_digest(path)[0] != sha256:
             raise LegacyLoadError(f"{path}: the file changed while it was being migrated; nothing was written")
         ledger["migrated_at"] = now()
         connection.execute(sa.insert(legacy_files), ledger)
+        if ledger.get("report_type") in REPORT_FOLDS and ledger["report_timestamp"] is not None:
+            fold_report_history(connection, tenant_id, ledger["report_type"], ledger["report_timestamp"])
     return _result_of(path, ledger, already_migrated=False)
 
 

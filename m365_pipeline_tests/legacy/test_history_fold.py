@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from m365_pipeline.cli import main
+from m365_pipeline.legacy.history import REPORT_FOLDS, fold_report_history
 from m365_pipeline.legacy.load import migrate_file
 from m365_pipeline.warehouse import asof, schema
 from m365_pipeline.warehouse.engine import create_warehouse_engine
@@ -28,6 +29,8 @@ MEMBERS_HEADER = (
     '"GroupName","GroupType","MemberName","MemberPrincipalName","MemberType","IsOwner","AccountEnabled",'
     '"MemberCreatedDate","RiskLevel","RiskReasons","GroupId","MemberId"'
 )
+REVERSED = "22222222-2222-2222-2222-222222222222"
+MIDDLE_LAST = "33333333-3333-3333-3333-333333333333"
 LONG_UPN = "someone.with.a.long.name@subsidiary.example.co.jp"  # 50 characters: no user id of 36
 GROUP = "99999999-0000-0000-0000-000000000001"
 
@@ -76,14 +79,6 @@ def _state(engine: sa.Engine, moment: datetime) -> dict[str, Any]:
         }
 
 
-def _history_rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    with engine.connect() as connection:
-        for table in (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history):
-            rows += sorted(tuple(row) for row in connection.execute(sa.select(table)))
-    return rows
-
-
 def _reports(folder: Path, samples: Path) -> list[Path]:
     shutil.copy(samples / "AllUsers_20250716_210654.csv", folder)
     return [
@@ -127,30 +122,41 @@ def test_reports_give_the_directory_on_dates_between_them_in_any_order(
     assert september["e3"] == {"c@x.jp"} and september["e5"] == {"a@x.jp"}
     assert september["members"] == {"b@x.jp", "c@x.jp"}
 
-    history = _history_rows(warehouse)
+    history = _tenant_history(warehouse, TENANT)
     for path in reports:  # re-migrating changes nothing
         assert migrate_file(warehouse, path, TENANT, clock=lambda: CLOCK).already_migrated
-    assert _history_rows(warehouse) == history
+    assert _tenant_history(warehouse, TENANT) == history
 
-    other = tmp_path / "reversed"  # another tenant's copy of the files, migrated in reverse order
-    other.mkdir()
-    for path in reversed(reports):
-        copy = other / path.name
-        shutil.copy(path, copy)
-        migrate_file(warehouse, copy, "22222222-2222-2222-2222-222222222222", clock=lambda: CLOCK)
-    with warehouse.connect() as connection:
-        tables = (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history)
-        per_tenant = {
-            tenant: [
-                sorted(
-                    tuple(value for name, value in row._mapping.items() if name != "tenant_id")
-                    for row in connection.execute(sa.select(table).where(table.c.tenant_id == tenant))
-                )
-                for table in tables
-            ]
-            for tenant in (TENANT, "22222222-2222-2222-2222-222222222222")
-        }
-    assert per_tenant[TENANT] == per_tenant["22222222-2222-2222-2222-222222222222"]
+    # other tenants' copies of the files, migrated in reverse order and with the middle reports last
+    orders = {
+        REVERSED: list(reversed(reports)),
+        MIDDLE_LAST: [reports[0], reports[2], reports[4], reports[1], reports[3]],
+    }
+    for tenant, order in orders.items():
+        folder = tmp_path / tenant
+        folder.mkdir()
+        for path in order:
+            shutil.copy(path, folder / path.name)
+            migrate_file(warehouse, folder / path.name, tenant, clock=lambda: CLOCK)
+    assert _tenant_history(warehouse, REVERSED) == _tenant_history(warehouse, TENANT)
+    assert _tenant_history(warehouse, MIDDLE_LAST) == _tenant_history(warehouse, TENANT)
+
+    with warehouse.begin() as connection:  # recomputing every report of each type from scratch agrees
+        for report_type in REPORT_FOLDS:
+            fold_report_history(connection, TENANT, report_type)
+    assert _tenant_history(warehouse, TENANT) == history
+
+
+def _tenant_history(engine: sa.Engine, tenant: str) -> list[list[tuple[Any, ...]]]:
+    tables = (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history)
+    with engine.connect() as connection:
+        return [
+            sorted(
+                tuple(value for name, value in row._mapping.items() if name != "tenant_id")
+                for row in connection.execute(sa.select(table).where(table.c.tenant_id == tenant))
+            )
+            for table in tables
+        ]
 
 
 def test_a_known_upn_maps_to_the_directory_id_and_graph_history_ends_the_legacy_past(
