@@ -20,7 +20,9 @@ def test_a_refresh_is_requested_only_after_a_change(embedded_default: Path, monk
     monkeypatch.setenv("M365_EMULATOR_USERS", "57")  # an emulator of its own: this test changes its tenant
     settings = load_settings()
     tenants = configured_tenants(settings)
-    sensor = build_directory_change_sensor(build_main_job(tenant_partitions(tenants)), tenants)
+    sensor = build_directory_change_sensor(
+        build_main_job(tenant_partitions(tenants), dg.AssetSelection.assets()), tenants
+    )
     resources = {"graph": GraphSource(settings=M365Settings())}
     emulator = shared_emulator(settings.emulator.seeds, settings.emulator.users, settings.emulator.faults)
 
