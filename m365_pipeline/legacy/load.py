@@ -11,6 +11,8 @@
   IMMEDIATE) serializes the same way. The ledger's primary key (tenant, sha256) is the last guard.
 - Speed and memory: typed rows stream into PostgreSQL through COPY (psycopg 3) and into SQLite through batched
   executemany; quarantined records are written in batches between COPYs. Python holds one batch at a time.
+- Directory history: a user list or group member report is folded into the directory history in the same
+  transaction (``legacy.history``: the intervals of its report type are recomputed, so any order gives the same).
 - Reconciliation: before committing, the rows of the file in its table and in legacy_quarantine are counted in
   the database and must equal what was read (rows in = loaded + quarantined), and the file must still have the
   content it had at the start; otherwise the transaction is rolled back and the error names the file.
@@ -36,6 +38,7 @@ from sqlalchemy.dialects import postgresql
 
 from m365_pipeline.gc_pause import collector_paused
 from m365_pipeline.legacy.files import LegacyFile, read_legacy_file
+from m365_pipeline.legacy.history import REPORT_FOLDS, fold_report_history
 from m365_pipeline.legacy.layouts import ReportType
 from m365_pipeline.legacy.reading import LegacyEncodingError
 from m365_pipeline.legacy.rows import QuarantinedRow, TypedBatch
@@ -150,6 +153,8 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
             raise LegacyLoadError(f"{path}: the file changed while it was being migrated; nothing was written")
         ledger["migrated_at"] = now()
         connection.execute(sa.insert(legacy_files), ledger)
+        if ledger.get("report_type") in REPORT_FOLDS and ledger["report_timestamp"] is not None:
+            fold_report_history(connection, tenant_id, ledger["report_type"], ledger["report_timestamp"])
     return _result_of(path, ledger, already_migrated=False)
 
 

@@ -8,9 +8,9 @@ same transaction, and compares the current tables with the open intervals set-ba
 2. a current row without an open ``graph`` interval of the same values opens one at ``at``;
 3. an interval closed at the instant it was opened (two changes recorded at the same ``at``) is removed.
 
-Running it twice changes nothing. Intervals of another ``source`` (``legacy:<report>``: past states read from
-the old tool's reports) are never touched, so a legacy loader may insert closed intervals of the past at any
-time; the state on a date reads every source (``warehouse.asof``).
+Running it twice changes nothing. Intervals of another ``source`` (``legacy:<report type>``: past states read
+from the old tool's reports, ``legacy.history``) are never touched, except that one still open (the last report
+before Graph history began) is closed at ``at``; the state on a date reads every source (``warehouse.asof``).
 """
 
 from __future__ import annotations
@@ -101,6 +101,17 @@ def _record(connection: sa.Connection, fact: TrackedFact, tenant_id: str, at: da
         *(sa.not_(history.c[name].is_distinct_from(expression)) for name, expression in fact.values),
     )
     connection.execute(sa.update(history).where(open_graph, ~still_current).values(valid_to=at))
+    # the old tool's last report held until Graph history began (legacy.history)
+    connection.execute(
+        sa.update(history)
+        .where(
+            history.c.tenant_id == tenant_id,
+            history.c.source.startswith("legacy:"),
+            history.c.valid_to.is_(None),
+            history.c.valid_from < at,
+        )
+        .values(valid_to=at)
+    )
     connection.execute(
         sa.delete(history).where(
             history.c.tenant_id == tenant_id,
