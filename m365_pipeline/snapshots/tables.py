@@ -88,7 +88,7 @@ class TableSpec:
 def _arrow_type(column_type: sa.types.TypeEngine[Any]) -> pa.DataType:
     try:
         python = column_type.python_type
-    except NotImplementedError:
+    except NotImplementedError:  # SQLAlchemy 2.0 for a type with no Python type (2.1 answers `object`)
         return pa.string()
     if python is bool:
         return pa.bool_()
