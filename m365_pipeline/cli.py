@@ -10,7 +10,6 @@ import gc
 import ipaddress
 import os
 import sys
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from m365_pipeline.settings import (
     SETTINGS_DOC,
     Settings,
     SettingsError,
+    effective_settings,
     load_settings,
-    mask_url_password,
 )
 
 
@@ -178,7 +177,7 @@ def serve(
 def show_settings() -> None:
     """Validate the M365_* settings and print the effective values (secrets masked)."""
     settings = _settings_or_exit()
-    for name, value in _flatten(settings):
+    for name, value in effective_settings(settings):
         click.echo(f"{name} = {value}")
 
 
@@ -222,17 +221,6 @@ def _loopback_only(host: str) -> str:
     if not loopback:
         raise click.BadParameter(f"{host} is not a loopback address (127.0.0.0/8, ::1 or localhost)")
     return host
-
-
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if is_dataclass(value) and not isinstance(value, type):
-        pairs: list[tuple[str, str]] = []
-        for field in fields(value):
-            pairs.extend(_flatten(getattr(value, field.name), f"{prefix}{field.name}."))
-        return pairs
-    if isinstance(value, str) and "://" in value:
-        value = mask_url_password(value)
-    return [(prefix.rstrip("."), str(value))]
 
 
 from m365_pipeline.cli_legacy import migrate  # noqa: E402  (commands of their own modules, registered last)

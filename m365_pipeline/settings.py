@@ -22,9 +22,9 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -727,3 +727,15 @@ def mask_url_password(url: str) -> str:
     user_info, _, host = parts.netloc.rpartition("@")
     user = user_info.split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+
+
+def effective_settings(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Every setting as (dotted name, text), secrets masked and URL passwords hidden."""
+    if is_dataclass(value) and not isinstance(value, type):
+        pairs: list[tuple[str, str]] = []
+        for item in fields(value):
+            pairs.extend(effective_settings(getattr(value, item.name), f"{prefix}{item.name}."))
+        return pairs
+    if isinstance(value, str) and "://" in value:
+        value = mask_url_password(value)
+    return [(prefix.rstrip("."), str(value))]

@@ -18,15 +18,14 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow.fs as pafs
 import sqlalchemy as sa
 
 from m365_pipeline.object_store import s3_filesystem
-from m365_pipeline.settings import Settings, mask_url_password
+from m365_pipeline.settings import Settings, effective_settings
 from m365_pipeline.snapshots import capture, cold, restore
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams
@@ -207,18 +206,6 @@ def _raw_folder(settings: Settings, wanted: bool) -> Iterator[Path]:
         if s3.get_file_info(base).type == pafs.FileType.Directory:
             pafs.copy_files(base, work, source_filesystem=s3, destination_filesystem=pafs.LocalFileSystem())
         yield Path(work)
-
-
-def effective_settings(value: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """Every setting as (dotted name, text), secrets masked and URL passwords hidden."""
-    if is_dataclass(value) and not isinstance(value, type):
-        pairs: list[tuple[str, str]] = []
-        for item in fields(value):
-            pairs.extend(effective_settings(getattr(value, item.name), f"{prefix}{item.name}."))
-        return pairs
-    if isinstance(value, str) and "://" in value:
-        value = mask_url_password(value)
-    return [(prefix.rstrip("."), str(value))]
 
 
 def restore_target(
