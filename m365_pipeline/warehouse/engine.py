@@ -41,9 +41,10 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         # emit BEGIN ourselves below, as SQLAlchemy's SQLite documentation recommends.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # the busy timeout first: switching a new database to WAL waits for the lock of a writer already in it
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
