@@ -11,7 +11,7 @@
   IMMEDIATE) serializes the same way. The ledger's primary key (tenant, sha256) is the last guard.
 - Speed and memory: typed rows stream into PostgreSQL through COPY (psycopg 3) and into SQLite through batched
   executemany; quarantined records are written in batches between COPYs. Python holds one batch at a time.
-- Directory history: a user list or group member report is folded into the directory history in the same
+- Directory history: a user list, licence or group report is folded into the directory history in the same
   transaction (``legacy.history``: the intervals of its report type are recomputed, so any order gives the same).
 - Reconciliation: before committing, the rows of the file in its table and in legacy_quarantine are counted in
   the database and must equal what was read (rows in = loaded + quarantined), and the file must still have the
@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql
 
 from m365_pipeline.gc_pause import collector_paused
 from m365_pipeline.legacy.files import LegacyFile, read_legacy_file
-from m365_pipeline.legacy.history import REPORT_FOLDS, fold_report_history
+from m365_pipeline.legacy.history import REPORT_FOLDS, HistoryFoldResult, fold_report_history
 from m365_pipeline.legacy.layouts import ReportType
 from m365_pipeline.legacy.reading import LegacyEncodingError
 from m365_pipeline.legacy.rows import QuarantinedRow, TypedBatch
@@ -73,6 +73,7 @@ class FileResult:
     reason: str | None
     version: int
     already_migrated: bool  # the ledger had this content: nothing was read or written
+    history: HistoryFoldResult = HistoryFoldResult()  # facts of the report the directory history could not hold
 
     @property
     def reconciled(self) -> bool:
@@ -153,9 +154,10 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
             raise LegacyLoadError(f"{path}: the file changed while it was being migrated; nothing was written")
         ledger["migrated_at"] = now()
         connection.execute(sa.insert(legacy_files), ledger)
+        history = HistoryFoldResult()
         if ledger.get("report_type") in REPORT_FOLDS and ledger["report_timestamp"] is not None:
-            fold_report_history(connection, tenant_id, ledger["report_type"], ledger["report_timestamp"])
-    return _result_of(path, ledger, already_migrated=False)
+            history = fold_report_history(connection, tenant_id, ledger["report_type"], ledger["report_timestamp"])
+    return _result_of(path, ledger, already_migrated=False, history=history)
 
 
 def _load(connection: sa.Connection, legacy: LegacyFile, tenant_id: str, sha256: str) -> dict[str, Any]:
@@ -218,7 +220,9 @@ def _count(connection: sa.Connection, table: sa.Table, tenant_id: str, sha256: s
     ).scalar_one()
 
 
-def _result_of(path: Path, ledger: Any, *, already_migrated: bool) -> FileResult:
+def _result_of(
+    path: Path, ledger: Any, *, already_migrated: bool, history: HistoryFoldResult = HistoryFoldResult()
+) -> FileResult:
     return FileResult(
         path=path,
         sha256=ledger["sha256"],
@@ -232,6 +236,7 @@ def _result_of(path: Path, ledger: Any, *, already_migrated: bool) -> FileResult
         reason=ledger.get("reason"),
         version=ledger["version"],
         already_migrated=already_migrated,
+        history=history,
     )
 
 
