@@ -64,8 +64,9 @@ Facts = Callable[[sa.FromClause, str, str], sa.Select[Any]]  # (report's rows, t
 @dataclass(frozen=True)
 class HistoryFold:
     """How one report type's rows become one history table's facts: ``facts(rows, tenant, dialect)`` selects, from
-    the rows of the report type's table (all, or those of the reports recomputed), the key columns, the value columns and ``t`` (the report timestamp), one row per fact seen in a report (duplicates
-    allowed: they are grouped); ``values`` names the value columns."""
+    the rows of the report type's table (all, or those of the reports recomputed), the key columns, the value
+    columns and ``t`` (the report timestamp), one row per fact seen in a report (duplicates allowed: they are
+    grouped); ``values`` names the value columns."""
 
     history: sa.Table
     key: tuple[str, ...]
@@ -85,6 +86,7 @@ class HistoryFoldResult:
 
 
 EXAMPLES = 3
+NOTHING_LEFT_OUT = HistoryFoldResult()
 
 _ERRORS = frozenset({"確認エラー", "取得エラー", "取得失敗", "確認失敗", "エラー", "Error", "error"})
 _NOT_A_VALUE = PLACEHOLDERS | _ERRORS
@@ -395,7 +397,7 @@ def fold_report_history(
             )
         ).scalar_one()
         affected = [report_timestamp, *([before] if before is not None else [])]
-    result = HistoryFoldResult()
+    result = NOTHING_LEFT_OUT
     for fold in REPORT_FOLDS.get(report_type, ()):
         result += _fold(connection, fold, report, tenant_id, source, reports, affected)
     return result
@@ -457,11 +459,11 @@ def _fold(
     names = ["tenant_id", *fold.key, "valid_from", "source", "valid_to", *fold.values, *extra]
     connection.execute(sa.insert(history).from_select(names, query))
     if not too_long:
-        return HistoryFoldResult()
+        return NOTHING_LEFT_OUT
     left_out = sa.select(*key, facts.c.t).where(*before_graph, sa.or_(*too_long)).distinct().subquery("left_out")
     count = connection.execute(sa.select(sa.func.count()).select_from(left_out)).scalar_one()
     if not count:
-        return HistoryFoldResult()
+        return NOTHING_LEFT_OUT
     examples = connection.execute(
         sa.select(*(left_out.c[name] for name in fold.key)).distinct().order_by(*fold.key).limit(EXAMPLES)
     )

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql
 
 from m365_pipeline.gc_pause import collector_paused
 from m365_pipeline.legacy.files import LegacyFile, read_legacy_file
-from m365_pipeline.legacy.history import REPORT_FOLDS, HistoryFoldResult, fold_report_history
+from m365_pipeline.legacy.history import NOTHING_LEFT_OUT, REPORT_FOLDS, HistoryFoldResult, fold_report_history
 from m365_pipeline.legacy.layouts import ReportType
 from m365_pipeline.legacy.reading import LegacyEncodingError
 from m365_pipeline.legacy.rows import QuarantinedRow, TypedBatch
@@ -73,7 +73,7 @@ class FileResult:
     reason: str | None
     version: int
     already_migrated: bool  # the ledger had this content: nothing was read or written
-    history: HistoryFoldResult = HistoryFoldResult()  # facts of the report the directory history could not hold
+    history: HistoryFoldResult = NOTHING_LEFT_OUT  # facts of the report the directory history could not hold
 
     @property
     def reconciled(self) -> bool:
@@ -154,7 +154,7 @@ def migrate_file(engine: sa.Engine, path: Path, tenant_id: str, *, clock: Clock 
             raise LegacyLoadError(f"{path}: the file changed while it was being migrated; nothing was written")
         ledger["migrated_at"] = now()
         connection.execute(sa.insert(legacy_files), ledger)
-        history = HistoryFoldResult()
+        history = NOTHING_LEFT_OUT
         if ledger.get("report_type") in REPORT_FOLDS and ledger["report_timestamp"] is not None:
             history = fold_report_history(connection, tenant_id, ledger["report_type"], ledger["report_timestamp"])
     return _result_of(path, ledger, already_migrated=False, history=history)
@@ -221,7 +221,7 @@ def _count(connection: sa.Connection, table: sa.Table, tenant_id: str, sha256: s
 
 
 def _result_of(
-    path: Path, ledger: Any, *, already_migrated: bool, history: HistoryFoldResult = HistoryFoldResult()
+    path: Path, ledger: Any, *, already_migrated: bool, history: HistoryFoldResult = NOTHING_LEFT_OUT
 ) -> FileResult:
     return FileResult(
         path=path,
