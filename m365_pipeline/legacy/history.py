@@ -17,11 +17,14 @@ from the ledger ``legacy_files``):
   history begins later).
 
 What each report type gives (REPORT_FOLDS): the user list (AllUsers) its users and their licences; the per-user
-licence reports (License_Analysis, M365_License_Status, License_User_Details, Clean_User_License_Details) the
-licences of each user they list and the user's existence with the attributes they carry (the state on a date
-counts a licence only for a user who existed then: ``warehouse.asof``); the group member audit its groups and
-direct members; the group reports (Group_Configuration, Group_Attributes_Roles, Dynamic_Group_Configuration) their
-groups' names and kinds.
+licence reports (License_Analysis, M365_License_Status, License_User_Details, Clean_User_License_Details,
+Exchange_License_Validity: the SKUs with Exchange) the licences of each user they list and the user's existence
+with the attributes they carry (the state on a date counts a licence only for a user who existed then:
+``warehouse.asof``); the group member audit its groups and direct members; the group reports
+(Group_Configuration, Group_Attributes_Roles, Dynamic_Group_Configuration, and Teams_Configuration_Analysis: a team
+is its Microsoft 365 group) their groups' names and kinds. Not folded: License_Analysis_Summary (tenant-wide
+counts per SKU: no history table holds them) and Distribution_Group_Integrity (no object id: keyed by its name or
+address, its groups would be counted a second time beside the other group reports' GroupId).
 
 Identities: a legacy report names a user by UPN (Clean_User_License_Details by its address, or only by display
 name). The key is the directory user id of the current ``users`` row with that UPN (case-insensitive); else the id
@@ -325,6 +328,16 @@ def _group_member_audit_groups(report: sa.FromClause, tenant_id: str, dialect: s
     ).where(report.c.tenant_id == tenant_id, key.is_not(None))
 
 
+def _teams(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
+    key = _group_key(report.c.team_id)  # a team is its Microsoft 365 group: the same object id
+    return sa.select(
+        key.label("group_id"),
+        report.c.report_timestamp.label("t"),
+        _known(report.c.team_name).label("display_name"),
+        sa.literal("microsoft365", sa.String()).label("kind"),
+    ).where(report.c.tenant_id == tenant_id, key.is_not(None))
+
+
 _GROUPS = HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _group_reports)
 
 REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
@@ -363,6 +376,12 @@ REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
         attributes=(("department", "department"), ("account_enabled", "account_enabled")),
         licences="assigned_licenses",
     ).folds(),
+    "exchange_license_validity": _Users(  # its ExchangeLicenses: the user's SKUs that include Exchange
+        "exchange_license_validity",
+        "user_principal_name",
+        attributes=(("account_enabled", "account_enabled"), ("usage_location", "usage_location")),
+        licences="exchange_licenses",
+    ).folds(),
     "clean_user_license_details": _Users(
         "clean_user_license_details", "メールアドレス", display_name="ユーザー名", licences="ライセンス種別"
     ).folds(),
@@ -373,6 +392,9 @@ REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
     "group_configuration": (_GROUPS,),
     "group_attributes_roles": (_GROUPS,),
     "dynamic_group_configuration": (_GROUPS,),
+    "teams_configuration_analysis": (
+        HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _teams),
+    ),
 }
 """The report types folded into the directory history, with the history tables each one feeds."""
 

@@ -28,6 +28,7 @@ KNOWN = "aaaaaaaa-0000-0000-0000-000000000001"  # a directory user: known@x.jp, 
 A_ID = "a0000000-0000-0000-0000-00000000000a"
 G1 = "99999999-0000-0000-0000-000000000001"
 G2 = "99999999-0000-0000-0000-000000000002"
+TEAM = "99999999-0000-0000-0000-000000000003"
 LONG_NAME = "Dynamics 365 Customer Engagement Plan"  # 37 characters: longer than the history's sku_id
 
 
@@ -59,7 +60,9 @@ def _reports(folder: Path) -> list[Path]:
         '"TotalMonthlyCost","LastSignInStatus","DaysSinceLastSignIn","UtilizationStatus",'
         '"OptimizationRecommendations","CreatedDateTime","AnalysisTimestamp"'
     )
-    clean_header = "No,ユーザー名,部署コード,ライセンス種別,月額コスト（円）,利用状況,最適化状況,メールアドレス,作成日時,分析日時"
+    clean_header = (
+        "No,ユーザー名,部署コード,ライセンス種別,月額コスト（円）,利用状況,最適化状況,メールアドレス,作成日時,分析日時"
+    )
     groups_header = (
         '"DisplayName","GroupType","IsTeam","SecurityEnabled","MailEnabled","MemberCount","OwnerCount","Visibility",'
         '"SyncStatus","Description","CreatedDate","RiskLevel","RiskReasons","GroupId"'
@@ -68,7 +71,35 @@ def _reports(folder: Path) -> list[Path]:
         '"DisplayName","UserPrincipalName","Email","Department","JobTitle","AccountStatus","LicenseStatus",'
         '"CreationDate","LastSignIn","UsageLocation","Id"'
     )
+    exchange_header = (
+        '"UserName","UserPrincipalName","AccountEnabled","CreatedDate","LastSignIn","HasExchangeLicense",'
+        '"LicenseStatus","LicensePlan","ExchangeLicenses","HasMailbox","MailboxType","MailboxQuota","HasArchive",'
+        '"HasLitigation","MonthlyCostJPY","RiskLevel","RiskFactors","OptimizationRecommendation","UsageLocation",'
+        '"AnalysisTimestamp"'
+    )
+    teams_header = (
+        '"TeamName","TeamId","Description","Privacy","Archived","MemberCount","OwnerCount","GuestCount",'
+        '"ChannelCount","LastActivity","RecordingPolicy","RecordingCompliance","RiskLevel","AlertLevel","Governance",'
+        '"Recommendations","CreatedDate","WebUrl","AnalysisTimestamp"'
+    )
     return [
+        _write(
+            folder / "Exchange_License_Validity_20250612_090000.csv",
+            exchange_header,
+            [
+                '"I","i@x.jp","True","2024/04/01 9:00:00","不明","True","有効","Exchange Online Plan 2",'
+                '"EXCHANGEENTERPRISE","True","UserMailbox","49.5 GB (53,150,220,288 bytes)","False","False","¥960",'
+                '"正常","","なし","JP","2025/06/12 9:00:00"'
+            ],
+        ),
+        _write(
+            folder / "Teams_Configuration_Analysis_20250611_090000.csv",
+            teams_header,
+            [
+                f'"営業チーム","{TEAM}","","Private","False","5","1","0","3","2025/06/01 10:00:00","許可","準拠","低",'
+                '"正常","適合","なし","2024/04/01 9:00:00","https://teams.microsoft.com/l/team/x","2025/06/11 9:00:00"'
+            ],
+        ),
         _license_analysis(
             folder,
             "20250601_090000",
@@ -181,6 +212,7 @@ def test_licence_and_group_reports_give_the_licences_users_and_groups_on_a_date(
         "microsoft 365 e3": {"c@x.jp", "e@x.jp", "f@x.jp"},  # friendly names, their price dropped
         "exchange online plan 2": {"c@x.jp", KNOWN},  # the clean report's user known only by display name
         "power bi pro": {"e@x.jp"},  # "; "-joined
+        "exchangeenterprise": {"i@x.jp"},  # Exchange_License_Validity: the user's SKUs with Exchange
     }
     with warehouse.connect() as connection:
         users = schema.user_history
@@ -204,11 +236,12 @@ def test_licence_and_group_reports_give_the_licences_users_and_groups_on_a_date(
         )
         summary = asof.summary_on(connection, TENANT, _at("2025-06-30T00:00:00"))
     # every user a licence report lists existed then (b and d hold nothing); h's "不明" is no department
-    assert set(listed) == {A_ID, "b@x.jp", KNOWN, "c@x.jp", "d@x.jp", "e@x.jp", "f@x.jp", "g@x.jp", "h@x.jp"}
+    assert set(listed) == {A_ID, "b@x.jp", KNOWN, "c@x.jp", "d@x.jp", "e@x.jp", "f@x.jp", "g@x.jp", "h@x.jp", "i@x.jp"}
     assert listed["c@x.jp"] == "Guest"
     assert tuple(h_row) == (None, None)
-    assert kinds == {G1: "security", G2: "mail_enabled_security"}  # Japanese GroupType; else from the flags
-    assert summary.groups == 2 and summary.users == 9
+    # Japanese GroupType; else from the flags; a team is its Microsoft 365 group
+    assert kinds == {G1: "security", G2: "mail_enabled_security", TEAM: "microsoft365"}
+    assert summary.groups == 3 and summary.users == 10
 
     july = _holders(warehouse, TENANT, _at("2025-07-15T00:00:00"))
     assert july[E3_SKU] == {"g@x.jp"}  # a's and known's ENTERPRISEPACK ended with the July licence analysis
@@ -250,7 +283,7 @@ def test_refold_history_backfills_reports_migrated_before_their_fold(
     first = _run(["migrate", "--refold-history"], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     figures = _figures(first.stdout)
-    assert (figures["reports folded"], figures["report files"], figures["report types"]) == (7, 7, 6)
+    assert (figures["reports folded"], figures["report files"], figures["report types"]) == (9, 9, 8)
     assert figures["facts left out (key > 36 characters)"] == 1
     assert f"left out of the history: license_history f@x.jp / {LONG_NAME.lower()}" in first.stdout
     folded = _tenant_history(engine, tenant)

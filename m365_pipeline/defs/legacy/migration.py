@@ -69,6 +69,8 @@ def migrated_files(
             "version": result.version,
             "already_migrated": result.already_migrated,
             "reason": result.reason or "",
+            "history_left_out": result.history.left_out,  # facts the directory history could not hold, named:
+            "history_left_out_examples": list(result.history.examples),
         }
     )
 
