@@ -46,6 +46,7 @@ prints; their rows stay in the report's own table.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -405,6 +406,8 @@ def fold_report_history(
     """Recompute the tenant's ``legacy:<report_type>`` intervals from the migrated reports of that type in the
     ledger (``legacy_files``): those of the report at ``report_timestamp`` and of the report before it (whose
     interval it ends), or every one when ``report_timestamp`` is None."""
+    if connection.dialect.name == "postgresql":  # SQLite's writer lock already serializes whole transactions
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _fold_lock(tenant_id, report_type)})
     report = schema.LEGACY_TABLES[report_type]
     source = LEGACY_SOURCE_PREFIX + report_type
     ledger = legacy_files
@@ -423,6 +426,14 @@ def fold_report_history(
     for fold in REPORT_FOLDS.get(report_type, ()):
         result += _fold(connection, fold, report, tenant_id, source, reports, affected)
     return result
+
+
+def _fold_lock(tenant_id: str, report_type: str) -> int:
+    """The advisory lock that makes the folds of one tenant's report type take turns: two reports migrated at once
+    recompute the same interval when they are neighbours (one ends the other's), and each must see the other's
+    ledger row; held until the transaction ends."""
+    digest = hashlib.sha256(f"m365-legacy-history:{tenant_id}:{report_type}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _fold(

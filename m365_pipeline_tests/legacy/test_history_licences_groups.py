@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,9 @@ def _license_analysis(folder: Path, stamp: str, rows: list[tuple[str, str, str]]
         '"DisplayName","UserPrincipalName","AccountEnabled","HasLicense","LicenseCount","LicenseInfo",'
         '"UsageLocation","CreatedDate","RiskLevel","UserId"'
     )
-    lines = [
-        f'"U","{upn}","True","{info != "なし"}","{len(info.split(", "))}","{info}","未設定","2024/04/01","低","{user_id}"'
+    lines = [  # the display name differs per report: reports of equal content are one file to the ledger
+        f'"U {stamp}","{upn}","True","{info != "なし"}","{len(info.split(", "))}","{info}","未設定","2024/04/01","低",'
+        f'"{user_id}"'
         for upn, info, user_id in rows
     ]
     return _write(folder / f"License_Analysis_{stamp}.csv", header, lines)
@@ -120,15 +122,16 @@ def _reports(folder: Path) -> list[Path]:
             folder / "License_User_Details_20250620_090000.csv",
             details_header,
             [
-                '"e@x.jp","E","営業部","Staff","True","2","Microsoft 365 E3; Power BI Pro","¥4,090","最近","3","アクティブ",'
-                '"最適化済み","2024/04/01 9:00:00","2025/06/20 9:00:00"'
+                '"e@x.jp","E","営業部","Staff","True","2","Microsoft 365 E3; Power BI Pro","¥4,090","最近","3",'
+                '"アクティブ","最適化済み","2024/04/01 9:00:00","2025/06/20 9:00:00"'
             ],
         ),
         _write(  # no stamp in the name: the report's time is its content's 分析日時
             folder / "Clean_User_License_Details.csv",
             clean_header,
             [
-                f"1,F,012,Microsoft 365 E3 | {LONG_NAME},2840,アクティブ,最適化済み,f@x.jp,2024/04/01 9:00,2025/06/25 10:00",
+                f"1,F,012,Microsoft 365 E3 | {LONG_NAME},2840,アクティブ,最適化済み,f@x.jp,"
+                "2024/04/01 9:00,2025/06/25 10:00",
                 "2,既知 太郎,-,Exchange Online Plan 2,960,アクティブ,最適化済み,,2024/04/01 9:00,2025/06/25 10:00",
             ],
         ),
@@ -296,3 +299,37 @@ def test_refold_history_backfills_reports_migrated_before_their_fold(
     engine.dispose()
 
     assert _run(["migrate", "--refold-history", str(reports[0])], tmp_path).returncode == 2
+
+
+def test_neighbouring_reports_migrated_at_once_give_the_history_of_one_after_the_other(
+    warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    stamps = ["20250601_090000", "20250701_090000", "20250801_090000", "20250901_090000"]
+    reports = [
+        _license_analysis(tmp_path, stamp, [("a@x.jp", "ENTERPRISEPACK" if index % 2 else "EMS", A_ID)])
+        for index, stamp in enumerate(stamps)
+    ]
+    for path in reports:
+        migrate_file(warehouse, path, "sequential", clock=lambda: CLOCK)
+    url = warehouse.url.render_as_string(hide_password=False)
+    engines = [create_warehouse_engine(url) for _ in reports]
+    barrier = threading.Barrier(len(engines))
+    failures: list[BaseException] = []
+
+    def run(engine: sa.Engine, path: Path) -> None:
+        barrier.wait()
+        try:
+            migrate_file(engine, path, TENANT, clock=lambda: CLOCK)
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(engines, reports, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in engines:
+        engine.dispose()
+    assert failures == []
+    assert _tenant_history(warehouse, TENANT) == _tenant_history(warehouse, "sequential")
+    assert len(_tenant_history(warehouse, TENANT)[1]) == 4  # one licence interval per report, each ended by the next
