@@ -28,9 +28,10 @@ address, its groups would be counted a second time beside the other group report
 
 Identities: a legacy report names a user by UPN (Clean_User_License_Details by its address, or only by display
 name). The key is the directory user id of the current ``users`` row with that UPN (case-insensitive); else the id
-the report itself carries (the old tool wrote the object id); else the lowercased UPN; for a display name alone,
-the id of the one current user with that name. Groups are keyed by the report's GroupId, members as users (their
-UPN, else the report's MemberId); a group of the member audit is known from its members' rows.
+the report itself carries (the old tool wrote the object id); else the lowercased UPN (``不明`` and the other
+"no value" texts are none of these); for a display name alone, the id of the one current user with that name.
+Groups are keyed by the report's GroupId, members as users (their UPN, else the report's MemberId); a group of the
+member audit is known from its members' rows.
 
 Licence names: a licence cell may join several names with ``", "``, ``"; "`` or ``" | "`` (the list separators
 of the catalogue; the old tool joined SKU part numbers with ", " in AllUsers and License_Analysis, friendly names
@@ -128,9 +129,9 @@ def _user_key(
             .scalar_subquery()
         )
     if report_id is not None:
-        candidates.append(sa.func.nullif(sa.func.trim(report_id), ""))
+        candidates.append(_known(report_id))
     if upn is not None:
-        candidates.append(sa.func.lower(sa.func.nullif(sa.func.trim(upn), "")))
+        candidates.append(sa.func.lower(_known(upn)))
     if display_name is not None:  # only a name that one directory user has
         candidates.append(
             sa.select(sa.func.min(users.c.id))
@@ -220,11 +221,7 @@ class _Users:
 
     def users(self, report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
         values = dict(self.attributes)
-        upn = (
-            sa.func.lower(sa.func.nullif(sa.func.trim(report.c[self.upn]), ""))
-            if self.upn
-            else sa.cast(sa.null(), sa.String())
-        )
+        upn = sa.func.lower(_known(report.c[self.upn])) if self.upn else sa.cast(sa.null(), sa.String())
 
         def attribute(name: str) -> sa.ColumnElement[Any]:
             source = values.get(name)

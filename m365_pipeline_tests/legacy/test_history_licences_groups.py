@@ -149,6 +149,8 @@ def _reports(folder: Path) -> list[Path]:
             [
                 '"G","g@x.jp","g@x.jp","IT","Staff","有効","ENTERPRISEPACK, EMS","2025-01-01","","JP",""',
                 '"H","h@x.jp","h@x.jp","不明","Staff","有効","ライセンスなし","2025-01-01","","不明",""',
+                # no UPN, no id: no key, not folded
+                '"X","不明","不明","不明","Staff","有効","ENTERPRISEPACK","2025-01-01","","JP",""',
             ],
         ),
     ]
