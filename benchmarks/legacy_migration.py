@@ -8,7 +8,9 @@ The file is the widest catalogued layout (Group_Attributes_Roles, 29 columns) as
 (unique names and ids, counts, booleans, `yyyy/MM/dd H:mm:ss` dates, joined lists, empty fields).
 
 Each case runs in its own subprocess, into its own fresh database, and reports rows/s; the parent reads the
-child's peak RSS from the kernel (wait4's ru_maxrss), so the memory figures are exact per case:
+child's peak RSS and CPU time from the kernel (wait4's ru_maxrss, ru_utime + ru_stime), so the memory figures are
+exact per case, and the client's CPU seconds show its work apart from the machine's load (the server's is not in
+them):
 - ours: `migrate_file` (hash, read, type, COPY, reconcile, ledger, commit), at each size;
 - old: the old tool's seed 000 approach, pandas.read_csv in chunks of 1,000 rows -> DataFrame.to_sql through
   SQLAlchemy (psycopg 3), on --old-rows rows (it is slow; the ratio is on rows/s);
@@ -246,6 +248,7 @@ def _run_case(case: str, url: str, file: Path, profile: Path | None) -> dict[str
         raise SystemExit(f"case {case} failed ({process.returncode})")
     figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     figures["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
+    figures["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # the case's process only, not the server's
     figures["rows_per_s"] = figures["rows"] / figures["seconds"]
     return figures
 
@@ -326,11 +329,15 @@ def main() -> None:
                 _drop_database(args.admin_url, url)
             clean.unlink()
 
-    print(f"\n{'case':<14} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS MiB':>13} {'file MiB':>9}")
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine is shared: see the README)")
+    print(
+        f"{'case':<14} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'client CPU s':>13} {'peak RSS MiB':>13} "
+        f"{'file MiB':>9}"
+    )
     for name, figures in results.items():
         print(
             f"{name:<14} {figures['rows']:>10,} {figures['seconds']:>9.2f} {figures['rows_per_s']:>10,.0f} "
-            f"{figures['peak_rss_mib']:>13.1f} {figures.get('file_mib', 0):>9.0f}"
+            f"{figures['cpu_seconds']:>13.2f} {figures['peak_rss_mib']:>13.1f} {figures.get('file_mib', 0):>9.0f}"
         )
     largest, smallest = max(sizes), min(sizes)
     ours = results[f"ours {largest}"]["rows_per_s"]
