@@ -294,14 +294,23 @@ def _group_kind(report: sa.FromClause) -> sa.ColumnElement[Any]:
     return sa.case(*whens)
 
 
-def _group_reports(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
-    key = _group_key(report.c.group_id)
-    return sa.select(
-        key.label("group_id"),
-        report.c.report_timestamp.label("t"),
-        _known(report.c.display_name).label("display_name"),
-        _group_kind(report).label("kind"),
-    ).where(report.c.tenant_id == tenant_id, key.is_not(None))
+def _groups(id_column: str, name_column: str, kind: Callable[[sa.FromClause], sa.ColumnElement[Any]]) -> HistoryFold:
+    """The group_history fold of a report that lists groups: their object id, name and kind."""
+
+    def facts(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
+        key = _group_key(report.c[id_column])
+        return sa.select(
+            key.label("group_id"),
+            report.c.report_timestamp.label("t"),
+            _known(report.c[name_column]).label("display_name"),
+            kind(report).label("kind"),
+        ).where(report.c.tenant_id == tenant_id, key.is_not(None))
+
+    return HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), facts)
+
+
+def _microsoft365(report: sa.FromClause) -> sa.ColumnElement[Any]:
+    return sa.literal("microsoft365", sa.String())
 
 
 def _group_member_audit(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
@@ -316,27 +325,7 @@ def _group_member_audit(report: sa.FromClause, tenant_id: str, dialect: str) -> 
     )
 
 
-def _group_member_audit_groups(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
-    key = _group_key(report.c.group_id)
-    return sa.select(
-        key.label("group_id"),
-        report.c.report_timestamp.label("t"),
-        _known(report.c.group_name).label("display_name"),
-        _group_kind(report).label("kind"),
-    ).where(report.c.tenant_id == tenant_id, key.is_not(None))
-
-
-def _teams(report: sa.FromClause, tenant_id: str, dialect: str) -> sa.Select[Any]:
-    key = _group_key(report.c.team_id)  # a team is its Microsoft 365 group: the same object id
-    return sa.select(
-        key.label("group_id"),
-        report.c.report_timestamp.label("t"),
-        _known(report.c.team_name).label("display_name"),
-        sa.literal("microsoft365", sa.String()).label("kind"),
-    ).where(report.c.tenant_id == tenant_id, key.is_not(None))
-
-
-_GROUPS = HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _group_reports)
+_GROUPS = _groups("group_id", "display_name", _group_kind)
 
 REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
     "user_list": _Users(
@@ -384,15 +373,13 @@ REPORT_FOLDS: dict[str, tuple[HistoryFold, ...]] = {
         "clean_user_license_details", "メールアドレス", display_name="ユーザー名", licences="ライセンス種別"
     ).folds(),
     "group_member_audit": (
-        HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _group_member_audit_groups),
+        _groups("group_id", "group_name", _group_kind),
         HistoryFold(schema.group_member_history, ("group_id", "member_id"), (), _group_member_audit),
     ),
     "group_configuration": (_GROUPS,),
     "group_attributes_roles": (_GROUPS,),
     "dynamic_group_configuration": (_GROUPS,),
-    "teams_configuration_analysis": (
-        HistoryFold(schema.group_history, ("group_id",), ("display_name", "kind"), _teams),
-    ),
+    "teams_configuration_analysis": (_groups("team_id", "team_name", _microsoft365),),  # a team is its M365 group
 }
 """The report types folded into the directory history, with the history tables each one feeds."""
 

@@ -20,6 +20,7 @@ from m365_pipeline.warehouse import asof, schema
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.legacy.test_cli_migrate import _figures
+from m365_pipeline_tests.legacy.test_history_fold import _at, _tenant_history
 from m365_pipeline_tests.test_cli import _run
 
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -175,10 +176,6 @@ def _directory(engine: sa.Engine, tenant: str) -> None:
         )
 
 
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def _holders(engine: sa.Engine, tenant: str, moment: datetime) -> dict[str, set[str]]:
     history = schema.license_history
     with engine.connect() as connection:
@@ -188,16 +185,11 @@ def _holders(engine: sa.Engine, tenant: str, moment: datetime) -> dict[str, set[
         return {sku: asof.sku_holders_on(connection, tenant, sku, moment) for sku in skus}
 
 
-def _tenant_history(engine: sa.Engine, tenant: str) -> list[list[tuple[Any, ...]]]:
-    tables = (schema.user_history, schema.license_history, schema.group_history, schema.group_member_history)
-    with engine.connect() as connection:
-        return [
-            sorted(
-                tuple(value for name, value in row._mapping.items() if name != "tenant_id")
-                for row in connection.execute(sa.select(table).where(table.c.tenant_id == tenant))
-            )
-            for table in tables
-        ]
+def _on(connection: sa.Connection, key: sa.Column[Any], value: sa.Column[Any], moment: datetime) -> dict[Any, Any]:
+    """key -> value of the tenant's history rows (of key's table) that held at `moment`."""
+    history = key.table
+    query = sa.select(key, value).where(history.c.tenant_id == TENANT, asof.held_on(history, moment))
+    return dict(connection.execute(query).all())
 
 
 def test_licence_and_group_reports_give_the_licences_users_and_groups_on_a_date(
@@ -221,24 +213,12 @@ def test_licence_and_group_reports_give_the_licences_users_and_groups_on_a_date(
     }
     with warehouse.connect() as connection:
         users = schema.user_history
-        listed = dict(
-            connection.execute(
-                sa.select(users.c.user_id, users.c.user_type).where(
-                    users.c.tenant_id == TENANT, asof.held_on(users, _at("2025-06-30T00:00:00"))
-                )
-            ).all()
-        )
+        listed = _on(connection, users.c.user_id, users.c.user_type, _at("2025-06-30T00:00:00"))
         h_row = connection.execute(
             sa.select(users.c.department, users.c.usage_location).where(users.c.user_id == "h@x.jp")
         ).one()
         groups = schema.group_history
-        kinds = dict(
-            connection.execute(
-                sa.select(groups.c.group_id, groups.c.kind).where(
-                    groups.c.tenant_id == TENANT, asof.held_on(groups, _at("2025-06-30T00:00:00"))
-                )
-            ).all()
-        )
+        kinds = _on(connection, groups.c.group_id, groups.c.kind, _at("2025-06-30T00:00:00"))
         summary = asof.summary_on(connection, TENANT, _at("2025-06-30T00:00:00"))
     # every user a licence report lists existed then (b and d hold nothing); h's "不明" is no department
     assert set(listed) == {A_ID, "b@x.jp", KNOWN, "c@x.jp", "d@x.jp", "e@x.jp", "f@x.jp", "g@x.jp", "h@x.jp", "i@x.jp"}
