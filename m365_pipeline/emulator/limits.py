@@ -78,7 +78,7 @@ class Limiter:
         self._clock = clock
         self._buckets: dict[tuple[str, str, LimitClass, str], _Bucket] = {}
         self._over_limit: Counter[tuple[str, LimitClass]] = Counter()
-        self._spent: Counter[tuple[str, str, LimitClass, str]] = Counter()  # allowed cost per bucket
+        self._spent: dict[tuple[str, str, LimitClass, str], float] = {}  # allowed cost per bucket
         self._tenant_users: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -113,7 +113,7 @@ class Limiter:
             return Decision(False, math.ceil(wait) if rule.sends_retry_after else None, 1 + wait / WINDOW)
 
     def _spend(self, bucket_key: tuple[str, str, LimitClass, str], cost: float, tenant_users: int) -> None:
-        self._spent[bucket_key] += cost
+        self._spent[bucket_key] = self._spent.get(bucket_key, 0.0) + cost
         self._tenant_users[bucket_key[0]] = tenant_users
 
     def minimum_seconds_spent(self, tenant_id: str) -> float:
