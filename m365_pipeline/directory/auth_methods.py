@@ -85,7 +85,7 @@ def extract_authentication_methods(
     counts = {"asked": 0, "not_found": 0, "answered": 0, "methods": 0}
 
     def requests() -> Iterator[BatchRequest]:
-        for user_id in _user_ids(store, manifest):
+        for user_id in directory_user_ids(store, manifest):
             counts["asked"] += 1
             yield BatchRequest(user_id, USER_AUTHENTICATION_METHODS.path.format(id=user_id))
 
@@ -111,7 +111,8 @@ def extract_authentication_methods(
     return MethodsExtract(stored, manifest.extract_id, counts["asked"], counts["not_found"])
 
 
-def _user_ids(store: RawStore, manifest: ExtractManifest) -> Iterator[str]:
+def directory_user_ids(store: RawStore, manifest: ExtractManifest) -> Iterator[str]:
+    """The ids of the directory extract's users, read a batch at a time."""
     users = manifest.files["users"].path
     for batch in store.iter_record_batches(users, batch_rows=USER_ID_BATCH_ROWS):
         yield from (str(record["id"]) for record in batch if record.get("id"))
