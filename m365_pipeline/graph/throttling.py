@@ -79,8 +79,9 @@ class ClassLimit:
     per_app: bool  # False: every app of the tenant shares it
     counts_units: bool  # True: a token bucket of resource units; False: at most ``allowed`` requests in any window
 
-    def limiter(self, key: str, clock: Clock, redis: redis.Redis | None) -> RateLimiter:
-        """The limiter the client keeps this limit with (HEADROOM below it), in Redis under ``key`` or in memory.
+    def limiter(self, key: str, clock: Clock, shared: redis.Redis | None) -> RateLimiter:
+        """The limiter the client keeps this limit with (HEADROOM below it): in the ``shared`` Redis under ``key``,
+        or in this process when None.
 
         Identity is documented as a token bucket (a full bucket may be spent at once, then it refills). The others
         are "N requests per W seconds": a bucket of N refilled at N/W would let N plus the refill through within one
@@ -89,13 +90,13 @@ class ClassLimit:
         if self.counts_units:
             capacity = max(1, int(self.allowed * HEADROOM))
             rate = capacity / self.window_seconds
-            if redis is None:
+            if shared is None:
                 return InProcessTokenBucket(capacity, rate, clock)
-            return RedisTokenBucket(redis, key, capacity, rate, clock)
+            return RedisTokenBucket(shared, key, capacity, rate, clock)
         window = self.window_seconds / HEADROOM
-        if redis is None:
+        if shared is None:
             return InProcessSlidingWindow(self.allowed, window, clock)
-        return RedisSlidingWindow(redis, f"{key}:window", self.allowed, window, clock)
+        return RedisSlidingWindow(shared, f"{key}:window", self.allowed, window, clock)
 
 
 ENTRA_REPORTS_LIMIT = ClassLimit(5, 10.0, per_app=True, counts_units=False)

@@ -106,17 +106,38 @@ def test_conditional_access_is_shared_by_every_app_of_the_tenant(clock: FakeCloc
 CAPACITY = 4
 REFILL_PER_SECOND = 20.0
 REQUESTS_PER_PROCESS = 30
+WINDOW_REQUESTS = 3
+WINDOW_SECONDS = 0.5
+WINDOW_REQUESTS_PER_PROCESS = 6
 
 
-def _spend_and_stamp(redis_url: str, key: str, stamps: str) -> None:
-    """One process: spend 1 unit REQUESTS_PER_PROCESS times, recording the Redis server time of each grant."""
+def _acquire_and_stamp(redis_url: str, key: str, stamps: str, window: bool) -> None:
+    """One process: acquire from a Redis sliding window (``window``) or token bucket, recording the Redis server
+    time of each grant."""
     client = redis.Redis.from_url(redis_url)
-    bucket = RedisTokenBucket(client, key, CAPACITY, REFILL_PER_SECOND, SystemClock())
-    for _ in range(REQUESTS_PER_PROCESS):
-        bucket.acquire(1)
+    if window:
+        limiter: RateLimiter = RedisSlidingWindow(client, key, WINDOW_REQUESTS, WINDOW_SECONDS, SystemClock())
+    else:
+        limiter = RedisTokenBucket(client, key, CAPACITY, REFILL_PER_SECOND, SystemClock())
+    for _ in range(WINDOW_REQUESTS_PER_PROCESS if window else REQUESTS_PER_PROCESS):
+        limiter.acquire(1)
         seconds, micros = client.time()
         client.rpush(stamps, f"{seconds + micros / 1e6:.6f}")
     client.close()
+
+
+def _grants_of_two_processes(redis_url: str, key: str, stamps: str, window: bool) -> list[float]:
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_acquire_and_stamp, args=(redis_url, key, stamps, window)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    client = redis.Redis.from_url(redis_url)
+    granted = sorted(float(stamp) for stamp in client.lrange(stamps, 0, -1))
+    client.close()
+    return granted
 
 
 @pytest.fixture
@@ -128,36 +149,10 @@ def redis_keys(redis_url: str) -> Iterator[tuple[str, str]]:
     client.close()
 
 
-def _send_and_stamp(redis_url: str, key: str, stamps: str) -> None:
-    """One process: send WINDOW_REQUESTS_PER_PROCESS requests through a Redis sliding window, stamping each grant."""
-    client = redis.Redis.from_url(redis_url)
-    window = RedisSlidingWindow(client, key, WINDOW_REQUESTS, WINDOW_SECONDS, SystemClock())
-    for _ in range(WINDOW_REQUESTS_PER_PROCESS):
-        window.acquire(1)
-        seconds, micros = client.time()
-        client.rpush(stamps, f"{seconds + micros / 1e6:.6f}")
-    client.close()
-
-
-WINDOW_REQUESTS = 3
-WINDOW_SECONDS = 0.5
-WINDOW_REQUESTS_PER_PROCESS = 6
-
-
 def test_two_processes_sharing_a_redis_window_stay_within_it_together(
     redis_url: str, redis_keys: tuple[str, str]
 ) -> None:
-    key, stamps = redis_keys
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_send_and_stamp, args=(redis_url, key, stamps)) for _ in range(2)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
-    client = redis.Redis.from_url(redis_url)
-    granted = sorted(float(stamp) for stamp in client.lrange(stamps, 0, -1))
-    client.close()
+    granted = _grants_of_two_processes(redis_url, *redis_keys, window=True)
     assert len(granted) == 2 * WINDOW_REQUESTS_PER_PROCESS
     # each grant is stamped just after it: a window holds its requests plus at most one in flight per process
     for first in range(len(granted)):
@@ -170,17 +165,7 @@ def test_two_processes_sharing_a_redis_window_stay_within_it_together(
 def test_two_processes_sharing_a_redis_bucket_stay_within_it_together(
     redis_url: str, redis_keys: tuple[str, str]
 ) -> None:
-    key, stamps = redis_keys
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_spend_and_stamp, args=(redis_url, key, stamps)) for _ in range(2)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
-    client = redis.Redis.from_url(redis_url)
-    granted = sorted(float(stamp) for stamp in client.lrange(stamps, 0, -1))
-    client.close()
+    granted = _grants_of_two_processes(redis_url, *redis_keys, window=False)
     assert len(granted) == 2 * REQUESTS_PER_PROCESS
     # however the two interleaved, the grants in any span never exceed what the bucket allows in it: a full
     # bucket plus the refill over the span (stamps are taken just after each grant, so allow one in flight each)
