@@ -11,7 +11,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +43,19 @@ def free_port() -> int:
 
 @contextmanager
 def served_emulator(
-    m365: Path, users: int, env: Mapping[str, str], log: Path, timeout: float = 300.0
+    m365: Path,
+    users: int,
+    env: Mapping[str, str],
+    log: Path,
+    timeout: float = 300.0,
+    options: Sequence[str] = (),
 ) -> Iterator[ServedEmulator]:
     """Serve ``users`` users of the seed in ``env`` (M365_EMULATOR_SEED) on a free loopback port until the block
-    ends; its output goes to ``log``."""
+    ends; its output goes to ``log``. ``options`` are more options of ``m365 emulator serve`` (``--limits``)."""
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(m365), "emulator", "serve", "--host", HOST, "--port", str(port), "--users", str(users)],
+            [str(m365), "emulator", "serve", "--host", HOST, "--port", str(port), "--users", str(users), *options],
             env=dict(env),
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -33,11 +33,6 @@ TARGET_RATIO = 1.2
 LIMIT_ROWS_PER_SECOND = 5 * 1_000 / 10
 
 
-class _Unlimited:
-    def acquire(self, cost: int) -> None:
-        """No budget: the memory cases measure the extraction alone."""
-
-
 def serve(per_day: int, port: int) -> None:
     from m365_pipeline.emulator.app import GraphEmulator
     from m365_pipeline.emulator.server import serve_forever
@@ -51,7 +46,6 @@ def extract(url: str, day: date, limited_pages: int) -> None:
     from m365_pipeline.activity.extract import SIGN_IN_LOG, extract_day
     from m365_pipeline.emulator.tenant import tenant_id_for_seed
     from m365_pipeline.graph.organization import fetch_tenant
-    from m365_pipeline.graph.published_limits import entra_logs_limiter
     from m365_pipeline.raw_store import RawStore
     from m365_pipeline.settings import load_settings
     from m365_pipeline.sources import graph_client
@@ -63,7 +57,6 @@ def extract(url: str, day: date, limited_pages: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         settings = load_settings({"M365_EMULATOR_URL": url, "M365_EMULATOR_SEED": str(SEED), "M365_DATA_DIR": folder})
         store = RawStore(str(Path(folder) / "raw"))
-        limiter = entra_logs_limiter(settings, tenant) if limited_pages else _Unlimited()
         progress = {"pages": 0, "rows": 0}
 
         def on_page(pages: int, rows: int) -> None:
@@ -71,11 +64,12 @@ def extract(url: str, day: date, limited_pages: int) -> None:
             if limited_pages and pages >= limited_pages:
                 raise _PagesDone
 
-        with graph_client(settings, tenant) as client:
+        # the memory cases measure the extraction alone, without the logs' limit
+        with graph_client(settings, tenant, limited=bool(limited_pages)) as client:
             identity = fetch_tenant(client)
             started = time.perf_counter()
             try:
-                result = extract_day(client, store, SIGN_IN_LOG, tenant, identity, day, limiter, on_page)
+                result = extract_day(client, store, SIGN_IN_LOG, tenant, identity, day, on_page)
                 rows, size = result.rows, result.stored.bytes
             except _PagesDone:
                 rows, size = progress["rows"], 0

@@ -10,6 +10,11 @@ import dagster as dg
 
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
+from m365_pipeline.defs.directory.auth_methods import (
+    AUTH_METHODS_ASSETS,
+    build_auth_methods_assets,
+    build_auth_methods_job,
+)
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
@@ -32,7 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
-    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES | AUTH_METHODS_ASSETS  # opt-in: one request per user
     main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
@@ -42,6 +47,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets = dg.with_source_code_references(
             [
                 *build_directory_assets(partitions),
+                *build_auth_methods_assets(partitions),
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
@@ -54,7 +60,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
+        jobs=[
+            main_job,
+            build_usage_job(partitions),
+            build_teams_job(partitions),
+            build_onedrive_job(partitions),
+            build_auth_methods_job(partitions),
+        ],
         schedules=[build_daily_refresh(main_job, tenants)],
         sensors=[build_directory_change_sensor(main_job, tenants)],
         resources=build_resources(),

@@ -2,7 +2,8 @@
 
 The request asks for exactly the day's window (``ge`` its midnight, ``lt`` the next), 1,000 events a page with
 ``Prefer: include-unknown-enum-members``, and follows every nextLink as given, each request spending the logs'
-budget first. Pages are streamed into the file as they arrive (never a whole day in memory); every event's
+budget first (the client's limiter, ``graph.throttling``). Pages are streamed into the file as they arrive (never
+a whole day in memory); every event's
 timestamp is checked, to the 100 ns tick, to lie inside the day. The file replaces the day's previous one in the
 store whole, so a re-run gives one file per day, never two.
 
@@ -29,7 +30,6 @@ from m365_pipeline.entities.directory_audits import DIRECTORY_AUDITS
 from m365_pipeline.entities.sign_ins import SIGN_INS
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.organization import TenantIdentity, fetch_tenant
-from m365_pipeline.graph.rate_limit import RateLimiter
 from m365_pipeline.raw_store import RawStore, StoredFile
 
 PAGE_SIZE = 1_000
@@ -119,7 +119,6 @@ def extract_days(
     log: ActivityLogSpec,
     tenant: str,
     days: list[date],
-    limiter: RateLimiter,
     now: datetime,
     on_page: Callable[[date, int, int], None] | None = None,
 ) -> list[DayExtract]:
@@ -136,7 +135,7 @@ def extract_days(
             if on_page is not None:
                 on_page(current, pages, rows)
 
-        extracts.append(extract_day(client, store, log, tenant, identity, day, limiter, progress))
+        extracts.append(extract_day(client, store, log, tenant, identity, day, progress))
     return extracts
 
 
@@ -147,7 +146,6 @@ def extract_day(
     tenant: str,
     identity: TenantIdentity,
     day: date,
-    limiter: RateLimiter,
     on_page: Callable[[int, int], None] | None = None,
 ) -> DayExtract:
     """Store ``log``'s events of ``day`` (UTC) for ``tenant``, replacing whatever the store held for that day."""
@@ -160,7 +158,7 @@ def extract_day(
     schema = log.entity.arrow_schema.with_metadata({key.encode(): value.encode() for key, value in metadata.items()})
     with store.staging() as folder:
         local = folder / f"{log.name}-{day.isoformat()}.parquet"
-        pages = _write_day(client, log, day, schema, local, limiter, on_page)
+        pages = _write_day(client, log, day, schema, local, on_page)
         stored = store.put(local, log.name, tenant, day.isoformat())
     return DayExtract(log.name, tenant, day, stored, pages)
 
@@ -171,7 +169,6 @@ def _write_day(
     day: date,
     schema: pa.Schema,
     destination: Path,
-    limiter: RateLimiter,
     on_page: Callable[[int, int], None] | None,
 ) -> int:
     start = day_start_ticks(day)
@@ -188,7 +185,6 @@ def _write_day(
     held: list[pa.RecordBatch] = []
     with pq.ParquetWriter(partial, schema) as writer:
         while url is not None:
-            limiter.acquire(1)
             body = client.get_json(url, params, PREFER_UNKNOWN_ENUM_MEMBERS)
             events = body.get("value")
             if not isinstance(events, list):

@@ -45,7 +45,7 @@ def group_relation_pages(client: GraphClient, groups_file: Path, *, concurrency:
             continue
         # one group's members are held until its last page says whether they are all its transitive members
         direct: list[Record] = []
-        for items in _pages(client, answer):
+        for items in answer_pages(client, answer):
             rows = _rows(group_id, relation, items)
             direct += rows if relation == "members" else []
             yield rows
@@ -56,7 +56,7 @@ def group_relation_pages(client: GraphClient, groups_file: Path, *, concurrency:
     for answer in _in_order(batches, _requests(iter(nesting), ("transitiveMembers",)), concurrency):
         if answer.status != 404:
             group_id, relation = answer.key.split("|")
-            yield from (_rows(group_id, relation, items) for items in _pages(client, answer))
+            yield from (_rows(group_id, relation, items) for items in answer_pages(client, answer))
 
 
 def _requests(group_ids: Iterator[str], relations: tuple[str, ...]) -> Iterator[BatchRequest]:
@@ -88,7 +88,9 @@ def _in_order(batches: BatchClient, requests: Iterator[BatchRequest], concurrenc
         yield from (answers[request.key] for request in chunk)
 
 
-def _pages(client: GraphClient, answer: BatchResponse) -> Iterator[list[Record]]:
+def answer_pages(client: GraphClient, answer: BatchResponse) -> Iterator[list[Record]]:
+    """The ``value`` of a batch answer, then of each page its ``@odata.nextLink`` leads to; an error answer raises
+    it as a ``GraphError``."""
     if not answer.ok:
         error = answer.body.get("error", {}) if isinstance(answer.body, dict) else {}
         raise GraphError(

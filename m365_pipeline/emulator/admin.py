@@ -12,7 +12,9 @@ read the over-limit counters. Bodies and answers are JSON; ``tenant`` (optional)
 - ``POST /_emulator/clock`` ``{"advanceSeconds": X}``: moves the emulator's time forward; answers ``{"now"}``.
 - ``POST /_emulator/expire-delta-tokens`` ``{"tenant"?, "status": 400|410}``.
 - ``POST /_emulator/delta-replays`` ``{"rate": 0.3}``: the share of delta pages shuffled and replayed (0: off).
-- ``GET /_emulator/limits``: ``{"enabled", "overLimit": {tenant: {class: count}}}``; ``POST`` ``{"enabled"}``.
+- ``GET /_emulator/limits``: ``{"enabled", "overLimit": {tenant: {class: count}}, "minimumSeconds"}``, the last the
+  least time the published budgets allow for the requests the tenant was served (``Limiter.minimum_seconds_spent``);
+  ``POST`` ``{"enabled"?, "reset"?: true}`` switches the limits and/or starts afresh (full buckets, counters 0).
 - ``GET /_emulator/state?tenant=``: counts of the live directory and the change log's length.
 """
 
@@ -56,8 +58,15 @@ def answer_admin(
             return 200, {"rate": rate}
         if endpoint == "limits" and method in ("GET", "POST"):
             if method == "POST":
-                emulator.limiter.enabled = bool(document["enabled"])
-            return 200, {"enabled": emulator.limiter.enabled, "overLimit": emulator.over_limit(tenant)}
+                if "enabled" in document:
+                    emulator.limiter.enabled = bool(document["enabled"])
+                if document.get("reset"):
+                    emulator.limiter.reset()
+            return 200, {
+                "enabled": emulator.limiter.enabled,
+                "overLimit": emulator.over_limit(tenant),
+                "minimumSeconds": emulator.limiter.minimum_seconds_spent(emulator.state(tenant).tenant_id),
+            }
         if (method, endpoint) == ("GET", "state"):
             state = emulator.state(tenant)
             with state.lock:

@@ -9,7 +9,8 @@ and app (conditional access: per tenant, all apps together).
 
 A bucket starts full and refills continuously. A request it cannot pay for is refused (429) and pays nothing; the
 Retry-After is the time until the bucket holds its cost, so a retry before then is refused again. Every refusal is
-counted per tenant and class (``over_limit``).
+counted per tenant and class (``over_limit``), and what every allowed request cost is kept per bucket
+(``minimum_seconds_spent``: the least time the published budgets allow for the requests the emulator served).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class Limiter:
         self._clock = clock
         self._buckets: dict[tuple[str, str, LimitClass, str], _Bucket] = {}
         self._over_limit: Counter[tuple[str, LimitClass]] = Counter()
+        self._spent: dict[tuple[str, str, LimitClass, str], float] = {}  # allowed cost per bucket
+        self._tenant_users: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def take(
@@ -88,12 +91,14 @@ class Limiter:
         tenant_users: int,
         key: str = "",
     ) -> Decision:
-        if not self.enabled:
-            return Decision(True, None, 0.0)
         rule = budget(limit_class, tenant_users)
+        bucket_key = (tenant_id, client_id if rule.per_app else "", limit_class, key)
+        if not self.enabled:
+            with self._lock:
+                self._spend(bucket_key, cost, tenant_users)
+            return Decision(True, None, 0.0)
         now = self._clock()
         with self._lock:
-            bucket_key = (tenant_id, client_id if rule.per_app else "", limit_class, key)
             bucket = self._buckets.get(bucket_key)
             if bucket is None:
                 bucket = self._buckets[bucket_key] = _Bucket(rule.capacity, now)
@@ -101,10 +106,34 @@ class Limiter:
             bucket.updated = max(bucket.updated, now)
             if bucket.tokens >= cost:
                 bucket.tokens -= cost
+                self._spend(bucket_key, cost, tenant_users)
                 return Decision(True, None, 1 - bucket.tokens / rule.capacity)
             self._over_limit[(tenant_id, limit_class)] += 1
             wait = (cost - bucket.tokens) / rule.per_second
             return Decision(False, math.ceil(wait) if rule.sends_retry_after else None, 1 + wait / WINDOW)
+
+    def _spend(self, bucket_key: tuple[str, str, LimitClass, str], cost: float, tenant_users: int) -> None:
+        self._spent[bucket_key] = self._spent.get(bucket_key, 0.0) + cost
+        self._tenant_users[bucket_key[0]] = tenant_users
+
+    def minimum_seconds_spent(self, tenant_id: str) -> float:
+        """The least time the published budgets allow for the requests served to the tenant since the start (or
+        the last ``reset``), every app's buckets draining in parallel from full."""
+        with self._lock:
+            spent = [
+                (limit_class, f"{app}|{key}", cost)
+                for (tenant, app, limit_class, key), cost in self._spent.items()
+                if tenant == tenant_id
+            ]
+            users = self._tenant_users.get(tenant_id, 0)
+        return minimum_seconds(spent, users)
+
+    def reset(self) -> None:
+        """Full buckets, no refusals counted, nothing spent: a fresh start for a measurement."""
+        with self._lock:
+            self._buckets.clear()
+            self._over_limit.clear()
+            self._spent.clear()
 
     def over_limit(self, tenant_id: str | None = None) -> dict[str, dict[str, int]]:
         """Refused requests: tenant id -> class -> count."""

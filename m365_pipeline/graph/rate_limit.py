@@ -1,12 +1,14 @@
-"""Token buckets for Graph's limits (throttling-limits.md; which bucket a request uses: ``throttling``).
+"""Limiters for Graph's limits (throttling-limits.md; which one a request uses: ``throttling``): token buckets of
+resource units, and sliding windows of at most N requests in any W seconds.
 
-The client spends a request's cost before sending it. In one process a bucket lives in memory; when several
-runs share a tenant's budget, it lives in Redis and one Lua script refills and spends atomically.
+The client spends a request's cost before sending it. In one process a limiter lives in memory; when several
+runs share a tenant's budget, it lives in Redis and one Lua script checks and spends atomically.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -131,6 +133,82 @@ class RedisTokenBucket:
 
     def _try_spend(self, cost: int) -> float:
         answer = self._spend(keys=[self.key], args=[self.capacity, self.refill_per_second, cost, SLACK])
+        return float(answer.decode() if isinstance(answer, bytes) else answer)
+
+
+def _check_window(requests: int, window_seconds: float) -> None:
+    if requests < 1:
+        raise ValueError(f"a window must allow at least 1 request, got {requests}")
+    if window_seconds <= 0:
+        raise ValueError(f"a window must last a positive time, got {window_seconds}")
+
+
+class InProcessSlidingWindow:
+    """At most ``requests`` requests in any ``window_seconds``, for the threads of one process: a request goes when
+    the one ``requests`` places before it is at least a window old. Each request costs one, whatever ``cost``."""
+
+    def __init__(self, requests: int, window_seconds: float, clock: Clock) -> None:
+        _check_window(requests, window_seconds)
+        self.requests = requests
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque(maxlen=requests)
+
+    def acquire(self, cost: int) -> None:
+        while (wait := self._try_send()) > 0:
+            self._clock.sleep(wait)
+
+    def _try_send(self) -> float:
+        with self._lock:
+            now = self._clock.now()
+            if len(self._sent) == self.requests:
+                wait = self._sent[0] + self.window_seconds - now
+                if wait > 0:
+                    return wait
+            self._sent.append(now)
+            return 0.0
+
+
+# KEYS[1]: a list of the times of the latest requests (at most ARGV[1]); ARGV: requests, window seconds. Time is
+# the Redis server's own, as for the bucket. Returns the seconds to wait as a string; "0": the request may go.
+_WINDOW_SCRIPT = """
+local requests = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+if redis.call('LLEN', KEYS[1]) >= requests then
+  local oldest = tonumber(redis.call('LINDEX', KEYS[1], -requests))
+  -- an oldest stamp from the future (a server clock stepped back) counts from now instead of starving
+  if oldest > now then oldest = now end
+  if now - oldest < window then
+    return tostring(oldest + window - now)
+  end
+end
+redis.call('RPUSH', KEYS[1], string.format('%.17g', now))
+redis.call('LTRIM', KEYS[1], -requests, -1)
+redis.call('EXPIRE', KEYS[1], math.ceil(window) + 60)
+return "0"
+"""
+
+
+class RedisSlidingWindow:
+    """``InProcessSlidingWindow`` in Redis under ``key``: every process using the same key shares the window."""
+
+    def __init__(self, client: redis.Redis, key: str, requests: int, window_seconds: float, clock: Clock) -> None:
+        _check_window(requests, window_seconds)
+        self.key = key
+        self.requests = requests
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._send = client.register_script(_WINDOW_SCRIPT)
+
+    def acquire(self, cost: int) -> None:
+        while (wait := self._try_send()) > 0:
+            self._clock.sleep(wait)
+
+    def _try_send(self) -> float:
+        answer = self._send(keys=[self.key], args=[self.requests, self.window_seconds])
         return float(answer.decode() if isinstance(answer, bytes) else answer)
 
 

@@ -28,7 +28,6 @@ from m365_pipeline.entities.usage_reports import PERIODS, UsageReportSpec
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.downloads import DownloadError, download_to_file
 from m365_pipeline.graph.organization import fetch_tenant
-from m365_pipeline.graph.rate_limit import RateLimiter
 from m365_pipeline.raw_store import RawStore, StoredFile
 
 CONCEALED_NAME = r"^[0-9A-F]{32}$"
@@ -63,14 +62,13 @@ def extract_report(
     report: UsageReportSpec,
     tenant: str,
     period: str,
-    limiter: RateLimiter,
 ) -> ReportExtract:
     if period not in PERIODS:
         raise ValueError(f"{report.name}: period {period!r} is not one of {', '.join(PERIODS)}")
     identity = fetch_tenant(client)
     with store.staging() as folder:
         downloaded = folder / f"{report.name}.csv"
-        size = _download(client, download_http, report, period, limiter, downloaded)
+        size = _download(client, download_http, report, period, downloaded)
         headers = _headers(downloaded)
         metadata = {
             **identity.as_file_metadata(),
@@ -90,11 +88,9 @@ def _download(
     http: httpx.Client,
     report: UsageReportSpec,
     period: str,
-    limiter: RateLimiter,
     destination: Path,
 ) -> int:
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        limiter.acquire(1)
         location = client.get_redirect_location(report.path(period))
         try:
             return download_to_file(http, location, destination)

@@ -17,7 +17,7 @@ from m365_pipeline.activity.extract import (
 from m365_pipeline.activity.load import duplicate_ids_across_days, load_day, loaded_events
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import generate_tenant
-from m365_pipeline.graph.rate_limit import InProcessTokenBucket
+from m365_pipeline.graph.throttling import HEADROOM, ServiceLimiter, published_limits
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse.activity_tables import activity_days, sign_in_policies, sign_ins
 from m365_pipeline.warehouse.engine import create_warehouse_engine
@@ -54,13 +54,15 @@ def test_three_days_extracted_at_the_logs_rate_and_loaded_with_boundaries_in_the
 ) -> None:
     clock = FakeClock()
     store = RawStore(str(tmp_path / "raw"))
-    limiter = InProcessTokenBucket(1, 0.5, clock)
     tenant = emulator.tenant.tenant_id
+    limiter = ServiceLimiter(tenant, "app", published_limits(3500), lambda key, limit: limit.limiter(key, clock, None))
 
-    extracts = extract_days(emulator_client(emulator, clock), store, SIGN_IN_LOG, tenant, DAYS, limiter, NOW)
+    client = emulator_client(emulator, clock, limiter=limiter)
+    extracts = extract_days(client, store, SIGN_IN_LOG, tenant, DAYS, NOW)
 
     assert [(extract.day, extract.rows, extract.pages) for extract in extracts] == [(day, PER_DAY, 2) for day in DAYS]
-    assert clock.sleeps == pytest.approx([2.0] * 5)  # six requests, one every 2 s: five in any 10 s
+    # six requests: five at once, the sixth once the first is a window old (10 s, kept with the headroom)
+    assert clock.sleeps == pytest.approx([10.0 / HEADROOM])
     for day in DAYS:
         load = load_day(warehouse, store, "sign_ins", tenant, day)
         assert load.events == PER_DAY and load.tenant_id == tenant
@@ -88,11 +90,11 @@ def test_a_day_extracted_and_loaded_again_gives_the_same_rows(
     tenant = emulator.tenant.tenant_id
     client = emulator_client(emulator, clock)
     day = DAYS[1]
-    extract_days(client, store, SIGN_IN_LOG, tenant, [day], InProcessTokenBucket(1, 0.5, clock), NOW)
+    extract_days(client, store, SIGN_IN_LOG, tenant, [day], NOW)
     load_day(warehouse, store, "sign_ins", tenant, day)
     first = _sign_ins_of(warehouse, day)
 
-    extract_days(client, store, SIGN_IN_LOG, tenant, [day], InProcessTokenBucket(1, 0.5, clock), NOW)
+    extract_days(client, store, SIGN_IN_LOG, tenant, [day], NOW)
     load_day(warehouse, store, "sign_ins", tenant, day)
 
     assert _sign_ins_of(warehouse, day) == first and len(first) == PER_DAY
@@ -109,9 +111,7 @@ def test_a_day_older_than_the_retention_is_an_error_and_stores_nothing(emulator:
     days = [date(2026, 10, 20), DAYS[-1]]
 
     with pytest.raises(RetentionError, match=r"older than the tenant's retention of 30 days"):
-        extract_days(
-            emulator_client(emulator, clock), store, SIGN_IN_LOG, "t", days, InProcessTokenBucket(1, 0.5, clock), NOW
-        )
+        extract_days(emulator_client(emulator, clock), store, SIGN_IN_LOG, "t", days, NOW)
 
     assert not (tmp_path / "raw" / "sign_ins").exists()
 
@@ -124,12 +124,11 @@ def test_a_tenant_without_premium_keeps_audits_seven_days(tmp_path: Path) -> Non
     clock = FakeClock()
     store = RawStore(str(tmp_path / "raw"))
     client = emulator_client(emulator, clock)
-    bucket = InProcessTokenBucket(1, 0.5, clock)
 
-    (extract,) = extract_days(client, store, DIRECTORY_AUDIT_LOG, "t", [date(2026, 11, 14)], bucket, NOW)
+    (extract,) = extract_days(client, store, DIRECTORY_AUDIT_LOG, "t", [date(2026, 11, 14)], NOW)
     assert extract.rows == 10
     with pytest.raises(RetentionError, match=r"7 days \(Entra ID Free"):
-        extract_days(client, store, DIRECTORY_AUDIT_LOG, "t", [date(2026, 11, 13)], bucket, NOW)
+        extract_days(client, store, DIRECTORY_AUDIT_LOG, "t", [date(2026, 11, 13)], NOW)
 
 
 def test_the_day_not_over_is_refused(emulator: GraphEmulator, tmp_path: Path) -> None:
@@ -141,7 +140,6 @@ def test_the_day_not_over_is_refused(emulator: GraphEmulator, tmp_path: Path) ->
             SIGN_IN_LOG,
             "t",
             [date(2026, 11, 20)],
-            InProcessTokenBucket(1, 0.5, clock),
             NOW,
         )
 
@@ -153,9 +151,7 @@ def test_a_day_loads_and_reloads_on_postgresql(emulator: GraphEmulator, tmp_path
     store = RawStore(str(tmp_path / "raw"))
     tenant = emulator.tenant.tenant_id
     day = DAYS[0]
-    extract_days(
-        emulator_client(emulator, clock), store, SIGN_IN_LOG, tenant, [day], InProcessTokenBucket(1, 0.5, clock), NOW
-    )
+    extract_days(emulator_client(emulator, clock), store, SIGN_IN_LOG, tenant, [day], NOW)
 
     first = load_day(engine, store, "sign_ins", tenant, day)
     rows = _sign_ins_of(engine, day)

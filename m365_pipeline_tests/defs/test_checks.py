@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from m365_pipeline.definitions import build_definitions
 from m365_pipeline.defs.activity.assets import DAY_COMPLETE, IDS_UNIQUE_ACROSS_DAYS
 from m365_pipeline.defs.directory.assets import IDS_UNIQUE, SOURCE_FULLY_LOADED
+from m365_pipeline.defs.directory.auth_methods import METHODS_BELONG_TO_USERS
 from m365_pipeline.defs.directory.checks import CONSUMED_UNITS_MATCH, LICENSES_HAVE_USERS
 from m365_pipeline.defs.legacy.migration import ROWS_RECONCILE
 from m365_pipeline.defs.main_run import MainRunOutcome, run_main_job
@@ -188,7 +189,7 @@ def test_concealed_names_fail_names_not_concealed_as_a_warning(tenant: Synthetic
 def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
     defs = build_definitions(load_settings({"M365_DATA_DIR": "/tmp"}))
     names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    # ROWS_RECONCILE fails in test_legacy_migration.py
+    # ROWS_RECONCILE fails in test_legacy_migration.py, METHODS_BELONG_TO_USERS in test_auth_methods_job.py
     assert names == {
         IDS_UNIQUE,
         SOURCE_FULLY_LOADED,
@@ -199,4 +200,5 @@ def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
         IDS_UNIQUE_ACROSS_DAYS,
         NAMES_NOT_CONCEALED,
         ROWS_RECONCILE,
+        METHODS_BELONG_TO_USERS,
     }

@@ -122,6 +122,38 @@ def test_the_emulator_prices_a_list_of_requests(small: SyntheticTenant) -> None:
     assert emulator.minimum_seconds(["/reports/authenticationMethods/userRegistrationDetails"] * 7) == 4.0
 
 
+def _batched_methods(http: httpx.Client, urls: list[str]) -> list[int]:
+    """The inner statuses of ``urls`` sent 20 to a $batch."""
+    statuses = []
+    for start in range(0, len(urls), 20):
+        requests = [{"id": str(number), "method": "GET", "url": url} for number, url in enumerate(urls[start:][:20])]
+        answer = http.post(f"{GRAPH}/$batch", json={"requests": requests})
+        statuses += [response["status"] for response in answer.json()["responses"]]
+    return statuses
+
+
+def test_the_emulator_prices_the_requests_it_served_and_starts_afresh_on_reset() -> None:
+    tenant = generate_tenant(52, 40)  # < 50 users: 3,500 resource units per 10 s
+    clock = ManualClock()
+    emulator = GraphEmulator(tenant, clock=clock, limits=True)
+    http = signed_in(httpx.Client(transport=EmulatorTransport(emulator)), tenant.tenant_id)
+    urls = [f"/users/{user['id']}/authentication/methods" for user in tenant.users] * 100  # 1 unit each
+
+    first = _batched_methods(http, urls)  # 4,000 against a full bucket of 3,500
+    clock.advance(2)  # 700 units more
+    second = _batched_methods(http, urls[:1000])
+
+    assert (first.count(200), first.count(429)) == (3500, 500)
+    assert (second.count(200), second.count(429)) == (700, 300)
+    assert emulator.limiter.minimum_seconds_spent(tenant.tenant_id) == pytest.approx((4200 - 3500) / 350)
+    assert emulator.minimum_seconds(urls + urls[:200]) == pytest.approx(2.0)  # the same priced from the URLs
+    admin = http.get("http://localhost/_emulator/limits").json()
+    assert admin["overLimit"] == {tenant.tenant_id: {"identity": 800}} and admin["minimumSeconds"] == 2.0
+    reset = http.post("http://localhost/_emulator/limits", json={"reset": True}).json()
+    assert reset == {"enabled": True, "overLimit": {}, "minimumSeconds": 0.0}
+    assert set(_batched_methods(http, urls[:3500])) == {200}  # full buckets again
+
+
 def test_concurrent_clients_of_one_app_share_its_budget(small: SyntheticTenant) -> None:
     emulator = GraphEmulator(small, clock=ManualClock(), limits=True)
     statuses: list[int] = []

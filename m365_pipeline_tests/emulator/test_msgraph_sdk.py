@@ -1,5 +1,6 @@
 """The served emulator checked by a client nobody here wrote: Microsoft's msgraph-sdk-python (dev extra only) pages
-users, follows a delta round with removals, reads members@delta and sends a $batch, over a real socket.
+users, follows a delta round with removals, reads members@delta, sends a $batch and reads users' authentication
+methods into its typed models, over a real socket.
 
 The SDK asks its credential for a token; ``EmulatorCredential`` hands it one from the emulator's token endpoint.
 Two habits of the SDK show here, as they do against Graph: it calls delta as a function (``/users/delta()``), and
@@ -19,8 +20,9 @@ import httpx
 import pytest
 
 from m365_pipeline.emulator.app import GraphEmulator
+from m365_pipeline.emulator.auth_methods import authentication_methods
 from m365_pipeline.emulator.server import ServedEmulator, serve
-from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
+from m365_pipeline.emulator.tenant import REFERENCE_TIME, SyntheticTenant, generate_tenant
 from m365_pipeline_tests.emulator.helpers import request_token
 
 msgraph = pytest.importorskip("msgraph", reason="msgraph-sdk is in the dev extra")
@@ -187,3 +189,45 @@ def test_the_sdk_batches_twenty_requests_and_matches_the_answers_by_id(
     for status, headers in answers.values():
         # msgraph-core reads a batch response's body as base64 bytes, so a JSON body is not there to compare
         assert status == 200 and headers is not None and headers["Content-Type"].startswith("application/json")
+
+
+def test_the_sdk_reads_each_users_methods_as_graphs_typed_methods(
+    sdk: GraphServiceClient, emulator: GraphEmulator
+) -> None:
+    state = emulator.state()
+    with state.lock:  # the live users: the delta test has removed some
+        users = [dict(user) for user in list(state.users.live.values())[:30]]
+
+    async def methods() -> dict[str, list[Any]]:
+        read = {}
+        for user in users:
+            answer = await sdk.users.by_user_id(user["id"]).authentication.methods.get()
+            assert answer is not None and answer.value is not None
+            read[user["id"]] = answer.value
+        return read
+
+    read = asyncio.run(methods())
+    for user in users:
+        expected = authentication_methods(user, REFERENCE_TIME)
+        got = read[user["id"]]
+        # the SDK picks each method's class from its @odata.type (an unknown type would stay a bare method)
+        classes = [type(method).__name__ for method in got]
+        assert [name[0].lower() + name[1:] for name in classes] == [
+            method["@odata.type"].split(".")[-1] for method in expected
+        ]
+        for method, truth in zip(got, expected, strict=True):
+            assert method.id == truth["id"]
+            if "phoneNumber" in truth:
+                assert (method.phone_number, method.phone_type.value) == (truth["phoneNumber"], truth["phoneType"])
+            if "emailAddress" in truth:
+                assert method.email_address == truth["emailAddress"]
+            if "aaGuid" in truth:
+                assert (method.aa_guid, method.attestation_level.value) == (truth["aaGuid"], truth["attestationLevel"])
+            if "keyStrength" in truth:
+                assert method.key_strength.value == truth["keyStrength"]
+    kinds = {type(method).__name__ for got in read.values() for method in got}
+    assert {
+        "PasswordAuthenticationMethod",
+        "PhoneAuthenticationMethod",
+        "MicrosoftAuthenticatorAuthenticationMethod",
+    } <= kinds

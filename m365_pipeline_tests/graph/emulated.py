@@ -24,6 +24,7 @@ from m365_pipeline.graph.auth import (
 )
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.retry import RetryPolicy
+from m365_pipeline.graph.throttling import ServiceLimiter
 from m365_pipeline.settings import GraphCredentials, Secret
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -66,6 +67,7 @@ def emulator_client(
     page_size: int = 999,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008
     transport: httpx.BaseTransport | None = None,
+    limiter: ServiceLimiter | None = None,
 ) -> GraphClient:
     """A GraphClient on ``emulator`` in-process, signed in through msal as the emulator's built-in client."""
     http = httpx.Client(transport=transport or EmulatorTransport(emulator))
@@ -77,6 +79,7 @@ def emulator_client(
         clock=clock,
         rng=random.Random(0),
         page_size=page_size,
+        limiter=limiter,
     )
 
 

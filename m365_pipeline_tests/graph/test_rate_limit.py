@@ -131,16 +131,17 @@ def test_the_settings_choose_redis_when_a_redis_url_is_set(redis_url: str, redis
     other_tenant = service_limiter_for(settings, "tenant-b", clock)
     key = limiter.key(ServiceClass.IDENTITY)
     assert key != other_tenant.key(ServiceClass.IDENTITY)  # Graph's budget is per app and tenant
-    bucket = limiter.bucket(ServiceClass.IDENTITY)
+    bucket = limiter.limiter(ServiceClass.IDENTITY)
     assert isinstance(bucket, RedisTokenBucket)
+    assert (bucket.capacity, bucket.refill_per_second) == (4750, 475.0)  # 5000 units kept with the headroom
     redis_client.delete(key)
     try:
-        limiter.acquire_for("/users", 5000)
-        limiter.acquire_for("/users", 100)  # the budget refills 500 units per second
-        assert clock.sleeps[0] == pytest.approx(0.2, abs=0.1)
+        limiter.acquire_for("/users", 4750)
+        limiter.acquire_for("/users", 100)  # the bucket refills 475 units per second
+        assert clock.sleeps[0] == pytest.approx(100 / 475, abs=0.1)
     finally:
         redis_client.delete(key)
     in_process = service_limiter_for(load_settings({"M365_GRAPH_BUDGET": "8000"}), "tenant-a", clock)
-    identity = in_process.bucket(ServiceClass.IDENTITY)
+    identity = in_process.limiter(ServiceClass.IDENTITY)
     assert isinstance(identity, InProcessTokenBucket)
-    assert (identity.capacity, identity.refill_per_second) == (8000, 800.0)
+    assert (identity.capacity, identity.refill_per_second) == (7600, 760.0)

@@ -15,8 +15,6 @@ from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.entities.usage_reports import MAILBOX_USAGE, USAGE_REPORTS
 from m365_pipeline.graph.downloads import download_to_file
-from m365_pipeline.graph.rate_limit import InProcessTokenBucket
-from m365_pipeline.graph.retry import SystemClock
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.settings import load_settings
 from m365_pipeline.sources import download_client, graph_client
@@ -36,10 +34,6 @@ def warehouse(tmp_path: Path) -> sa.Engine:
     return engine
 
 
-def _limiter() -> InProcessTokenBucket:
-    return InProcessTokenBucket(1, 14 / 600, SystemClock())
-
-
 def test_every_report_is_downloaded_without_authorization_and_loaded_with_names_flagged(
     tmp_path: Path, warehouse: sa.Engine
 ) -> None:
@@ -52,13 +46,13 @@ def test_every_report_is_downloaded_without_authorization_and_loaded_with_names_
         )
         with graph_client(settings, tenant.tenant_id) as client, download_client(settings) as http:
             for report in USAGE_REPORTS.values():
-                extract = extract_report(client, http, store, report, tenant.tenant_id, "D7", _limiter())
+                extract = extract_report(client, http, store, report, tenant.tenant_id, "D7")
                 assert extract.names_concealed, report.name
                 load = load_report(warehouse, store, report, tenant.tenant_id, "D7")
                 assert load.names_concealed and load.rows == extract.stored.rows > 0
                 assert load.missing_columns == () and load.extra_columns == ()
             emulator.usage_reports.concealed_names[tenant.tenant_id] = False
-            plain = extract_report(client, http, store, MAILBOX_USAGE, tenant.tenant_id, "D7", _limiter())
+            plain = extract_report(client, http, store, MAILBOX_USAGE, tenant.tenant_id, "D7")
             load_report(warehouse, store, MAILBOX_USAGE, tenant.tenant_id, "D7")
 
     downloads = [(path, status) for method, path, status in emulator.requests if path.startswith("/data/download/")]

@@ -17,7 +17,7 @@ from m365_pipeline.activity.extract import ACTIVITY_LOGS, ActivityLogSpec, extra
 from m365_pipeline.activity.load import duplicate_ids_across_days, incomplete_days, load_day
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
-from m365_pipeline.graph.published_limits import LOGS_REQUESTS_PER_WINDOW, LOGS_WINDOW_SECONDS, entra_logs_limiter
+from m365_pipeline.graph.throttling import ENTRA_REPORTS_LIMIT
 from m365_pipeline.warehouse.activity_tables import ACTIVITY_TABLES
 
 RAW_GROUP = "raw_graph_activity"
@@ -95,7 +95,8 @@ def _raw_logs(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                 ),
                 "graph/path": log.entity.path,
                 "graph/permission": f"{log.entity.permission} and Directory.Read.All",
-                "graph/limit": f"{LOGS_REQUESTS_PER_WINDOW} requests per {LOGS_WINDOW_SECONDS} s per app per tenant",
+                "graph/limit": f"{ENTRA_REPORTS_LIMIT.allowed} requests per {ENTRA_REPORTS_LIMIT.window_seconds:g} s "
+                "per app per tenant",
             },
         )
         for log in ACTIVITY_LOGS.values()
@@ -137,8 +138,7 @@ def _extract_log(
             context.log.debug(f"{log.name} {day}|{tenant}: {rows} events in {pages} pages so far")
 
         with graph.client(tenant) as client:
-            limiter = entra_logs_limiter(settings.current, tenant)
-            extracts = extract_days(client, store, log, tenant, days, limiter, datetime.now(UTC), progress)
+            extracts = extract_days(client, store, log, tenant, days, datetime.now(UTC), progress)
         for extract in extracts:
             context.log.info(f"{log.name} {extract.day}|{tenant}: {extract.rows} events in {extract.pages} pages")
             per_day[f"{extract.day}|{tenant}"] = extract.rows

@@ -11,11 +11,7 @@ import dagster as dg
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
 from m365_pipeline.entities.usage_reports import PERIODS, USAGE_REPORTS, UsageReportSpec
-from m365_pipeline.graph.published_limits import (
-    USAGE_REPORT_REQUESTS_PER_WINDOW,
-    USAGE_REPORT_WINDOW_SECONDS,
-    usage_report_limiter,
-)
+from m365_pipeline.graph.throttling import USAGE_REPORTS_LIMIT
 from m365_pipeline.sources import download_client
 from m365_pipeline.usage.extract import extract_report
 from m365_pipeline.usage.load import load_report
@@ -77,8 +73,8 @@ def _raw(report: UsageReportSpec, partitions: dg.PartitionsDefinition) -> dg.Ass
             ),
             "graph/path": report.path("{period}"),
             "graph/permission": "Reports.Read.All",
-            "graph/limit": f"{USAGE_REPORT_REQUESTS_PER_WINDOW} requests per {USAGE_REPORT_WINDOW_SECONDS // 60} min "
-            "per app per tenant for this report",
+            "graph/limit": f"{USAGE_REPORTS_LIMIT.allowed} requests per "
+            f"{USAGE_REPORTS_LIMIT.window_seconds / 60:g} min per app per tenant for this report",
             "concealable_columns": _concealable(report),
         },
     )
@@ -88,9 +84,8 @@ def _raw(report: UsageReportSpec, partitions: dg.PartitionsDefinition) -> dg.Ass
         if config.period not in PERIODS:
             raise dg.Failure(f"period {config.period!r} is not one of {', '.join(PERIODS)}")
         tenant = context.partition_key
-        limiter = usage_report_limiter(settings.current, tenant, report.name)
         with graph.client(tenant) as client, download_client(settings.current) as http:
-            extract = extract_report(client, http, settings.raw_store, report, tenant, config.period, limiter)
+            extract = extract_report(client, http, settings.raw_store, report, tenant, config.period)
         if extract.names_concealed:
             context.log.warning(
                 f"{report.name}: the tenant conceals names in usage reports ({_concealable(report)} are hashes)"
