@@ -8,7 +8,11 @@ parts of the pipeline extract use it too):
 - entra_reports (signIns, directoryAudits, authentication methods reports): 5 requests per 10 s per tenant and app;
 - conditional_access (conditional access, identity protection): 1 request/s per tenant, every app together
   (Graph answers 429 without Retry-After there: the client backs off exponentially with jitter);
-- usage_reports (``/reports/getXxx(...)`` CSV): 14 requests per 10 min per tenant, app and report.
+- usage_reports (``/reports/getXxx(...)`` CSV): 14 requests per 10 min per tenant, app and report;
+- teams (``/teams...``): 30 requests per second per tenant and app (the extraction's two requests per team stay
+  within the 4 per second Graph allows on one team);
+- call_records (``/communications/callRecords...``): 1,500 requests per 20 s per tenant and app (a record's first
+  page and its sessions pages stay within the 40 per 20 s Graph allows on one record).
 
 With Redis the buckets live there (one Lua script refills and spends atomically), so every process and run on
 the tenant shares them; without it they live in this process.
@@ -39,11 +43,15 @@ class ServiceClass(StrEnum):
     ENTRA_REPORTS = "entra_reports"
     CONDITIONAL_ACCESS = "conditional_access"
     USAGE_REPORTS = "usage_reports"
+    TEAMS = "teams"
+    CALL_RECORDS = "call_records"
 
 
 _ENTRA_REPORTS = re.compile(r"/(auditlogs/(signins|directoryaudits|provisioning)|reports/authenticationmethods)(/|$)")
 _CONDITIONAL_ACCESS = re.compile(r"/(identity/conditionalaccess|identityprotection)(/|$)")
 _USAGE_REPORT = re.compile(r"/reports/(get[a-z0-9]+)\(")
+_TEAMS = re.compile(r"(^|/v1\.0|/beta)/teams(/|$)")
+_CALL_RECORDS = re.compile(r"/communications/callrecords(/|$)")
 
 
 def service_class(path: str) -> ServiceClass:
@@ -56,6 +64,10 @@ def service_class(path: str) -> ServiceClass:
         return ServiceClass.CONDITIONAL_ACCESS
     if _USAGE_REPORT.search(lowered):
         return ServiceClass.USAGE_REPORTS
+    if _TEAMS.search(lowered):
+        return ServiceClass.TEAMS
+    if _CALL_RECORDS.search(lowered):
+        return ServiceClass.CALL_RECORDS
     return ServiceClass.IDENTITY
 
 
@@ -77,6 +89,8 @@ def published_limits(identity_budget: int) -> dict[ServiceClass, ClassLimit]:
         ServiceClass.ENTRA_REPORTS: ClassLimit(5, 10.0, per_app=True, counts_units=False),
         ServiceClass.CONDITIONAL_ACCESS: ClassLimit(1, 1.0, per_app=False, counts_units=False),
         ServiceClass.USAGE_REPORTS: ClassLimit(14, 600.0, per_app=True, counts_units=False),
+        ServiceClass.TEAMS: ClassLimit(30, 1.0, per_app=True, counts_units=False),
+        ServiceClass.CALL_RECORDS: ClassLimit(1500, 20.0, per_app=True, counts_units=False),
     }
 
 
