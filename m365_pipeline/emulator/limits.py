@@ -25,6 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 WINDOW = 10.0
+# A client that waits exactly the time a token takes to refill is owed it: without this, the refill computed in
+# floating point (1/30 s x 30 per second = 0.99999...) would refuse it by a rounding error.
+SLACK = 1e-9
 
 
 class LimitClass(enum.Enum):
@@ -116,7 +119,7 @@ class Limiter:
                 bucket = self._buckets[bucket_key] = _Bucket(rule.capacity, now)
             bucket.tokens = min(rule.capacity, bucket.tokens + (now - bucket.updated) * rule.per_second)
             bucket.updated = max(bucket.updated, now)
-            if bucket.tokens >= cost:
+            if bucket.tokens + SLACK >= cost:
                 bucket.tokens -= cost
                 return Decision(True, None, 1 - bucket.tokens / rule.capacity)
             self._over_limit[(tenant_id, limit_class)] += 1

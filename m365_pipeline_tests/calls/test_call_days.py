@@ -202,4 +202,6 @@ def test_a_changed_day_fails_the_completeness_check(
             )
         )
     with warehouse.connect() as connection:
-        assert incomplete_call_days(connection, tenant) == [f"{day}: call_sessions {load.sessions - 1} of {load.sessions}"]
+        assert incomplete_call_days(connection, tenant) == [
+            f"{day}: call_sessions {load.sessions - 1} of {load.sessions}"
+        ]
