@@ -11,6 +11,7 @@ import pytest
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
 from m365_pipeline.emulator.transport import EmulatorTransport
+from m365_pipeline.entities.call_records import CALL_RECORDS, CallRecord
 from m365_pipeline_tests.emulator.helpers import GRAPH, ManualClock, signed_in
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC).timestamp()
@@ -129,3 +130,14 @@ def test_an_app_makes_at_most_1500_call_records_requests_in_twenty_seconds(small
 
     assert set(statuses[:1500]) == {404} and statuses[1500] == 429
     assert emulator.over_limit() == {small.tenant_id: {"callRecords": 1}}
+
+
+def test_every_emulated_record_validates_against_the_call_record_spec(small: SyntheticTenant) -> None:
+    emulator = GraphEmulator(small, clock=lambda: NOW, calls_per_day=20)
+    feed = emulator.call_records[small.tenant_id]
+    http = _client(emulator, small)
+
+    for listed in _listed(http, RECORDS, {"$filter": DAY_18}):
+        record = CALL_RECORDS.validate(feed.record(listed["id"], NOW))
+        assert isinstance(record, CallRecord) and record.sessions
+        assert record.sessions[0].segments and record.sessions[0].segments[0].media
