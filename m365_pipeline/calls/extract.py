@@ -151,10 +151,13 @@ def _write_day(
             counts.list_pages += 1
             for listed in page:
                 check_in_window(CALL_RECORD_LOG, day, listed, window)
-                if listed["id"] in seen:
+                record_id = listed.get("id")
+                if not isinstance(record_id, str) or not record_id:
+                    raise ValueError(f"call records of {day}: list page {counts.list_pages} has a record without an id")
+                if record_id in seen:
                     continue
-                seen.add(listed["id"])
-                record, session_pages = fetch_record(client, listed["id"])
+                seen.add(record_id)
+                record, session_pages = fetch_record(client, record_id)
                 check_in_window(CALL_RECORD_LOG, day, record, window)
                 held.append(record)
                 held_sessions += len(record["sessions"])
