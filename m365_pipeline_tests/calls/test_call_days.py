@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -15,6 +17,7 @@ from m365_pipeline.calls.extract import extract_call_days
 from m365_pipeline.calls.load import duplicate_record_ids, incomplete_call_days, load_call_day
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import generate_tenant
+from m365_pipeline.emulator.transport import EmulatorTransport
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse.call_tables import (
     CALL_TABLES,
@@ -205,3 +208,35 @@ def test_a_changed_day_fails_the_completeness_check(
         assert incomplete_call_days(connection, tenant) == [
             f"{day}: call_sessions {load.sessions - 1} of {load.sessions}"
         ]
+
+
+class _RepeatingList(httpx.BaseTransport):
+    """Forwards to ``inner``; every page of the call records list comes back with its first record twice."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.repeated = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.lower().endswith("/communications/callrecords"):
+            return response
+        page = json.loads(response.read())
+        page["value"] = page["value"][:1] + page["value"]
+        self.repeated += 1
+        return httpx.Response(response.status_code, headers={"Content-Type": "application/json"}, json=page)
+
+
+def test_a_record_listed_twice_is_stored_and_loaded_once(
+    emulator: GraphEmulator, warehouse: sa.Engine, tmp_path: Path
+) -> None:
+    store = RawStore(str(tmp_path / "raw"))
+    tenant = emulator.tenant.tenant_id
+    repeating = _RepeatingList(EmulatorTransport(emulator))
+    client = emulator_client(emulator, FakeClock(), transport=repeating)
+
+    (extract,) = extract_call_days(client, store, tenant, [DAYS[0]], NOW)
+    load = load_call_day(warehouse, store, tenant, DAYS[0])
+
+    assert repeating.repeated == extract.list_pages > 0
+    assert extract.records == load.records == PER_DAY
