@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from m365_pipeline.activity.timestamps import datetime_of_ticks, day_of_ticks, graph_ticks
+from m365_pipeline.activity.timestamps import TICKS_PER_SECOND, datetime_of_ticks, day_of_ticks, graph_ticks
 from m365_pipeline.calls.durations import duration_milliseconds
 from m365_pipeline.entities.call_records import CALL_RECORDS
 from m365_pipeline.raw_store import RawStore, new_extract_id
@@ -154,7 +154,7 @@ def _instant(text: str | None) -> tuple[datetime | None, int | None]:
 
 
 def _seconds(start: int | None, end: int | None) -> float | None:
-    return None if start is None or end is None else (end - start) / 10_000_000
+    return None if start is None or end is None else (end - start) / TICKS_PER_SECOND
 
 
 def _span(item: dict[str, Any]) -> dict[str, Any]:
