@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
+from m365_pipeline.defs.calls.assets import CALL_ASSETS, build_call_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.auth_methods import (
     AUTH_METHODS_ASSETS,
@@ -37,7 +38,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
-    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES | AUTH_METHODS_ASSETS  # opt-in: one request per user
+    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES | CALL_ASSETS
+    excluded |= AUTH_METHODS_ASSETS  # opt-in: one request per user
     main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
@@ -50,6 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 *build_auth_methods_assets(partitions),
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
+                *build_call_assets(tenants),
                 *build_usage_assets(partitions),
                 *build_teams_assets(partitions),
                 *build_drive_assets(partitions),

@@ -191,7 +191,7 @@ def _write_day(
                 raise ValueError(f"GET {log.entity.path}: the answer has no 'value' list")
             pages += 1
             for event in events:
-                _check_in_window(log, day, event, window)
+                check_in_window(log, day, event, window)
             if events:
                 held.append(_record_batch(log, events, pages))
                 rows += len(events)
@@ -208,7 +208,7 @@ def _write_day(
     return pages
 
 
-def _check_in_window(log: ActivityLogSpec, day: date, event: dict[str, Any], window: tuple[int, int]) -> None:
+def check_in_window(log: ActivityLogSpec, day: date, event: dict[str, Any], window: tuple[int, int]) -> None:
     text = event.get(log.time_property)
     if not isinstance(text, str):
         raise EventOutsideDayError(f"{log.name} of {day}: event {event.get('id')!r} has no {log.time_property}")

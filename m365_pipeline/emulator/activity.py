@@ -81,14 +81,14 @@ _AUDITS = (
 
 
 @dataclass(frozen=True)
-class _LogKind:
+class LogKind:
     name: str  # as in the path: signIns, directoryAudits
     time_property: str
     premium_only: bool
     make: Callable[[random.Random, SyntheticTenant, str, bool], dict[str, Any]]
 
 
-def _ticks_text(ticks: int, digits: int) -> str:
+def ticks_text(ticks: int, digits: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS[.f{digits}]Z`` of an instant in 100 ns ticks since the epoch."""
     seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
     days, second_of_day = divmod(seconds, SECONDS_PER_DAY)
@@ -182,7 +182,7 @@ def parse_time_filter(text: str | None, time_property: str) -> TimeWindow:
 class ActivityLog:
     """One tenant's log of one kind: ``per_day`` events every UTC day, made on demand."""
 
-    def __init__(self, tenant: SyntheticTenant, kind: _LogKind, per_day: int) -> None:
+    def __init__(self, tenant: SyntheticTenant, kind: LogKind, per_day: int) -> None:
         if per_day < 2:
             raise ValueError(f"an activity log needs at least 2 events a day (the day's two edges), got {per_day}")
         self.tenant = tenant
@@ -220,7 +220,7 @@ class ActivityLog:
 
     def event(self, day: int, position: int, include_unknown: bool) -> dict[str, Any]:
         rng = random.Random(f"{self._seed}|{day}|{position}")
-        at = _ticks_text(*self.stamp(day, position))
+        at = ticks_text(*self.stamp(day, position))
         return self.kind.make(rng, self.tenant, at, include_unknown)
 
     def positions(self, day: int, window: TimeWindow) -> range:
@@ -454,6 +454,6 @@ def _directory_audit(rng: random.Random, tenant: SyntheticTenant, at: str, inclu
     }
 
 
-SIGN_INS = _LogKind("signIns", "createdDateTime", True, _sign_in)
-DIRECTORY_AUDITS = _LogKind("directoryAudits", "activityDateTime", False, _directory_audit)
+SIGN_INS = LogKind("signIns", "createdDateTime", True, _sign_in)
+DIRECTORY_AUDITS = LogKind("directoryAudits", "activityDateTime", False, _directory_audit)
 _KINDS = {kind.name.lower(): kind for kind in (SIGN_INS, DIRECTORY_AUDITS)}

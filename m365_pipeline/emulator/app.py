@@ -35,6 +35,7 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 from m365_pipeline.emulator.activity import ACTIVITY_OPTIONS, INCLUDE_UNKNOWN_ENUM_MEMBERS, ActivityFeeds, ActivityLog
 from m365_pipeline.emulator.admin import answer_admin
 from m365_pipeline.emulator.batch import answer_batch
+from m365_pipeline.emulator.call_records import CallRecordFeed, CallRequest
 from m365_pipeline.emulator.clock import EmulatorClock
 from m365_pipeline.emulator.faults import FaultInjector, FaultKind
 from m365_pipeline.emulator.identity import (
@@ -81,6 +82,7 @@ READ_FILES = frozenset({"Files.Read.All", "Sites.Read.All"})
 LIST_TEAMS = frozenset({"Team.ReadBasic.All", "TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM = frozenset({"TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.Read.All"})
+READ_CALL_RECORDS = frozenset({"CallRecords.Read.All"})
 # A user property Graph serves only to an app with this permission on a tenant with Entra ID P1/P2
 SIGN_IN_ACTIVITY = "signInActivity"
 SIGN_IN_ACTIVITY_PERMISSION = "AuditLog.Read.All"
@@ -132,7 +134,8 @@ class GraphEmulator:
     run stays fast; ``over_limit`` counts the refusals). ``delta_replays`` is the share of delta pages shuffled and
     replayed. The clock is the emulator's (``advance_clock`` moves it): tokens, delta-token expiry and the times of
     the tenant's changes (``state(tenant_id)``, the change API) all follow it.
-    ``sign_ins_per_day`` and ``audits_per_day`` size each tenant's activity logs (``activity.py``).
+    ``sign_ins_per_day`` and ``audits_per_day`` size each tenant's activity logs (``activity.py``),
+    ``calls_per_day`` its call records (``call_records.py``).
     """
 
     def __init__(
@@ -151,6 +154,7 @@ class GraphEmulator:
         sign_in_activity_page_cap: int = SIGN_IN_ACTIVITY_PAGE_CAP,
         sign_ins_per_day: int = 2_000,
         audits_per_day: int = 200,
+        calls_per_day: int = 20,
     ) -> None:
         served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
         if not served:
@@ -181,6 +185,7 @@ class GraphEmulator:
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
         self.activity = ActivityFeeds(sign_ins_per_day, audits_per_day)
+        self.call_records = {tenant.tenant_id: CallRecordFeed(tenant, calls_per_day) for tenant in served}
         secret = hashlib.sha256("|".join(["reports", *self.tenants]).encode()).digest()
         self.usage_reports = UsageReports(secret, self.tenants)
 
@@ -397,6 +402,12 @@ class GraphEmulator:
             limit_headers["x-ms-throttle-limit-percentage"] = f"{min(decision.used, 1.8):.1f}"
         if not decision.allowed:
             raise _throttled(route.limit, decision.retry_after, grant, limit_headers)
+        narrow = _narrow_limit(route, segments)
+        if narrow is not None:
+            narrow_class, key = narrow
+            refusal = self.limiter.take(grant.tenant_id, grant.client_id, narrow_class, 1, len(graph.tenant.users), key)
+            if not refusal.allowed:
+                raise _throttled(narrow_class, refusal.retry_after, grant, limit_headers)
         if route.serves_sign_in_activity and _selects(options, SIGN_IN_ACTIVITY):
             self._check_sign_in_activity(grant.permissions)
         answer: Answer = route.answer(call, options)
@@ -464,17 +475,36 @@ class GraphEmulator:
         if resource == "drives" and len(rest) == 4 and lowered[1] == "items" and lowered[3] == "permissions":
             return Route(READ_FILES, 1, _json(lambda call: {"value": graph.drives.permissions(rest[0], rest[2])}))
         if resource == "teams" and not rest:
-            return Route(LIST_TEAMS, 1, partial(self._teams_page, graph))
+            return Route(LIST_TEAMS, 1, partial(self._teams_page, graph), LimitClass.TEAMS)
         if resource == "teams" and len(rest) == 1:
-            return Route(READ_TEAM, 1, _json(lambda call: graph.teams.team(rest[0])))
+            return Route(READ_TEAM, 1, _json(lambda call: graph.teams.team(rest[0])), LimitClass.TEAMS)
         if resource == "teams" and len(rest) == 2 and lowered[1] == "installedapps":
-            return Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]))
+            return Route(READ_TEAM_APPS, 1, partial(self._team_apps, graph, rest[0]), LimitClass.TEAMS)
+        if resource == "communications" and lowered[:1] == ["callrecords"] and len(rest) <= 3:
+            return self._call_record_route(graph, rest, lowered)
         if resource == "reports" and len(rest) == 1:
             return Route(READ_REPORTS, 1, partial(self._report_redirect, graph, rest[0]), LimitClass.USAGE_REPORTS)
         if resource == "admin" and lowered == ["reportsettings"]:
             settings = self.usage_reports.settings(graph.tenant.tenant_id)
             return Route(READ_REPORT_SETTINGS, 1, _json(lambda call: settings))
         return None
+
+    def _call_record_route(self, graph: TenantGraph, rest: list[str], lowered: list[str]) -> Route | None:
+        """``/communications/callRecords``, ``.../{id}`` and ``.../{id}/sessions`` (``call_records.py``)."""
+        feed = self.call_records[graph.tenant.tenant_id]
+
+        def answer(call: Call, options: QueryOptions) -> Answer:
+            prefer = call.headers.get("prefer", "")
+            request = CallRequest(call.base, options, prefer, call.received_at, graph.page_tokens)
+            if len(rest) == 1:
+                return Answer(encode_json(feed.list_page(request)))
+            if len(rest) == 2:
+                return Answer(encode_json(feed.get(rest[1], request)))
+            return Answer(encode_json(feed.sessions_page(rest[1], request)))
+
+        if len(rest) == 3 and lowered[2] != "sessions":
+            return None
+        return Route(READ_CALL_RECORDS, 1, answer, LimitClass.CALL_RECORDS)
 
     def _activity_page(self, log: ActivityLog, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(ACTIVITY_OPTIONS)
@@ -602,6 +632,16 @@ def _cost(route: Route, options: QueryOptions) -> int:
 def _limit_key(route: Route, segments: list[str]) -> str:
     """Usage reports are limited per report; every other class has one bucket."""
     return segments[-1].split("(")[0].lower() if route.limit is LimitClass.USAGE_REPORTS else ""
+
+
+def _narrow_limit(route: Route, segments: list[str]) -> tuple[LimitClass, str] | None:
+    """The narrower published limit a request also spends from: one team (4 per second), one call record or the
+    list of them (40 per 20 s)."""
+    if route.limit is LimitClass.TEAMS and len(segments) >= 2:
+        return LimitClass.TEAM, segments[1].lower()
+    if route.limit is LimitClass.CALL_RECORDS:
+        return LimitClass.CALL_RECORD, segments[2].lower() if len(segments) >= 3 else "list"
+    return None
 
 
 def _throttled(limit_class: LimitClass, retry_after: float | None, grant: Grant, headers: dict[str, str]) -> GraphError:

@@ -5,7 +5,10 @@ and app (conditional access: per tenant, all apps together).
   for a tenant of < 50 / 50-500 / > 500 users; a request costs its resource units (``resource_units``);
 - Entra logs and reports (sign-ins, directory audits, authentication methods reports): 5 requests per 10 s;
 - conditional access policies: 1 request per second per tenant, all apps together, 429 WITHOUT Retry-After;
-- usage reports: 14 requests per 10 min per report per app (the emulator serves none yet).
+- usage reports: 14 requests per 10 min per report per app (the emulator serves none yet);
+- Teams: 30 requests per second per app and tenant, and 4 per second per app on one team (``TEAM``, keyed by it);
+- call records: 1,500 requests per 20 s per app and tenant, and 40 per 20 s on one call record or on the list of
+  them (``CALL_RECORD``, keyed by the record's id or ``list``).
 
 A bucket starts full and refills continuously. A request it cannot pay for is refused (429) and pays nothing; the
 Retry-After is the time until the bucket holds its cost, so a retry before then is refused again. Every refusal is
@@ -23,6 +26,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 WINDOW = 10.0
+# A client that waits the time a token takes to refill is owed it: without a tolerance, the refill computed in
+# floating point (1/30 s x 30 per second = 0.99999...) would refuse it by a rounding error. A thousandth of a token
+# (33 us at 30 per second) is far below what Graph's own clocks resolve.
+SLACK = 0.001
 
 
 class LimitClass(enum.Enum):
@@ -30,6 +37,10 @@ class LimitClass(enum.Enum):
     REPORTS = "reports"
     CONDITIONAL_ACCESS = "conditionalAccess"
     USAGE_REPORTS = "usageReports"
+    TEAMS = "teams"
+    TEAM = "team"
+    CALL_RECORDS = "callRecords"
+    CALL_RECORD = "callRecord"
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,17 @@ def budget(limit_class: LimitClass, tenant_users: int) -> Budget:
         return Budget(5, 5 / WINDOW)
     if limit_class is LimitClass.CONDITIONAL_ACCESS:
         return Budget(1, 1.0, sends_retry_after=False, per_app=False)
+    if limit_class in _SERVICE_BUDGETS:
+        return _SERVICE_BUDGETS[limit_class]
     return Budget(14, 14 / 600)
+
+
+_SERVICE_BUDGETS = {
+    LimitClass.TEAMS: Budget(30, 30.0),
+    LimitClass.TEAM: Budget(4, 4.0),
+    LimitClass.CALL_RECORDS: Budget(1500, 1500 / 20),
+    LimitClass.CALL_RECORD: Budget(40, 40 / 20),
+}
 
 
 def resource_units(base: int, *, select: bool, expand: bool, small_top: bool) -> int:
@@ -104,7 +125,7 @@ class Limiter:
                 bucket = self._buckets[bucket_key] = _Bucket(rule.capacity, now)
             bucket.tokens = min(rule.capacity, bucket.tokens + (now - bucket.updated) * rule.per_second)
             bucket.updated = max(bucket.updated, now)
-            if bucket.tokens >= cost:
+            if bucket.tokens + SLACK >= cost:
                 bucket.tokens -= cost
                 self._spend(bucket_key, cost, tenant_users)
                 return Decision(True, None, 1 - bucket.tokens / rule.capacity)

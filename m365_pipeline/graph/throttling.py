@@ -9,7 +9,11 @@ parts of the pipeline extract use it too):
 - entra_reports (signIns, directoryAudits, authentication methods reports): 5 requests per 10 s per tenant and app;
 - conditional_access (conditional access, identity protection): 1 request/s per tenant, every app together
   (Graph answers 429 without Retry-After there: the client backs off exponentially with jitter);
-- usage_reports (``/reports/getXxx(...)`` CSV): 14 requests per 10 min per tenant, app and report.
+- usage_reports (``/reports/getXxx(...)`` CSV): 14 requests per 10 min per tenant, app and report;
+- teams (``/teams...``): 30 requests per second per tenant and app (the extraction's two requests per team stay
+  within the 4 per second Graph allows on one team);
+- call_records (``/communications/callRecords...``): 1,500 requests per 20 s per tenant and app (a record's first
+  page and its sessions pages stay within the 40 per 20 s Graph allows on one record).
 
 The identity budget is a token bucket; the others are sliding windows (``ClassLimit.limiter`` says why), all
 kept a little below the published figure (HEADROOM). With Redis they live there (one Lua script checks and spends
@@ -47,11 +51,15 @@ class ServiceClass(StrEnum):
     ENTRA_REPORTS = "entra_reports"
     CONDITIONAL_ACCESS = "conditional_access"
     USAGE_REPORTS = "usage_reports"
+    TEAMS = "teams"
+    CALL_RECORDS = "call_records"
 
 
 _ENTRA_REPORTS = re.compile(r"/(auditlogs/(signins|directoryaudits|provisioning)|reports/authenticationmethods)(/|$)")
 _CONDITIONAL_ACCESS = re.compile(r"/(identity/conditionalaccess|identityprotection)(/|$)")
 _USAGE_REPORT = re.compile(r"/reports/(get[a-z0-9]+)\(")
+_TEAMS = re.compile(r"(^|/v1\.0|/beta)/teams(/|$)")
+_CALL_RECORDS = re.compile(r"/communications/callrecords(/|$)")
 
 
 def service_class(path: str) -> ServiceClass:
@@ -64,6 +72,10 @@ def service_class(path: str) -> ServiceClass:
         return ServiceClass.CONDITIONAL_ACCESS
     if _USAGE_REPORT.search(lowered):
         return ServiceClass.USAGE_REPORTS
+    if _TEAMS.search(lowered):
+        return ServiceClass.TEAMS
+    if _CALL_RECORDS.search(lowered):
+        return ServiceClass.CALL_RECORDS
     return ServiceClass.IDENTITY
 
 
@@ -102,6 +114,8 @@ class ClassLimit:
 ENTRA_REPORTS_LIMIT = ClassLimit(5, 10.0, per_app=True, counts_units=False)
 CONDITIONAL_ACCESS_LIMIT = ClassLimit(1, 1.0, per_app=False, counts_units=False)
 USAGE_REPORTS_LIMIT = ClassLimit(14, 600.0, per_app=True, counts_units=False)  # per report
+TEAMS_LIMIT = ClassLimit(30, 1.0, per_app=True, counts_units=False)
+CALL_RECORDS_LIMIT = ClassLimit(1500, 20.0, per_app=True, counts_units=False)
 
 
 def published_limits(identity_budget: int) -> dict[ServiceClass, ClassLimit]:
@@ -110,6 +124,8 @@ def published_limits(identity_budget: int) -> dict[ServiceClass, ClassLimit]:
         ServiceClass.ENTRA_REPORTS: ENTRA_REPORTS_LIMIT,
         ServiceClass.CONDITIONAL_ACCESS: CONDITIONAL_ACCESS_LIMIT,
         ServiceClass.USAGE_REPORTS: USAGE_REPORTS_LIMIT,
+        ServiceClass.TEAMS: TEAMS_LIMIT,
+        ServiceClass.CALL_RECORDS: CALL_RECORDS_LIMIT,
     }
 
 

@@ -982,6 +982,7 @@ LEGACY_DIRECTORY_HISTORY: dict[str, tuple[str, ...]] = {
 """The legacy tables that are the tenant's past directory (users, licenses, groups), dated by report_timestamp."""
 from m365_pipeline.warehouse import activity_tables as _activity_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import auth_method_tables as _auth_method_tables  # noqa: E402, F401 (registers its tables on metadata)
+from m365_pipeline.warehouse import call_tables as _call_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import drive_tables as _drive_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import teams_tables as _teams_tables  # noqa: E402, F401 (registers its tables on metadata)
 from m365_pipeline.warehouse import usage_tables as _usage_tables  # noqa: E402, F401 (registers its tables on metadata)

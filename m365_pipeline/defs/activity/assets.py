@@ -66,7 +66,7 @@ def build_activity_assets(tenants: Sequence[str]) -> list[dg.AssetsDefinition]:
     return [_raw_logs(partitions), *(_warehouse_log(log, partitions) for log in ACTIVITY_LOGS.values())]
 
 
-def _days_by_tenant(context: dg.AssetExecutionContext) -> dict[str, list[date]]:
+def days_by_tenant(context: dg.AssetExecutionContext) -> dict[str, list[date]]:
     """The run's partitions (one, or a backfill's range) as the days of each tenant, in order."""
     days: dict[str, list[date]] = defaultdict(list)
     partitions = context.assets_def.partitions_def
@@ -115,9 +115,9 @@ def _raw_logs(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, settings: M365Settings, graph: GraphSource
     ) -> Iterator[dg.MaterializeResult]:
         selected = [log for log in ACTIVITY_LOGS.values() if raw_key(log.name) in context.selected_asset_keys]
-        days_by_tenant = _days_by_tenant(context)
+        days = days_by_tenant(context)
         for log in selected:
-            yield _extract_log(context, settings, graph, log, days_by_tenant)
+            yield _extract_log(context, settings, graph, log, days)
 
     return raw_activity_logs
 
@@ -198,7 +198,7 @@ def _warehouse_log(log: ActivityLogSpec, partitions: dg.PartitionsDefinition) ->
         store = settings.raw_store
         loads = [
             load_day(warehouse.engine, store, log.name, tenant, day)
-            for tenant, days in _days_by_tenant(context).items()
+            for tenant, days in days_by_tenant(context).items()
             for day in days
         ]
         for load in loads:
