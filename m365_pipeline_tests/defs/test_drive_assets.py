@@ -45,7 +45,7 @@ def test_the_onedrive_job_classifies_every_known_share(embedded_default: Path, m
         )
     engine.dispose()
     names = {"anonymous": "anonymous", "organization": "internal", "internal": "internal"}
-    names |= {"guest": "external_guest", "external": "external_domain"}
+    names |= {"guest": "external_guest", "external": "external_domain", "group": "internal"}
     assert classified == {key: names[kind] for key, kind in kinds.items()}
     metadata = {
         event.asset_key.to_user_string(): event.materialization.metadata

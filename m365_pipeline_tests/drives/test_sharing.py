@@ -23,6 +23,7 @@ EXPECTED = {
     "internal": "internal",
     "guest": "external_guest",
     "external": "external_domain",
+    "group": "internal",
 }
 
 
