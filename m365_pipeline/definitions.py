@@ -12,7 +12,12 @@ from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_a
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
-from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
+from m365_pipeline.defs.drives.assets import (
+    ONEDRIVE_ASSETS,
+    SHAREPOINT_ASSETS,
+    build_drive_assets,
+    build_sharing_jobs,
+)
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.legacy.migration import build_legacy_definitions
@@ -32,7 +37,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
-    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    excluded |= ONEDRIVE_ASSETS | SHAREPOINT_ASSETS | EXCHANGE_SOURCES
     main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
@@ -54,7 +59,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
+        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), *build_sharing_jobs(partitions)],
         schedules=[build_daily_refresh(main_job, tenants)],
         sensors=[build_directory_change_sensor(main_job, tenants)],
         resources=build_resources(),

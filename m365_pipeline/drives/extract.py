@@ -1,8 +1,8 @@
 """Drives and the sharing of their items, as one batch per run in the raw store: users' OneDrives here, SharePoint
 document libraries in ``sites.py``, through the same ``extract_drive_sharing``.
 
-A OneDrive batch holds every drive with its quota (``GET /users/{id}/drive``; a user without a OneDrive answers 404 and is
-skipped), the items each drive's delta reported (``GET /drives/{id}/root/delta``, from the previous batch's
+A OneDrive batch holds every drive with its quota (``GET /users/{id}/drive``; a user without a OneDrive answers 404
+and is skipped), the items each drive's delta reported (``GET /drives/{id}/root/delta``, from the previous batch's
 deltaLink when there is one, else from the start: a ``resynced`` drive), the classified permissions of each
 reported item that is shared or was (``GET /drives/{id}/items/{item}/permissions``), and the deltaLinks to start
 from next time. Batches are never overwritten: the warehouse applies every batch it has not applied yet, in

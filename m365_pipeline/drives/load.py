@@ -1,9 +1,9 @@
 """Apply the sharing batches the warehouse has not applied yet, in order, in one transaction.
 
 Per batch: the containers (OneDrives; sites and their libraries) are replaced by the batch's lists (with their
-quotas); a drive the batch resynced loses all its permission rows; every item the batch reports changed or deleted
-loses its rows; the batch's permissions are inserted. The sync table records the last batch applied, so a re-run
-applies nothing twice and a batch never loaded is applied by the next load.
+quotas); a drive no longer listed, or one the batch resynced, loses all its permission rows; every item the batch
+reports changed or deleted loses its rows; the batch's permissions are inserted. The sync table records the last
+batch applied, so a re-run applies nothing twice and a batch never loaded is applied by the next load.
 """
 
 from __future__ import annotations
@@ -89,6 +89,10 @@ def _apply(
         for rows in store.iter_record_batches(store.path(entity, tenant, batch)):
             write_rows(connection, replaced, [{"tenant_id": tenant_id, **row} for row in rows])
     table = tables.permissions
+    listed = tables.replaced[entities.drives]
+    listed_ids = sa.select(listed.c.drive_id).where(listed.c.tenant_id == tenant_id)
+    # a drive no longer listed (deleted, or its site gone) takes its items' permissions with it
+    connection.execute(table.delete().where(table.c.tenant_id == tenant_id, table.c.drive_id.not_in(listed_ids)))
     for links in store.iter_record_batches(store.path(entities.delta_links, tenant, batch)):
         for link in links:
             if link["resynced"]:

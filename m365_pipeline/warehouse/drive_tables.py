@@ -61,13 +61,13 @@ def _permissions_table(name: str, drives_table: str, comment: str) -> sa.Table:
     )
 
 
-def _sync_table(name: str, what: str) -> sa.Table:
+def _sync_table(name: str, batch: str, what: str) -> sa.Table:
     return sa.Table(
         name,
         metadata,
         _tenant_id(),
         _column(
-            "batch_id", sa.String(EXTRACT_ID_LENGTH), f"The last {what} batch applied.", PiiClass.NONE, nullable=False
+            "batch_id", sa.String(EXTRACT_ID_LENGTH), f"The last {batch} batch applied.", PiiClass.NONE, nullable=False
         ),
         _column("applied_at", UtcDateTime(), "When it was applied (UTC).", PiiClass.NONE, nullable=False),
         comment=f"Which delta batch of {what} each tenant's tables hold.",
@@ -93,7 +93,7 @@ drive_item_permissions = _permissions_table(
     "Sharing permissions of drive items, one row per grantee, classified internal, external or anonymous.",
 )
 
-drive_sync = _sync_table("drive_sync", "drive sharing")
+drive_sync = _sync_table("drive_sync", "sharing", "drive sharing")
 
 sites = sa.Table(
     "sites",
@@ -144,4 +144,4 @@ site_library_item_permissions = _permissions_table(
     "Sharing permissions of SharePoint library items, one row per grantee, classified internal, external or anonymous.",
 )
 
-site_library_sync = _sync_table("site_library_sync", "SharePoint sharing")
+site_library_sync = _sync_table("site_library_sync", "SharePoint sharing", "SharePoint sharing")
