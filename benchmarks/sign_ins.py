@@ -180,9 +180,10 @@ def _limited_row(name: str, per_day: int, pages: int, own_limiter: bool) -> tupl
         raise SystemExit("the emulator did not enforce its limits")
     rate = case["rows"] / case["seconds"]
     refused = sum(case["over_limit"].values())
+    classes = f" {case['over_limit']}" if refused else ""
     print(
         f"| {name} | {case['rows']:,} | {case['pages']} | {case['seconds']:.1f} | {rate:,.0f} "
-        f"| {rate / LIMIT_ROWS_PER_SECOND:.2f} | {refused} {case['over_limit'] or ''} |",
+        f"| {rate / LIMIT_ROWS_PER_SECOND:.2f} | {refused}{classes} |",
         flush=True,
     )
     return rate / LIMIT_ROWS_PER_SECOND, refused

@@ -102,7 +102,8 @@ class OneDrives:
         }
 
     def delta(self, drive_id: str, token: str | None, base: str, size: int) -> dict[str, Any]:
-        """A page of the drive's delta: from the start, or from a delta/next token (``version:offset``)."""
+        """A page of the drive's delta: from the start, or from a delta/next token (its generation, the version of
+        the drive it starts from, the offset of the page); a token of an older generation is 410 Gone."""
         drive = self._find(drive_id)
         scope = f"delta|{drive.id}"
         start = f"{base}/v1.0/drives/{drive.id}/root/delta"
