@@ -179,9 +179,7 @@ class GraphEmulator:
             for tenant in served
         }
         self._first = self._graphs[self.tenant.tenant_id]
-        self._sites = {
-            tenant_id: Sites(graph.tenant, graph.page_tokens, graph.drives) for tenant_id, graph in self._graphs.items()
-        }
+        self._sites: dict[str, Sites] = {}  # by tenant id, made on first use
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
@@ -211,7 +209,11 @@ class GraphEmulator:
 
     def sites(self, tenant_id: str | None = None) -> Sites:
         """A tenant's SharePoint sites and libraries (the first tenant's when none is named)."""
-        return self._sites[self._graph_of(tenant_id).tenant.tenant_id]
+        graph = self._graph_of(tenant_id)
+        with self._lock:
+            if graph.tenant.tenant_id not in self._sites:
+                self._sites[graph.tenant.tenant_id] = Sites(graph.tenant, graph.page_tokens, graph.drives)
+            return self._sites[graph.tenant.tenant_id]
 
     def set_delta_replays(self, rate: float) -> None:
         """From now on, each delta page is shuffled, repeats one of its objects and replays one of an earlier
@@ -476,12 +478,12 @@ class GraphEmulator:
         if resource == "drives" and len(rest) == 4 and lowered[1] == "items" and lowered[3] == "permissions":
             return Route(READ_FILES, 1, _json(lambda call: {"value": graph.drives.permissions(rest[0], rest[2])}))
         if resource == "sites" and lowered == ["getallsites"]:
-            sites = self._sites[graph.tenant.tenant_id]
+            sites = self.sites(graph.tenant.tenant_id)
             return Route(
                 READ_SITES, 1, lambda call, options: Answer(encode_json(sites.page_of_sites(call.base, options)))
             )
         if resource == "sites" and len(rest) == 2 and lowered[1] == "drives":
-            sites = self._sites[graph.tenant.tenant_id]
+            sites = self.sites(graph.tenant.tenant_id)
             return Route(
                 READ_FILES,
                 1,

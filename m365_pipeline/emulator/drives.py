@@ -231,7 +231,8 @@ class OneDrives:
         self, drive_id: str, item_id: str, index: int, position: int, kinds: dict[tuple[str, str, str], str]
     ) -> list[dict[str, Any]]:
         kind = KNOWN_SHARES.get(index) if position % 2 == 0 else None
-        if (kind == "guest" and self._guest is None) or (kind == "group" and self._group is None):
+        absent = {"internal": not self._members, "guest": self._guest is None, "group": self._group is None}
+        if kind is not None and absent.get(kind, False):
             return []
         if kind is not None:
             kinds[(drive_id, item_id, _id(drive_id, item_id, "share"))] = kind

@@ -86,3 +86,20 @@ def test_sites_libraries_quotas_and_shares_are_exact_and_kept_current_by_the_del
     assert classified(engine, site_library_item_permissions) == expected
     assert load_sharing(engine, store, tenant.tenant_id, SHAREPOINT_TABLES).batches == 0
     engine.dispose()
+
+
+def test_a_tenant_without_users_has_sites_whose_libraries_share_only_with_whom_it_has(tmp_path: Path) -> None:
+    emulator = GraphEmulator(generate_tenant(3, 0))
+    store = RawStore(str(tmp_path / "raw"))
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    upgrade_to_head(engine)
+
+    batch = extract_site_sharing(emulator_client(emulator, FakeClock()), store, emulator.tenant.tenant_id)
+    load_sharing(engine, store, emulator.tenant.tenant_id, SHAREPOINT_TABLES)
+
+    truth = emulator.sites()
+    assert batch.rows["sites"] == len(truth.sites) > 0 and not any(site["isPersonalSite"] for site in truth.sites)
+    assert "internal" not in truth.kinds.values() and "guest" not in truth.kinds.values()
+    assert classified(engine, site_library_item_permissions) == {
+        key: EXPECTED[kind] for key, kind in truth.kinds.items()
+    }
