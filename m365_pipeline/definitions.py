@@ -18,7 +18,12 @@ from m365_pipeline.defs.directory.auth_methods import (
 )
 from m365_pipeline.defs.directory.checks import build_directory_checks
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
-from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
+from m365_pipeline.defs.drives.assets import (
+    ONEDRIVE_ASSETS,
+    SHAREPOINT_ASSETS,
+    build_drive_assets,
+    build_sharing_jobs,
+)
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
 from m365_pipeline.defs.jobs import build_daily_refresh, build_main_job
 from m365_pipeline.defs.legacy.migration import build_legacy_definitions
@@ -38,7 +43,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
-    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES | CALL_ASSETS
+    excluded |= ONEDRIVE_ASSETS | SHAREPOINT_ASSETS | EXCHANGE_SOURCES | CALL_ASSETS
     excluded |= AUTH_METHODS_ASSETS  # opt-in: one request per user
     main_job = build_main_job(partitions, excluded=excluded)
     with warnings.catch_warnings():
@@ -67,7 +72,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             main_job,
             build_usage_job(partitions),
             build_teams_job(partitions),
-            build_onedrive_job(partitions),
+            *build_sharing_jobs(partitions),
             build_auth_methods_job(partitions),
         ],
         schedules=[build_daily_refresh(main_job, tenants)],

@@ -1,7 +1,8 @@
 """Who a drive item's permission lets in: one classification per grantee.
 
 - ``anonymous``: a link anyone with it can use (``link.scope == "anonymous"``);
-- ``internal``: an organization-wide link, or a grantee whose address is at one of the tenant's verified domains;
+- ``internal``: an organization-wide link, a grantee whose address is at one of the tenant's verified domains, or a
+  group (a directory group, or a SharePoint site's group such as its members: who is in it is the site's affair);
 - ``external_guest``: a grantee outside those domains who is a directory object of the tenant (a guest user);
 - ``external_domain``: a grantee outside those domains known only by address (a specific-people link);
 - ``owner``: the owner's own permission.
@@ -24,20 +25,30 @@ class Grant:
 def classify(permission: dict[str, Any], verified_domains: Collection[str]) -> list[Grant]:
     domains = {domain.lower() for domain in verified_domains}
     if "owner" in (permission.get("roles") or []):
-        user = (permission.get("grantedToV2") or {}).get("user") or {}
-        return [Grant("owner", user.get("id"), user.get("email"))]
+        granted = permission.get("grantedToV2") or {}
+        owner = granted.get("user") or _group_of(granted) or {}
+        return [Grant("owner", owner.get("id"), owner.get("email"))]
     scope = (permission.get("link") or {}).get("scope")
     if scope == "anonymous":
         return [Grant("anonymous", None, None)]
     if scope == "organization":
         return [Grant("internal", None, None)]
-    grantees = [(permission.get("grantedToV2") or {}).get("user")]
-    grantees += [identity.get("user") for identity in permission.get("grantedToIdentitiesV2") or []]
+    identities = [permission.get("grantedToV2") or {}, *(permission.get("grantedToIdentitiesV2") or [])]
+    grants = []
+    for identity in identities:
+        if identity.get("user"):
+            grants.append(_grantee(identity["user"], domains))
+        elif group := _group_of(identity):
+            grants.append(Grant("internal", group.get("id"), group.get("email")))
     invitation = (permission.get("invitation") or {}).get("email")
-    grants = [_grantee(user, domains) for user in grantees if user]
     if not grants and invitation:
         grants = [_grantee({"email": invitation}, domains)]
     return grants
+
+
+def _group_of(identity: dict[str, Any]) -> dict[str, Any] | None:
+    group = identity.get("group") or identity.get("siteGroup")
+    return group if isinstance(group, dict) else None
 
 
 def _grantee(user: dict[str, Any], domains: set[str]) -> Grant:

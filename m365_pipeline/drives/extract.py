@@ -1,18 +1,20 @@
-"""Users' OneDrives and the sharing of their items, as one batch per run in the raw store.
+"""Drives and the sharing of their items, as one batch per run in the raw store: users' OneDrives here, SharePoint
+document libraries in ``sites.py``, through the same ``extract_drive_sharing``.
 
-A batch holds every drive with its quota (``GET /users/{id}/drive``; a user without a OneDrive answers 404 and is
-skipped), the items each drive's delta reported (``GET /drives/{id}/root/delta``, from the previous batch's
+A OneDrive batch holds every drive with its quota (``GET /users/{id}/drive``; a user without a OneDrive answers 404
+and is skipped), the items each drive's delta reported (``GET /drives/{id}/root/delta``, from the previous batch's
 deltaLink when there is one, else from the start: a ``resynced`` drive), the classified permissions of each
 reported item that is shared or was (``GET /drives/{id}/items/{item}/permissions``), and the deltaLinks to start
 from next time. Batches are never overwritten: the warehouse applies every batch it has not applied yet, in
 order, so a batch extracted but never loaded is not lost to the next one. A deltaLink Graph no longer honours
-(410 Gone, resyncRequired) restarts that drive from the beginning.
+(410 Gone, resyncRequired) restarts that drive from the beginning: the warehouse then replaces all that drive's
+rows with what the enumeration found, so items removed meanwhile are dropped.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,46 +33,77 @@ PERMISSIONS = "drive_item_permissions"
 DELTA_LINKS = "drive_delta_links"
 SHARING_CHANGED = "@microsoft.graph.sharedChanged"
 
-SCHEMAS = {
-    DRIVES: pa.schema(
-        [
-            ("drive_id", pa.string()),
-            ("owner_id", pa.string()),
-            ("owner_email", pa.string()),
-            ("drive_type", pa.string()),
-            ("web_url", pa.string()),
-            ("quota_total", pa.int64()),
-            ("quota_used", pa.int64()),
-            ("quota_remaining", pa.int64()),
-            ("quota_deleted", pa.int64()),
-            ("quota_state", pa.string()),
-        ]
-    ),
-    CHANGES: pa.schema(
-        [("drive_id", pa.string()), ("item_id", pa.string()), ("item_name", pa.string()), ("deleted", pa.bool_())]
-    ),
-    PERMISSIONS: pa.schema(
-        [
-            ("drive_id", pa.string()),
-            ("item_id", pa.string()),
-            ("item_name", pa.string()),
-            ("permission_id", pa.string()),
-            ("position", pa.int32()),
-            ("roles", pa.string()),
-            ("link_scope", pa.string()),
-            ("link_type", pa.string()),
-            ("classification", pa.string()),
-            ("grantee_id", pa.string()),
-            ("grantee_email", pa.string()),
-        ]
-    ),
-    DELTA_LINKS: pa.schema([("drive_id", pa.string()), ("delta_link", pa.string()), ("resynced", pa.bool_())]),
-}
+QUOTA_FIELDS = [
+    ("quota_total", pa.int64()),
+    ("quota_used", pa.int64()),
+    ("quota_remaining", pa.int64()),
+    ("quota_deleted", pa.int64()),
+    ("quota_state", pa.string()),
+]
+CHANGES_SCHEMA = pa.schema(
+    [("drive_id", pa.string()), ("item_id", pa.string()), ("item_name", pa.string()), ("deleted", pa.bool_())]
+)
+PERMISSIONS_SCHEMA = pa.schema(
+    [
+        ("drive_id", pa.string()),
+        ("item_id", pa.string()),
+        ("item_name", pa.string()),
+        ("permission_id", pa.string()),
+        ("position", pa.int32()),
+        ("roles", pa.string()),
+        ("link_scope", pa.string()),
+        ("link_type", pa.string()),
+        ("classification", pa.string()),
+        ("grantee_id", pa.string()),
+        ("grantee_email", pa.string()),
+    ]
+)
+DELTA_LINKS_SCHEMA = pa.schema([("drive_id", pa.string()), ("delta_link", pa.string()), ("resynced", pa.bool_())])
+
+
+@dataclass(frozen=True)
+class DriveEntities:
+    """The raw entities of one kind of sharing batch: ``drives`` are the drives walked with delta (each row has a
+    ``drive_id``); ``schemas`` names every entity the batch writes, these four and any other (sites)."""
+
+    drives: str
+    changes: str
+    permissions: str
+    delta_links: str
+    schemas: Mapping[str, pa.Schema]
+
+
+ONEDRIVE = DriveEntities(
+    DRIVES,
+    CHANGES,
+    PERMISSIONS,
+    DELTA_LINKS,
+    {
+        DRIVES: pa.schema(
+            [
+                ("drive_id", pa.string()),
+                ("owner_id", pa.string()),
+                ("owner_email", pa.string()),
+                ("drive_type", pa.string()),
+                ("web_url", pa.string()),
+                *QUOTA_FIELDS,
+            ]
+        ),
+        CHANGES: CHANGES_SCHEMA,
+        PERMISSIONS: PERMISSIONS_SCHEMA,
+        DELTA_LINKS: DELTA_LINKS_SCHEMA,
+    },
+)
+SCHEMAS = ONEDRIVE.schemas
+
+# What a batch's drive source yields: (raw entity, row); the rows of ``DriveEntities.drives`` are then walked
+Containers = Callable[[GraphClient], Iterator[tuple[str, dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
 class SharingBatch:
     batch_id: str
+    rows: Mapping[str, int]  # raw entity -> rows written
     drives: int
     changed_items: int
     permissions: int
@@ -78,34 +111,61 @@ class SharingBatch:
 
 
 def extract_sharing(client: GraphClient, store: RawStore, tenant: str) -> SharingBatch:
+    """One batch of the tenant's OneDrives."""
+    return extract_drive_sharing(client, store, tenant, ONEDRIVE, _drives)
+
+
+def extract_drive_sharing(
+    client: GraphClient, store: RawStore, tenant: str, entities: DriveEntities, containers: Containers
+) -> SharingBatch:
+    """One batch: every row ``containers`` yields, and for each drive among them the items its delta reports with
+    their classified permissions, and the deltaLink to start from next time."""
     identity = fetch_tenant(client)
     domains = _verified_domains(client)
-    previous = _previous_links(store, tenant)
+    previous = _previous_links(store, entities.delta_links, tenant)
     batch_id = new_extract_id()
     metadata = {key.encode(): value.encode() for key, value in identity.as_file_metadata().items()}
-    counts = dict.fromkeys(SCHEMAS, 0)
+    schemas = entities.schemas
+    counts = dict.fromkeys(schemas, 0)
     with store.staging() as folder:
-        files = {name: folder / f"{name}.parquet" for name in SCHEMAS}
+        files = {name: folder / f"{name}.parquet" for name in schemas}
         writers = {
-            name: pq.ParquetWriter(files[name], schema.with_metadata(metadata)) for name, schema in SCHEMAS.items()
+            name: pq.ParquetWriter(files[name], schema.with_metadata(metadata)) for name, schema in schemas.items()
         }
         try:
-            for drive in _drives(client):
-                _write(writers, counts, DRIVES, [drive])
-                for name, rows in _drive_changes(client, drive["drive_id"], previous.get(drive["drive_id"]), domains):
-                    _write(writers, counts, name, rows)
+            for entity, row in containers(client):
+                _write(writers, schemas, counts, entity, [row])
+                if entity != entities.drives:
+                    continue
+                drive_id = row["drive_id"]
+                for name, rows in _drive_changes(client, entities, drive_id, previous.get(drive_id), domains):
+                    _write(writers, schemas, counts, name, rows)
         finally:
             for writer in writers.values():
                 writer.close()
         for name, path in files.items():
             store.put(path, name, tenant, batch_id)
-    resynced = sum(1 for row in _read(store, DELTA_LINKS, tenant, batch_id) if row["resynced"])
-    return SharingBatch(batch_id, counts[DRIVES], counts[CHANGES], counts[PERMISSIONS], resynced)
+    links = _read(store, entities.delta_links, tenant, batch_id)
+    resynced = sum(1 for row in links if row["resynced"])
+    return SharingBatch(
+        batch_id,
+        counts,
+        counts[entities.drives],
+        counts[entities.changes],
+        counts[entities.permissions],
+        resynced,
+    )
 
 
-def _write(writers: dict[str, pq.ParquetWriter], counts: dict[str, int], name: str, rows: list[dict[str, Any]]) -> None:
+def _write(
+    writers: dict[str, pq.ParquetWriter],
+    schemas: Mapping[str, pa.Schema],
+    counts: dict[str, int],
+    name: str,
+    rows: list[dict[str, Any]],
+) -> None:
     if rows:
-        writers[name].write_batch(pa.RecordBatch.from_pylist(rows, schema=SCHEMAS[name]))
+        writers[name].write_batch(pa.RecordBatch.from_pylist(rows, schema=schemas[name]))
         counts[name] += len(rows)
 
 
@@ -114,11 +174,11 @@ def _read(store: RawStore, name: str, tenant: str, batch_id: str) -> Iterator[di
         yield from batch
 
 
-def _previous_links(store: RawStore, tenant: str) -> dict[str, str]:
-    batches = store.partitions(DELTA_LINKS, tenant)
+def _previous_links(store: RawStore, entity: str, tenant: str) -> dict[str, str]:
+    batches = store.partitions(entity, tenant)
     if not batches:
         return {}
-    return {row["drive_id"]: row["delta_link"] for row in _read(store, DELTA_LINKS, tenant, batches[-1])}
+    return {row["drive_id"]: row["delta_link"] for row in _read(store, entity, tenant, batches[-1])}
 
 
 def _verified_domains(client: GraphClient) -> list[str]:
@@ -130,7 +190,7 @@ def _verified_domains(client: GraphClient) -> list[str]:
     ]
 
 
-def _drives(client: GraphClient) -> Iterator[dict[str, Any]]:
+def _drives(client: GraphClient) -> Iterator[tuple[str, dict[str, Any]]]:
     for user in client.iter_items("/users", {"$select": "id,userType"}, cost=2):
         if user.get("userType") == "Guest":
             continue
@@ -140,33 +200,46 @@ def _drives(client: GraphClient) -> Iterator[dict[str, Any]]:
             if error.status == 404:
                 continue
             raise
-        quota = drive.get("quota") or {}
         owner = (drive.get("owner") or {}).get("user") or {}
-        yield {
-            "drive_id": drive["id"],
-            "owner_id": owner.get("id") or user["id"],
-            "owner_email": owner.get("email"),
-            "drive_type": drive.get("driveType"),
-            "web_url": drive.get("webUrl"),
-            "quota_total": quota.get("total"),
-            "quota_used": quota.get("used"),
-            "quota_remaining": quota.get("remaining"),
-            "quota_deleted": quota.get("deleted"),
-            "quota_state": quota.get("state"),
-        }
+        yield (
+            DRIVES,
+            {
+                "drive_id": drive["id"],
+                "owner_id": owner.get("id") or user["id"],
+                "owner_email": owner.get("email"),
+                "drive_type": drive.get("driveType"),
+                "web_url": drive.get("webUrl"),
+                **quota_columns(drive),
+            },
+        )
+
+
+def quota_columns(drive: dict[str, Any]) -> dict[str, Any]:
+    """A drive resource's quota as the QUOTA_FIELDS columns."""
+    quota = drive.get("quota") or {}
+    return {
+        "quota_total": quota.get("total"),
+        "quota_used": quota.get("used"),
+        "quota_remaining": quota.get("remaining"),
+        "quota_deleted": quota.get("deleted"),
+        "quota_state": quota.get("state"),
+    }
 
 
 def _drive_changes(
-    client: GraphClient, drive_id: str, delta_link: str | None, domains: list[str]
+    client: GraphClient, entities: DriveEntities, drive_id: str, delta_link: str | None, domains: list[str]
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The drive's delta from ``delta_link`` (from the start when None, or when Graph answers 410 Gone: the link
+    expired, and the drive is enumerated again, ``resynced``, so that what it no longer returns is dropped)."""
     resynced = delta_link is None
-    pages = _delta_pages(client, delta_link or f"/drives/{drive_id}/root/delta")
+    start = f"/drives/{drive_id}/root/delta"
+    pages = _delta_pages(client, delta_link or start)
     try:
         first = next(pages)
     except GraphError as error:
         if error.status != 410 or resynced:
             raise
-        resynced, pages = True, _delta_pages(client, f"/drives/{drive_id}/root/delta")
+        resynced, pages = True, _delta_pages(client, start)
         first = next(pages)
     next_link = ""
     for items, link in itertools.chain([first], pages):
@@ -180,9 +253,9 @@ def _drive_changes(
             shared = "shared" in item or str(item.get(SHARING_CHANGED, "")).lower() == "true"
             if not deleted and (shared or not resynced):
                 permissions += _permissions(client, drive_id, item, domains)
-        yield CHANGES, changes
-        yield PERMISSIONS, permissions
-    yield DELTA_LINKS, [{"drive_id": drive_id, "delta_link": next_link, "resynced": resynced}]
+        yield entities.changes, changes
+        yield entities.permissions, permissions
+    yield entities.delta_links, [{"drive_id": drive_id, "delta_link": next_link, "resynced": resynced}]
 
 
 def _delta_pages(client: GraphClient, url: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
@@ -198,9 +271,14 @@ def _delta_pages(client: GraphClient, url: str) -> Iterator[tuple[list[dict[str,
 
 
 def _permissions(client: GraphClient, drive_id: str, item: dict[str, Any], domains: list[str]) -> list[dict[str, Any]]:
+    """The item's permissions, one row per grantee; none when only its owners hold any: the item is not shared
+    (whether a delta reported it changed or an enumeration found it, it ends the same)."""
     answer = client.get_json(f"/drives/{drive_id}/items/{item['id']}/permissions")
+    granted = list(answer.get("value") or [])
+    if all("owner" in (permission.get("roles") or []) for permission in granted):
+        return []
     rows = []
-    for permission in answer.get("value") or []:
+    for permission in granted:
         link = permission.get("link") or {}
         for position, grant in enumerate(classify(permission, domains)):
             rows.append(

@@ -58,6 +58,7 @@ from m365_pipeline.emulator.routes import (
     TenantGraph,
     encode_json,
 )
+from m365_pipeline.emulator.sites import Sites
 from m365_pipeline.emulator.state import TenantState
 from m365_pipeline.emulator.tenant import SyntheticTenant
 from m365_pipeline.emulator.usage_reports import CSV_CONTENT_TYPE, DOWNLOAD_PATH, UsageReports
@@ -79,6 +80,7 @@ READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 READ_REPORTS = frozenset({"Reports.Read.All"})
 READ_REPORT_SETTINGS = frozenset({"ReportSettings.Read.All"})
 READ_FILES = frozenset({"Files.Read.All", "Sites.Read.All"})
+READ_SITES = frozenset({"Sites.Read.All"})
 LIST_TEAMS = frozenset({"Team.ReadBasic.All", "TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM = frozenset({"TeamSettings.Read.All", "Directory.Read.All"})
 READ_TEAM_APPS = frozenset({"TeamsAppInstallation.ReadForTeam.All", "Directory.Read.All"})
@@ -181,6 +183,7 @@ class GraphEmulator:
             for tenant in served
         }
         self._first = self._graphs[self.tenant.tenant_id]
+        self._sites: dict[str, Sites] = {}  # by tenant id, made on first use
         self._lock = threading.Lock()
         self._sign_in_outage = 0  # token requests still to be answered 503
         self._sign_in_outage_retry_after: int | None = None
@@ -203,9 +206,19 @@ class GraphEmulator:
 
     def expire_delta_tokens(self, status: Literal[400, 410] = 400, tenant_id: str | None = None) -> None:
         """Every delta and skip token issued so far in the tenant (every tenant when none is named) is answered
-        as expired: 400 ``syncStateNotFound``, or 410 Gone with a ``Location`` that starts a new round."""
+        as expired: 400 ``syncStateNotFound``, or 410 Gone with a ``Location`` that starts a new round. Drive
+        delta links know only the 410 form (driveitem-delta.md): they get it whichever ``status`` is asked."""
         for graph in self._graphs.values() if tenant_id is None else [self._graph_of(tenant_id)]:
             graph.delta.expire_tokens(status)
+            graph.drives.expire_tokens()
+
+    def sites(self, tenant_id: str | None = None) -> Sites:
+        """A tenant's SharePoint sites and libraries (the first tenant's when none is named)."""
+        graph = self._graph_of(tenant_id)
+        with self._lock:
+            if graph.tenant.tenant_id not in self._sites:
+                self._sites[graph.tenant.tenant_id] = Sites(graph.tenant, graph.page_tokens, graph.drives)
+            return self._sites[graph.tenant.tenant_id]
 
     def set_delta_replays(self, rate: float) -> None:
         """From now on, each delta page is shuffled, repeats one of its objects and replays one of an earlier
@@ -460,8 +473,9 @@ class GraphEmulator:
             )
 
     def _service_route(self, call: Call, graph: TenantGraph, segments: list[str]) -> Route | None:
-        """The activity logs, usage reports, OneDrive and Teams (``activity.py``, ``usage_reports.py``,
-        ``drives.py``, ``teams.py``); None for the directory's paths (``routes.py``)."""
+        """The activity logs, usage reports, OneDrive, SharePoint sites and Teams (``activity.py``,
+        ``usage_reports.py``, ``drives.py``, ``sites.py``, ``teams.py``); None for the directory's paths
+        (``routes.py``)."""
         resource, rest = (segments[0].lower(), segments[1:]) if segments else ("", [])
         lowered = [part.lower() for part in rest]
         if call.method != "GET":
@@ -474,6 +488,18 @@ class GraphEmulator:
             return Route(READ_FILES, 1, partial(self._drive_delta, graph, rest[0]))
         if resource == "drives" and len(rest) == 4 and lowered[1] == "items" and lowered[3] == "permissions":
             return Route(READ_FILES, 1, _json(lambda call: {"value": graph.drives.permissions(rest[0], rest[2])}))
+        if resource == "sites" and lowered == ["getallsites"]:
+            sites = self.sites(graph.tenant.tenant_id)
+            return Route(
+                READ_SITES, 1, lambda call, options: Answer(encode_json(sites.page_of_sites(call.base, options)))
+            )
+        if resource == "sites" and len(rest) == 2 and lowered[1] == "drives":
+            sites = self.sites(graph.tenant.tenant_id)
+            return Route(
+                READ_FILES,
+                1,
+                lambda call, options: Answer(encode_json(sites.page_of_drives(rest[0], call.base, options))),
+            )
         if resource == "teams" and not rest:
             return Route(LIST_TEAMS, 1, partial(self._teams_page, graph), LimitClass.TEAMS)
         if resource == "teams" and len(rest) == 1:

@@ -17,6 +17,7 @@ from m365_pipeline.defs.activity.assets import DAY_COMPLETE, IDS_UNIQUE_ACROSS_D
 from m365_pipeline.defs.directory.assets import IDS_UNIQUE, SOURCE_FULLY_LOADED
 from m365_pipeline.defs.directory.auth_methods import METHODS_BELONG_TO_USERS
 from m365_pipeline.defs.directory.checks import CONSUMED_UNITS_MATCH, LICENSES_HAVE_USERS
+from m365_pipeline.defs.drives.assets import LIBRARIES_ON_LISTED_SITES, PERMISSIONS_ON_LISTED_DRIVES, SHAREPOINT
 from m365_pipeline.defs.legacy.migration import ROWS_RECONCILE
 from m365_pipeline.defs.main_run import MainRunOutcome, run_main_job
 from m365_pipeline.defs.reports.assets import ONE_ROW_PER_USER, USER_LIST_KEY, report_matches_warehouse
@@ -27,6 +28,7 @@ from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
 from m365_pipeline.settings import load_settings
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.activity_tables import directory_audits
+from m365_pipeline.warehouse.drive_tables import site_libraries, site_library_item_permissions
 
 SEED = 31
 USERS = 120
@@ -186,6 +188,42 @@ def test_concealed_names_fail_names_not_concealed_as_a_warning(tenant: Synthetic
     assert checks and all(not check.passed and check.severity == dg.AssetCheckSeverity.WARN for check in checks)
 
 
+def test_rows_left_on_a_library_or_site_no_longer_listed_fail_the_sharepoint_checks(
+    tenant: SyntheticTenant, served: None
+) -> None:
+    defs = build_definitions(load_settings())
+    job = defs.resolve_job_def(SHAREPOINT.job_name)
+    first = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), partition_key=tenant.tenant_id)
+    assert {check.check_name: check.passed for check in first.get_asset_check_evaluations()} == {
+        PERMISSIONS_ON_LISTED_DRIVES: True,
+        LIBRARIES_ON_LISTED_SITES: True,
+    }
+    engine = sa.create_engine(load_settings().database_url)
+    with engine.begin() as connection:
+        permission = connection.execute(sa.select(site_library_item_permissions).limit(1)).one()
+        library = connection.execute(sa.select(site_libraries).limit(1)).one()
+        connection.execute(
+            sa.insert(site_library_item_permissions).values({**permission._mapping, "drive_id": "b!gone"})
+        )
+        connection.execute(sa.insert(site_libraries).values({**library._mapping, "drive_id": "b!x", "site_id": "gone"}))
+    engine.dispose()
+
+    # the warehouse step again, with no new batch to apply: the checks look at the tables as they are
+    warehouse_only = dg.AssetSelection.groups(SHAREPOINT.warehouse_group)
+    again = dg.materialize(
+        [asset for asset in defs.assets or [] if isinstance(asset, dg.AssetsDefinition)],
+        selection=warehouse_only,
+        partition_key=tenant.tenant_id,
+        resources=defs.resources,
+    )
+
+    checks = {check.check_name: check for check in again.get_asset_check_evaluations()}
+    assert checks[PERMISSIONS_ON_LISTED_DRIVES].passed is False
+    assert checks[PERMISSIONS_ON_LISTED_DRIVES].metadata["rows_on_unlisted_drives"].value == 1
+    assert checks[LIBRARIES_ON_LISTED_SITES].passed is False
+    assert checks[LIBRARIES_ON_LISTED_SITES].metadata["libraries_on_unlisted_sites"].value == 1
+
+
 def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
     defs = build_definitions(load_settings({"M365_DATA_DIR": "/tmp"}))
     names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
@@ -201,4 +239,6 @@ def test_every_check_of_the_catalog_has_a_failing_test_here() -> None:
         NAMES_NOT_CONCEALED,
         ROWS_RECONCILE,
         METHODS_BELONG_TO_USERS,
+        PERMISSIONS_ON_LISTED_DRIVES,
+        LIBRARIES_ON_LISTED_SITES,
     }

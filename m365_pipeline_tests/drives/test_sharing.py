@@ -23,11 +23,12 @@ EXPECTED = {
     "internal": "internal",
     "guest": "external_guest",
     "external": "external_domain",
+    "group": "internal",
 }
 
 
-def _shares(engine: sa.Engine) -> dict[tuple[str, str, str], str]:
-    table = drive_item_permissions
+def classified(engine: sa.Engine, table: sa.Table = drive_item_permissions) -> dict[tuple[str, str, str], str]:
+    """(drive, item, permission) -> classification of every grantee that is not an owner."""
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(table.c.drive_id, table.c.item_id, table.c.permission_id, table.c.classification).where(
@@ -51,7 +52,7 @@ def test_known_shares_are_classified_exactly_and_a_change_is_found_by_the_delta(
     onedrives = emulator._graphs[tenant.tenant_id].drives
     expected = {key: EXPECTED[kind] for key, kind in onedrives.kinds.items()}
     assert set(expected.values()) == set(EXPECTED.values())
-    assert _shares(engine) == expected
+    assert classified(engine) == expected
     licensed_members = [u for u in tenant.users if u["userType"] == "Member" and u["assignedLicenses"]]
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(drives)).scalar_one() == len(licensed_members)
@@ -70,9 +71,69 @@ def test_known_shares_are_classified_exactly_and_a_change_is_found_by_the_delta(
     ]
     assert second.resynced_drives == 0 and second.changed_items == 1 and len(permission_requests) == 1
     assert applied.batches == 1 and applied.last_batch == second.batch_id
-    now = _shares(engine)
+    now = classified(engine)
     assert now[(drive_id, item_id, "new-link")] == "anonymous"
     assert (drive_id, item_id, permission_id) not in now
     del expected[(drive_id, item_id, permission_id)]
     assert {key: value for key, value in now.items() if key[2] != "new-link"} == expected
     assert load_sharing(engine, store, tenant.tenant_id).batches == 0
+
+
+def _rows(engine: sa.Engine, table: sa.Table) -> set[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return {tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))}
+
+
+def _fresh_warehouse(tmp_path: Path, emulator: GraphEmulator, name: str) -> sa.Engine:
+    """A new warehouse loaded from a first (full) extraction of the emulator as it is now."""
+    store = RawStore(str(tmp_path / f"{name}-raw"))
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / f'{name}.db'}")
+    upgrade_to_head(engine)
+    extract_sharing(emulator_client(emulator, FakeClock()), store, emulator.tenant.tenant_id)
+    load_sharing(engine, store, emulator.tenant.tenant_id)
+    return engine
+
+
+def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(tmp_path: Path) -> None:
+    tenant = generate_tenant(44, 80)
+    emulator = GraphEmulator(tenant)
+    store = RawStore(str(tmp_path / "raw"))
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    upgrade_to_head(engine)
+    client = emulator_client(emulator, FakeClock())
+    extract_sharing(client, store, tenant.tenant_id)
+    load_sharing(engine, store, tenant.tenant_id)
+
+    onedrives = emulator._graphs[tenant.tenant_id].drives
+    by_kind: dict[str, list[tuple[str, str, str]]] = {}
+    for key, kind in onedrives.kinds.items():
+        by_kind.setdefault(kind, []).append(key)
+    removed, unshared = by_kind["anonymous"][0], by_kind["guest"][0]
+    onedrives.remove(removed[0], removed[1])  # a shared item deleted while the link is unused
+    onedrives.share(unshared[0], unshared[1], [])  # another's shares withdrawn
+    del onedrives.kinds[unshared]
+    emulator.expire_delta_tokens(410)
+    requests_before = len(emulator.requests)
+
+    batch = extract_sharing(client, store, tenant.tenant_id)
+    load_sharing(engine, store, tenant.tenant_id)
+
+    gone = [path for _, path, status in list(emulator.requests)[requests_before:] if status == 410]
+    assert batch.resynced_drives == batch.drives == len(gone) > 0
+    assert all("/root/delta?token=" in path for path in gone)
+    shares = classified(engine)
+    assert shares == {key: EXPECTED[kind] for key, kind in onedrives.kinds.items()}
+    assert not any(key[:2] == removed[:2] for key in shares) and not any(key[:2] == unshared[:2] for key in shares)
+    fresh = _fresh_warehouse(tmp_path, emulator, "fresh")
+    assert _rows(engine, drive_item_permissions) == _rows(fresh, drive_item_permissions)  # owners' rows included
+    assert _rows(engine, drives) == _rows(fresh, drives)
+
+    # the links the resync ended with are good again: the next run is a delta that finds the next removal
+    kept = by_kind["external"][0]
+    onedrives.remove(kept[0], kept[1])
+    after = extract_sharing(client, store, tenant.tenant_id)
+    load_sharing(engine, store, tenant.tenant_id)
+    assert after.resynced_drives == 0 and after.changed_items == 1
+    assert _rows(engine, drive_item_permissions) == _rows(
+        _fresh_warehouse(tmp_path, emulator, "again"), drive_item_permissions
+    )

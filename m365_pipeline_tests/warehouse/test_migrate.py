@@ -10,7 +10,7 @@ from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import VERSION_TABLE, current_revision, upgrade_to_head
 from m365_pipeline.warehouse.schema import metadata, skus
 
-HEAD = "0006_calls"
+HEAD = "0008_sites"
 
 
 def _schema_differences(engine: sa.Engine) -> list[object]:

@@ -1,8 +1,8 @@
 """Teams call records by UTC day of the call's start: the calls, their sessions, the sessions' segments, the
 segments' media streams with their quality figures, and the provenance of each loaded day.
 
-Revision ID: 0006_calls
-Revises: 0005_activity
+Revision ID: 0007_calls
+Revises: 0006_dirbatch
 Create Date: 2026-12-02
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_calls"
-down_revision: str | None = "0005_activity"
+revision: str = "0007_calls"
+down_revision: str | None = "0006_dirbatch"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
