@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from m365_pipeline.directory.relations import group_relation_pages
 from m365_pipeline.entities import ENTITIES, EntitySpec
 from m365_pipeline.graph.client import GraphClient
@@ -43,6 +45,9 @@ DIRECTORY_ENTITIES = (
 RELATION_READERS: dict[str, tuple[str, Callable[[GraphClient, Path], Iterator[list[dict[str, Any]]]]]] = {
     "group_relations": ("groups", group_relation_pages),
 }
+
+# what identifies a record where the id alone does not: a relation's row is one (group, relation, object) pair
+RECORD_KEYS = {"group_relations": ("groupId", "relation", "id")}
 
 ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows so far
 
@@ -126,6 +131,22 @@ def _relations(
             entity.permission,
         )
     return write_pages(entity, iter(()), destination, progress, dropped=entity.select)
+
+
+def record_key(entity: str) -> tuple[str, ...]:
+    """The columns that identify one record of ``entity``'s raw file."""
+    return RECORD_KEYS.get(entity, ("id",))
+
+
+def duplicate_or_missing_keys(store: RawStore, path: str, key: tuple[str, ...]) -> tuple[list[str], int]:
+    """Keys (``|``-joined) that occur more than once in the raw file at ``path``, and how many records lack one
+    of their parts (counted in Arrow, not in Python)."""
+    parts = [store.read_arrow_column(path, column) for column in key]
+    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+    missing = ids.null_count
+    counts = pc.value_counts(ids.drop_null())
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    return sorted(repeated.to_pylist()), missing
 
 
 def _looks_like_guid(text: str) -> bool:

@@ -13,7 +13,8 @@ read the over-limit counters. Bodies and answers are JSON; ``tenant`` (optional)
 - ``POST /_emulator/expire-delta-tokens`` ``{"tenant"?, "status": 400|410}``.
 - ``POST /_emulator/delta-replays`` ``{"rate": 0.3}``: the share of delta pages shuffled and replayed (0: off).
 - ``GET /_emulator/limits``: ``{"enabled", "overLimit": {tenant: {class: count}}}``; ``POST`` ``{"enabled"}``.
-- ``GET /_emulator/state?tenant=``: counts of the live directory and the change log's length.
+- ``GET /_emulator/state?tenant=``: counts of the live directory, the change log's length, the faults injected so
+  far by kind, and how many records a complete extract of the directory holds per raw entity (``extractCounts``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def answer_admin(
                     "groups": len(state.groups.live),
                     "deletedGroups": len(state.groups.deleted),
                     "changes": state.seq,
+                    "faults": {
+                        kind.value: count for kind, count in emulator.faults_for(state.tenant_id).counts.items()
+                    },
+                    "extractCounts": state.extract_counts(),
                 }
         return 404, {"error": {"code": "NotFound", "message": f"no emulator endpoint {method} /_emulator/{endpoint}"}}
     except (ChangeError, KeyError, ValueError, TypeError) as error:
