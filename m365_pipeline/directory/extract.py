@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from m365_pipeline.directory.delta import DELTA_RESOURCES, latest_delta_link
 from m365_pipeline.directory.relations import group_relation_pages
 from m365_pipeline.entities import ENTITIES, EntitySpec
 from m365_pipeline.graph.client import GraphClient
@@ -69,13 +70,16 @@ def extract_directory(
     """Take one complete extract of ``tenant``'s directory into ``store`` and publish its manifest.
 
     When every file equals the newest stored extract's, byte for byte, nothing is stored and that extract is
-    returned: a run that found no change leaves the store as it was.
+    returned: a run that found no change leaves the store as it was. The manifest carries the users and groups
+    deltaLinks taken before the first object was read, from which the incremental refresh continues.
     """
     identity = fetch_tenant(client)
     if _looks_like_guid(tenant) and identity.tenant_id.lower() != tenant.lower():
         raise TenantMismatchError(
             f"tenant {tenant}: Graph answered for directory {identity.tenant_id}; check M365_TENANT_ID"
         )
+    # before anything is read: a delta round from these links replays whatever changes while the extract runs
+    delta_links = {resource.name: latest_delta_link(client, resource) for resource in DELTA_RESOURCES}
     results: dict[str, ExtractResult] = {}
     with store.staging() as folder:
         for name in DIRECTORY_ENTITIES:
@@ -110,6 +114,7 @@ def extract_directory(
         extract_id=extract_id,
         taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
         files=files,
+        delta_links=delta_links,
     )
     store.publish_manifest(manifest)
     return DirectoryExtract(manifest, results, reused=False)
