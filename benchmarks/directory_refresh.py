@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from served_emulator import clean_environment, served_emulator
 
 from m365_pipeline.directory.delta import refresh_directory
 from m365_pipeline.directory.extract import extract_directory
@@ -38,7 +39,6 @@ from m365_pipeline.settings import load_settings
 from m365_pipeline.sources import graph_client
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import upgrade_to_head
-from served_emulator import clean_environment, served_emulator
 
 M365 = Path(sys.executable).with_name("m365")
 SEED = 365
@@ -108,9 +108,7 @@ def main() -> int:
             with graph_client(settings, tenant) as client:
                 rounds = refresh_directory(client, engine, first.tenant_id)
             delta_seconds = time.perf_counter() - started
-            described = "; ".join(
-                f"{r.resource}: {r.changed:,} written, {r.pages} pages" for r in rounds
-            )
+            described = "; ".join(f"{r.resource}: {r.changed:,} written, {r.pages} pages" for r in rounds)
             print(f"delta refresh after {changed:,} users changed: {delta_seconds:.2f} s ({described})", flush=True)
 
             check = full_refresh()

@@ -11,6 +11,11 @@ import dagster as dg
 from m365_pipeline.defs.activity.assets import ACTIVITY_ASSETS, build_activity_assets
 from m365_pipeline.defs.directory.assets import build_directory_assets
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.directory.refresh import (
+    DIRECTORY_DELTA_KEY,
+    build_directory_delta_asset,
+    build_directory_refresh_job,
+)
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.drives.assets import ONEDRIVE_ASSETS, build_drive_assets, build_onedrive_job
 from m365_pipeline.defs.exchange.assets import EXCHANGE_SOURCES, build_exchange_source_specs
@@ -32,8 +37,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = tenant_partitions(tenants)
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
-    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES
+    # the directory's incremental refresh has a job of its own: main stays the full extract
+    excluded |= ONEDRIVE_ASSETS | EXCHANGE_SOURCES | dg.AssetSelection.assets(DIRECTORY_DELTA_KEY)
     main_job = build_main_job(partitions, excluded=excluded)
+    directory_refresh_job = build_directory_refresh_job(partitions, excluded=dg.AssetSelection.groups("snapshots"))
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
@@ -42,6 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets = dg.with_source_code_references(
             [
                 *build_directory_assets(partitions),
+                build_directory_delta_asset(partitions),
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_usage_assets(partitions),
@@ -54,9 +62,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     core = dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[main_job, build_usage_job(partitions), build_teams_job(partitions), build_onedrive_job(partitions)],
+        jobs=[
+            main_job,
+            directory_refresh_job,
+            build_usage_job(partitions),
+            build_teams_job(partitions),
+            build_onedrive_job(partitions),
+        ],
         schedules=[build_daily_refresh(main_job, tenants)],
-        sensors=[build_directory_change_sensor(main_job, tenants)],
+        sensors=[build_directory_change_sensor(directory_refresh_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )
