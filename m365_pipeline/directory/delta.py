@@ -235,7 +235,8 @@ def sync_delta(
             applier = _Applier(connection, tenant_id, resource, at)
             result = applier.round(client, None)
         _store_link(connection, tenant_id, resource.name, result.delta_link, at)
-        changes = {name: dict(counts) for name, counts in result.tables.items() if any(counts.values())}
+        changes = {name: {kind: n for kind, n in counts.items() if n} for name, counts in result.tables.items()}
+        changes = {name: counts for name, counts in changes.items() if counts}
         if changes:
             tables = ["users", "user_licenses"] if resource is USERS else ["groups", "group_members"]
             record_history(connection, tenant_id, at, current_tables=tables)
