@@ -62,6 +62,7 @@ Record = dict[str, Any]
 Converter = Callable[[Any], Any]
 
 SYNC_STATE_NOT_FOUND = "syncStateNotFound"
+PAIRS_PER_STATEMENT = 2_000  # (group, member) pairs in one statement: 4,000 parameters, within every driver's limit
 
 
 def _text_list(value: Any) -> str:
@@ -611,22 +612,16 @@ class _Applier:
     def _apply_members(self, members: dict[tuple[str, str], str | None]) -> int:
         """Add and remove the batch's memberships (``members@delta``); returns how many changed."""
         table = schema.group_members
-        pairs = list(members)
-        present = {
-            (row.group_id, row.member_id)
-            for row in self.connection.execute(
-                sa.select(table.c.group_id, table.c.member_id).where(
-                    table.c.tenant_id == self.tenant_id, sa.tuple_(table.c.group_id, table.c.member_id).in_(pairs)
-                )
+        pair_of = sa.tuple_(table.c.group_id, table.c.member_id)
+        present: set[tuple[str, str]] = set()
+        for pairs in _chunks(list(members)):  # a large group's members@delta can fill a page: bound the parameters
+            query = sa.select(table.c.group_id, table.c.member_id).where(
+                table.c.tenant_id == self.tenant_id, pair_of.in_(pairs)
             )
-        }
+            present.update((row.group_id, row.member_id) for row in self.connection.execute(query))
         removed = [pair for pair, kind in members.items() if kind is None and pair in present]
-        if removed:
-            self.connection.execute(
-                sa.delete(table).where(
-                    table.c.tenant_id == self.tenant_id, sa.tuple_(table.c.group_id, table.c.member_id).in_(removed)
-                )
-            )
+        for pairs in _chunks(removed):
+            self.connection.execute(sa.delete(table).where(table.c.tenant_id == self.tenant_id, pair_of.in_(pairs)))
         added = [
             {"tenant_id": self.tenant_id, "group_id": group_id, "member_id": member_id, "member_type": kind or None}
             for (group_id, member_id), kind in members.items()
@@ -685,6 +680,11 @@ class _Applier:
                 extract_id=None,
             )
         )
+
+
+def _chunks(items: list[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    for start in range(0, len(items), PAIRS_PER_STATEMENT):
+        yield items[start : start + PAIRS_PER_STATEMENT]
 
 
 def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
