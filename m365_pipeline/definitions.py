@@ -17,6 +17,11 @@ from m365_pipeline.defs.directory.auth_methods import (
     build_auth_methods_job,
 )
 from m365_pipeline.defs.directory.checks import build_directory_checks
+from m365_pipeline.defs.directory.refresh import (
+    DIRECTORY_DELTA_KEY,
+    build_directory_delta_asset,
+    build_directory_refresh_job,
+)
 from m365_pipeline.defs.directory.sensors import build_directory_change_sensor
 from m365_pipeline.defs.drives.assets import (
     ONEDRIVE_ASSETS,
@@ -44,8 +49,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # snapshots have jobs of their own; legacy files, activity days and the services are partitioned otherwise
     excluded = dg.AssetSelection.groups("snapshots", "legacy") | ACTIVITY_ASSETS | USAGE_ASSETS | TEAMS_ASSETS
     excluded |= ONEDRIVE_ASSETS | SHAREPOINT_ASSETS | EXCHANGE_SOURCES | CALL_ASSETS
+    # the directory's incremental refresh has a job of its own: main stays the full extract
+    excluded |= dg.AssetSelection.assets(DIRECTORY_DELTA_KEY)
     excluded |= AUTH_METHODS_ASSETS  # opt-in: one request per user
     main_job = build_main_job(partitions, excluded=excluded)
+    directory_refresh_job = build_directory_refresh_job(partitions, excluded=dg.AssetSelection.groups("snapshots"))
     with warnings.catch_warnings():
         # Code references (the UI's link from an asset to its source) are a beta API, partitioned asset checks a
         # preview one; both are worth it: the link, and checks that run per tenant.
@@ -55,6 +63,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             [
                 *build_directory_assets(partitions),
                 *build_auth_methods_assets(partitions),
+                build_directory_delta_asset(partitions),
                 *build_report_assets(partitions),
                 *build_activity_assets(tenants),
                 *build_call_assets(tenants),
@@ -70,13 +79,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=checks,
         jobs=[
             main_job,
+            directory_refresh_job,
             build_usage_job(partitions),
             build_teams_job(partitions),
             *build_sharing_jobs(partitions),
             build_auth_methods_job(partitions),
         ],
         schedules=[build_daily_refresh(main_job, tenants)],
-        sensors=[build_directory_change_sensor(main_job, tenants)],
+        sensors=[build_directory_change_sensor(directory_refresh_job, tenants)],
         resources=build_resources(),
         loggers={"progress": progress_logger},
     )

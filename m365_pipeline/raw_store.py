@@ -26,7 +26,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,9 @@ class ExtractManifest:
     extract_id: str
     taken_at: str  # ISO 8601 UTC
     files: dict[str, StoredFile]
+    # per delta-tracked collection (users, groups), a deltaLink taken before the extract began: a delta round
+    # from it replays every change the extract might have missed (not part of the digest)
+    delta_links: dict[str, str] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:

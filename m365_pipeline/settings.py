@@ -79,7 +79,8 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "EMULATOR_USERS": ("500", "Number of users in each synthetic tenant."),
     "EMULATOR_FAULTS": (
         "",
-        "Fault injection, e.g. `429=0.05,retry_after=1,429_bare=0.01,503=0.02,504=0,drop=0.01,seed=7`.",
+        "Fault injection, e.g. `429=0.08,retry_after=0-2,429_bare=0.02,503=0.02,504=0,drop=0.01,seed=7` "
+        "(`retry_after`: seconds, or a range each 429 draws from).",
     ),
     "PAGE_SIZE": ("999", "`$top` for paged Graph collections (1..999)."),
     "MAX_RETRIES": ("6", "Retries of one Graph request on 429/503/504/connection errors before failing."),
@@ -187,7 +188,8 @@ class FaultRates:
     """Probabilities (0..1) that the emulator answers one request with a fault instead of the data."""
 
     throttle: float = 0.0  # 429 with Retry-After
-    retry_after: float = 1.0  # seconds sent in Retry-After
+    retry_after: float = 1.0  # seconds sent in Retry-After (the least, when retry_after_max draws a range)
+    retry_after_max: float | None = None  # each 429 draws its Retry-After from [retry_after, retry_after_max]
     throttle_bare: float = 0.0  # 429 without Retry-After
     unavailable: float = 0.0  # 503
     gateway_timeout: float = 0.0  # 504
@@ -212,6 +214,10 @@ class FaultRates:
             attribute = cls._KEYS.get(key.strip())
             if not sep or attribute is None:
                 raise SettingsError(f"{setting}: '{item}' is not one of {', '.join(k + '=' for k in cls._KEYS)}")
+            if attribute == "retry_after" and "-" in raw.strip()[1:]:
+                least, _, most = raw.strip().partition("-")
+                values.update(cls._retry_after_range(least, most, item, setting))
+                continue
             try:
                 number = int(raw) if attribute == "seed" else float(raw)
             except ValueError:
@@ -224,9 +230,21 @@ class FaultRates:
                 raise SettingsError(f"{setting}: '{item}' must not be negative")
             values[attribute] = number
         rates = cls(**values)  # type: ignore[arg-type]
+        if rates.retry_after_max is not None and rates.retry_after_max < rates.retry_after:
+            raise SettingsError(f"{setting}: the retry_after range ends before it starts")
         if rates.total > 1.0:
             raise SettingsError(f"{setting}: the fault probabilities add up to more than 1")
         return rates
+
+    @staticmethod
+    def _retry_after_range(least: str, most: str, item: str, setting: str) -> dict[str, float]:
+        try:
+            bounds = float(least), float(most)
+        except ValueError:
+            raise SettingsError(f"{setting}: '{item}' does not hold a number or a range A-B") from None
+        if not all(math.isfinite(bound) and bound >= 0 for bound in bounds):
+            raise SettingsError(f"{setting}: '{item}' must be finite seconds, not negative")
+        return {"retry_after": bounds[0], "retry_after_max": bounds[1]}
 
     @property
     def total(self) -> float:

@@ -343,6 +343,17 @@ def test_fault_rates_parse() -> None:
     assert FaultRates.parse("") == FaultRates()
 
 
+def test_fault_rates_parse_a_retry_after_range() -> None:
+    rates = FaultRates.parse("429=0.08,retry_after=0-2,429_bare=0.02")
+    assert (rates.throttle, rates.retry_after, rates.retry_after_max, rates.throttle_bare) == (0.08, 0.0, 2.0, 0.02)
+
+
+@pytest.mark.parametrize("text", ["retry_after=2-1", "retry_after=0-x", "retry_after=0-inf"])
+def test_a_bad_retry_after_range_names_the_setting(text: str) -> None:
+    with pytest.raises(SettingsError, match="M365_EMULATOR_FAULTS"):
+        FaultRates.parse(text)
+
+
 def test_the_readme_table_is_settings_doc() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `M365_([A-Z_0-9]+)` \| (.*?) \| (.*) \|$", readme, flags=re.MULTILINE)

@@ -20,26 +20,39 @@ Graph's rules it follows (reference/graph_api.md, concepts/delta-query-*.md):
   which REPLACES the known set: whatever the full round does not list is removed at its end, so deletions no
   delta reported are applied too.
 
-Memory holds one page at a time (and, in a full round, the ids seen go to a TEMP table, not to Python).
+Where a round starts: a full publication stores the links its extract took before it began
+(``store_delta_links``), so the first round after it replays only what changed since; ``refresh_directory``
+(the ``warehouse/directory_delta`` asset) runs a users round and a groups round. A round that changed the tables
+records its history and an entry in the extract ledger (like a publication: readers of the ledger see the change,
+and an older full extract is refused as stale).
+
+A page is applied in batches of objects that each appear once (a repeated object starts the next batch, so page
+order holds): one read of the rows the batch touches, then only what differs is written, one statement or one
+executemany per kind of write, never a round trip per object. Memory holds one page at a time (and, in a full
+round, the ids seen go to a TEMP table, not to Python).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from m365_pipeline.entities.types import parse_graph_timestamp
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.graph.errors import GraphError
+from m365_pipeline.raw_store import new_extract_id
 from m365_pipeline.warehouse import schema, staging
+from m365_pipeline.warehouse.consistency import count_tenant_rows
 from m365_pipeline.warehouse.history import record_history
+from m365_pipeline.warehouse.ledger import PublishedExtract, TableCounts, record_extract
 from m365_pipeline.warehouse.normalize import LIST_SEPARATOR, group_kind
 from m365_pipeline.warehouse.publish import tenant_lock_key
 
@@ -49,6 +62,7 @@ Record = dict[str, Any]
 Converter = Callable[[Any], Any]
 
 SYNC_STATE_NOT_FOUND = "syncStateNotFound"
+PAIRS_PER_STATEMENT = 2_000  # (group, member) pairs in one statement: 4,000 parameters, within every driver's limit
 
 
 def _text_list(value: Any) -> str:
@@ -160,7 +174,7 @@ GROUPS = DeltaResource(
     required=("mail_enabled", "security_enabled", "group_types", "kind", "is_dynamic"),
 )
 
-RESOURCES = {resource.name: resource for resource in (USERS, GROUPS)}
+DELTA_RESOURCES = (USERS, GROUPS)
 
 
 @dataclass(frozen=True)
@@ -174,6 +188,7 @@ class DeltaRound:
     deleted: int  # removed by @removed deleted, or (full round) by their absence
     membership_changes: int
     delta_link: str
+    table_changes: dict[str, dict[str, int]]  # per table the round changed: rows inserted, updated, deleted
 
 
 class DeltaLinkMissing(GraphError):
@@ -221,8 +236,12 @@ def sync_delta(
             applier = _Applier(connection, tenant_id, resource, at)
             result = applier.round(client, None)
         _store_link(connection, tenant_id, resource.name, result.delta_link, at)
-        tables = ["users", "user_licenses"] if resource is USERS else ["groups", "group_members"]
-        record_history(connection, tenant_id, at, current_tables=tables)
+        changes = {name: {kind: n for kind, n in counts.items() if n} for name, counts in result.tables.items()}
+        changes = {name: counts for name, counts in changes.items() if counts}
+        if changes:
+            tables = ["users", "user_licenses"] if resource is USERS else ["groups", "group_members"]
+            record_history(connection, tenant_id, at, current_tables=tables)
+            _record_in_ledger(connection, tenant_id, result.delta_link, changes)
         applier.drop_temporary()
     return DeltaRound(
         resource=resource.name,
@@ -234,7 +253,36 @@ def sync_delta(
         deleted=result.deleted,
         membership_changes=result.membership_changes,
         delta_link=result.delta_link,
+        table_changes=changes,
     )
+
+
+def refresh_directory(
+    client: GraphClient, engine: sa.Engine, tenant_id: str, *, at: datetime | None = None
+) -> list[DeltaRound]:
+    """The directory's incremental refresh: one users round and one groups round (each its own transaction),
+    from the links the last full publication or round left."""
+    at = at or datetime.now(UTC)
+    return [sync_delta(client, engine, tenant_id, resource, at=at) for resource in DELTA_RESOURCES]
+
+
+def _record_in_ledger(connection: sa.Connection, tenant_id: str, link: str, changes: dict[str, dict[str, int]]) -> None:
+    """A round that changed the tables is recorded in the extract ledger like a publication (its id sorts by
+    time): what reads the ledger sees the warehouse changed (a report is written again), and a full extract
+    taken before the round is refused as stale rather than rolling the tables back."""
+    tables = {
+        name: TableCounts(
+            rows=count_tenant_rows(connection, schema.TABLES[name], tenant_id),
+            inserted=counts.get("inserted", 0),
+            updated=counts.get("updated", 0),
+            deleted=counts.get("deleted", 0),
+            quarantined=0,
+        )
+        for name, counts in changes.items()
+    }
+    published_at = datetime.now(UTC)
+    digest = hashlib.sha256(f"delta|{link}".encode()).hexdigest()
+    record_extract(connection, PublishedExtract(tenant_id, new_extract_id(published_at), digest, published_at, tables))
 
 
 def _sync_state_lost(error: GraphError) -> bool:
@@ -287,10 +335,35 @@ class _Counts:
     soft_deleted: int = 0
     deleted: int = 0
     membership_changes: int = 0
+    # per table: rows inserted, updated and deleted (what the round really changed, for the extract ledger)
+    tables: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+
+@dataclass
+class _Batch:
+    """Consecutive objects of one page in which no object appears twice, so their changes commute and apply
+    together, set-based: a repeated object (or a membership naming an object deleted before it) starts the next
+    batch, which keeps page order where it matters."""
+
+    upserts: dict[str, dict[str, Any]] = field(default_factory=dict)  # object id -> the columns it carries
+    soft_deleted: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    licences: dict[str, list[Record]] = field(default_factory=dict)  # user id -> its assignedLicenses
+    members: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (group, member) -> type; None: removed
+    ids: set[str] = field(default_factory=set)
+
+    def takes(self, object_id: str, removal: str | None, member_ids: set[str]) -> bool:
+        if object_id in self.ids:
+            return False
+        if removal == "deleted" and any(object_id == member for _, member in self.members):
+            return False
+        return not member_ids & set(self.deleted)
 
 
 class _Applier:
-    """Applies the pages of one round to the tenant's tables on ``connection`` (inside the round's transaction)."""
+    """Applies the pages of one round to the tenant's tables on ``connection`` (inside the round's transaction),
+    a batch of objects at a time: one read of the rows the batch touches, then only the rows that differ written,
+    each kind of write in one statement (or one executemany)."""
 
     def __init__(self, connection: sa.Connection, tenant_id: str, resource: DeltaResource, at: datetime) -> None:
         self.connection = connection
@@ -301,14 +374,16 @@ class _Applier:
         self.records = 0
         self._seen: sa.Table | None = None
         self._seen_members: sa.Table | None = None
+        self._counts = _Counts(full=False)
 
     def round(self, client: GraphClient, link: str | None) -> _Counts:
-        counts = _Counts(full=link is None)
+        self._counts = counts = _Counts(full=link is None)
         if counts.full:
             self._create_seen_tables()
         for page in iter_delta_pages(client, link or self.resource.first_url):
             counts.pages += 1
-            self._apply_page(page["value"], counts)
+            for batch in self._batches(page["value"]):
+                self._apply(batch)
             counts.delta_link = page.get("@odata.deltaLink") or counts.delta_link
         if counts.full:
             counts.deleted += self._remove_unseen()
@@ -332,7 +407,10 @@ class _Applier:
             self._seen_members = staging.staging_table("delta_seen_members", columns, dialect)
             self._seen_members.create(self.connection)
 
-    def _apply_page(self, objects: list[Record], counts: _Counts) -> None:
+    # --- reading a page into batches ------------------------------------------------------------------
+
+    def _batches(self, objects: list[Record]) -> Iterator[_Batch]:
+        batch = _Batch()
         for item in objects:
             self.records += 1
             object_id = _lower(item.get("id"))
@@ -340,29 +418,41 @@ class _Applier:
                 self._quarantine(item, "id", "missing")
                 continue
             removed = item.get("@removed")
+            removal = None
             if isinstance(removed, dict):
-                if removed.get("reason") == "changed":
-                    counts.soft_deleted += self._soft_delete(object_id)
-                    self._saw(object_id)
-                else:
-                    counts.deleted += self._delete(object_id)
+                removal = "changed" if removed.get("reason") == "changed" else "deleted"
+            members = self._members_delta(item) if removal is None and self.resource is GROUPS else {}
+            if not batch.takes(object_id, removal, set(members)):
+                yield batch
+                batch = _Batch()
+            batch.ids.add(object_id)
+            if removal == "changed":
+                batch.soft_deleted.append(object_id)
+                continue
+            if removal == "deleted":
+                batch.deleted.append(object_id)
                 continue
             try:
-                values = self._values(item)
+                batch.upserts[object_id] = self._values(item)
             except ValueError as error:
                 self._quarantine(item, "", str(error))
                 continue
-            if self.resource is GROUPS and self._is_soft_deleted(object_id):
-                # a restored group comes back with all its members: what was known before its deletion is stale
-                # (changes made just before a deletion are not reported: the round reports the deletion only)
-                counts.membership_changes += self._clear_members(object_id)
-            self._upsert(object_id, values)
-            self._saw(object_id)
-            counts.changed += 1
             if self.resource is USERS and "assignedLicenses" in item:
-                self._replace_licenses(object_id, item["assignedLicenses"] or [])
-            if self.resource is GROUPS:
-                counts.membership_changes += self._apply_members(object_id, item.get("members@delta") or [])
+                batch.licences[object_id] = item["assignedLicenses"] or []
+            batch.members.update({(object_id, member): kind for member, kind in members.items()})
+        if batch.ids:
+            yield batch
+
+    def _members_delta(self, item: Record) -> dict[str, str | None]:
+        """member id -> its @odata.type, or None for a removal (the last entry of a member wins)."""
+        members: dict[str, str | None] = {}
+        for member in item.get("members@delta") or []:
+            member_id = _lower(member.get("id"))
+            if not isinstance(member_id, str) or not member_id:
+                self._quarantine(member, "members@delta.id", "missing", table="group_members")
+                continue
+            members[member_id] = None if isinstance(member.get("@removed"), dict) else member.get("@odata.type", "")
+        return members
 
     def _values(self, item: Record) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -381,119 +471,173 @@ class _Applier:
             values["is_dynamic"] = "DynamicMembership" in group_types
         return values
 
-    def _upsert(self, object_id: str, values: dict[str, Any]) -> None:
-        """Write the properties present; a new object needs the required ones (else only an existing row
-        changes: an update for an object this warehouse never saw carries too little to insert it)."""
-        table = self.table
-        values = {**values, "deleted_at": None}
-        key = {"tenant_id": self.tenant_id, "id": object_id}
-        if all(column in values for column in self.resource.required):
-            dialect_insert = postgresql.insert if self.connection.dialect.name == "postgresql" else sqlite.insert
-            statement = dialect_insert(table).values(**key, **values)
-            statement = statement.on_conflict_do_update(
-                index_elements=["tenant_id", "id"], set_={column: statement.excluded[column] for column in values}
-            )
-            self.connection.execute(statement)
-            return
-        self.connection.execute(
-            sa.update(table).where(table.c.tenant_id == self.tenant_id, table.c.id == object_id).values(**values)
-        )
+    # --- applying a batch -----------------------------------------------------------------------------
 
-    def _is_soft_deleted(self, object_id: str) -> bool:
-        table = self.table
-        deleted_at = self.connection.execute(
-            sa.select(table.c.deleted_at).where(table.c.tenant_id == self.tenant_id, table.c.id == object_id)
-        ).scalar_one_or_none()
-        return deleted_at is not None
-
-    def _clear_members(self, group_id: str) -> int:
-        members = schema.group_members
-        return self.connection.execute(
-            sa.delete(members).where(members.c.tenant_id == self.tenant_id, members.c.group_id == group_id)
-        ).rowcount
-
-    def _soft_delete(self, object_id: str) -> int:
-        table = self.table
-        return self.connection.execute(
-            sa.update(table)
-            .where(table.c.tenant_id == self.tenant_id, table.c.id == object_id, table.c.deleted_at.is_(None))
-            .values(deleted_at=self.at)
-        ).rowcount
-
-    def _delete(self, object_id: str) -> int:
-        members = schema.group_members
-        tenant = self.tenant_id
-        if self.resource is USERS:
-            licenses = schema.user_licenses
-            self.connection.execute(
-                sa.delete(licenses).where(licenses.c.tenant_id == tenant, licenses.c.user_id == object_id)
-            )
-        else:
-            self.connection.execute(
-                sa.delete(members).where(members.c.tenant_id == tenant, members.c.group_id == object_id)
-            )
-        self.connection.execute(
-            sa.delete(members).where(members.c.tenant_id == tenant, members.c.member_id == object_id)
-        )
-        table = self.table
-        return self.connection.execute(
-            sa.delete(table).where(table.c.tenant_id == tenant, table.c.id == object_id)
-        ).rowcount
-
-    def _replace_licenses(self, user_id: str, assigned: list[Record]) -> None:
-        licenses = schema.user_licenses
-        self.connection.execute(
-            sa.delete(licenses).where(licenses.c.tenant_id == self.tenant_id, licenses.c.user_id == user_id)
-        )
-        rows: dict[str, dict[str, Any]] = {}
-        for index, license_ in enumerate(assigned):
-            sku_id = _lower(license_.get("skuId")) if isinstance(license_, dict) else None
-            if not isinstance(sku_id, str) or not sku_id:
-                self._quarantine(license_, f"assignedLicenses[{index}].skuId", "missing", table="user_licenses")
-                continue
-            plans = sorted(_lower(plan) for plan in license_.get("disabledPlans") or [])
-            rows.setdefault(
-                sku_id,
-                {
-                    "tenant_id": self.tenant_id,
-                    "user_id": user_id,
-                    "sku_id": sku_id,
-                    "disabled_plans": LIST_SEPARATOR.join(plans),
-                },
-            )
-        if rows:
-            self.connection.execute(sa.insert(licenses), list(rows.values()))
-
-    def _apply_members(self, group_id: str, members_delta: list[Record]) -> int:
-        members = schema.group_members
-        changes = 0
-        for member in members_delta:
-            member_id = _lower(member.get("id"))
-            if not isinstance(member_id, str) or not member_id:
-                self._quarantine(member, "members@delta.id", "missing", table="group_members")
-                continue
-            where = sa.and_(
-                members.c.tenant_id == self.tenant_id, members.c.group_id == group_id, members.c.member_id == member_id
-            )
-            if isinstance(member.get("@removed"), dict):
-                changes += self.connection.execute(sa.delete(members).where(where)).rowcount
-                continue
-            member_type = member.get("@odata.type")
-            exists = self.connection.execute(sa.select(members.c.member_id).where(where)).first()
-            if exists is None:
-                self.connection.execute(
-                    sa.insert(members).values(
-                        tenant_id=self.tenant_id, group_id=group_id, member_id=member_id, member_type=member_type
-                    )
-                )
-                changes += 1
-            if self._seen_members is not None:
-                self.connection.execute(sa.insert(self._seen_members).values(group_id=group_id, member_id=member_id))
-        return changes
-
-    def _saw(self, object_id: str) -> None:
+    def _apply(self, batch: _Batch) -> None:
+        table, counts = self.table, self._counts
+        existing = {
+            row["id"]: row
+            for row in self.connection.execute(
+                sa.select(table).where(table.c.tenant_id == self.tenant_id, table.c.id.in_(sorted(batch.ids)))
+            ).mappings()
+        }
+        gone = [object_id for object_id in batch.deleted if object_id in existing]
+        if gone:
+            self._delete(gone)
+            counts.deleted += len(gone)
+        soft = [object_id for object_id in batch.soft_deleted if object_id in existing]
+        soft = [object_id for object_id in soft if existing[object_id]["deleted_at"] is None]
+        self._write_updates({object_id: {"deleted_at": self.at} for object_id in soft})
+        counts.soft_deleted += len(soft)
+        if self.resource is GROUPS:
+            # a restored group comes back with all its members: what was known before its deletion is stale
+            # (changes made just before a deletion are not reported: the round reports the deletion only)
+            restored = [gid for gid in batch.upserts if gid in existing and existing[gid]["deleted_at"] is not None]
+            counts.membership_changes += self._delete_where(schema.group_members, "group_id", restored)
+        self._upsert(batch.upserts, existing)
+        counts.changed += len(batch.upserts)
+        if batch.licences:
+            self._replace_licences(batch.licences)
+        if batch.members:
+            counts.membership_changes += self._apply_members(batch.members)
         if self._seen is not None:
-            self.connection.execute(sa.insert(self._seen).values(id=object_id))
+            seen = [{"id": object_id} for object_id in [*batch.soft_deleted, *batch.upserts]]
+            staging.write_rows(self.connection, self._seen, seen)
+
+    def _upsert(self, upserts: dict[str, dict[str, Any]], existing: Mapping[str, sa.RowMapping]) -> None:
+        """Insert the new objects that carry the required properties (an update for an object this warehouse
+        never saw carries too little to insert it: it is left out) and write, for known ones, the properties
+        that differ (a restored object loses its ``deleted_at``)."""
+        inserts, updates = [], {}
+        for object_id, values in upserts.items():
+            values = {**values, "deleted_at": None}
+            row = existing.get(object_id)
+            if row is None:
+                if all(column in values for column in self.resource.required):
+                    inserts.append(values | {"tenant_id": self.tenant_id, "id": object_id})
+                continue
+            differs = {column: value for column, value in values.items() if row[column] != value}
+            if differs:
+                updates[object_id] = differs
+        for rows in _by_columns(inserts).values():
+            self.connection.execute(sa.insert(self.table), rows)
+            self._counts.tables[self.table.name]["inserted"] += len(rows)
+        self._write_updates(updates)
+
+    def _write_updates(self, updates: dict[str, dict[str, Any]]) -> None:
+        """Each object's changed columns: one executemany per set of columns."""
+        table = self.table
+        rows = [
+            {"_tenant": self.tenant_id, "_id": object_id, **{f"_{column}": value for column, value in values.items()}}
+            for object_id, values in updates.items()
+        ]
+        for names, group in _by_columns(rows).items():
+            columns = sorted(name.removeprefix("_") for name in names - {"_tenant", "_id"})
+            statement = (
+                sa.update(table)
+                .where(table.c.tenant_id == sa.bindparam("_tenant"), table.c.id == sa.bindparam("_id"))
+                .values({column: sa.bindparam(f"_{column}", type_=table.c[column].type) for column in columns})
+            )
+            self.connection.execute(statement, group)
+        self._counts.tables[table.name]["updated"] += len(updates)
+
+    def _delete(self, object_ids: list[str]) -> None:
+        """Remove the objects with their licences (users) or members (groups) and their memberships."""
+        if self.resource is USERS:
+            self._delete_where(schema.user_licenses, "user_id", object_ids)
+        else:
+            self._delete_where(schema.group_members, "group_id", object_ids)
+        self._delete_where(schema.group_members, "member_id", object_ids)
+        self._delete_where(self.table, "id", object_ids)
+
+    def _delete_where(self, table: sa.Table, column: str, values: list[str]) -> int:
+        if not values:
+            return 0
+        return self._count_deleted(table, table.c.tenant_id == self.tenant_id, table.c[column].in_(values))
+
+    def _replace_licences(self, assigned: dict[str, list[Record]]) -> None:
+        """Make each user's licences those of its assignedLicenses: only the differences are written."""
+        licences = schema.user_licenses
+        wanted: dict[tuple[str, str], str] = {}
+        for user_id, entries in assigned.items():
+            for index, licence in enumerate(entries):
+                sku_id = _lower(licence.get("skuId")) if isinstance(licence, dict) else None
+                if not isinstance(sku_id, str) or not sku_id:
+                    self._quarantine(licence, f"assignedLicenses[{index}].skuId", "missing", table="user_licenses")
+                    continue
+                plans = sorted(_lower(plan) for plan in licence.get("disabledPlans") or [])
+                wanted.setdefault((user_id, sku_id), LIST_SEPARATOR.join(plans))
+        held = {
+            (row.user_id, row.sku_id): row.disabled_plans
+            for row in self.connection.execute(
+                sa.select(licences.c.user_id, licences.c.sku_id, licences.c.disabled_plans).where(
+                    licences.c.tenant_id == self.tenant_id, licences.c.user_id.in_(list(assigned))
+                )
+            )
+        }
+        dropped = [pair for pair in held if pair not in wanted]
+        if dropped:
+            self.connection.execute(
+                sa.delete(licences).where(
+                    licences.c.tenant_id == self.tenant_id,
+                    sa.tuple_(licences.c.user_id, licences.c.sku_id).in_(dropped),
+                )
+            )
+        changed = [
+            {"_tenant": self.tenant_id, "_user": user_id, "_sku": sku_id, "_plans": plans}
+            for (user_id, sku_id), plans in wanted.items()
+            if (user_id, sku_id) in held and held[(user_id, sku_id)] != plans
+        ]
+        if changed:
+            self.connection.execute(
+                sa.update(licences)
+                .where(
+                    licences.c.tenant_id == sa.bindparam("_tenant"),
+                    licences.c.user_id == sa.bindparam("_user"),
+                    licences.c.sku_id == sa.bindparam("_sku"),
+                )
+                .values(disabled_plans=sa.bindparam("_plans")),
+                changed,
+            )
+        added = [
+            {"tenant_id": self.tenant_id, "user_id": user_id, "sku_id": sku_id, "disabled_plans": plans}
+            for (user_id, sku_id), plans in wanted.items()
+            if (user_id, sku_id) not in held
+        ]
+        if added:
+            self.connection.execute(sa.insert(licences), added)
+        table_counts = self._counts.tables[licences.name]
+        table_counts.update(inserted=len(added), updated=len(changed), deleted=len(dropped))
+
+    def _apply_members(self, members: dict[tuple[str, str], str | None]) -> int:
+        """Add and remove the batch's memberships (``members@delta``); returns how many changed."""
+        table = schema.group_members
+        pair_of = sa.tuple_(table.c.group_id, table.c.member_id)
+        present: set[tuple[str, str]] = set()
+        for pairs in _chunks(list(members)):  # a large group's members@delta can fill a page: bound the parameters
+            query = sa.select(table.c.group_id, table.c.member_id).where(
+                table.c.tenant_id == self.tenant_id, pair_of.in_(pairs)
+            )
+            present.update((row.group_id, row.member_id) for row in self.connection.execute(query))
+        removed = [pair for pair, kind in members.items() if kind is None and pair in present]
+        for pairs in _chunks(removed):
+            self.connection.execute(sa.delete(table).where(table.c.tenant_id == self.tenant_id, pair_of.in_(pairs)))
+        added = [
+            {"tenant_id": self.tenant_id, "group_id": group_id, "member_id": member_id, "member_type": kind or None}
+            for (group_id, member_id), kind in members.items()
+            if kind is not None and (group_id, member_id) not in present
+        ]
+        if added:
+            self.connection.execute(sa.insert(table), added)
+        self._counts.tables[table.name].update(inserted=len(added), deleted=len(removed))
+        if self._seen_members is not None:
+            listed = [
+                {"group_id": group, "member_id": member}
+                for (group, member), kind in members.items()
+                if kind is not None
+            ]
+            staging.write_rows(self.connection, self._seen_members, listed)
+        return len(added) + len(removed)
 
     def _remove_unseen(self) -> int:
         """End of a full round: what it did not list is gone (with its licences and memberships)."""
@@ -503,27 +647,23 @@ class _Applier:
         members = schema.group_members
         if self.resource is USERS:
             licenses = schema.user_licenses
-            self.connection.execute(
-                sa.delete(licenses).where(licenses.c.tenant_id == tenant, licenses.c.user_id.in_(gone))
-            )
+            self._count_deleted(licenses, licenses.c.tenant_id == tenant, licenses.c.user_id.in_(gone))
         else:
-            self.connection.execute(
-                sa.delete(members).where(members.c.tenant_id == tenant, members.c.group_id.in_(gone))
-            )
+            self._count_deleted(members, members.c.tenant_id == tenant, members.c.group_id.in_(gone))
             assert self._seen_members is not None
             listed = self._seen_members
-            self.connection.execute(
-                sa.delete(members).where(
-                    members.c.tenant_id == tenant,
-                    ~sa.exists().where(
-                        listed.c.group_id == members.c.group_id, listed.c.member_id == members.c.member_id
-                    ),
-                )
+            self._count_deleted(
+                members,
+                members.c.tenant_id == tenant,
+                ~sa.exists().where(listed.c.group_id == members.c.group_id, listed.c.member_id == members.c.member_id),
             )
-        self.connection.execute(sa.delete(members).where(members.c.tenant_id == tenant, members.c.member_id.in_(gone)))
-        return self.connection.execute(
-            sa.delete(table).where(table.c.tenant_id == tenant, table.c.id.not_in(sa.select(seen.c.id)))
-        ).rowcount
+        self._count_deleted(members, members.c.tenant_id == tenant, members.c.member_id.in_(gone))
+        return self._count_deleted(table, table.c.tenant_id == tenant, table.c.id.not_in(sa.select(seen.c.id)))
+
+    def _count_deleted(self, table: sa.Table, *conditions: sa.ColumnElement[bool]) -> int:
+        deleted = int(self.connection.execute(sa.delete(table).where(*conditions)).rowcount)
+        self._counts.tables[table.name]["deleted"] += deleted
+        return deleted
 
     def _quarantine(self, record: Any, field: str, reason: str, table: str | None = None) -> None:
         entries = schema.quarantine
@@ -540,6 +680,27 @@ class _Applier:
                 extract_id=None,
             )
         )
+
+
+def _chunks(items: list[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    for start in range(0, len(items), PAIRS_PER_STATEMENT):
+        yield items[start : start + PAIRS_PER_STATEMENT]
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> dict[frozenset[str], list[dict[str, Any]]]:
+    """Rows grouped by the columns they carry (one executemany per group)."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[frozenset(row)].append(row)
+    return groups
+
+
+def store_delta_links(engine: sa.Engine, tenant_id: str, links: dict[str, str], at: datetime) -> None:
+    """Make ``links`` (resource -> deltaLink) the ones the next rounds start from: a full publication's, taken
+    before its extract began, so the next round replays whatever the extract might have missed."""
+    with engine.begin() as connection:
+        for resource, link in links.items():
+            _store_link(connection, tenant_id, resource, link, at)
 
 
 def _store_link(connection: sa.Connection, tenant_id: str, resource: str, link: str, at: datetime) -> None:

@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
+from m365_pipeline.directory.delta import DELTA_RESOURCES, latest_delta_link
 from m365_pipeline.directory.relations import group_relation_pages
 from m365_pipeline.entities import ENTITIES, EntitySpec
 from m365_pipeline.graph.client import GraphClient
@@ -44,6 +47,9 @@ RELATION_READERS: dict[str, tuple[str, Callable[[GraphClient, Path], Iterator[li
     "group_relations": ("groups", group_relation_pages),
 }
 
+# what identifies a record where the id alone does not: a relation's row is one (group, relation, object) pair
+RECORD_KEYS = {"group_relations": ("groupId", "relation", "id")}
+
 ProgressCallback = Callable[[str, int, int], None]  # entity, pages so far, rows so far
 
 
@@ -64,13 +70,16 @@ def extract_directory(
     """Take one complete extract of ``tenant``'s directory into ``store`` and publish its manifest.
 
     When every file equals the newest stored extract's, byte for byte, nothing is stored and that extract is
-    returned: a run that found no change leaves the store as it was.
+    returned: a run that found no change leaves the store as it was. The manifest carries the users and groups
+    deltaLinks taken before the first object was read, from which the incremental refresh continues.
     """
     identity = fetch_tenant(client)
     if _looks_like_guid(tenant) and identity.tenant_id.lower() != tenant.lower():
         raise TenantMismatchError(
             f"tenant {tenant}: Graph answered for directory {identity.tenant_id}; check M365_TENANT_ID"
         )
+    # before anything is read: a delta round from these links replays whatever changes while the extract runs
+    delta_links = {resource.name: latest_delta_link(client, resource) for resource in DELTA_RESOURCES}
     results: dict[str, ExtractResult] = {}
     with store.staging() as folder:
         for name in DIRECTORY_ENTITIES:
@@ -105,6 +114,7 @@ def extract_directory(
         extract_id=extract_id,
         taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
         files=files,
+        delta_links=delta_links,
     )
     store.publish_manifest(manifest)
     return DirectoryExtract(manifest, results, reused=False)
@@ -126,6 +136,22 @@ def _relations(
             entity.permission,
         )
     return write_pages(entity, iter(()), destination, progress, dropped=entity.select)
+
+
+def record_key(entity: str) -> tuple[str, ...]:
+    """The columns that identify one record of ``entity``'s raw file."""
+    return RECORD_KEYS.get(entity, ("id",))
+
+
+def duplicate_or_missing_keys(store: RawStore, path: str, key: tuple[str, ...]) -> tuple[list[str], int]:
+    """Keys (``|``-joined) that occur more than once in the raw file at ``path``, and how many records lack one
+    of their parts (counted in Arrow, not in Python)."""
+    parts = [store.read_arrow_column(path, column) for column in key]
+    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
+    missing = ids.null_count
+    counts = pc.value_counts(ids.drop_null())
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    return sorted(repeated.to_pylist()), missing
 
 
 def _looks_like_guid(text: str) -> bool:

@@ -2,7 +2,8 @@
 
 Each raw file is read a batch at a time, normalized (bad records to quarantine with their reasons) and staged;
 the publication then switches every directory table of the tenant to this extract at once. An extract whose
-content equals the published one costs one indexed read.
+content equals the published one costs one indexed read. The deltaLinks the extract took before it began become
+the ones the incremental refresh (``directory.delta``) continues from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from m365_pipeline.directory.delta import store_delta_links
 from m365_pipeline.raw_store import ExtractManifest, RawStore
 from m365_pipeline.warehouse.normalize import ENTITY_TABLES, normalize_batches
 from m365_pipeline.warehouse.publish import TenantPublication
@@ -62,6 +64,8 @@ def publish_directory(engine: sa.Engine, store: RawStore, manifest: ExtractManif
             default_domain=manifest.tenant_domain,
             seen_at=datetime.fromisoformat(manifest.taken_at),
         )
+    # after the publication's own transaction: a kill in between leaves an older link, whose round replays more
+    store_delta_links(engine, manifest.tenant_id, manifest.delta_links, datetime.fromisoformat(manifest.taken_at))
     extract = result.extract
     tables = {}
     for entity, names in ENTITY_TABLES.items():

@@ -15,7 +15,8 @@ read the over-limit counters. Bodies and answers are JSON; ``tenant`` (optional)
 - ``GET /_emulator/limits``: ``{"enabled", "overLimit": {tenant: {class: count}}, "minimumSeconds"}``, the last the
   least time the published budgets allow for the requests the tenant was served (``Limiter.minimum_seconds_spent``);
   ``POST`` ``{"enabled"?, "reset"?: true}`` switches the limits and/or starts afresh (full buckets, counters 0).
-- ``GET /_emulator/state?tenant=``: counts of the live directory and the change log's length.
+- ``GET /_emulator/state?tenant=``: counts of the live directory, the change log's length, the faults injected so
+  far by kind, and how many records a complete extract of the directory holds per raw entity (``extractCounts``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def answer_admin(
                     "groups": len(state.groups.live),
                     "deletedGroups": len(state.groups.deleted),
                     "changes": state.seq,
+                    "faults": {
+                        kind.value: count for kind, count in emulator.faults_for(state.tenant_id).counts.items()
+                    },
+                    "extractCounts": state.extract_counts(),
                 }
         return 404, {"error": {"code": "NotFound", "message": f"no emulator endpoint {method} /_emulator/{endpoint}"}}
     except (ChangeError, KeyError, ValueError, TypeError) as error:

@@ -3,6 +3,10 @@
 A ``FaultInjector`` decides, per Graph data request, whether a fault replaces the answer. Its decisions come
 from ``random.Random(FaultRates.seed)`` in request order, so a single-threaded client meets the same faults on
 every run. A fault never changes the data: the client's retry is decided afresh and gets the same page.
+
+Graph's Retry-After varies from one 429 to the next (and Graph has sent decimals such as ``2.128``): with a range
+(``FaultRates.retry_after_max``) each throttled answer draws its own, to the millisecond, from the same seeded
+sequence.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class FaultInjector:
         self._random = random.Random(rates.seed)
         self._lock = threading.Lock()
         self._counts: Counter[FaultKind] = Counter()
-        self._retry_after = format_retry_after(rates.retry_after)
+        self._retry_after_range = None if rates.retry_after_max is None else (rates.retry_after, rates.retry_after_max)
         self._thresholds: list[tuple[float, FaultKind]] = []
         total = 0.0
         for rate, kind in (
@@ -80,15 +84,17 @@ class FaultInjector:
         with self._lock:
             roll, variant = self._random.random(), self._random.random()
             kind = next((kind for threshold, kind in self._thresholds if roll < threshold), None)
-            if kind is not None:
-                self._counts[kind] += 1
-        if kind is None:
-            return None
-        return self._fault(kind, variant)
+            if kind is None:
+                return None
+            self._counts[kind] += 1
+            retry_after = self.rates.retry_after
+            if kind is FaultKind.THROTTLE and self._retry_after_range is not None:
+                retry_after = round(self._random.uniform(*self._retry_after_range), 3)
+        return self._fault(kind, variant, retry_after)
 
-    def _fault(self, kind: FaultKind, variant: float) -> Fault:
+    def _fault(self, kind: FaultKind, variant: float, retry_after: float) -> Fault:
         if kind is FaultKind.THROTTLE:
-            return Fault(kind, 429, "TooManyRequests", "Please retry again later.", self._retry_after)
+            return Fault(kind, 429, "TooManyRequests", "Please retry again later.", format_retry_after(retry_after))
         if kind is FaultKind.THROTTLE_BARE:
             return Fault(
                 kind, 429, "Request_ThrottledTemporarily", "Your request is throttled temporarily. Try again later."

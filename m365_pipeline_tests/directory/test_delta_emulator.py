@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from m365_pipeline.directory.delta import GROUPS, USERS, sync_delta
+from m365_pipeline.directory.delta import GROUPS, USERS, refresh_directory, sync_delta
+from m365_pipeline.directory.extract import extract_directory
+from m365_pipeline.directory.publish import publish_directory
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.graph.client import GraphClient
+from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.asof import sku_holders_on
+from m365_pipeline.warehouse.publish import StaleExtractError
 from m365_pipeline_tests.graph.emulated import emulator_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -98,9 +104,35 @@ def test_random_changes_are_reproduced_exactly_and_history_answers_who_held_a_sk
     rng = random.Random(5)
     skus = sorted({sku["skuId"] for sku in state.skus()})
     with engine.connect() as connection:
-        for _ in range(20):
+        for number in range(20):
             sku = rng.choice(skus)
-            point = rng.randrange(len(sync_points))
+            point = number % len(sync_points)  # every round's state, those after each forced expiry among them
             moment = sync_points[point] + timedelta(seconds=rng.uniform(0, 600))  # before the next round's changes
             expected = {user_id.lower() for user_id in state.licence_holders_at(sku, sync_points[point].timestamp())}
             assert sku_holders_on(connection, tenant_id, sku, moment) == expected
+
+
+def test_a_full_publication_leaves_the_links_its_extract_took_and_an_older_extract_is_refused_after_a_round(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    emulator = GraphEmulator(generate_tenant(12, 150))
+    state = emulator.state()
+    store = RawStore(str(tmp_path))
+    client = emulator_client(emulator, FakeClock())
+    first = extract_directory(client, store, state.tenant_id).manifest
+    publish_directory(engine, store, first)
+    changed = sorted(state.users.live)[:3]
+    for user_id in changed:
+        state.update_user(user_id, department="Replayed")
+    state.add_member(next(group for group in state.groups.live if changed[0] not in state.members[group]), changed[0])
+
+    users, groups = refresh_directory(client, engine, state.tenant_id)
+
+    assert not users.full and not groups.full  # from the links the extract took, not a full round
+    assert users.changed == 3 and users.table_changes == {"users": {"updated": 3}}
+    assert groups.table_changes == {"group_members": {"inserted": 1}}
+    assert_warehouse_equals_emulator(engine, emulator)
+    with pytest.raises(StaleExtractError):
+        publish_directory(engine, store, first)  # taken before the round: the tables never roll back
+    unchanged = refresh_directory(client, engine, state.tenant_id)
+    assert [round_.table_changes for round_ in unchanged] == [{}, {}]

@@ -131,6 +131,8 @@ def test_the_admin_endpoints_and_the_cli_change_a_served_emulator(small: Synthet
         assert emulator.clock() == ManualClock()() + 86400
         state = http.get(f"{served.url}/_emulator/state").json()
         assert state["deletedUsers"] >= 1 and state["changes"] == emulator.state().seq
+        assert state["extractCounts"] == emulator.state().extract_counts()
+        assert state["extractCounts"]["users"] == state["users"] and state["faults"] == {}
         refused = runner.invoke(main, ["emulator", "change", "--url", served.url, "--file", str(changes)])
         assert refused.exit_code == 1 and "softDelete" in refused.output
         limits = http.get(f"{served.url}/_emulator/limits").json()

@@ -63,6 +63,22 @@ def test_retry_after_is_written_like_graph(seconds: float, text: str) -> None:
     assert format_retry_after(seconds) == text
 
 
+def test_each_throttle_draws_its_retry_after_from_the_range_the_same_way_for_a_seed() -> None:
+    rates = FaultRates(throttle=0.5, retry_after=0.0, retry_after_max=2.0, seed=3)
+
+    def drawn() -> list[str | None]:
+        injector = FaultInjector(rates)
+        faults = [injector.decide() for _ in range(400)]
+        return [fault.retry_after for fault in faults if fault is not None]
+
+    values = drawn()
+    seconds = [float(value) for value in values if value is not None]
+    assert len(seconds) == len(values) > 150
+    assert all(0.0 <= value <= 2.0 for value in seconds)
+    assert min(seconds) < 0.2 and max(seconds) > 1.8 and len(set(seconds)) > 100
+    assert drawn() == values
+
+
 def answer_under(tenant: SyntheticTenant, rates: FaultRates) -> httpx.Response:
     with httpx.Client(transport=EmulatorTransport(GraphEmulator(tenant, rates))) as http:
         return signed_in(http, tenant.tenant_id).get(f"{GRAPH}/users")

@@ -9,22 +9,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
-from m365_pipeline.directory.extract import DIRECTORY_ENTITIES, extract_directory
+from m365_pipeline.directory.extract import (
+    DIRECTORY_ENTITIES,
+    duplicate_or_missing_keys,
+    extract_directory,
+    record_key,
+)
 from m365_pipeline.directory.publish import DirectoryPublication, publish_directory
 from m365_pipeline.entities import ENTITIES
-from m365_pipeline.raw_store import ExtractManifest, RawStore
+from m365_pipeline.raw_store import ExtractManifest
 from m365_pipeline.warehouse import schema
 
 RAW_GROUP = "raw_graph"
 WAREHOUSE_GROUP = "core_directory"
 IDS_UNIQUE = "ids_unique"
-# what identifies a record where the id alone does not: a relation's row is one (group, relation, object) pair
-RECORD_KEYS = {"group_relations": ("groupId", "relation", "id")}
 SOURCE_FULLY_LOADED = "source_fully_loaded"
 PROGRESS_EVERY_PAGES = 10
 EXAMPLES = 5
@@ -126,7 +128,7 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         dg.AssetCheckSpec(
             IDS_UNIQUE,
             asset=raw_key(name),
-            description=f"Every record has its key ({', '.join(RECORD_KEYS.get(name, ('id',)))}), none twice.",
+            description=f"Every record has its key ({', '.join(record_key(name))}), none twice.",
         )
         for name in DIRECTORY_ENTITIES
     ]
@@ -167,7 +169,7 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
                     f"{name}: extracted without {', '.join(result.dropped_properties)}: the tenant or the app lacks "
                     f"what they need ({ENTITIES[name].optional_permission} and an Entra ID P1/P2 licence)"
                 )
-            duplicates, missing = _duplicate_or_missing_ids(store, stored.path, RECORD_KEYS.get(name, ("id",)))
+            duplicates, missing = duplicate_or_missing_keys(store, stored.path, record_key(name))
             yield dg.MaterializeResult(
                 asset_key=raw_key(name),
                 metadata={
@@ -190,17 +192,6 @@ def _raw_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
             )
 
     return raw_directory
-
-
-def _duplicate_or_missing_ids(store: RawStore, path: str, key: tuple[str, ...]) -> tuple[list[str], int]:
-    """Keys (``|``-joined) that occur more than once, and how many records lack one of their parts (counted in
-    Arrow, not in Python)."""
-    parts = [store.read_arrow_column(path, column) for column in key]
-    ids = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "|")
-    missing = ids.null_count
-    counts = pc.value_counts(ids.drop_null())
-    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    return sorted(repeated.to_pylist()), missing
 
 
 def _warehouse_directory(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:

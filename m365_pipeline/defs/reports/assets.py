@@ -8,6 +8,7 @@ import dagster as dg
 
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema
 from m365_pipeline.defs.directory.assets import warehouse_key
+from m365_pipeline.defs.directory.refresh import DIRECTORY_DELTA_KEY
 from m365_pipeline.defs.resources import M365Settings, Warehouse
 from m365_pipeline.liveness import remove_abandoned_temporaries
 from m365_pipeline.reports.report_index import write_unless_current
@@ -30,7 +31,7 @@ USER_LIST_KEY = dg.AssetKey(["reports", "entra_id", "user_list"])
 def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=USER_LIST_KEY,
-        deps=[warehouse_key("users"), warehouse_key("user_licenses"), warehouse_key("skus")],
+        deps=[warehouse_key("users"), warehouse_key("user_licenses"), warehouse_key("skus"), DIRECTORY_DELTA_KEY],
         partitions_def=partitions,
         description=(
             "ユーザー一覧 (Entra ID user list): one row per user with account state, licenses, creation date and "
