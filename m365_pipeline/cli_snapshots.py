@@ -26,7 +26,8 @@ class _Failed(Exception):
 @contextmanager
 def _outcome(command: str) -> Iterator[None]:
     """Known failures as one line and their exit code: 1 for a failed operation, 2 for settings and arguments."""
-    from m365_pipeline.snapshot_system import SnapshotKeyMissing, WarehouseChecksFailed
+    from m365_pipeline.defs.snapshots.restore_checks import RestoredChecksFailed
+    from m365_pipeline.snapshot_system import SnapshotKeyMissing
     from m365_pipeline.snapshots.config import RepositoryError
     from m365_pipeline.snapshots.crypto import IntegrityError
     from m365_pipeline.snapshots.databases import DatabaseToolFailed
@@ -53,7 +54,7 @@ def _outcome(command: str) -> Iterator[None]:
         TagNotFound,
         LookupError,
         RestoreFailed,
-        WarehouseChecksFailed,
+        RestoredChecksFailed,
         DatabaseToolFailed,
     ) as error:
         click.echo(f"m365 {command} failed: {_one_line(error)}", err=True)
@@ -415,9 +416,11 @@ def snapshot_restore(
     restore leaves the target as it was or marked failed.
     """
     from m365_pipeline import snapshot_system as system
+    from m365_pipeline.defs.snapshots.restore_checks import PostCheck
 
     with _outcome("snapshot restore"):
         settings = _settings()
+        post_check = PostCheck(settings, lambda _line: None)  # the outcomes are printed with the result
         repository = system.open_store(settings)
         snapshot_id = system.resolve_reference(repository, reference)
         manifest = repository.manifest(snapshot_id)
@@ -430,7 +433,9 @@ def snapshot_restore(
                 components=components or ((system.WAREHOUSE,) if only_tables else None),
                 only_tables=only_tables or None,
                 force=force,
-                hooks=system.restore_hooks(stop=stop, release=release, progress=bar.restore_step),
+                hooks=system.restore_hooks(
+                    stop=stop, release=release, progress=bar.restore_step, post_check=post_check
+                ),
             )
         tables = f", {len(report.tables)} table(s)" if report.tables else ""
         click.echo(
@@ -439,6 +444,8 @@ def snapshot_restore(
         )
         for step, seconds in report.steps:
             click.echo(f"  {step}: {seconds:.1f} s")
+        for outcome in post_check.outcomes:
+            click.echo(f"  check {outcome}")
 
 
 class _ProgressBar:

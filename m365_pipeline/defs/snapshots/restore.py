@@ -4,7 +4,8 @@ supplies the steps only Dagster can do:
 
 - stop: every running schedule and sensor is paused, and the restore refuses to start while another run is in
   progress (a restore beside a run would mix two states);
-- post_check: the warehouse's blocking asset checks, run on the restored warehouse;
+- post_check: the code location's warehouse checks executed by Dagster on the restored warehouse
+  (restore_checks.py); a failed blocking check fails the restore, marked failed, and names the check;
 - release: the schedules and sensors paused at stop run again, whatever happened in between.
 """
 
@@ -18,6 +19,7 @@ from pydantic import Field
 
 from m365_pipeline import snapshot_system as system
 from m365_pipeline.defs.resources import M365Settings
+from m365_pipeline.defs.snapshots.restore_checks import PostCheck
 from m365_pipeline.snapshots.restore import Progress
 
 RESTORE_JOB = "restore_snapshot"
@@ -97,6 +99,7 @@ def build_restore_job() -> dg.JobDefinition:
             live=config.live,
         )
         context.log.info(f"restoring {snapshot_id[:12]} into {'the live system' if config.live else config.target}")
+        post_check = PostCheck(current, context.log.info)
         with ExitStack() as stopped:
 
             def stop() -> None:
@@ -109,7 +112,9 @@ def build_restore_job() -> dg.JobDefinition:
                 components=config.components or ([system.WAREHOUSE] if config.tables else None),
                 only_tables=config.tables or None,
                 force=config.force,
-                hooks=system.restore_hooks(stop=stop, release=stopped.close, progress=_progress_log(context)),
+                hooks=system.restore_hooks(
+                    stop=stop, release=stopped.close, progress=_progress_log(context), post_check=post_check
+                ),
             )
         context.add_output_metadata(
             {
@@ -119,6 +124,8 @@ def build_restore_job() -> dg.JobDefinition:
                 "bytes": report.bytes,
                 "tables": dg.MetadataValue.json(report.tables),
                 "steps_seconds": dg.MetadataValue.json({step: round(s, 2) for step, s in report.steps}),
+                "asset_checks": dg.MetadataValue.json(post_check.summary()),
+                "asset_checks_passed": sum(outcome.passed for outcome in post_check.outcomes),
             }
         )
 
