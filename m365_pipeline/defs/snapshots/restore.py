@@ -19,8 +19,8 @@ from pydantic import Field
 
 from m365_pipeline import snapshot_system as system
 from m365_pipeline.defs.resources import M365Settings
+from m365_pipeline.defs.snapshots.progress_log import progress_log
 from m365_pipeline.defs.snapshots.restore_checks import PostCheck
-from m365_pipeline.snapshots.restore import Progress
 
 RESTORE_JOB = "restore_snapshot"
 # Pausing schedules and sensors from inside a run has no public API: the instance's instigator states (internal) are
@@ -33,7 +33,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-PROGRESS_STEPS = 10
 
 
 class RestoreConfig(dg.Config):
@@ -100,6 +99,7 @@ def build_restore_job() -> dg.JobDefinition:
         )
         context.log.info(f"restoring {snapshot_id[:12]} into {'the live system' if config.live else config.target}")
         post_check = PostCheck(current, context.log.info)
+        restored = progress_log(context.log.info, "restored", "bytes")
         with ExitStack() as stopped:
 
             def stop() -> None:
@@ -113,7 +113,10 @@ def build_restore_job() -> dg.JobDefinition:
                 only_tables=config.tables or None,
                 force=config.force,
                 hooks=system.restore_hooks(
-                    stop=stop, release=stopped.close, progress=_progress_log(context), post_check=post_check
+                    stop=stop,
+                    release=stopped.close,
+                    progress=lambda update: restored(update.done_bytes, update.total_bytes),
+                    post_check=post_check,
                 ),
             )
         context.add_output_metadata(
@@ -134,17 +137,3 @@ def build_restore_job() -> dg.JobDefinition:
         restore()
 
     return restore_snapshot
-
-
-def _progress_log(context: dg.OpExecutionContext) -> Callable[[Progress], None]:
-    next_share = 0
-
-    def progress(update: Progress) -> None:
-        nonlocal next_share
-        share = update.done_bytes * PROGRESS_STEPS // max(1, update.total_bytes)
-        if share >= next_share:
-            eta = f", about {update.eta_seconds:.0f} s left" if update.eta_seconds is not None else ""
-            context.log.info(f"{update.step}: {share * 100 // PROGRESS_STEPS}% of {update.total_bytes} bytes{eta}")
-            next_share = share + 1
-
-    return progress
