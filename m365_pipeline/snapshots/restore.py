@@ -368,6 +368,7 @@ class _Run:
             try:
                 for name in self._plan.tables:
                     self._report.tables[name] = self._replace_table(engine, name)
+                    self._touched_database = True  # committed: a later failure marks the target
             finally:
                 engine.dispose()
             return

@@ -17,7 +17,7 @@ from m365_pipeline.snapshots.capture import Sources, create_snapshot
 from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.portable import SchemaVersionMismatch
 from m365_pipeline.snapshots.repository import Repository
-from m365_pipeline.snapshots.restore import RestoreTarget, restore_snapshot
+from m365_pipeline.snapshots.restore import MARKER_TABLE, RestoreHooks, RestoreTarget, restore_snapshot
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import VERSION_TABLE, upgrade_to_head
@@ -101,3 +101,33 @@ def test_a_target_at_another_schema_revision_is_refused_before_anything_is_writt
     with refused:
         restore_snapshot(repository, snapshot_id, RestoreTarget(postgres_url), only_tables=["users"], force=True)
     assert contents(postgres_url)["users"] == []
+
+
+def test_single_tables_failing_after_they_were_written_leave_the_target_marked_failed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    populate(source, users=20).dispose()
+    repository = Repository.init(LocalBackend(tmp_path / "repo"), RepositoryKeys(bytes(range(32))))
+    snapshot_id = create_snapshot(repository, Sources(source)).snapshot_id
+    engine = create_warehouse_engine(postgres_url)
+    upgrade_to_head(engine)
+    engine.dispose()
+
+    def failing_check(_target: RestoreTarget) -> None:
+        raise RuntimeError("licenses_have_users failed")
+
+    with pytest.raises(RuntimeError, match="licenses_have_users"):
+        restore_snapshot(
+            repository,
+            snapshot_id,
+            RestoreTarget(postgres_url),
+            only_tables=["users"],
+            hooks=RestoreHooks(post_check=failing_check),
+        )
+    assert len(contents(postgres_url)["users"]) == 20  # committed before the check failed: so it is marked
+    engine = create_warehouse_engine(postgres_url)
+    with engine.connect() as connection:
+        marker = connection.execute(sa.text(f"SELECT snapshot_id, status, step FROM {MARKER_TABLE}")).all()
+    engine.dispose()
+    assert [tuple(row) for row in marker] == [(snapshot_id, "failed", "post_check")]

@@ -2,8 +2,6 @@
 (03:00), both Asia/Tokyo like the old tool; and a release tag whenever the deployed commit is not the newest
 release tag's. All off until switched on, like the daily refresh."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from m365_pipeline import snapshot_system as system
