@@ -72,7 +72,9 @@ def test_a_good_restore_passes_the_checks_and_carries_their_outcomes(loaded: str
     system.create_snapshot(load_settings(), "full")
     with dg.instance_for_test() as instance:
         result = _restore(tmp_path / "regression", instance)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert result.success
+    assert any(m.startswith("restored: 100% of ") for m in messages), messages  # progress, logged to the end
     checks = {(c["check"], c["partition"]): c for c in _output_metadata(result)["asset_checks"]}  # type: ignore[union-attr]
     assert set(checks) == {
         (f"warehouse/user_licenses:{LICENSES_HAVE_USERS}", loaded),
