@@ -269,3 +269,16 @@ def test_the_deployed_commit_can_be_given(data_dir: Path, monkeypatch: pytest.Mo
         context = dg.build_sensor_context(instance=instance, resources={"settings": M365Settings()})
         (request,) = build_release_tag_sensor(full)(context).run_requests  # type: ignore[union-attr]
     assert request.run_key == f"release-{'cd' * 20}"
+
+
+def test_the_restore_job_refuses_a_password_in_its_config(data_dir: Path, tmp_path: Path) -> None:
+    system.create_snapshot(load_settings(), "full", ("config",))
+    job = _definitions().resolve_job_def(RESTORE_JOB)
+    url = "postgresql://restorer:s3cret@127.0.0.1:5432/regression"
+    config = dg.RunConfig(ops={"restore": RestoreConfig(target=str(tmp_path / "out"), warehouse_url=url)})
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+    assert not result.success
+    message = str(result.get_step_failure_events()[0].event_specific_data)
+    assert "warehouse_url holds a password" in message and "s3cret" not in message
+    assert not (tmp_path / "out").exists()

@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster._core.scheduler.instigation import InstigatorStatus
 from pydantic import Field
 
@@ -43,7 +44,8 @@ class RestoreConfig(dg.Config):
     live: bool = False
     """Restore into the running system itself (its warehouse, raw store and reports)."""
     warehouse_url: str = ""
-    """Restore the warehouse into this database instead (e.g. a fresh PostgreSQL database)."""
+    """Restore the warehouse into this database instead (e.g. a fresh PostgreSQL database), without a password:
+    the run's config is kept in Dagster's storage; libpq reads the password from PGPASSWORD or ~/.pgpass."""
     components: list[str] = Field(default_factory=list)
     """Components to restore (warehouse, config, raw, reports); empty: every one the target has a place for."""
     tables: list[str] = Field(default_factory=list)
@@ -88,6 +90,11 @@ def build_restore_job() -> dg.JobDefinition:
     @dg.op(name="restore", description="Stop, restore, check the restored warehouse, release (the old procedure).")
     def restore(context: dg.OpExecutionContext, config: RestoreConfig, settings: M365Settings) -> None:
         current = settings.current
+        if config.warehouse_url and sa.make_url(config.warehouse_url).password is not None:
+            raise dg.Failure(
+                "warehouse_url holds a password, which the run's config keeps in Dagster's storage: give the URL "
+                "without it, and the password in the environment (PGPASSWORD or ~/.pgpass, read by libpq)"
+            )
         repository = system.open_store(current)
         snapshot_id = system.resolve_reference(repository, config.reference)
         target = system.restore_target(
