@@ -444,7 +444,7 @@ def snapshot_restore(
 
     with _outcome("snapshot restore"):
         settings = _settings()
-        post_check = PostCheck(settings, lambda _line: None)  # the outcomes are printed with the result
+        post_check = PostCheck(settings, lambda _line: None, components, only_tables)  # printed with the result
         repository = system.open_store(settings)
         snapshot_id = system.resolve_reference(repository, reference)
         manifest = repository.manifest(snapshot_id)

@@ -282,3 +282,16 @@ def test_the_restore_job_refuses_a_password_in_its_config(data_dir: Path, tmp_pa
     message = str(result.get_step_failure_events()[0].event_specific_data)
     assert "warehouse_url holds a password" in message and "s3cret" not in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_restore_without_the_warehouse_checks_nothing_and_creates_no_database(data_dir: Path, tmp_path: Path) -> None:
+    system.create_snapshot(load_settings(), "full")
+    job = _definitions().resolve_job_def(RESTORE_JOB)
+    target = tmp_path / "reports-only"
+    config = dg.RunConfig(ops={"restore": RestoreConfig(target=str(target), components=["reports"])})
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance)
+    (event,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {name: value.value for name, value in event.event_specific_data.metadata.items()}  # type: ignore[union-attr]
+    assert metadata["asset_checks"] == [] and metadata["files"] == 1
+    assert sorted(p.name for p in target.iterdir()) == ["reports"]

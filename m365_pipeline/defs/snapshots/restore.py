@@ -105,7 +105,7 @@ def build_restore_job() -> dg.JobDefinition:
             live=config.live,
         )
         context.log.info(f"restoring {snapshot_id[:12]} into {'the live system' if config.live else config.target}")
-        post_check = PostCheck(current, context.log.info)
+        post_check = PostCheck(current, context.log.info, config.components, config.tables)
         restored = progress_log(context.log.info, "restored", "bytes")
         with ExitStack() as stopped:
 

@@ -11,7 +11,7 @@ instance, so a check of a regression target does not become the live assets' sta
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from m365_pipeline.defs.resources import M365Settings, Warehouse
 from m365_pipeline.legacy.inbox import partition_key
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.settings import Settings, load_settings
-from m365_pipeline.snapshots.restore import RestoreTarget
+from m365_pipeline.snapshots.restore import WAREHOUSE, RestoreTarget
 from m365_pipeline.sources import configured_tenants
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.engine import create_warehouse_engine
@@ -116,11 +116,17 @@ class PostCheck:
     """The restore's post_check: runs the checks, keeps their outcomes, and raises RestoredChecksFailed (naming
     the checks) when a blocking one fails, which marks the restore failed."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, settings: Settings, log: Callable[[str], None], components: Collection[str], tables: Collection[str]
+    ) -> None:
+        """The components and tables asked for (none: every one); without the warehouse there is nothing to check."""
         self._settings, self._log = settings, log
+        self._checks_warehouse = not components or WAREHOUSE in components or bool(tables)
         self.outcomes: list[CheckOutcome] = []
 
     def __call__(self, target: RestoreTarget) -> None:
+        if not self._checks_warehouse:
+            return
         self.outcomes = run_restored_checks(self._settings, target, self._log)
         failed = [outcome for outcome in self.outcomes if outcome.blocking and not outcome.passed]
         if failed:
