@@ -26,7 +26,8 @@ class _Failed(Exception):
 @contextmanager
 def _outcome(command: str) -> Iterator[None]:
     """Known failures as one line and their exit code: 1 for a failed operation, 2 for settings and arguments."""
-    from m365_pipeline.snapshot_system import SnapshotKeyMissing, WarehouseChecksFailed
+    from m365_pipeline.defs.snapshots.restore_checks import RestoredChecksFailed
+    from m365_pipeline.snapshot_system import SnapshotKeyMissing
     from m365_pipeline.snapshots.config import RepositoryError
     from m365_pipeline.snapshots.crypto import IntegrityError
     from m365_pipeline.snapshots.databases import DatabaseToolFailed
@@ -53,7 +54,7 @@ def _outcome(command: str) -> Iterator[None]:
         TagNotFound,
         LookupError,
         RestoreFailed,
-        WarehouseChecksFailed,
+        RestoredChecksFailed,
         DatabaseToolFailed,
     ) as error:
         click.echo(f"m365 {command} failed: {_one_line(error)}", err=True)
@@ -223,7 +224,13 @@ def tag_diff(old: str, new: str, show_rows: int) -> None:
     artifacts (added, removed, changed, with sizes)."""
     from m365_pipeline import snapshot_system as system
     from m365_pipeline.snapshots.diff import unified_diff
-    from m365_pipeline.snapshots.table_diff import RowChange, artifact_changes, license_changes, warehouse_diff
+    from m365_pipeline.snapshots.table_diff import (
+        LicenseChange,
+        RowChange,
+        artifact_changes,
+        as_license_change,
+        warehouse_diff,
+    )
     from m365_pipeline.snapshots.tag_store import TagStore
     from m365_pipeline.snapshots.tags import TagName
 
@@ -238,12 +245,19 @@ def tag_diff(old: str, new: str, show_rows: int) -> None:
         ):
             click.echo(f"{label}: {a} -> {b}" if a != b else f"{label}: {a} (unchanged)")
         shown: list[RowChange] = []
-        warehouse = warehouse_diff(
-            repository,
-            before.snapshot_id,
-            after.snapshot_id,
-            on_change=lambda change: shown.append(change) if len(shown) < show_rows else None,
-        )
+        licences: list[LicenseChange] = []
+
+        def on_change(change: RowChange) -> None:
+            if len(shown) < show_rows:
+                shown.append(change)
+            licence = as_license_change(change)
+            if licence is not None:
+                licences.append(licence)
+
+        with _ProgressBar("diff rows") as bar:
+            warehouse = warehouse_diff(
+                repository, before.snapshot_id, after.snapshot_id, on_change=on_change, progress=bar.update
+            )
         for table in warehouse.tables:
             counts = f"{table.old_rows} -> {table.new_rows} rows"
             changes = f"+{table.added} -{table.removed} ~{table.changed}"
@@ -252,7 +266,7 @@ def tag_diff(old: str, new: str, show_rows: int) -> None:
             key = ", ".join(f"{k}={v}" for k, v in change.key.items())
             columns = f" ({', '.join(change.changed_columns)})" if change.changed_columns else ""
             click.echo(f"  {change.change:8} {change.table} {key}{columns}")
-        for licence in license_changes(repository, before.snapshot_id, after.snapshot_id):
+        for licence in licences:
             click.echo(f"licence {licence.change}: user {licence.user_id} SKU {licence.sku_id} ({licence.tenant_id})")
         old_manifest, new_manifest = repository.manifest(before.snapshot_id), repository.manifest(after.snapshot_id)
         for file_change in artifact_changes(old_manifest, new_manifest):
@@ -360,15 +374,26 @@ def _subset(_context: click.Context, _parameter: click.Parameter, value: str | N
 @snapshot.command(name="verify")
 @click.option("--read-data/--no-read-data", default=True, help="Read and authenticate every blob (the default).")
 @click.option("--subset", callback=_subset, help="Read only the I-th of N slices of the packs (e.g. 3/7 on day 3).")
-def snapshot_verify(read_data: bool, subset: tuple[int, int] | None) -> None:
+@click.option(
+    "--rotate",
+    type=click.IntRange(1),
+    help="Read only today's slice of N (the day's number modulo N): N daily runs read every pack once.",
+)
+def snapshot_verify(read_data: bool, subset: tuple[int, int] | None, rotate: int | None) -> None:
     """Prove the store like `restic check --read-data`: every pack, blob and snapshot; each problem named; exit 1
     if any."""
     from m365_pipeline import snapshot_system as system
-    from m365_pipeline.snapshots.check import check
+    from m365_pipeline.snapshots.check import check, todays_slice
 
     with _outcome("snapshot verify"):
+        if subset is not None and rotate is not None:
+            raise click.UsageError("give --subset or --rotate, not both")
+        if rotate is not None:
+            subset = todays_slice(rotate, dt.date.today())
+            click.echo(f"m365 snapshot verify: today's slice {subset[0]}/{subset[1]}", err=True)
         repository = system.open_store(_settings())
-        report = check(repository.backend, repository.keys, read_data=read_data, subset=subset)
+        with _ProgressBar("verify") as bar:
+            report = check(repository.backend, repository.keys, read_data=read_data, subset=subset, progress=bar.update)
         for problem in report.problems:
             click.echo(str(problem))
         click.echo(
@@ -415,9 +440,11 @@ def snapshot_restore(
     restore leaves the target as it was or marked failed.
     """
     from m365_pipeline import snapshot_system as system
+    from m365_pipeline.defs.snapshots.restore_checks import PostCheck
 
     with _outcome("snapshot restore"):
         settings = _settings()
+        post_check = PostCheck(settings, lambda _line: None, components, only_tables)  # printed with the result
         repository = system.open_store(settings)
         snapshot_id = system.resolve_reference(repository, reference)
         manifest = repository.manifest(snapshot_id)
@@ -430,7 +457,9 @@ def snapshot_restore(
                 components=components or ((system.WAREHOUSE,) if only_tables else None),
                 only_tables=only_tables or None,
                 force=force,
-                hooks=system.restore_hooks(stop=stop, release=release, progress=bar.restore_step),
+                hooks=system.restore_hooks(
+                    stop=stop, release=release, progress=bar.restore_step, post_check=post_check
+                ),
             )
         tables = f", {len(report.tables)} table(s)" if report.tables else ""
         click.echo(
@@ -439,6 +468,8 @@ def snapshot_restore(
         )
         for step, seconds in report.steps:
             click.echo(f"  {step}: {seconds:.1f} s")
+        for outcome in post_check.outcomes:
+            click.echo(f"  check {outcome}")
 
 
 class _ProgressBar:
@@ -517,14 +548,16 @@ def snapshot_prune(dry_run: bool) -> None:
         repository = system.open_store(settings)
         policy = RetentionPolicy(daily=settings.snapshots.keep_daily, weekly=settings.snapshots.keep_weekly)
         pinned = TagStore(repository.backend, repository.keys).pinned_snapshots(today=dt.date.today())
-        report = prune(
-            repository.backend,
-            repository.keys,
-            policy,
-            pinned,
-            pack_size=repository.config.pack_size,
-            dry_run=dry_run,
-        )
+        with _ProgressBar("prune") as bar:
+            report = prune(
+                repository.backend,
+                repository.keys,
+                policy,
+                pinned,
+                pack_size=repository.config.pack_size,
+                dry_run=dry_run,
+                progress=bar.update,
+            )
         for snapshot_id, why in sorted(report.decision.keep.items()):
             click.echo(f"keep   {snapshot_id[:12]}  ({why})")
         for snapshot_id in report.decision.forget:
@@ -550,7 +583,10 @@ def snapshot_tier(older_than: int | None) -> None:
         settings = _settings()
         repository = system.open_store(settings)
         days = settings.snapshots.cold_after_days if older_than is None else older_than
-        report = move_to_cold(repository, system.open_cold(settings), older_than=dt.timedelta(days=days))
+        with _ProgressBar("tier") as bar:
+            report = move_to_cold(
+                repository, system.open_cold(settings), older_than=dt.timedelta(days=days), progress=bar.update
+            )
         for snapshot_id in report.moved:
             click.echo(f"moved  {snapshot_id[:12]} to {settings.cold_store}")
         for snapshot_id, why in report.kept_hot.items():

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.fs as pafs
-import sqlalchemy as sa
 
 from m365_pipeline.object_store import s3_filesystem
 from m365_pipeline.settings import Settings, effective_settings
@@ -34,8 +33,6 @@ from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.stored_tables import warehouse_meta
 from m365_pipeline.snapshots.tag_store import TagQuery, TagStore
 from m365_pipeline.snapshots.tags import Retention, Tag, TagName, TagNameError
-from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.consistency import consumed_unit_mismatches, licenses_without_user
 from m365_pipeline.warehouse.engine import create_warehouse_engine
 from m365_pipeline.warehouse.migrate import current_revision
 
@@ -317,38 +314,6 @@ def free_tag_name(repository: Repository, env: str, tag_type: str, commit: str, 
     return name
 
 
-def warehouse_problems(database_url: str) -> list[str]:
-    """What the warehouse's blocking asset checks find in the database at ``database_url``, for every tenant it
-    holds (a restored warehouse is checked by the same queries before it is released)."""
-    engine = create_warehouse_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            if not sa.inspect(connection).has_table(schema.tenants.name):
-                return []
-            tenant_ids = connection.execute(sa.select(schema.tenants.c.tenant_id)).scalars().all()
-            return [
-                f"tenant {tenant_id}: {problem}"
-                for tenant_id in tenant_ids
-                for finder in (licenses_without_user, consumed_unit_mismatches)
-                for problem in finder(connection, tenant_id)
-            ]
-    finally:
-        engine.dispose()
-
-
-class WarehouseChecksFailed(RuntimeError):
-    pass
-
-
-def check_restored(target: restore.RestoreTarget) -> None:
-    """The post-check of a restore: the warehouse's blocking checks on the restored warehouse."""
-    if target.warehouse_url is None:
-        return
-    problems = warehouse_problems(target.warehouse_url)
-    if problems:
-        raise WarehouseChecksFailed(f"the restored warehouse fails its checks: {len(problems)}, e.g. {problems[0]}")
-
-
 restore_snapshot = restore.restore_snapshot
 
 
@@ -356,11 +321,12 @@ def restore_hooks(
     stop: Callable[[], None] | None = None,
     release: Callable[[], None] | None = None,
     progress: Callable[[restore.Progress], None] | None = None,
+    post_check: Callable[[restore.RestoreTarget], None] | None = None,
 ) -> restore.RestoreHooks:
     defaults = restore.RestoreHooks()
     return restore.RestoreHooks(
         stop=stop or defaults.stop,
-        post_check=check_restored,
+        post_check=post_check or defaults.post_check,
         release=release or defaults.release,
         progress=progress or defaults.progress,
     )

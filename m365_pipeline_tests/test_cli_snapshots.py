@@ -4,6 +4,7 @@ server) and a real SQLite warehouse."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -128,6 +129,11 @@ def test_tag_list_filters_and_delete(system: System) -> None:
 
 def test_verify_names_a_flipped_bit_and_a_wrong_key(system: System) -> None:
     assert system.m365("snapshot", "create").exit_code == 0
+    rotating = system.m365("snapshot", "verify", "--rotate", "7")
+    assert rotating.exit_code == 0, rotating.output
+    part = dt.date.today().toordinal() % 7
+    assert f"today's slice {part}/7" in rotating.stderr and "verify" in rotating.stderr.splitlines()[-1]
+    assert system.m365("snapshot", "verify", "--rotate", "7", "--subset", "0/7").exit_code == 2
     wrong = system.m365("snapshot", "verify", M365_SNAPSHOT_KEY=OTHER_KEY)
     assert wrong.exit_code == 2
     assert "wrong repository key" in wrong.stderr
@@ -150,6 +156,7 @@ def test_prune_keeps_tagged_snapshots(system: System) -> None:
     pruned = system.m365("snapshot", "prune", M365_SNAPSHOT_KEEP_DAILY="1", M365_SNAPSHOT_KEEP_WEEKLY="0")
     assert pruned.exit_code == 0, pruned.output
     assert f"keep   {first}  (tagged)" in pruned.stdout
+    assert "prune" in pruned.stderr  # the progress bar's label
     assert len(system.m365("snapshot", "list").stdout.splitlines()) == 2  # the tagged one and the newest
 
 

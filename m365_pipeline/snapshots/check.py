@@ -9,6 +9,7 @@ Every problem is named: the pack, the blob, the snapshot, the tag or the log rec
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from m365_pipeline.snapshots import oplog
@@ -19,6 +20,7 @@ from m365_pipeline.snapshots.index import Index, IndexCorrupted
 from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
 from m365_pipeline.snapshots.packs import pack_hash, read_header
+from m365_pipeline.snapshots.progress import ProgressCallback, StepCounter
 from m365_pipeline.snapshots.tag_store import TagStore
 from m365_pipeline.snapshots.tags import TagName
 
@@ -58,9 +60,20 @@ def in_subset(pack_name: str, subset: tuple[int, int] | None) -> bool:
     return int(pack_name[:8], 16) % parts == part
 
 
+def todays_slice(parts: int, today: dt.date) -> tuple[int, int]:
+    """The slice of ``parts`` a daily rotating check reads on ``today``: consecutive days read consecutive slices."""
+    return today.toordinal() % parts, parts
+
+
 def check(
-    backend: Backend, keys: RepositoryKeys, *, read_data: bool = True, subset: tuple[int, int] | None = None
+    backend: Backend,
+    keys: RepositoryKeys,
+    *,
+    read_data: bool = True,
+    subset: tuple[int, int] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> CheckReport:
+    """``progress`` counts the snapshots checked, then the packs read."""
     if subset is not None and not 0 <= subset[0] < subset[1]:
         raise ValueError(f"subset {subset} is not (i, n) with 0 <= i < n")
     report = CheckReport()
@@ -76,24 +89,32 @@ def check(
         lost = sum(1 for _, location in index.blobs() if location.pack == name)
         report.problems.append(Problem("pack", name, f"missing: {lost} indexed blob(s) are lost"))
     report.unindexed = sorted(stored - indexed)
-    _check_snapshots(backend, keys, index, report)
+    snapshots = list(snapshot_ids(backend))
+    reading = [name for name in sorted(stored & indexed) if in_subset(name, subset)] if read_data else []
+    counter = StepCounter(progress, len(snapshots) + len(reading))
+    _check_snapshots(backend, keys, index, snapshots, report, counter)
     _check_records(backend, keys, report)
-    if not read_data:
-        return report
     by_pack: dict[str, dict[bytes, tuple[int, int]]] = {}
-    for blob_id, location in index.blobs():
+    for blob_id, location in index.blobs() if reading else ():
         by_pack.setdefault(location.pack, {})[blob_id] = (location.offset, location.length)
-    for name in sorted(stored & indexed):
-        if not in_subset(name, subset):
-            continue
+    for name in reading:
         report.packs_read += 1
         _check_pack(backend, keys, index, name, by_pack[name], report)
+        counter.advance()
     return report
 
 
-def _check_snapshots(backend: Backend, keys: RepositoryKeys, index: Index, report: CheckReport) -> None:
+def _check_snapshots(
+    backend: Backend,
+    keys: RepositoryKeys,
+    index: Index,
+    snapshots: list[str],
+    report: CheckReport,
+    counter: StepCounter,
+) -> None:
     """Every snapshot's manifest opens, and every chunk it needs is in the index."""
-    for snapshot_id in snapshot_ids(backend):
+    for snapshot_id in snapshots:
+        counter.advance()
         report.snapshots += 1
         try:
             manifest = load_manifest(backend, keys, snapshot_id)

@@ -35,6 +35,7 @@ from m365_pipeline.snapshots.keys import keyed_id
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import Manifest
 from m365_pipeline.snapshots.packs import MAX_SIZE, BlobType, PackWriter, read_header
+from m365_pipeline.snapshots.progress import ProgressCallback, StepCounter
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.scratch import scratch_folder
 
@@ -166,9 +167,10 @@ def move_to_cold(
     older_than: dt.timedelta = dt.timedelta(days=HOT_DAYS),
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     level: int = ARCHIVE_LEVEL,
+    progress: ProgressCallback | None = None,
 ) -> MoveReport:
     """Move every snapshot created before ``clock() - older_than`` to ``cold`` (run ``prune`` afterwards to
-    free the hot chunks only they needed)."""
+    free the hot chunks only they needed); ``progress`` is called with the chunks archived and the chunks in all."""
     backend, keys = repository.backend, repository.keys
     with (
         oplog.recorded(backend, keys, "tier move", {"older_than_days": older_than.days, "cold": repr(cold)}) as details,
@@ -189,14 +191,26 @@ def move_to_cold(
                     report.kept_hot[snapshot_id] = f"base of {dependent}, which stays hot"
                     changed = True
         index = repository.index()
-        for snapshot_id in sorted(moving, key=lambda i: manifests[i].created_at):
-            report.archive_bytes += _archive(repository, index, cold, snapshot_id, manifests, level)
+        order = sorted(moving, key=lambda i: manifests[i].created_at)
+        counter = StepCounter(progress, sum(len(_needed(manifests, i)) for i in order))
+        for snapshot_id in order:
+            report.archive_bytes += _archive(repository, index, cold, snapshot_id, manifests, level, counter)
             lock.refresh()  # an archive of a large snapshot takes minutes
             report.moved.append(snapshot_id)
         for snapshot_id in report.moved:
             backend.remove("snapshots", snapshot_id)
         details.update(moved=report.moved, kept_hot=sorted(report.kept_hot), archive_bytes=report.archive_bytes)
         return report
+
+
+def _chain(manifests: dict[str, Manifest], snapshot_id: str) -> list[str]:
+    """The snapshot and, for an incremental, its base: what its archive holds."""
+    parent = manifests[snapshot_id].parent
+    return [snapshot_id] if parent is None else [snapshot_id, parent]
+
+
+def _needed(manifests: dict[str, Manifest], snapshot_id: str) -> set[bytes]:
+    return set().union(*(manifests[i].chunk_ids() for i in _chain(manifests, snapshot_id)))
 
 
 def _archive(
@@ -206,13 +220,11 @@ def _archive(
     snapshot_id: str,
     manifests: dict[str, Manifest],
     level: int,
+    counter: StepCounter,
 ) -> int:
     backend, keys = repository.backend, repository.keys
-    chain = [snapshot_id]
-    parent = manifests[snapshot_id].parent
-    if parent is not None:
-        chain.append(parent)
-    needed = sorted(set().union(*(manifests[i].chunk_ids() for i in chain)))
+    chain = _chain(manifests, snapshot_id)
+    needed = sorted(_needed(manifests, snapshot_id))
     with scratch_folder("cold") as folder:
         scratch = LocalBackend(folder)
         writer = PackWriter(scratch, keys.encryption, MAX_SIZE)
@@ -221,6 +233,7 @@ def _archive(
         for chunk_id in needed:
             data = load_blob(backend, keys, index, chunk_id)
             writer.add(BlobType.DATA, chunk_id, seal(keys.encryption, chunk_id, data, level))
+            counter.advance()
         pack = writer.finish()
         cold.upload(snapshot_id, folder / object_key("packs", pack.name))
         return pack.size

@@ -19,6 +19,7 @@ from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
 from m365_pipeline.snapshots.packs import TARGET_SIZE, Pack, PackEntry, PackWriter
+from m365_pipeline.snapshots.progress import ProgressCallback, StepCounter
 from m365_pipeline.snapshots.retention import Decision, RetentionPolicy, SnapshotSummary, decide
 
 
@@ -44,14 +45,16 @@ def prune(
     *,
     pack_size: int = TARGET_SIZE,
     dry_run: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> PruneReport:
     """Keep what ``policy`` and the tags (``pinned`` snapshot ids) keep; remove the rest (recorded in the
-    operations log unless ``dry_run``)."""
+    operations log unless ``dry_run``). ``progress`` is called with the steps done and the steps in all, once the
+    plan is made: snapshots forgotten, blobs copied out of partly needed packs, packs removed."""
     if dry_run:
-        return _prune(backend, keys, policy, pinned, pack_size, dry_run=True)
+        return _prune(backend, keys, policy, pinned, pack_size, progress, dry_run=True)
     asked = {"daily": policy.daily, "weekly": policy.weekly, "pinned": len(pinned)}
     with oplog.recorded(backend, keys, "prune", asked) as details:
-        report = _prune(backend, keys, policy, pinned, pack_size, dry_run=False)
+        report = _prune(backend, keys, policy, pinned, pack_size, progress, dry_run=False)
         details.update(
             forgotten=report.decision.forget, packs_removed=report.packs_removed, bytes_removed=report.bytes_removed
         )
@@ -64,6 +67,7 @@ def _prune(
     policy: RetentionPolicy,
     pinned: Collection[str],
     pack_size: int,
+    progress: ProgressCallback | None,
     *,
     dry_run: bool,
 ) -> PruneReport:
@@ -98,8 +102,12 @@ def _prune(
             report.packs_removed = len(remove)
             return report
 
+        counter = StepCounter(
+            progress, len(report.decision.forget) + sum(len(used) for _, used in rewrite) + len(remove)
+        )
         for snapshot_id in report.decision.forget:
             backend.remove("snapshots", snapshot_id)
+            counter.advance()
         new_index = Index()
         for name, entries in keep_whole:
             new_index.add_pack(Pack(name, tuple(entries), backend.size("packs", name)))
@@ -108,6 +116,7 @@ def _prune(
             for entry in used:
                 writer = writer or PackWriter(backend, keys.encryption, pack_size)
                 writer.add(entry.type, entry.id, backend.read("packs", name, entry.offset, entry.length))
+                counter.advance()
                 if writer.full:
                     new_index.add_pack(writer.finish())
                     report.packs_written += 1
@@ -126,4 +135,5 @@ def _prune(
             report.blobs_removed += sum(1 for e in by_pack[name] if e.id not in kept_ids)
             backend.remove("packs", name)
             report.packs_removed += 1
+            counter.advance()
         return report

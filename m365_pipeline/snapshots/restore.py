@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
-from m365_pipeline.snapshots import databases, oplog, tables
+from m365_pipeline.snapshots import databases, oplog, portable, tables
 from m365_pipeline.snapshots.capture import DATABASE, TABLES
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
@@ -282,6 +282,12 @@ class _Plan:
                 raise RestoreRefused(
                     f"{component}: {len(existing)} file(s) exist already, e.g. {existing[0]}; use force to replace them"
                 )
+        if self.warehouse_url and not self.whole_database:
+            engine = _engine(self.warehouse_url)
+            try:
+                portable.require_schema_version(engine, self.manifest, self.snapshot_id)
+            finally:
+                engine.dispose()
         if self.warehouse_url and not self.force:
             occupied = _occupied_tables(self.warehouse_url, self.tables, whole=self.whole_database)
             if occupied:
@@ -362,6 +368,7 @@ class _Run:
             try:
                 for name in self._plan.tables:
                     self._report.tables[name] = self._replace_table(engine, name)
+                    self._touched_database = True  # committed: a later failure marks the target
             finally:
                 engine.dispose()
             return
@@ -437,14 +444,16 @@ class _Run:
             if name not in reflected:
                 raise RestoreFailed("database", f"the target warehouse has no table {name} (migrate it first)")
             table = reflected[name]
+            own = portable.target_spec(table, spec)  # the target's types: it may be another kind of database
+            trip = portable.RoundTrip(table, spec, own)
             connection.execute(table.delete())
             with table_batches(self._repository, self._index, self._manifest, name) as batches:
-                _insert(connection, table, batches)
-            digest = tables.table_digest(tables.read_batches(connection, table, spec), spec)
-            if (digest.rows, digest.checksum) != (expected["rows"], expected["checksum"]):
-                raise RestoreFailed("database", f"table {name}: restored rows differ from the snapshot's")
+                _insert(connection, table, trip.conform(batches))
+            problem = trip.problem(tables.read_batches(connection, table, own), expected)
+            if problem is not None:
+                raise RestoreFailed("database", f"table {name}: {problem}")
             self._tracker.advance(table_entry(self._manifest, name).size)
-        return digest.rows
+        return trip.rows
 
     def _verify_tables(
         self, engine: sa.Engine, sqlite_file: Path | None = None, reflected: dict[str, sa.Table] | None = None

@@ -17,6 +17,7 @@ from m365_pipeline.snapshots.capture import DATABASE, TABLES
 from m365_pipeline.snapshots.diff import FileChange, file_changes
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.manifests import Manifest
+from m365_pipeline.snapshots.progress import ProgressCallback, StepCounter
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.stored_tables import table_batches, table_specs, warehouse_meta
 
@@ -88,27 +89,29 @@ def warehouse_diff(
     *,
     only_tables: set[str] | None = None,
     on_change: Callable[[RowChange], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> WarehouseDiff:
     """Compare the warehouses of snapshots ``old_id`` and ``new_id``; ``on_change`` receives every row change
-    (streamed; the result keeps only the counts)."""
+    (streamed; the result keeps only the counts); ``progress`` counts the rows of the tables compared row by row
+    (both snapshots' rows)."""
     old, new = repository.manifest(old_id), repository.manifest(new_id)
     old_meta, new_meta = warehouse_meta(old), warehouse_meta(new)
     result = WarehouseDiff(old_meta.get("schema_version"), new_meta.get("schema_version"))
     old_tables, new_tables = old_meta.get("tables", {}), new_meta.get("tables", {})
+    names = [n for n in sorted(set(old_tables) | set(new_tables)) if only_tables is None or n in only_tables]
+    compared = {n: _rows_to_compare(old_tables.get(n), new_tables.get(n)) for n in names}
+    counter = StepCounter(progress, sum(compared.values()))
     index = repository.index()
-    for name in sorted(set(old_tables) | set(new_tables)):
-        if only_tables is not None and name not in only_tables:
-            continue
+    for name in names:
         before, after = old_tables.get(name), new_tables.get(name)
         summary = TableDiff(name, before and before["rows"], after and after["rows"])
         result.tables.append(summary)
         if before is None or after is None:
             summary.note = "only in the new snapshot" if before is None else "only in the old snapshot"
             continue
-        if before["checksum"] == after["checksum"] and before["columns"] == after["columns"]:
-            continue
-        if before["primary_key"] != after["primary_key"]:
-            summary.note = "primary key changed: rows not compared"
+        if not compared[name]:
+            if before["primary_key"] != after["primary_key"]:
+                summary.note = "primary key changed: rows not compared"
             continue
         dropped = sorted({c for c, _ in before["columns"]} ^ {c for c, _ in after["columns"]})
         if dropped:
@@ -117,7 +120,18 @@ def warehouse_diff(
             setattr(summary, change.change, getattr(summary, change.change) + 1)
             if on_change is not None:
                 on_change(change)
+        counter.advance(compared[name])
     return result
+
+
+def _rows_to_compare(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> int:
+    """The rows a row-by-row comparison of a table reads (0 when its rows are not compared: the table is in one
+    snapshot only, equal in both, or its primary key changed)."""
+    if before is None or after is None or before["primary_key"] != after["primary_key"]:
+        return 0
+    if before["checksum"] == after["checksum"] and before["columns"] == after["columns"]:
+        return 0
+    return int(before["rows"]) + int(after["rows"])
 
 
 @dataclass(frozen=True)
@@ -129,15 +143,24 @@ class LicenseChange:
     """``gained`` or ``lost``."""
 
 
+def as_license_change(change: RowChange) -> LicenseChange | None:
+    """The licence a user gained or lost, when ``change`` is a row of user_licenses added or removed."""
+    if change.table != LICENSES_TABLE or change.change not in (ADDED, REMOVED):
+        return None
+    key = change.key
+    return LicenseChange(
+        key["tenant_id"], key["user_id"], key["sku_id"], "gained" if change.change == ADDED else "lost"
+    )
+
+
 def license_changes(repository: Repository, old_id: str, new_id: str) -> list[LicenseChange]:
     """Which users gained or lost which licence (SKU) between two snapshots."""
     found = []
 
     def collect(change: RowChange) -> None:
-        if change.change in (ADDED, REMOVED):
-            key = change.key
-            gained = "gained" if change.change == ADDED else "lost"
-            found.append(LicenseChange(key["tenant_id"], key["user_id"], key["sku_id"], gained))
+        licence = as_license_change(change)
+        if licence is not None:
+            found.append(licence)
 
     warehouse_diff(repository, old_id, new_id, only_tables={LICENSES_TABLE}, on_change=collect)
     return found

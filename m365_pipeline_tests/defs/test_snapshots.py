@@ -24,7 +24,13 @@ from m365_pipeline.defs.snapshots.assets import (
     build_snapshot_assets,
 )
 from m365_pipeline.defs.snapshots.build import build_snapshot_definitions
-from m365_pipeline.defs.snapshots.maintenance import MAINTENANCE_JOB, WEEKLY_MAINTENANCE
+from m365_pipeline.defs.snapshots.maintenance import (
+    DAILY_VERIFY,
+    MAINTENANCE_JOB,
+    VERIFY_JOB,
+    WEEKLY_MAINTENANCE,
+    VerifyConfig,
+)
 from m365_pipeline.defs.snapshots.restore import RESTORE_JOB, RestoreConfig, SystemBusy, system_stopped
 from m365_pipeline.defs.snapshots.schedules import (
     DAILY_INCREMENTAL,
@@ -214,12 +220,46 @@ def test_the_weekly_maintenance_tiers_and_prunes(data_dir: Path, monkeypatch: py
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 4 * * 0", "Asia/Tokyo")
     with dg.instance_for_test() as instance:
         result = definitions.resolve_job_def(MAINTENANCE_JOB).execute_in_process(instance=instance)
+        messages = _messages(instance, result.run_id)
     assert result.success
     (event,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = {name: value.value for name, value in event.event_specific_data.metadata.items()}  # type: ignore[union-attr]
     assert metadata["moved_to_cold"] == 0  # younger than M365_COLD_AFTER_DAYS
     assert (metadata["forgotten"], metadata["kept"]) == (1, 1)
     assert len(system.list_snapshots(system.open_store(load_settings()))) == 1
+    assert any(m.startswith("prune: 100% of ") for m in messages), messages
+
+
+def _messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    return [entry.user_message for entry in instance.all_logs(run_id)]
+
+
+def test_the_daily_verify_reads_todays_slice_then_everything_and_names_a_flipped_bit(data_dir: Path) -> None:
+    system.create_snapshot(load_settings(), "full")
+    definitions = _definitions()
+    schedule = definitions.resolve_schedule_def(DAILY_VERIFY)
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 5 * * *", "Asia/Tokyo")
+    job = definitions.resolve_job_def(VERIFY_JOB)
+    packs = sorted(p for p in (data_dir / "snapshots" / "packs").rglob("*") if p.is_file())
+    with dg.instance_for_test() as instance:
+        whole = job.execute_in_process(
+            instance=instance, run_config=dg.RunConfig(ops={"verify": VerifyConfig(slices=1)})
+        )
+        assert whole.success
+        (event,) = [e for e in whole.all_events if e.event_type_value == "STEP_OUTPUT"]
+        metadata = {n: v.value for n, v in event.event_specific_data.metadata.items()}  # type: ignore[union-attr]
+        assert (metadata["slice"], metadata["packs_read"], metadata["snapshots"]) == ("all", len(packs), 1)
+        total = len(packs) + 1
+        assert f"verify: 100% of {total} snapshots and packs, about 0 s left" in _messages(instance, whole.run_id)
+
+        data = bytearray(packs[0].read_bytes())
+        data[len(data) // 2] ^= 0x01
+        packs[0].write_bytes(bytes(data))
+        broken = job.execute_in_process(
+            instance=instance, run_config=dg.RunConfig(ops={"verify": VerifyConfig(slices=1)}), raise_on_error=False
+        )
+        assert not broken.success
+        assert f"pack {packs[0].name}" in str(broken.get_step_failure_events()[0].event_specific_data)
 
 
 def test_the_deployed_commit_can_be_given(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,3 +269,29 @@ def test_the_deployed_commit_can_be_given(data_dir: Path, monkeypatch: pytest.Mo
         context = dg.build_sensor_context(instance=instance, resources={"settings": M365Settings()})
         (request,) = build_release_tag_sensor(full)(context).run_requests  # type: ignore[union-attr]
     assert request.run_key == f"release-{'cd' * 20}"
+
+
+def test_the_restore_job_refuses_a_password_in_its_config(data_dir: Path, tmp_path: Path) -> None:
+    system.create_snapshot(load_settings(), "full", ("config",))
+    job = _definitions().resolve_job_def(RESTORE_JOB)
+    url = "postgresql://restorer:s3cret@127.0.0.1:5432/regression"
+    config = dg.RunConfig(ops={"restore": RestoreConfig(target=str(tmp_path / "out"), warehouse_url=url)})
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+    assert not result.success
+    message = str(result.get_step_failure_events()[0].event_specific_data)
+    assert "warehouse_url holds a password" in message and "s3cret" not in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_restore_without_the_warehouse_checks_nothing_and_creates_no_database(data_dir: Path, tmp_path: Path) -> None:
+    system.create_snapshot(load_settings(), "full")
+    job = _definitions().resolve_job_def(RESTORE_JOB)
+    target = tmp_path / "reports-only"
+    config = dg.RunConfig(ops={"restore": RestoreConfig(target=str(target), components=["reports"])})
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance)
+    (event,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = {name: value.value for name, value in event.event_specific_data.metadata.items()}  # type: ignore[union-attr]
+    assert metadata["asset_checks"] == [] and metadata["files"] == 1
+    assert sorted(p.name for p in target.iterdir()) == ["reports"]

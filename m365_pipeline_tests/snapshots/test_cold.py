@@ -57,15 +57,26 @@ def test_old_snapshots_move_to_cold_whole_and_restore_exactly_after_a_thaw(
     tmp_path: Path, tier: str, request: pytest.FixtureRequest
 ) -> None:
     repository, _, states, ids = _history(tmp_path)
+    manifests = {label: repository.manifest(ids[label]) for label in ("full0", "inc1")}
     cold: ColdStore
     if tier == "local":
         cold = LocalColdStore(tmp_path / "cold")
     else:
         endpoint, bucket = request.getfixturevalue("s3_endpoint"), request.getfixturevalue("s3_bucket")
         cold = S3ColdStore(f"s3://{bucket}/cold", endpoint_url=endpoint, storage_class="GLACIER")
-    report = move_to_cold(repository, cold, older_than=dt.timedelta(days=30), clock=lambda: _at(45))
+    steps: list[tuple[int, int]] = []
+    report = move_to_cold(
+        repository,
+        cold,
+        older_than=dt.timedelta(days=30),
+        clock=lambda: _at(45),
+        progress=lambda done, total: steps.append((done, total)),
+    )
 
     assert sorted(report.moved) == sorted([ids["full0"], ids["inc1"]]) and report.kept_hot == {}
+    # one step per chunk archived: each archive holds its snapshot's chunks, an incremental's with its base's
+    total = len(manifests["full0"].chunk_ids()) + len(manifests["full0"].chunk_ids() | manifests["inc1"].chunk_ids())
+    assert steps == [(done, total) for done in range(total + 1)]
     assert cold_snapshots(cold) == sorted([ids["full0"], ids["inc1"]])
     assert repository.snapshot_ids() == [ids["full40"]]
     hot_before = sum(p.stat().st_size for p in (tmp_path / "repo" / "packs").rglob("*") if p.is_file())

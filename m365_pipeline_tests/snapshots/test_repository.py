@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import random
@@ -12,7 +13,7 @@ import pytest
 
 from m365_pipeline.snapshots.backend import LocalBackend
 from m365_pipeline.snapshots.blobs import BlobSaver
-from m365_pipeline.snapshots.check import check, in_subset
+from m365_pipeline.snapshots.check import check, in_subset, todays_slice
 from m365_pipeline.snapshots.config import RepositoryError, init_repository, open_repository
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys, ScryptParams, WrongKeyError
@@ -67,8 +68,12 @@ def test_wrong_key_missing_and_changed_configuration_are_named(tmp_path: Path) -
 def test_a_clean_repository_checks_clean(tmp_path: Path) -> None:
     backend = _repository(tmp_path)
     _, keys = open_repository(backend, ENV)
-    report = check(backend, keys)
+    steps: list[tuple[int, int]] = []
+    report = check(backend, keys, progress=lambda done, total: steps.append((done, total)))
     assert report.ok, report.problems
+    # progress from nothing to everything, one step per snapshot and per pack read
+    total = report.snapshots + report.packs_read
+    assert steps == [(done, total) for done in range(total + 1)]
     assert report.packs == report.packs_read >= 5
     assert report.blobs_read == len(Index.load(backend, keys.encryption))
     assert check(backend, keys, read_data=False).blobs_read == 0
@@ -79,6 +84,8 @@ def test_the_rotating_subsets_read_every_pack_once(tmp_path: Path) -> None:
     _, keys = open_repository(backend, ENV)
     reads = [check(backend, keys, subset=(i, 3)).packs_read for i in range(3)]
     assert sum(reads) == check(backend, keys).packs_read
+    days = [dt.date(2026, 12, 1) + dt.timedelta(days=n) for n in range(3)]
+    assert sorted(check(backend, keys, subset=todays_slice(3, day)).packs_read for day in days) == sorted(reads)
     names = list(backend.names("packs"))
     assert all(sum(in_subset(n, (i, 3)) for i in range(3)) == 1 for n in names)
 

@@ -100,8 +100,20 @@ def test_prune_removes_only_what_no_kept_snapshot_needs(tmp_path: Path) -> None:
 
     dry = prune(backend, KEYS, RetentionPolicy(daily=1, weekly=0), pinned={ids[1]}, pack_size=512 * 1024, dry_run=True)
     assert set(snapshot_ids(backend)) == set(ids) and dry.packs_removed > 0
-    report = prune(backend, KEYS, RetentionPolicy(daily=1, weekly=0), pinned={ids[1]}, pack_size=512 * 1024)
+    steps: list[tuple[int, int]] = []
+    report = prune(
+        backend,
+        KEYS,
+        RetentionPolicy(daily=1, weekly=0),
+        pinned={ids[1]},
+        pack_size=512 * 1024,
+        progress=lambda done, total: steps.append((done, total)),
+    )
     assert report.decision.keep == {ids[3]: "daily", ids[1]: "tagged"}
+    # every snapshot forgotten, blob copied and pack removed is a step, from none to all
+    total = steps[0][1]
+    assert total >= len(report.decision.forget) + report.packs_removed > 0
+    assert steps == [(done, total) for done in range(total + 1)]
     assert set(snapshot_ids(backend)) == {ids[1], ids[3]}
     after = sum(backend.size("packs", n) for n in backend.names("packs"))
     assert after < before * 0.75 and report.bytes_removed > 0

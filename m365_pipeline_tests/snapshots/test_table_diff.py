@@ -62,7 +62,14 @@ def test_which_users_gained_or_lost_a_licence_between_two_snapshots(tmp_path: Pa
     assert expected and set(license_changes(repository, old.snapshot_id, new.snapshot_id)) == expected
 
     changes: list[RowChange] = []
-    diff = warehouse_diff(repository, old.snapshot_id, new.snapshot_id, on_change=changes.append)
+    steps: list[tuple[int, int]] = []
+    diff = warehouse_diff(
+        repository,
+        old.snapshot_id,
+        new.snapshot_id,
+        on_change=changes.append,
+        progress=lambda done, total: steps.append((done, total)),
+    )
     assert diff.old_schema_version == diff.new_schema_version is not None
     by_table = {t.table: t for t in diff.tables}
     users = by_table["users"]
@@ -74,6 +81,11 @@ def test_which_users_gained_or_lost_a_licence_between_two_snapshots(tmp_path: Pa
     assert retitled and {c.key["id"] for c in changed} == retitled
     assert users.changed == len(changed) and all(c.changed_columns == ("job_title",) for c in changed)
     assert by_table["skus"].added == by_table["skus"].removed == by_table["skus"].changed == 0
+    # progress counts both snapshots' rows of each table compared row by row (those whose checksum changed)
+    compared = [t for t in diff.tables if t.added or t.removed or t.changed]
+    total = sum((t.old_rows or 0) + (t.new_rows or 0) for t in compared)
+    assert steps[0] == (0, total) and steps[-1] == (total, total)
+    assert len(steps) >= len(compared) + 1
     assert [(c.component, c.path, c.change) for c in artifact_changes(old.manifest, new.manifest)] == [
         ("config", "m365.toml", "changed")
     ]

@@ -6,8 +6,6 @@ moment (a restore brings back a consistent system, not one tenant of it).
 """
 
 import datetime as dt
-import time
-from collections.abc import Callable
 
 import dagster as dg
 
@@ -16,12 +14,12 @@ from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema
 from m365_pipeline.defs.directory.assets import RAW_DESCRIPTIONS, WAREHOUSE_TABLES, raw_key, warehouse_key
 from m365_pipeline.defs.reports.assets import USER_LIST_KEY
 from m365_pipeline.defs.resources import M365Settings
+from m365_pipeline.defs.snapshots.progress_log import progress_log
 from m365_pipeline.settings import Settings
 from m365_pipeline.snapshots.tag_store import TagStore
 from m365_pipeline.snapshots.tags import TAG_TYPES
 
 GROUP = "snapshots"
-PROGRESS_STEPS = 10
 FULL_KEY = dg.AssetKey(["snapshots", "full"])
 INCREMENTAL_KEY = dg.AssetKey(["snapshots", "incremental"])
 TAGS_KEY = dg.AssetKey(["snapshots", "tags"])
@@ -72,7 +70,9 @@ def _snapshot_asset(key: dg.AssetKey, kind: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         current = settings.current
         context.log.info(f"capturing the warehouse, the configuration, the raw extracts and the reports ({kind})")
-        result = system.create_snapshot(current, kind, progress=_progress_log(context))
+        result = system.create_snapshot(
+            current, kind, progress=progress_log(context.log.info, "captured", "bytes (estimated)")
+        )
         stats, manifest = result.stats, result.manifest
         metadata: dict[str, dg.RawMetadataValue] = {
             "snapshot_id": result.snapshot_id,
@@ -93,22 +93,6 @@ def _snapshot_asset(key: dg.AssetKey, kind: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return snapshot
-
-
-def _progress_log(context: dg.AssetExecutionContext) -> Callable[[int, int], None]:
-    """Log every tenth of the estimated total, with the time left at the rate so far."""
-    started, next_share = time.monotonic(), 1
-
-    def progress(done: int, total: int) -> None:
-        nonlocal next_share
-        share = done * PROGRESS_STEPS // max(1, total)
-        if share >= next_share:
-            elapsed = time.monotonic() - started
-            left = elapsed * (total - done) / done if done else 0.0
-            context.log.info(f"captured {share * 100 // PROGRESS_STEPS}% of about {total} bytes, ~{left:.0f} s left")
-            next_share = share + 1
-
-    return progress
 
 
 def _tag(context: dg.AssetExecutionContext, settings: Settings, snapshot_id: str, config: SnapshotConfig) -> str:

@@ -4,7 +4,8 @@ supplies the steps only Dagster can do:
 
 - stop: every running schedule and sensor is paused, and the restore refuses to start while another run is in
   progress (a restore beside a run would mix two states);
-- post_check: the warehouse's blocking asset checks, run on the restored warehouse;
+- post_check: the code location's warehouse checks executed by Dagster on the restored warehouse
+  (restore_checks.py); a failed blocking check fails the restore, marked failed, and names the check;
 - release: the schedules and sensors paused at stop run again, whatever happened in between.
 """
 
@@ -13,12 +14,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster._core.scheduler.instigation import InstigatorStatus
 from pydantic import Field
 
 from m365_pipeline import snapshot_system as system
 from m365_pipeline.defs.resources import M365Settings
-from m365_pipeline.snapshots.restore import Progress
+from m365_pipeline.defs.snapshots.progress_log import progress_log
+from m365_pipeline.defs.snapshots.restore_checks import PostCheck
 
 RESTORE_JOB = "restore_snapshot"
 # Pausing schedules and sensors from inside a run has no public API: the instance's instigator states (internal) are
@@ -31,7 +34,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-PROGRESS_STEPS = 10
 
 
 class RestoreConfig(dg.Config):
@@ -42,7 +44,8 @@ class RestoreConfig(dg.Config):
     live: bool = False
     """Restore into the running system itself (its warehouse, raw store and reports)."""
     warehouse_url: str = ""
-    """Restore the warehouse into this database instead (e.g. a fresh PostgreSQL database)."""
+    """Restore the warehouse into this database instead (e.g. a fresh PostgreSQL database), without a password:
+    the run's config is kept in Dagster's storage; libpq reads the password from PGPASSWORD or ~/.pgpass."""
     components: list[str] = Field(default_factory=list)
     """Components to restore (warehouse, config, raw, reports); empty: every one the target has a place for."""
     tables: list[str] = Field(default_factory=list)
@@ -87,6 +90,11 @@ def build_restore_job() -> dg.JobDefinition:
     @dg.op(name="restore", description="Stop, restore, check the restored warehouse, release (the old procedure).")
     def restore(context: dg.OpExecutionContext, config: RestoreConfig, settings: M365Settings) -> None:
         current = settings.current
+        if config.warehouse_url and sa.make_url(config.warehouse_url).password is not None:
+            raise dg.Failure(
+                "warehouse_url holds a password, which the run's config keeps in Dagster's storage: give the URL "
+                "without it, and the password in the environment (PGPASSWORD or ~/.pgpass, read by libpq)"
+            )
         repository = system.open_store(current)
         snapshot_id = system.resolve_reference(repository, config.reference)
         target = system.restore_target(
@@ -97,6 +105,8 @@ def build_restore_job() -> dg.JobDefinition:
             live=config.live,
         )
         context.log.info(f"restoring {snapshot_id[:12]} into {'the live system' if config.live else config.target}")
+        post_check = PostCheck(current, context.log.info, config.components, config.tables)
+        restored = progress_log(context.log.info, "restored", "bytes")
         with ExitStack() as stopped:
 
             def stop() -> None:
@@ -109,7 +119,12 @@ def build_restore_job() -> dg.JobDefinition:
                 components=config.components or ([system.WAREHOUSE] if config.tables else None),
                 only_tables=config.tables or None,
                 force=config.force,
-                hooks=system.restore_hooks(stop=stop, release=stopped.close, progress=_progress_log(context)),
+                hooks=system.restore_hooks(
+                    stop=stop,
+                    release=stopped.close,
+                    progress=lambda update: restored(update.done_bytes, update.total_bytes),
+                    post_check=post_check,
+                ),
             )
         context.add_output_metadata(
             {
@@ -119,6 +134,8 @@ def build_restore_job() -> dg.JobDefinition:
                 "bytes": report.bytes,
                 "tables": dg.MetadataValue.json(report.tables),
                 "steps_seconds": dg.MetadataValue.json({step: round(s, 2) for step, s in report.steps}),
+                "asset_checks": dg.MetadataValue.json(post_check.summary()),
+                "asset_checks_passed": sum(outcome.passed for outcome in post_check.outcomes),
             }
         )
 
@@ -127,17 +144,3 @@ def build_restore_job() -> dg.JobDefinition:
         restore()
 
     return restore_snapshot
-
-
-def _progress_log(context: dg.OpExecutionContext) -> Callable[[Progress], None]:
-    next_share = 0
-
-    def progress(update: Progress) -> None:
-        nonlocal next_share
-        share = update.done_bytes * PROGRESS_STEPS // max(1, update.total_bytes)
-        if share >= next_share:
-            eta = f", about {update.eta_seconds:.0f} s left" if update.eta_seconds is not None else ""
-            context.log.info(f"{update.step}: {share * 100 // PROGRESS_STEPS}% of {update.total_bytes} bytes{eta}")
-            next_share = share + 1
-
-    return progress

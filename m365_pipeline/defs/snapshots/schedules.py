@@ -2,8 +2,6 @@
 (03:00), both Asia/Tokyo like the old tool; and a release tag whenever the deployed commit is not the newest
 release tag's. All off until switched on, like the daily refresh."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from m365_pipeline import snapshot_system as system
@@ -19,7 +17,8 @@ TIMEZONE = "Asia/Tokyo"
 FULL_OP = "snapshots__full"
 
 
-def build_snapshot_jobs() -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+# the asset job type in quotes: dagster exports it to type checkers only
+def build_snapshot_jobs() -> "tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]":
     full = dg.define_asset_job(
         FULL_JOB,
         selection=dg.AssetSelection.assets(FULL_KEY, TAGS_KEY),
@@ -38,7 +37,7 @@ def full_run_config(tag_type: str, commit: str = "") -> dg.RunConfig:
 
 
 def build_snapshot_schedules(
-    full: dg.UnresolvedAssetJobDefinition, incremental: dg.UnresolvedAssetJobDefinition
+    full: "dg.UnresolvedAssetJobDefinition", incremental: "dg.UnresolvedAssetJobDefinition"
 ) -> list[dg.ScheduleDefinition]:
     return [
         dg.ScheduleDefinition(
@@ -61,7 +60,7 @@ def build_snapshot_schedules(
     ]
 
 
-def build_release_tag_sensor(full: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_release_tag_sensor(full: "dg.UnresolvedAssetJobDefinition") -> dg.SensorDefinition:
     @dg.sensor(
         name=RELEASE_TAG,
         job=full,
