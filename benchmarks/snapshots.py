@@ -107,7 +107,13 @@ def _user_rows(tenant: str, first: int, count: int, rng: random.Random) -> Itera
         )
 
 
-USER_INSERT = f"INSERT INTO users VALUES ({', '.join('?' * 21)})"
+USER_COLUMNS = (
+    "tenant_id, id, user_principal_name, display_name, given_name, surname, mail, job_title, department, "
+    "office_location, usage_location, preferred_language, account_enabled, user_type, created_at, "
+    "on_premises_sync_enabled, business_phones, mobile_phone, last_sign_in_at, last_non_interactive_sign_in_at, "
+    "last_successful_sign_in_at"
+)
+USER_INSERT = f"INSERT INTO users ({USER_COLUMNS}) VALUES ({', '.join('?' * 21)})"
 LICENCE_INSERT = "INSERT INTO user_licenses VALUES (?, ?, ?, ?)"
 
 

@@ -43,6 +43,9 @@ TABLES = "warehouse-tables"
 """Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
 DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
 FULL, INCREMENTAL = "full", "incremental"
+WHOLE, DELTA, UNCHANGED = "full", "delta", "unchanged"
+"""How a table is stored (its ``stored`` in the manifest): whole (``<table>.parquet``), as the rows changed since
+the base (``<table>.delta.parquet``), or not at all in an incremental where no row changed (the base's is it)."""
 LOCK_REFRESH_SECONDS = 60
 
 
@@ -257,11 +260,15 @@ class _Capture:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
         table_meta: dict[str, Any] = {}
         entries = []
-        for name, table in reflected.items():
-            sqlite_file = database if database_format == databases.SQLITE_FORMAT else None
-            entry, info = self._table(connection, sqlite_file, table, specs[name], base if incremental else None)
-            entries.append(entry)
-            table_meta[name] = info
+        with contextlib.ExitStack() as stack:
+            sqlite = None
+            if database_format == databases.SQLITE_FORMAT:
+                sqlite = stack.enter_context(tables.SqliteFile(database))
+            for name, table in reflected.items():
+                entry, info = self._table(connection, sqlite, table, specs[name], base if incremental else None)
+                if entry is not None:
+                    entries.append(entry)
+                table_meta[name] = info
         components[TABLES] = tuple(entry.result() for entry in entries)
         if dump is not None:
             components[DATABASE] = (dump.result(),)
@@ -280,36 +287,50 @@ class _Capture:
     def _table(
         self,
         connection: sa.Connection,
-        sqlite_file: Path | None,
+        sqlite: tables.SqliteFile | None,
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
-    ) -> tuple[Future[FileEntry], dict[str, Any]]:
-        """Writes the table's Parquet file and hands its archiving to the pool (the next table is read meanwhile)."""
+    ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
+        """Writes the table's Parquet file (whole, or its delta against ``base``) and hands its archiving to the
+        pool (the next table is read meanwhile); an incremental's table without a changed row stores no file."""
         digest = tables.TableDigest(spec.columns)
-        if sqlite_file is None:
-            rows = tables.read_batches(connection, table, spec)
-        else:
-            rows = tables.read_sqlite_file(sqlite_file, connection, table, spec)
+        rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
         current = _digested(rows, digest)
         path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
+        file_name: str | None
         if base is not None and spec.primary_key:
-            base_entry = _entry(base.manifest, TABLES, f"{spec.name}.parquet")
-            with self._repository.temporary_file(self._index, base_entry) as base_path:
-                sink = tables.ParquetSink(path, spec.delta_schema())
-                for batch in tables.delta_batches(tables.parquet_batches(base_path), current, spec):
+            sink = None
+            with self._base_rows(base, spec.name) as before:
+                for batch in tables.delta_batches(before, current, spec):
+                    sink = sink or tables.ParquetSink(path, spec.delta_schema())
                     sink.write(batch)
+            if sink is None:
+                file_name, info["stored"], info["delta_rows"] = None, UNCHANGED, 0
+            else:
                 sink.close()
-            file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", "delta", sink.rows
+                file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", DELTA, sink.rows
         else:
             sink = tables.ParquetSink(path, spec.schema())
             for batch in current:
                 sink.write(batch)
             sink.close()
-            file_name, info["stored"] = f"{spec.name}.parquet", "full"
+            file_name, info["stored"] = f"{spec.name}.parquet", WHOLE
         info["rows"], info["checksum"] = digest.rows, digest.checksum
+        if file_name is None:
+            return None, info
         return self._pool.submit(self._archive_table, path, file_name), info
+
+    @contextlib.contextmanager
+    def _base_rows(self, base: _Base, name: str) -> Iterator[Iterator[Any]]:
+        """The rows of table ``name`` in the base full (none read when it had none)."""
+        if int(base.tables[name]["rows"]) == 0:
+            yield iter(())
+            return
+        base_entry = _entry(base.manifest, TABLES, f"{name}.parquet")
+        with self._repository.temporary_file(self._index, base_entry, self._work) as base_path:
+            yield tables.parquet_batches(base_path)
 
     def _archive_table(self, path: Path, file_name: str) -> FileEntry:
         try:

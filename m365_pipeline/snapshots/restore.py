@@ -19,6 +19,7 @@ the database, the file ``.m365-restore.json`` in a folder, saying which snapshot
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
 from m365_pipeline.snapshots import databases, oplog, tables
-from m365_pipeline.snapshots.capture import DATABASE, TABLES
+from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
@@ -296,7 +297,8 @@ class _Plan:
         if self.database_file is not None:
             total += self.database_file.size
         if not self.whole_database or self.manifest.kind == "incremental":
-            total += sum(table_entry(self.manifest, name).size for name in self.tables)
+            entries = (table_entry(self.manifest, name) for name in self.tables)
+            total += sum(entry.size for entry in entries if entry is not None)
         return total
 
 
@@ -411,18 +413,20 @@ class _Run:
             return None
         specs = table_specs(self._manifest)
         meta = warehouse_meta(self._manifest)["tables"]
+        changed = [name for name in specs if meta[name]["stored"] != UNCHANGED]
         with engine.begin() as connection:
-            reflected = tables.reflect_tables(connection)
-            for name, spec in specs.items():
-                table = reflected[name]
+            reflected = tables.reflect_tables(connection, only=changed)
+            for name in changed:
+                table, spec = reflected[name], specs[name]
                 entry = table_entry(self._manifest, name)
+                assert entry is not None
                 with self._repository.temporary_file(self._index, entry) as path:
                     stored = tables.parquet_batches(path)
-                    if meta[name]["stored"] == "delta":
+                    if meta[name]["stored"] == DELTA:
                         _apply_delta(connection, table, spec, stored)
                     else:
                         connection.execute(table.delete())
-                        _insert(connection, table, stored)
+                        _insert(connection, table, spec, stored)
                 self._tracker.advance(entry.size)
             if connection.dialect.name == "postgresql":
                 _reset_sequences(connection, reflected.values())
@@ -439,11 +443,12 @@ class _Run:
             table = reflected[name]
             connection.execute(table.delete())
             with table_batches(self._repository, self._index, self._manifest, name) as batches:
-                _insert(connection, table, batches)
+                _insert(connection, table, spec, batches)
             digest = tables.table_digest(tables.read_batches(connection, table, spec), spec)
             if (digest.rows, digest.checksum) != (expected["rows"], expected["checksum"]):
                 raise RestoreFailed("database", f"table {name}: restored rows differ from the snapshot's")
-            self._tracker.advance(table_entry(self._manifest, name).size)
+            entry = table_entry(self._manifest, name)
+            self._tracker.advance(entry.size if entry is not None else 0)
         return digest.rows
 
     def _verify_tables(
@@ -451,18 +456,24 @@ class _Run:
     ) -> None:
         expected = warehouse_meta(self._manifest)["tables"]
         self._report.tables.update({name: int(info["rows"]) for name, info in expected.items()})
-        with engine.connect() as connection:
-            reflected = reflected if reflected is not None else tables.reflect_tables(connection)
-            for name, spec in table_specs(self._manifest).items():
-                if not self._verify_all and not _changed_by_delta(self._manifest, name):
-                    continue
+        specs = table_specs(self._manifest)
+        names = [name for name in specs if self._verify_all or _changed_by_delta(self._manifest, name)]
+        with engine.connect() as connection, contextlib.ExitStack() as stack:
+            reflected = dict(reflected or {})
+            if any(name not in reflected for name in names):
+                reflected.update(tables.reflect_tables(connection, only=set(names) - set(reflected)))
+            sqlite = stack.enter_context(tables.SqliteFile(sqlite_file)) if sqlite_file is not None else None
+            for name in names:
+                spec = specs[name]
                 self._report.verified.append(name)
                 if name not in reflected:
                     raise RestoreFailed("integrity", f"table {name} is missing from the restored warehouse")
-                if sqlite_file is None:
-                    rows = tables.read_batches(connection, reflected[name], spec)
-                else:
-                    rows = tables.read_sqlite_file(sqlite_file, connection, reflected[name], spec)
+                table = reflected[name]
+                rows = (
+                    tables.read_batches(connection, table, spec)
+                    if sqlite is None
+                    else sqlite.read(connection, table, spec)
+                )
                 digest = tables.table_digest(rows, spec)
                 if (digest.rows, digest.checksum) != (expected[name]["rows"], expected[name]["checksum"]):
                     raise RestoreFailed(
@@ -539,30 +550,62 @@ class _Run:
 def _changed_by_delta(manifest: Manifest, name: str) -> bool:
     """Whether table ``name`` of an incremental was changed after its base database file was loaded."""
     info = warehouse_meta(manifest)["tables"][name]
-    return manifest.kind == "incremental" and (info["stored"] != "delta" or int(info.get("delta_rows", 0)) > 0)
+    return manifest.kind == "incremental" and (
+        info["stored"] == WHOLE or (info["stored"] == DELTA and int(info.get("delta_rows", 0)) > 0)
+    )
 
 
-def _insert(connection: sa.Connection, table: sa.Table, batches: Iterable[pa.RecordBatch]) -> None:
+def _insert(
+    connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, batches: Iterable[pa.RecordBatch]
+) -> None:
+    insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
     for batch in batches:
         if batch.num_rows:
-            connection.execute(table.insert(), batch.to_pylist())
+            connection.exec_driver_sql(insert, _driver_rows(connection, table, batch, spec.columns))
 
 
 def _apply_delta(
     connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, delta: Iterable[pa.RecordBatch]
 ) -> None:
     """Apply a stored delta batch by batch: every key it names deleted (one statement per key, sent as one
-    batch, so each uses the primary key's index), then its upserted rows inserted."""
-    parameters = {name: f"key_{i}" for i, name in enumerate(spec.key)}
-    delete = table.delete().where(sa.and_(*(table.c[name] == sa.bindparam(p) for name, p in parameters.items())))
+    batch, so each uses the primary key's index), then its upserted rows inserted. The statements go to the
+    driver as they are, with the rows' values through each column's bind processor (what SQLAlchemy would do
+    for each row, done a column at a time)."""
+    quote = connection.dialect.identifier_preparer.quote
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    condition = " AND ".join(f"{quote(name)} = {marker}" for name in spec.key)
+    delete = f"DELETE FROM {_name(connection, table)} WHERE {condition}"
+    insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
     for batch in delta:
         if not batch.num_rows:
             continue
-        keys = batch.select(list(spec.key)).to_pylist()
-        connection.execute(delete, [{parameters[name]: value for name, value in key.items()} for key in keys])
-        upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT)).select(list(spec.columns))
+        connection.exec_driver_sql(delete, _driver_rows(connection, table, batch, spec.key))
+        upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT))
         if upserts.num_rows:
-            connection.execute(table.insert(), upserts.to_pylist())
+            connection.exec_driver_sql(insert, _driver_rows(connection, table, upserts, spec.columns))
+
+
+def _name(connection: sa.Connection, table: sa.Table) -> str:
+    return connection.dialect.identifier_preparer.format_table(table)
+
+
+def _statement(connection: sa.Connection, head: str, table: sa.Table, columns: Iterable[str], values: str) -> str:
+    quote = connection.dialect.identifier_preparer.quote
+    names = list(columns)
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return f"{head} ({', '.join(quote(n) for n in names)}) {values} ({', '.join(marker for _ in names)})"
+
+
+def _driver_rows(
+    connection: sa.Connection, table: sa.Table, batch: pa.RecordBatch, columns: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """``batch``'s ``columns`` as driver parameters: each column's values through its type's bind processor."""
+    converted = []
+    for name in columns:
+        values = batch.column(name).to_pylist()
+        process = table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        converted.append(values if process is None else [None if v is None else process(v) for v in values])
+    return list(zip(*converted, strict=True))
 
 
 def _reset_sequences(connection: sa.Connection, reflected: Iterable[sa.Table]) -> None:
