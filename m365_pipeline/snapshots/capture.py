@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ WHOLE, DELTA, UNCHANGED = "full", "delta", "unchanged"
 """How a table is stored (its ``stored`` in the manifest): whole (``<table>.parquet``), as the rows changed since
 the base (``<table>.delta.parquet``), or not at all in an incremental where no row changed (the base's is it)."""
 LOCK_REFRESH_SECONDS = 60
+TABLE_READERS = 2
+"""Threads reading an SQLite warehouse's tables at once (this machine class has two cores)."""
 
 
 @dataclass(frozen=True)
@@ -258,18 +262,13 @@ class _Capture:
                 dump = self._pool.submit(self._pg_dump, database, exported, others, name)
             else:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
-        table_meta: dict[str, Any] = {}
-        entries = []
-        with contextlib.ExitStack() as stack:
-            sqlite = None
-            if database_format == databases.SQLITE_FORMAT:
-                sqlite = stack.enter_context(tables.SqliteFile(database))
-            for name, table in reflected.items():
-                entry, info = self._table(connection, sqlite, table, specs[name], base if incremental else None)
-                if entry is not None:
-                    entries.append(entry)
-                table_meta[name] = info
-        components[TABLES] = tuple(entry.result() for entry in entries)
+        table_base = base if incremental else None
+        if database_format == databases.SQLITE_FORMAT:
+            done = self._sqlite_tables(connection, database, reflected, specs, table_base)
+        else:  # every table read in the one transaction whose snapshot pg_dump dumps
+            done = {name: self._table(connection, None, t, specs[name], table_base) for name, t in reflected.items()}
+        table_meta = {name: done[name][1] for name in reflected}
+        components[TABLES] = tuple(entry.result() for entry, _ in (done[name] for name in reflected) if entry)
         if dump is not None:
             components[DATABASE] = (dump.result(),)
         meta = {
@@ -279,6 +278,42 @@ class _Capture:
             "tables": table_meta,
         }
         return components, meta, promoted
+
+    def _sqlite_tables(
+        self,
+        connection: sa.Connection,
+        copy: Path,
+        reflected: Mapping[str, sa.Table],
+        specs: Mapping[str, tables.TableSpec],
+        base: _Base | None,
+    ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
+        """The tables of the SQLite copy, read by ``TABLE_READERS`` threads at once (reading, checksumming and
+        writing Parquet release the GIL), each with connections of its own: nothing writes the copy, so all see
+        the same state. The largest tables are taken first, so that the threads finish together."""
+        pending = deque(sorted(reflected, key=lambda name: -_last_rowid(connection, name)))
+        taking, failed = threading.Lock(), threading.Event()
+        done: dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]] = {}
+
+        def reader() -> None:
+            engine = sa.create_engine(f"sqlite:///{copy}")
+            try:
+                with engine.connect() as own, tables.SqliteFile(copy) as sqlite:
+                    while not failed.is_set():
+                        with taking:
+                            if not pending:
+                                return
+                            name = pending.popleft()
+                        done[name] = self._table(own, sqlite, reflected[name], specs[name], base)
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                engine.dispose()
+
+        with ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="tables") as readers:
+            for running in [readers.submit(reader) for _ in range(TABLE_READERS)]:
+                running.result()
+        return done
 
     def _pg_dump(self, url: str, exported_snapshot: str, others: list[tuple[str, str]], name: str) -> FileEntry:
         with databases.pg_dump(url, exported_snapshot=exported_snapshot, exclude_tables=others) as stream:
@@ -337,6 +372,15 @@ class _Capture:
             return archive_file(self._saver, self._chunker, path, file_name)
         finally:
             path.unlink()
+
+
+def _last_rowid(connection: sa.Connection, table: str) -> int:
+    """About how many rows an SQLite table has, found without counting them (0 for a table without rowid)."""
+    try:
+        found = connection.exec_driver_sql(f"SELECT max(rowid) FROM {tables.quoted(table)}").scalar()
+    except sa.exc.OperationalError:
+        return 0
+    return int(found or 0)
 
 
 def _digested(batches: Iterator[Any], digest: tables.TableDigest) -> Iterator[Any]:

@@ -9,6 +9,7 @@ passfile, never onto the command line (where ``ps`` shows it) or into an error m
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import tempfile
@@ -153,8 +154,10 @@ def sqlite_backup(source: Path, destination: Path) -> None:
 
 
 def replace_sqlite(restored: Path, target: Path) -> None:
-    """Make ``restored`` the database ``target`` atomically. The target's write-ahead log is checkpointed into it
-    first and removed after, so no page of the old database is replayed over the new one."""
+    """Make ``restored`` the database ``target`` atomically, once it is on disk. The target's write-ahead log is
+    checkpointed into it first and removed after, so no page of the old database is replayed over the new one."""
+    with restored.open("rb") as handle:
+        os.fsync(handle.fileno())
     if target.exists():
         with contextlib.closing(sqlite3.connect(target)) as old:
             old.execute("PRAGMA wal_checkpoint(TRUNCATE)")

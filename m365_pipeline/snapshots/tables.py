@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,25 @@ PostgreSQL database may hold others (Dagster's storage), which are not the wareh
 
 
 def reflect_tables(connection: sa.Connection, only: Collection[str] | None = None) -> dict[str, sa.Table]:
-    """The tables of the database's default schema (those of ``only`` when given), reflected with their types
-    as the database reports them."""
+    """The tables of the database's default schema (those of ``only`` when given) with their columns, typed as
+    the database reports them, and their primary keys; nothing else (indexes, unique and foreign keys: reading
+    those took most of the time, and reading and writing rows needs none of them)."""
+    inspector = sa.inspect(connection)
+    names = sorted(n for n in inspector.get_table_names() if only is None or n in only)
+    if not names:
+        return {}
+    columns = inspector.get_multi_columns(filter_names=names)
+    keys = {
+        table: c["constrained_columns"]
+        for (_, table), c in inspector.get_multi_pk_constraint(filter_names=names).items()
+    }
     metadata = sa.MetaData()
-    metadata.reflect(connection, only=None if only is None else lambda name, _: name in only)
-    return dict(sorted(metadata.tables.items()))
+    reflected = {}
+    for name in names:
+        key = keys.get(name) or []
+        described = [sa.Column(c["name"], c["type"], nullable=c["nullable"]) for c in columns[(None, name)]]
+        reflected[name] = sa.Table(name, metadata, *described, *([sa.PrimaryKeyConstraint(*key)] if key else []))
+    return reflected
 
 
 def spec_of(table: sa.Table) -> TableSpec:
@@ -134,25 +148,45 @@ def read_batches(
     """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema. The driver's values go to Arrow
     column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text
     timestamps and integer booleans, JSON) is converted value by value."""
-    postgres = connection.dialect.name == "postgresql"
-    quote = connection.dialect.identifier_preparer.quote
-    order = [
-        quote(name) + (' COLLATE "C"' if postgres and _arrow_type(table.c[name].type) == pa.string() else "")
-        for name in spec.key
-    ]
-    # Written out rather than compiled by SQLAlchemy: compiling costs milliseconds a table, and there are a hundred.
-    selected = ", ".join(quote(name) for name in spec.columns)
-    sql = f"SELECT {selected} FROM {quote(table.name)} ORDER BY {', '.join(order)}"
-    if postgres and _copyable(table, spec):
+    sql = select_sql(connection, table, spec)
+    if connection.dialect.name == "postgresql" and _copyable(table, spec):
         yield from _postgres_copy(connection, sql, spec)
         return
     # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
     result = connection.exec_driver_sql(sql, execution_options={"stream_results": True})
     schema = spec.schema()
     while rows := result.fetchmany(batch_rows):
-        columns = list(zip(*rows, strict=True))
-        arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        yield driver_batch(rows, schema)
+
+
+def select_sql(connection: sa.Connection, table: sa.Table, spec: TableSpec, keys: int = 0) -> str:
+    """``SELECT`` of ``spec``'s columns of ``table`` in key order (text keys ``COLLATE "C"`` on PostgreSQL); with
+    ``keys``, only the rows at that many keys given as parameters (joined with their ``VALUES`` list, which both
+    databases answer through the key's index; an ``IN`` list of row values makes SQLite scan the table)."""
+    postgres = connection.dialect.name == "postgresql"
+    quote = connection.dialect.identifier_preparer.quote
+    name = quote(table.name)
+    order = [
+        f"{name}.{quote(column)}"
+        + (' COLLATE "C"' if postgres and _arrow_type(table.c[column].type) == pa.string() else "")
+        for column in spec.key
+    ]
+    # Written out rather than compiled by SQLAlchemy: compiling costs milliseconds a table, and there are a hundred.
+    selected = ", ".join(f"{name}.{quote(column)}" for column in spec.columns)
+    source = name
+    if keys:
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        row = f"({', '.join(marker for _ in spec.key)})"
+        on = " AND ".join(f"{name}.{quote(column)} = keys.column{i}" for i, column in enumerate(spec.key, 1))
+        source = f"(VALUES {', '.join(row for _ in range(keys))}) AS keys JOIN {name} ON {on}"
+    return f"SELECT {selected} FROM {source} ORDER BY {', '.join(order)}"
+
+
+def driver_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows as the database driver returns them, as a batch of ``schema``."""
+    columns = list(zip(*rows, strict=True))
+    arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class SqliteFile:
@@ -195,15 +229,15 @@ def _adbc_sqlite(cursor: Any, spec: TableSpec) -> Iterator[pa.RecordBatch]:
     with a walk of the key's index instead of sorting the table. A sentinel found anywhere but first fails it."""
     schema = spec.schema()
     sentinel = ", ".join(
-        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(name)}"
+        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {quoted(name)}"
         for name, field in zip(spec.columns, schema, strict=True)
     )
-    columns = ", ".join(_quoted(name) for name in spec.columns)
+    columns = ", ".join(quoted(name) for name in spec.columns)
     positions = [str(spec.columns.index(k) + 2) for k in spec.key]
     order = ", ".join(positions if spec.primary_key else ["1", *positions])
     sql = (
         f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
-        f"SELECT 1, {columns} FROM {_quoted(spec.name)} ORDER BY {order}"
+        f"SELECT 1, {columns} FROM {quoted(spec.name)} ORDER BY {order}"
     )
     cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
     cursor.execute(sql)
@@ -220,7 +254,8 @@ def _adbc_sqlite(cursor: Any, spec: TableSpec) -> Iterator[pa.RecordBatch]:
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
+    """``name`` as an SQL identifier (double-quoted)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -409,7 +444,11 @@ class ParquetSink:
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self._file = pa.OSFile(str(path), "wb")
-        self._writer = pq.ParquetWriter(self._file, schema, compression="none")
+        # Plain pages without statistics: written twice as fast as dictionary pages, a row's bytes do not depend on
+        # the other rows of its page (better deduplication), and zstd makes them as small.
+        self._writer = pq.ParquetWriter(
+            self._file, schema, compression="none", use_dictionary=False, write_statistics=False
+        )
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -446,14 +485,29 @@ class _OrderedStream:
             table = pa.Table.from_batches([batch]).select(self._schema.names).cast(self._schema)
             if table.num_rows == 0:
                 continue
-            indices = pc.sort_indices(table, sort_keys=self._sort)
             first = _key_at(table, self._spec.key, 0)
-            if not indices.equals(pa.array(range(table.num_rows), indices.type)) or (
-                self._last is not None and not self._last < first
-            ):
+            if not self._in_key_order(table) or (self._last is not None and not self._last < first):
                 raise KeyOrderError(f"table {self._spec.name} ({self._label}): rows are not in key order")
             self._last = _key_at(table, self._spec.key, table.num_rows - 1)
             self._buffer = table
+
+    def _in_key_order(self, table: pa.Table) -> bool:
+        """Whether each row's key is greater than the previous row's: compared column by column with the row
+        before, without sorting (a key with nulls is checked by sorting, which puts them last)."""
+        rows = table.num_rows
+        if rows < 2:
+            return True
+        if any(table.column(name).null_count for name in self._spec.key):
+            indices = pc.sort_indices(table, sort_keys=self._sort)
+            return bool(indices.equals(pa.array(range(rows), indices.type)))
+        greater: Any = pa.chunked_array([pa.repeat(False, rows - 1)])
+        tied: Any = pa.chunked_array([pa.repeat(True, rows - 1)])
+        for name in self._spec.key:
+            column = table.column(name)
+            before, after = column.slice(0, rows - 1), column.slice(1)
+            greater = pc.or_(greater, pc.and_(tied, pc.greater(after, before)))
+            tied = pc.and_(tied, pc.equal(after, before))
+        return bool(pc.all(greater).as_py())
 
     @property
     def empty(self) -> bool:
