@@ -199,6 +199,7 @@ class _Capture:
         self._repository, self._saver, self._index, self._work = repository, saver, index, work
         self._chunker = repository.chunker()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="capture")
+        self._base_files: dict[str, Future[Path]] = {}
 
     def run(
         self, sources: Sources, base: _Base | None
@@ -222,6 +223,9 @@ class _Capture:
     def _warehouse(
         self, url: str, base: _Base | None
     ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
+        if base is not None:  # fetched while the database is copied and read; the largest first
+            held = sorted((-int(info["rows"]), name) for name, info in base.tables.items() if int(info["rows"]))
+            self._base_files = {name: self._pool.submit(self._fetch_base, base, name) for _, name in held}
         if databases.dialect_of(url) == "sqlite":
             copy = self._work / "warehouse.sqlite"
             databases.sqlite_backup(databases.sqlite_path(url), copy)
@@ -337,7 +341,7 @@ class _Capture:
         file_name: str | None
         if base is not None and spec.primary_key:
             sink = None
-            with self._base_rows(base, spec.name) as before:
+            with self._base_rows(spec.name) as before:
                 for batch in tables.delta_batches(before, current, spec):
                     sink = sink or tables.ParquetSink(path, spec.delta_schema())
                     sink.write(batch)
@@ -357,15 +361,24 @@ class _Capture:
             return None, info
         return self._pool.submit(self._archive_table, path, file_name), info
 
+    def _fetch_base(self, base: _Base, name: str) -> Path:
+        """Table ``name`` of the base full, in a Parquet file of the scratch folder."""
+        path = self._work / f"{name}.base.parquet"
+        with path.open("wb") as out:
+            self._repository.write_file(self._index, _entry(base.manifest, TABLES, f"{name}.parquet"), out)
+        return path
+
     @contextlib.contextmanager
-    def _base_rows(self, base: _Base, name: str) -> Iterator[Iterator[Any]]:
+    def _base_rows(self, name: str) -> Iterator[Iterator[Any]]:
         """The rows of table ``name`` in the base full (none read when it had none)."""
-        if int(base.tables[name]["rows"]) == 0:
+        if name not in self._base_files:
             yield iter(())
             return
-        base_entry = _entry(base.manifest, TABLES, f"{name}.parquet")
-        with self._repository.temporary_file(self._index, base_entry, self._work) as base_path:
-            yield tables.parquet_batches(base_path)
+        path = self._base_files[name].result()
+        try:
+            yield tables.parquet_batches(path)
+        finally:
+            path.unlink()
 
     def _archive_table(self, path: Path, file_name: str) -> FileEntry:
         try:

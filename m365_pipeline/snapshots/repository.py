@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +68,10 @@ class Repository:
         return size
 
     @contextlib.contextmanager
-    def temporary_file(self, index: Index, entry: FileEntry, folder: Path | None = None) -> Iterator[Path]:
-        """``entry``'s content in a temporary file (for readers that need to seek, such as Parquet), removed after;
-        in ``folder`` (a scratch folder the caller holds) when given, else in a scratch folder of its own."""
-        with contextlib.ExitStack() as stack:
-            if folder is None:
-                folder = stack.enter_context(scratch_folder("content"))
-            descriptor, name = tempfile.mkstemp(dir=folder, prefix="content-")
-            path = Path(name)
-            stack.callback(path.unlink, missing_ok=True)
-            with open(descriptor, "wb") as out:
+    def temporary_file(self, index: Index, entry: FileEntry) -> Iterator[Path]:
+        """``entry``'s content in a temporary file (for readers that need to seek, such as Parquet), removed after."""
+        with scratch_folder("content") as folder:
+            path = folder / "content"
+            with path.open("wb") as out:
                 self.write_file(index, entry, out)
             yield path
