@@ -11,8 +11,8 @@ Our incrementals are differential (against the last full), so before each change
 (not measured) and each incremental holds exactly that change.
 
 restic is Debian's package: `apt-get install -y restic` (0.14 on bookworm; repository format 2, zstd compression
-`auto`, its default). The default size (100 MB) runs in about five minutes on this 2-core machine; the issue's
-~500 MB is `--size-mb 500` (about 20 minutes).
+`auto`, its default). The default size (100 MB) runs in about a minute on this 2-core machine; the issue's
+~500 MB is `--size-mb 500` (about 2 minutes quiet, 5 under heavy load).
 
     .venv/bin/python benchmarks/snapshots.py [--size-mb 100] [--work DIR] [--keep] [--skip-restic]
 """
