@@ -364,7 +364,8 @@ class _Capture:
 
     def _fetch_base(self, base: _Base, name: str) -> Path:
         """Table ``name`` of the base full, in a Parquet file of the scratch folder."""
-        path = self._work / f"{name}.base.parquet"
+        path = self._work / "base" / f"{name}.parquet"
+        path.parent.mkdir(exist_ok=True)
         with path.open("wb") as out:
             self._repository.write_file(self._index, _entry(base.manifest, TABLES, f"{name}.parquet"), out)
         return path
