@@ -4,10 +4,11 @@ folders of files (configuration, raw extracts, reports), captured in parallel in
 A **full** snapshot is self-contained: the database file (``pg_dump -Fc -Z0`` or an SQLite online backup) and
 each table whole, in key order. An **incremental** stores, for each table with a primary key, only the rows
 added, changed or removed since the **last full** of the same source (a differential, not a chain: restoring one
-needs its base full and itself, nothing in between, and losing one incremental loses no other). It holds no
-database file: a restore loads the base's and applies the deltas. Files are stored whole in both kinds; their
-chunks deduplicate. An incremental is taken as a full instead when there is no full to base it on or the
-warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
+needs its base full and itself, nothing in between, and losing one incremental loses no other); a table with no
+such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. Files are
+stored whole in both kinds; their chunks deduplicate. An incremental is taken as a full instead when there is no
+full to base it on or the warehouse's schema (its Alembic revision or any table's columns and key) differs from
+the base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
 repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both come from one backup copy.
@@ -18,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,7 +46,12 @@ TABLES = "warehouse-tables"
 """Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
 DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
 FULL, INCREMENTAL = "full", "incremental"
+WHOLE, DELTA, UNCHANGED = "full", "delta", "unchanged"
+"""How a table is stored (its ``stored`` in the manifest): whole (``<table>.parquet``), as the rows changed since
+the base (``<table>.delta.parquet``), or not at all in an incremental where no row changed (the base's is it)."""
 LOCK_REFRESH_SECONDS = 60
+TABLE_READERS = 2
+"""Threads reading an SQLite warehouse's tables at once (this machine class has two cores)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,7 @@ class _Capture:
         self._repository, self._saver, self._index, self._work = repository, saver, index, work
         self._chunker = repository.chunker()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="capture")
+        self._base_files: dict[str, Future[Path]] = {}
 
     def run(
         self, sources: Sources, base: _Base | None
@@ -215,6 +224,9 @@ class _Capture:
     def _warehouse(
         self, url: str, base: _Base | None
     ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
+        if base is not None:  # fetched while the database is copied and read; the largest first
+            held = sorted((-int(info["rows"]), name) for name, info in base.tables.items() if int(info["rows"]))
+            self._base_files = {name: self._pool.submit(self._fetch_base, base, name) for _, name in held}
         if databases.dialect_of(url) == "sqlite":
             copy = self._work / "warehouse.sqlite"
             databases.sqlite_backup(databases.sqlite_path(url), copy)
@@ -255,14 +267,13 @@ class _Capture:
                 dump = self._pool.submit(self._pg_dump, database, exported, others, name)
             else:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
-        table_meta: dict[str, Any] = {}
-        entries = []
-        for name, table in reflected.items():
-            sqlite_file = database if database_format == databases.SQLITE_FORMAT else None
-            entry, info = self._table(connection, sqlite_file, table, specs[name], base if incremental else None)
-            entries.append(entry)
-            table_meta[name] = info
-        components[TABLES] = tuple(entry.result() for entry in entries)
+        table_base = base if incremental else None
+        if database_format == databases.SQLITE_FORMAT:
+            done = self._sqlite_tables(connection, database, reflected, specs, table_base)
+        else:  # every table read in the one transaction whose snapshot pg_dump dumps
+            done = {name: self._table(connection, None, t, specs[name], table_base) for name, t in reflected.items()}
+        table_meta = {name: done[name][1] for name in reflected}
+        components[TABLES] = tuple(entry.result() for entry, _ in (done[name] for name in reflected) if entry)
         if dump is not None:
             components[DATABASE] = (dump.result(),)
         meta = {
@@ -273,6 +284,42 @@ class _Capture:
         }
         return components, meta, promoted
 
+    def _sqlite_tables(
+        self,
+        connection: sa.Connection,
+        copy: Path,
+        reflected: Mapping[str, sa.Table],
+        specs: Mapping[str, tables.TableSpec],
+        base: _Base | None,
+    ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
+        """The tables of the SQLite copy, read by ``TABLE_READERS`` threads at once (reading, checksumming and
+        writing Parquet release the GIL), each with connections of its own: nothing writes the copy, so all see
+        the same state. The largest tables are taken first, so that the threads finish together."""
+        pending = deque(sorted(reflected, key=lambda name: -_last_rowid(connection, name)))
+        taking, failed = threading.Lock(), threading.Event()
+        done: dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]] = {}
+
+        def reader() -> None:
+            engine = sa.create_engine(f"sqlite:///{copy}")
+            try:
+                with engine.connect() as own, tables.SqliteFile(copy) as sqlite:
+                    while not failed.is_set():
+                        with taking:
+                            if not pending:
+                                return
+                            name = pending.popleft()
+                        done[name] = self._table(own, sqlite, reflected[name], specs[name], base)
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                engine.dispose()
+
+        with ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="tables") as readers:
+            for running in [readers.submit(reader) for _ in range(TABLE_READERS)]:
+                running.result()
+        return done
+
     def _pg_dump(self, url: str, exported_snapshot: str, others: list[tuple[str, str]], name: str) -> FileEntry:
         with databases.pg_dump(url, exported_snapshot=exported_snapshot, exclude_tables=others) as stream:
             return archive_stream(self._saver, self._chunker, stream, name)
@@ -280,42 +327,75 @@ class _Capture:
     def _table(
         self,
         connection: sa.Connection,
-        sqlite_file: Path | None,
+        sqlite: tables.SqliteFile | None,
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
-    ) -> tuple[Future[FileEntry], dict[str, Any]]:
-        """Writes the table's Parquet file and hands its archiving to the pool (the next table is read meanwhile)."""
+    ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
+        """Writes the table's Parquet file (whole, or its delta against ``base``) and hands its archiving to the
+        pool (the next table is read meanwhile); an incremental's table without a changed row stores no file."""
         digest = tables.TableDigest(spec.columns)
-        if sqlite_file is None:
-            rows = tables.read_batches(connection, table, spec)
-        else:
-            rows = tables.read_sqlite_file(sqlite_file, connection, table, spec)
+        rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
         current = _digested(rows, digest)
         path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
+        file_name: str | None
         if base is not None and spec.primary_key:
-            base_entry = _entry(base.manifest, TABLES, f"{spec.name}.parquet")
-            with self._repository.temporary_file(self._index, base_entry) as base_path:
-                sink = tables.ParquetSink(path, spec.delta_schema())
-                for batch in tables.delta_batches(tables.parquet_batches(base_path), current, spec):
+            sink = None
+            with self._base_rows(spec.name) as before:
+                for batch in tables.delta_batches(before, current, spec):
+                    sink = sink or tables.ParquetSink(path, spec.delta_schema())
                     sink.write(batch)
+            if sink is None:
+                file_name, info["stored"], info["delta_rows"] = None, UNCHANGED, 0
+            else:
                 sink.close()
-            file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", "delta", sink.rows
+                file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", DELTA, sink.rows
         else:
             sink = tables.ParquetSink(path, spec.schema())
             for batch in current:
                 sink.write(batch)
             sink.close()
-            file_name, info["stored"] = f"{spec.name}.parquet", "full"
+            file_name, info["stored"] = f"{spec.name}.parquet", WHOLE
         info["rows"], info["checksum"] = digest.rows, digest.checksum
+        if file_name is None:
+            return None, info
         return self._pool.submit(self._archive_table, path, file_name), info
+
+    def _fetch_base(self, base: _Base, name: str) -> Path:
+        """Table ``name`` of the base full, in a Parquet file of the scratch folder."""
+        path = self._work / "base" / f"{name}.parquet"
+        path.parent.mkdir(exist_ok=True)
+        with path.open("wb") as out:
+            self._repository.write_file(self._index, _entry(base.manifest, TABLES, f"{name}.parquet"), out)
+        return path
+
+    @contextlib.contextmanager
+    def _base_rows(self, name: str) -> Iterator[Iterator[Any]]:
+        """The rows of table ``name`` in the base full (none read when it had none)."""
+        if name not in self._base_files:
+            yield iter(())
+            return
+        path = self._base_files[name].result()
+        try:
+            yield tables.parquet_batches(path)
+        finally:
+            path.unlink()
 
     def _archive_table(self, path: Path, file_name: str) -> FileEntry:
         try:
             return archive_file(self._saver, self._chunker, path, file_name)
         finally:
             path.unlink()
+
+
+def _last_rowid(connection: sa.Connection, table: str) -> int:
+    """About how many rows an SQLite table has, found without counting them (0 for a table without rowid)."""
+    try:
+        found = connection.exec_driver_sql(f"SELECT max(rowid) FROM {tables.quoted(table)}").scalar()
+    except sa.exc.OperationalError:
+        return 0
+    return int(found or 0)
 
 
 def _digested(batches: Iterator[Any], digest: tables.TableDigest) -> Iterator[Any]:

@@ -9,6 +9,7 @@ is zstd-compressed (it is stored raw when compression does not make it smaller).
 from __future__ import annotations
 
 import os
+import threading
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -24,6 +25,23 @@ DEFAULT_LEVEL = 3
 _RAW = 0
 _ZSTD = 1
 
+_contexts = threading.local()
+"""Each thread's zstd contexts: a context is not thread-safe, and making one per blob halves zstd's speed."""
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    compressors: dict[int, zstandard.ZstdCompressor] = _contexts.__dict__.setdefault("compressors", {})
+    if level not in compressors:
+        compressors[level] = zstandard.ZstdCompressor(level=level)
+    return compressors[level]
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    if not hasattr(_contexts, "decompressor"):
+        _contexts.decompressor = zstandard.ZstdDecompressor()
+    decompressor: zstandard.ZstdDecompressor = _contexts.decompressor
+    return decompressor
+
 
 class IntegrityError(Exception):
     """A sealed blob that does not open: named by its id, with what was found."""
@@ -37,7 +55,7 @@ class IntegrityError(Exception):
 def seal(encryption_key: bytes, blob_id: bytes, data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
     """Compress ``data`` with zstd at ``level`` (unless that does not shrink it) and encrypt it, bound to
     ``blob_id``."""
-    compressed = zstandard.ZstdCompressor(level=level).compress(data)
+    compressed = _compressor(level).compress(data)
     plaintext = bytes([_ZSTD]) + compressed if len(compressed) < len(data) else bytes([_RAW]) + data
     nonce = os.urandom(NONCE_BYTES)
     header = bytes([FORMAT_V1])
@@ -61,5 +79,5 @@ def open_sealed(encryption_key: bytes, blob_id: bytes, sealed: bytes) -> bytes:
     if plaintext[0] == _RAW:
         return plaintext[1:]
     if plaintext[0] == _ZSTD:
-        return zstandard.ZstdDecompressor().decompress(plaintext[1:])
+        return _decompressor().decompress(plaintext[1:])
     raise IntegrityError(blob_id, f"unknown compression byte {plaintext[0]}")

@@ -9,6 +9,7 @@ passfile, never onto the command line (where ``ps`` shows it) or into an error m
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import tempfile
@@ -139,19 +140,24 @@ def _tail(errors: IO[bytes], limit: int = 2000) -> str:
 
 
 def sqlite_backup(source: Path, destination: Path) -> None:
-    """Copy the SQLite database ``source`` to ``destination`` through the online backup API (a consistent copy
-    while others use it), in rollback-journal mode so the copy is one self-contained file."""
+    """Copy the SQLite database ``source`` to a new file ``destination`` through the online backup API (a
+    consistent copy while others use it), in rollback-journal mode so the copy is one self-contained file."""
     if not source.is_file():
         raise FileNotFoundError(f"SQLite warehouse {source} does not exist")
     origin, copy = sqlite3.connect(source), sqlite3.connect(destination)
     with contextlib.closing(origin), contextlib.closing(copy):
+        # The copy is scratch (a kill discards it): no journal and no fsync while it is written, twice as fast.
+        copy.execute("PRAGMA synchronous=OFF")
+        copy.execute("PRAGMA journal_mode=OFF")
         origin.backup(copy)
         copy.execute("PRAGMA journal_mode=DELETE")
 
 
 def replace_sqlite(restored: Path, target: Path) -> None:
-    """Make ``restored`` the database ``target`` atomically. The target's write-ahead log is checkpointed into it
-    first and removed after, so no page of the old database is replayed over the new one."""
+    """Make ``restored`` the database ``target`` atomically, once it is on disk. The target's write-ahead log is
+    checkpointed into it first and removed after, so no page of the old database is replayed over the new one."""
+    with restored.open("rb") as handle:
+        os.fsync(handle.fileno())
     if target.exists():
         with contextlib.closing(sqlite3.connect(target)) as old:
             old.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from m365_pipeline.snapshots.backend import Backend
-from m365_pipeline.snapshots.blobs import load_blob
+from m365_pipeline.snapshots.blobs import load_blobs
 from m365_pipeline.snapshots.chunker import Chunker
 from m365_pipeline.snapshots.config import RepositoryConfig, init_repository, open_repository
 from m365_pipeline.snapshots.crypto import IntegrityError
@@ -57,8 +57,7 @@ class Repository:
         """Write ``entry``'s content to ``out``, every chunk authenticated and the whole checked against the
         manifest's size and SHA-256; returns the bytes written."""
         digest, size = hashlib.sha256(), 0
-        for chunk_id in entry.chunks:
-            data = load_blob(self.backend, self.keys, index, chunk_id)
+        for data in load_blobs(self.backend, self.keys, index, entry.chunks):
             out.write(data)
             digest.update(data)
             size += len(data)

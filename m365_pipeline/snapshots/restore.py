@@ -19,6 +19,7 @@ the database, the file ``.m365-restore.json`` in a folder, saying which snapshot
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
 from m365_pipeline.snapshots import databases, oplog, portable, tables
-from m365_pipeline.snapshots.capture import DATABASE, TABLES
+from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
@@ -48,6 +49,8 @@ CONFIGURATION = "config"
 MARKER_FILE = ".m365-restore.json"
 MARKER_TABLE = "m365_restore_state"
 LOCK_REFRESH_SECONDS = 60
+KEYS_PER_CHECK = 500
+"""Keys of a delta read back by one query (SQLite allows 32,766 parameters a statement by default)."""
 STEPS = ("stop", "database", "files", "configuration", "integrity", "post_check", "release")
 
 _marker = sa.Table(
@@ -146,9 +149,11 @@ def restore_snapshot(
     snapshot ``snapshot_id`` into ``target``; ``only_tables`` restores just those warehouse tables. Recorded in
     the operations log, refused or failed ones too.
 
-    A whole database is proven by its file's SHA-256 (checked as it is written) and the tool loading it; the
-    integrity step then reads back and checksums the tables an incremental's delta changed (every table with
-    ``verify_all_tables``). Single tables are always checked before their transaction commits."""
+    A whole database is proven by its file's SHA-256 (checked as it is written) and the tool loading it; each
+    delta of an incremental is checked as it is applied (the table's row count, and its rows read back at every
+    key the delta names), and the integrity step reads back and checksums an incremental's tables stored whole
+    (every table with ``verify_all_tables``). Single tables are always checked before their transaction
+    commits."""
     where = {
         "warehouse": sa.make_url(target.warehouse_url).render_as_string(hide_password=True)
         if target.warehouse_url
@@ -302,7 +307,8 @@ class _Plan:
         if self.database_file is not None:
             total += self.database_file.size
         if not self.whole_database or self.manifest.kind == "incremental":
-            total += sum(table_entry(self.manifest, name).size for name in self.tables)
+            entries = (table_entry(self.manifest, name) for name in self.tables)
+            total += sum(entry.size for entry in entries if entry is not None)
         return total
 
 
@@ -386,6 +392,7 @@ class _Run:
             with rebuilt.open("wb") as out:
                 self._repository.write_file(self._index, dump, out, on_bytes=self._tracker.advance)
             engine = sa.create_engine(f"sqlite:///{rebuilt}")
+            sa.event.listen(engine, "connect", _unjournaled)
             try:
                 reflected = self._apply_deltas(engine)
                 self._verify_tables(
@@ -418,18 +425,21 @@ class _Run:
             return None
         specs = table_specs(self._manifest)
         meta = warehouse_meta(self._manifest)["tables"]
+        changed = [name for name in specs if meta[name]["stored"] != UNCHANGED]
         with engine.begin() as connection:
-            reflected = tables.reflect_tables(connection)
-            for name, spec in specs.items():
-                table = reflected[name]
+            reflected = tables.reflect_tables(connection, only=changed)
+            for name in changed:
+                table, spec = reflected[name], specs[name]
                 entry = table_entry(self._manifest, name)
+                assert entry is not None
                 with self._repository.temporary_file(self._index, entry) as path:
-                    stored = tables.parquet_batches(path)
-                    if meta[name]["stored"] == "delta":
-                        _apply_delta(connection, table, spec, stored)
+                    if meta[name]["stored"] == DELTA:
+                        _apply_delta(connection, table, spec, tables.parquet_batches(path))
+                        _check_delta(connection, table, spec, tables.parquet_batches(path), int(meta[name]["rows"]))
+                        self._report.verified.append(name)
                     else:
                         connection.execute(table.delete())
-                        _insert(connection, table, stored)
+                        _insert(connection, table, spec, tables.parquet_batches(path))
                 self._tracker.advance(entry.size)
             if connection.dialect.name == "postgresql":
                 _reset_sequences(connection, reflected.values())
@@ -440,7 +450,7 @@ class _Run:
         spec = table_specs(self._manifest)[name]
         expected = warehouse_meta(self._manifest)["tables"][name]
         with engine.begin() as connection:
-            reflected = tables.reflect_tables(connection)
+            reflected = tables.reflect_tables(connection, only={name})
             if name not in reflected:
                 raise RestoreFailed("database", f"the target warehouse has no table {name} (migrate it first)")
             table = reflected[name]
@@ -448,11 +458,12 @@ class _Run:
             trip = portable.RoundTrip(table, spec, own)
             connection.execute(table.delete())
             with table_batches(self._repository, self._index, self._manifest, name) as batches:
-                _insert(connection, table, trip.conform(batches))
+                _insert(connection, table, own, trip.conform(batches))
             problem = trip.problem(tables.read_batches(connection, table, own), expected)
             if problem is not None:
                 raise RestoreFailed("database", f"table {name}: {problem}")
-            self._tracker.advance(table_entry(self._manifest, name).size)
+            entry = table_entry(self._manifest, name)
+            self._tracker.advance(entry.size if entry is not None else 0)
         return trip.rows
 
     def _verify_tables(
@@ -460,18 +471,25 @@ class _Run:
     ) -> None:
         expected = warehouse_meta(self._manifest)["tables"]
         self._report.tables.update({name: int(info["rows"]) for name, info in expected.items()})
-        with engine.connect() as connection:
-            reflected = reflected if reflected is not None else tables.reflect_tables(connection)
-            for name, spec in table_specs(self._manifest).items():
-                if not self._verify_all and not _changed_by_delta(self._manifest, name):
-                    continue
-                self._report.verified.append(name)
+        specs = table_specs(self._manifest)
+        names = [name for name in specs if self._verify_all or _stored_whole_since_base(self._manifest, name)]
+        with engine.connect() as connection, contextlib.ExitStack() as stack:
+            reflected = dict(reflected or {})
+            if any(name not in reflected for name in names):
+                reflected.update(tables.reflect_tables(connection, only=set(names) - set(reflected)))
+            sqlite = stack.enter_context(tables.SqliteFile(sqlite_file)) if sqlite_file is not None else None
+            for name in names:
+                spec = specs[name]
+                if name not in self._report.verified:
+                    self._report.verified.append(name)
                 if name not in reflected:
                     raise RestoreFailed("integrity", f"table {name} is missing from the restored warehouse")
-                if sqlite_file is None:
-                    rows = tables.read_batches(connection, reflected[name], spec)
-                else:
-                    rows = tables.read_sqlite_file(sqlite_file, connection, reflected[name], spec)
+                table = reflected[name]
+                rows = (
+                    tables.read_batches(connection, table, spec)
+                    if sqlite is None
+                    else sqlite.read(connection, table, spec)
+                )
                 digest = tables.table_digest(rows, spec)
                 if (digest.rows, digest.checksum) != (expected[name]["rows"], expected[name]["checksum"]):
                     raise RestoreFailed(
@@ -545,33 +563,97 @@ class _Run:
                 engine.dispose()
 
 
-def _changed_by_delta(manifest: Manifest, name: str) -> bool:
-    """Whether table ``name`` of an incremental was changed after its base database file was loaded."""
-    info = warehouse_meta(manifest)["tables"][name]
-    return manifest.kind == "incremental" and (info["stored"] != "delta" or int(info.get("delta_rows", 0)) > 0)
+def _unjournaled(dbapi_connection: Any, _: Any) -> None:
+    """The rebuilt SQLite file is scratch until it is checked and renamed (a failure removes it, and the rename
+    syncs it first): no journal and no fsync while the deltas are applied."""
+    dbapi_connection.execute("PRAGMA synchronous=OFF")
+    dbapi_connection.execute("PRAGMA journal_mode=OFF")
 
 
-def _insert(connection: sa.Connection, table: sa.Table, batches: Iterable[pa.RecordBatch]) -> None:
+def _stored_whole_since_base(manifest: Manifest, name: str) -> bool:
+    """Whether table ``name`` is an incremental's stored whole (a table without primary key), its rows replaced
+    after the base database file was loaded."""
+    return manifest.kind == "incremental" and warehouse_meta(manifest)["tables"][name]["stored"] == WHOLE
+
+
+def _check_delta(
+    connection: sa.Connection,
+    table: sa.Table,
+    spec: tables.TableSpec,
+    delta: Iterable[pa.RecordBatch],
+    rows: int,
+) -> None:
+    """After a delta was applied to the base's table (whose database file was checked against its SHA-256), the
+    table is the snapshot's when it has the snapshot's number of rows and, read back at every key the delta names,
+    exactly the delta's upserted rows (its deleted keys absent): the statements touched no other key. Cheaper than
+    reading the whole table back."""
+    (counted,) = connection.exec_driver_sql(f"SELECT count(*) FROM {_name(connection, table)}").one()
+    if counted != rows:
+        raise RestoreFailed("database", f"table {table.name}: {counted} rows after its delta, the snapshot has {rows}")
+    schema = spec.schema()
+    for batch in delta:
+        for start in range(0, batch.num_rows, KEYS_PER_CHECK):
+            part = batch.slice(start, KEYS_PER_CHECK)
+            select = tables.select_sql(connection, table, spec, keys=part.num_rows)
+            keys = [value for row in _driver_rows(connection, table, part, spec.key) for value in row]
+            found = connection.exec_driver_sql(select, tuple(keys)).all()
+            expected = part.filter(pc.equal(part.column(tables.OP_COLUMN), tables.UPSERT)).select(list(spec.columns))
+            read_back = pa.Table.from_batches([tables.driver_batch(found, schema)] if found else [], schema)
+            if not read_back.equals(pa.Table.from_batches([expected]).cast(schema)):
+                raise RestoreFailed("database", f"table {table.name}: rows read back differ from its delta's")
+
+
+def _insert(
+    connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, batches: Iterable[pa.RecordBatch]
+) -> None:
+    insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
     for batch in batches:
         if batch.num_rows:
-            connection.execute(table.insert(), batch.to_pylist())
+            connection.exec_driver_sql(insert, _driver_rows(connection, table, batch, spec.columns))
 
 
 def _apply_delta(
     connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, delta: Iterable[pa.RecordBatch]
 ) -> None:
     """Apply a stored delta batch by batch: every key it names deleted (one statement per key, sent as one
-    batch, so each uses the primary key's index), then its upserted rows inserted."""
-    parameters = {name: f"key_{i}" for i, name in enumerate(spec.key)}
-    delete = table.delete().where(sa.and_(*(table.c[name] == sa.bindparam(p) for name, p in parameters.items())))
+    batch, so each uses the primary key's index), then its upserted rows inserted. The statements go to the
+    driver as they are, with the rows' values through each column's bind processor (what SQLAlchemy would do
+    for each row, done a column at a time)."""
+    quote = connection.dialect.identifier_preparer.quote
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    condition = " AND ".join(f"{quote(name)} = {marker}" for name in spec.key)
+    delete = f"DELETE FROM {_name(connection, table)} WHERE {condition}"
+    insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
     for batch in delta:
         if not batch.num_rows:
             continue
-        keys = batch.select(list(spec.key)).to_pylist()
-        connection.execute(delete, [{parameters[name]: value for name, value in key.items()} for key in keys])
-        upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT)).select(list(spec.columns))
+        connection.exec_driver_sql(delete, _driver_rows(connection, table, batch, spec.key))
+        upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT))
         if upserts.num_rows:
-            connection.execute(table.insert(), upserts.to_pylist())
+            connection.exec_driver_sql(insert, _driver_rows(connection, table, upserts, spec.columns))
+
+
+def _name(connection: sa.Connection, table: sa.Table) -> str:
+    return connection.dialect.identifier_preparer.format_table(table)
+
+
+def _statement(connection: sa.Connection, head: str, table: sa.Table, columns: Iterable[str], values: str) -> str:
+    quote = connection.dialect.identifier_preparer.quote
+    names = list(columns)
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return f"{head} ({', '.join(quote(n) for n in names)}) {values} ({', '.join(marker for _ in names)})"
+
+
+def _driver_rows(
+    connection: sa.Connection, table: sa.Table, batch: pa.RecordBatch, columns: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """``batch``'s ``columns`` as driver parameters: each column's values through its type's bind processor."""
+    converted = []
+    for name in columns:
+        values = batch.column(name).to_pylist()
+        process = table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        converted.append(values if process is None else [None if v is None else process(v) for v in values])
+    return list(zip(*converted, strict=True))
 
 
 def _reset_sequences(connection: sa.Connection, reflected: Iterable[sa.Table]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from m365_pipeline.liveness import temporary_sibling
 from m365_pipeline.snapshots.backend import Backend
-from m365_pipeline.snapshots.blobs import load_blob
+from m365_pipeline.snapshots.blobs import load_blobs
 from m365_pipeline.snapshots.crypto import IntegrityError
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.keys import RepositoryKeys
@@ -63,8 +63,7 @@ def _restore_file(backend: Backend, keys: RepositoryKeys, index: Index, entry: F
     digest, size = hashlib.sha256(), 0
     try:
         with temporary.open("wb") as handle:
-            for chunk_id in entry.chunks:
-                data = load_blob(backend, keys, index, chunk_id)
+            for data in load_blobs(backend, keys, index, entry.chunks):
                 handle.write(data)
                 digest.update(data)
                 size += len(data)

@@ -1,5 +1,6 @@
 """A snapshot's warehouse tables read back as key-ordered rows: a full's table is its Parquet file; an
-incremental's is its base full's Parquet with the incremental's delta applied, merged as both stream."""
+incremental's is its base full's Parquet with the incremental's delta applied, merged as both stream (or the
+base's Parquet alone when no row of it changed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from m365_pipeline.snapshots import tables
-from m365_pipeline.snapshots.capture import TABLES
+from m365_pipeline.snapshots.capture import DELTA, TABLES, UNCHANGED, WHOLE
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
 from m365_pipeline.snapshots.repository import Repository
@@ -26,9 +27,13 @@ def table_specs(manifest: Manifest) -> dict[str, tables.TableSpec]:
     return {n: tables.TableSpec.from_dict(n, info) for n, info in warehouse_meta(manifest).get("tables", {}).items()}
 
 
-def table_entry(manifest: Manifest, name: str) -> FileEntry:
+def table_entry(manifest: Manifest, name: str) -> FileEntry | None:
+    """The file holding table ``name`` (whole, or an incremental's delta); None for an incremental's table that
+    no row of changed since the base (the base's file is the table)."""
     info = warehouse_meta(manifest)["tables"][name]
-    path = f"{name}.delta.parquet" if info["stored"] == "delta" else f"{name}.parquet"
+    if info["stored"] == UNCHANGED:
+        return None
+    path = f"{name}.delta.parquet" if info["stored"] == DELTA else f"{name}.parquet"
     for entry in manifest.components.get(TABLES, ()):
         if entry.path == path:
             return entry
@@ -43,15 +48,19 @@ def table_batches(
     specs = table_specs(manifest)
     if name not in specs:
         raise KeyError(f"the snapshot holds no table {name!r} (it holds {', '.join(sorted(specs)) or 'none'})")
-    spec = specs[name]
     entry = table_entry(manifest, name)
-    with repository.temporary_file(index, entry) as path:
-        stored = tables.parquet_batches(path)
-        if warehouse_meta(manifest)["tables"][name]["stored"] != "delta":
-            yield stored
+    if warehouse_meta(manifest)["tables"][name]["stored"] == WHOLE:
+        assert entry is not None
+        with repository.temporary_file(index, entry) as path:
+            yield tables.parquet_batches(path)
+        return
+    if manifest.parent is None:
+        raise ValueError(f"table {name} is stored against a base but the snapshot names no base")
+    base_entry = table_entry(repository.manifest(manifest.parent), name)
+    assert base_entry is not None  # a base is a full: every table whole
+    with repository.temporary_file(index, base_entry) as base_path:
+        if entry is None:
+            yield tables.parquet_batches(base_path)
             return
-        if manifest.parent is None:
-            raise ValueError(f"table {name} is stored as a delta but the snapshot names no base")
-        base = repository.manifest(manifest.parent)
-        with repository.temporary_file(index, table_entry(base, name)) as base_path:
-            yield tables.apply_delta(tables.parquet_batches(base_path), stored, spec)
+        with repository.temporary_file(index, entry) as path:
+            yield tables.apply_delta(tables.parquet_batches(base_path), tables.parquet_batches(path), specs[name])

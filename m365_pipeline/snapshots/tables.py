@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,25 @@ PostgreSQL database may hold others (Dagster's storage), which are not the wareh
 
 
 def reflect_tables(connection: sa.Connection, only: Collection[str] | None = None) -> dict[str, sa.Table]:
-    """The tables of the database's default schema (those of ``only`` when given), reflected with their types
-    as the database reports them."""
+    """The tables of the database's default schema (those of ``only`` when given) with their columns, typed as
+    the database reports them, and their primary keys; nothing else (indexes, unique and foreign keys: reading
+    those took most of the time, and reading and writing rows needs none of them)."""
+    inspector = sa.inspect(connection)
+    names = sorted(n for n in inspector.get_table_names() if only is None or n in only)
+    if not names:
+        return {}
+    columns = inspector.get_multi_columns(filter_names=names)
+    keys = {
+        table: c["constrained_columns"]
+        for (_, table), c in inspector.get_multi_pk_constraint(filter_names=names).items()
+    }
     metadata = sa.MetaData()
-    metadata.reflect(connection, only=None if only is None else lambda name, _: name in only)
-    return dict(sorted(metadata.tables.items()))
+    reflected = {}
+    for name in names:
+        key = keys.get(name) or []
+        described = [sa.Column(c["name"], c["type"], nullable=c["nullable"]) for c in columns[(None, name)]]
+        reflected[name] = sa.Table(name, metadata, *described, *([sa.PrimaryKeyConstraint(*key)] if key else []))
+    return reflected
 
 
 def spec_of(table: sa.Table) -> TableSpec:
@@ -134,43 +148,78 @@ def read_batches(
     """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema. The driver's values go to Arrow
     column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text
     timestamps and integer booleans, JSON) is converted value by value."""
-    postgres = connection.dialect.name == "postgresql"
-    order = [
-        table.c[name].collate("C") if postgres and _arrow_type(table.c[name].type) == pa.string() else table.c[name]
-        for name in spec.key
-    ]
-    query = sa.select(*(table.c[name] for name in spec.columns)).order_by(*order)
-    sql = str(query.compile(dialect=connection.dialect))
-    if postgres and _copyable(table, spec):
+    sql = select_sql(connection, table, spec)
+    if connection.dialect.name == "postgresql" and _copyable(table, spec):
         yield from _postgres_copy(connection, sql, spec)
         return
     # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
     result = connection.exec_driver_sql(sql, execution_options={"stream_results": True})
     schema = spec.schema()
     while rows := result.fetchmany(batch_rows):
-        columns = list(zip(*rows, strict=True))
-        arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
-        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        yield driver_batch(rows, schema)
 
 
-def read_sqlite_file(
-    path: Path, connection: sa.Connection, table: sa.Table, spec: TableSpec
-) -> Iterator[pa.RecordBatch]:
-    """``read_batches`` of a table of the SQLite file ``path`` that nothing else writes to (a backup copy, a
-    restored file before its rename; ``connection`` is one to it): through ADBC's SQLite driver, which builds Arrow
-    columns in C (about 4x faster than sqlite3's Python rows), when every column is text, integer, boolean,
-    timestamp or date; other tables take the ``read_batches`` path."""
-    if not _copyable(table, spec):
-        yield from read_batches(connection, table, spec)
-        return
-    yield from _adbc_sqlite(path, spec)
+def select_sql(connection: sa.Connection, table: sa.Table, spec: TableSpec, keys: int = 0) -> str:
+    """``SELECT`` of ``spec``'s columns of ``table`` in key order (text keys ``COLLATE "C"`` on PostgreSQL); with
+    ``keys``, only the rows at that many keys given as parameters (joined with their ``VALUES`` list, which both
+    databases answer through the key's index; an ``IN`` list of row values makes SQLite scan the table)."""
+    postgres = connection.dialect.name == "postgresql"
+    quote = connection.dialect.identifier_preparer.quote
+    name = quote(table.name)
+    order = [
+        f"{name}.{quote(column)}"
+        + (' COLLATE "C"' if postgres and _arrow_type(table.c[column].type) == pa.string() else "")
+        for column in spec.key
+    ]
+    # Written out rather than compiled by SQLAlchemy: compiling costs milliseconds a table, and there are a hundred.
+    selected = ", ".join(f"{name}.{quote(column)}" for column in spec.columns)
+    source = name
+    if keys:
+        marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        row = f"({', '.join(marker for _ in spec.key)})"
+        on = " AND ".join(f"{name}.{quote(column)} = keys.column{i}" for i, column in enumerate(spec.key, 1))
+        source = f"(VALUES {', '.join(row for _ in range(keys))}) AS keys JOIN {name} ON {on}"
+    return f"SELECT {selected} FROM {source} ORDER BY {', '.join(order)}"
+
+
+def driver_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows as the database driver returns them, as a batch of ``schema``."""
+    columns = list(zip(*rows, strict=True))
+    arrays = [_arrow_column(values, field.type) for values, field in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class SqliteFile:
+    """An SQLite file that nothing else writes to (a backup copy, a restored file before its rename), its tables
+    read through ADBC's SQLite driver, which builds Arrow columns in C (about 4x faster than sqlite3's Python
+    rows). One connection serves every table: opening one parses the whole schema again. Use as a context
+    manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection = adbc_driver_sqlite.dbapi.connect(str(path))
+
+    def __enter__(self) -> SqliteFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._connection.close()
+
+    def read(self, connection: sa.Connection, table: sa.Table, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+        """``read_batches`` of ``table`` (``connection`` is one to this file): through ADBC when every column is
+        text, integer, boolean, timestamp or date; other tables take the ``read_batches`` path."""
+        if not _copyable(table, spec):
+            yield from read_batches(connection, table, spec)
+            return
+        with self._connection.cursor() as cursor:
+            yield from _adbc_sqlite(cursor, spec)
 
 
 _TEXT_SENTINEL = "''"
 _SENTINELS = {pa.int64(): "0", pa.bool_(): "0"}
 
 
-def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+def _adbc_sqlite(cursor: Any, spec: TableSpec) -> Iterator[pa.RecordBatch]:
     """The driver infers each column's type from its first batch of rows (a column NULL throughout it would be
     taken as integer, and a later text value would fail the read), so the query's first row is a sentinel of
     each column's storage class (text for timestamps and dates, SQLite stores them as text), dropped here. A value
@@ -180,36 +229,33 @@ def _adbc_sqlite(path: Path, spec: TableSpec) -> Iterator[pa.RecordBatch]:
     with a walk of the key's index instead of sorting the table. A sentinel found anywhere but first fails it."""
     schema = spec.schema()
     sentinel = ", ".join(
-        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {_quoted(name)}"
+        f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {quoted(name)}"
         for name, field in zip(spec.columns, schema, strict=True)
     )
-    columns = ", ".join(_quoted(name) for name in spec.columns)
+    columns = ", ".join(quoted(name) for name in spec.columns)
     positions = [str(spec.columns.index(k) + 2) for k in spec.key]
     order = ", ".join(positions if spec.primary_key else ["1", *positions])
     sql = (
         f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
-        f"SELECT 1, {columns} FROM {_quoted(spec.name)} ORDER BY {order}"
+        f"SELECT 1, {columns} FROM {quoted(spec.name)} ORDER BY {order}"
     )
-    with (
-        adbc_driver_sqlite.dbapi.connect(str(path)) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
-        cursor.execute(sql)
-        first = True
-        for batch in cursor.fetch_record_batch():
-            if first:
-                if batch.num_rows == 0 or batch.column(0)[0].as_py() != 0:
-                    raise KeyOrderError(f"table {spec.name}: the SQLite read did not start with its sentinel row")
-                batch, first = batch.slice(1), False
-            if batch.num_rows and pc.min(batch.column(0)).as_py() != 1:
-                raise KeyOrderError(f"table {spec.name}: the SQLite read's sentinel row was not first")
-            if batch.num_rows:
-                arrays = [_arrow_cast(batch.column(i + 1), field.type) for i, field in enumerate(schema)]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+    cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
+    cursor.execute(sql)
+    first = True
+    for batch in cursor.fetch_record_batch():
+        if first:
+            if batch.num_rows == 0 or batch.column(0)[0].as_py() != 0:
+                raise KeyOrderError(f"table {spec.name}: the SQLite read did not start with its sentinel row")
+            batch, first = batch.slice(1), False
+        if batch.num_rows and pc.min(batch.column(0)).as_py() != 1:
+            raise KeyOrderError(f"table {spec.name}: the SQLite read's sentinel row was not first")
+        if batch.num_rows:
+            arrays = [_arrow_cast(batch.column(i + 1), field.type) for i, field in enumerate(schema)]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
+    """``name`` as an SQL identifier (double-quoted)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -323,7 +369,8 @@ def _text(value: Any) -> str:
 
 
 def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+    with pa.OSFile(str(path)) as handle:  # a path would make Arrow resolve a file system for every file
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
 
 
 class TableDigest:
@@ -396,7 +443,12 @@ class ParquetSink:
     uncompressed pages keep unchanged rows' bytes unchanged, so content-defined chunks deduplicate them."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self._writer = pq.ParquetWriter(path, schema, compression="none")
+        self._file = pa.OSFile(str(path), "wb")
+        # Plain pages without statistics: written twice as fast as dictionary pages, a row's bytes do not depend on
+        # the other rows of its page (better deduplication), and zstd makes them as small.
+        self._writer = pq.ParquetWriter(
+            self._file, schema, compression="none", use_dictionary=False, write_statistics=False
+        )
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -406,6 +458,7 @@ class ParquetSink:
 
     def close(self) -> None:
         self._writer.close()
+        self._file.close()
 
 
 _OLD_PRESENT, _NEW_PRESENT = "_m365_old", "_m365_new"
@@ -432,14 +485,29 @@ class _OrderedStream:
             table = pa.Table.from_batches([batch]).select(self._schema.names).cast(self._schema)
             if table.num_rows == 0:
                 continue
-            indices = pc.sort_indices(table, sort_keys=self._sort)
             first = _key_at(table, self._spec.key, 0)
-            if not indices.equals(pa.array(range(table.num_rows), indices.type)) or (
-                self._last is not None and not self._last < first
-            ):
+            if not self._in_key_order(table) or (self._last is not None and not self._last < first):
                 raise KeyOrderError(f"table {self._spec.name} ({self._label}): rows are not in key order")
             self._last = _key_at(table, self._spec.key, table.num_rows - 1)
             self._buffer = table
+
+    def _in_key_order(self, table: pa.Table) -> bool:
+        """Whether each row's key is greater than the previous row's: compared column by column with the row
+        before, without sorting (a key with nulls is checked by sorting, which puts them last)."""
+        rows = table.num_rows
+        if rows < 2:
+            return True
+        if any(table.column(name).null_count for name in self._spec.key):
+            indices = pc.sort_indices(table, sort_keys=self._sort)
+            return bool(indices.equals(pa.array(range(rows), indices.type)))
+        greater: Any = pa.chunked_array([pa.repeat(False, rows - 1)])
+        tied: Any = pa.chunked_array([pa.repeat(True, rows - 1)])
+        for name in self._spec.key:
+            column = table.column(name)
+            before, after = column.slice(0, rows - 1), column.slice(1)
+            greater = pc.or_(greater, pc.and_(tied, pc.greater(after, before)))
+            tied = pc.and_(tied, pc.equal(after, before))
+        return bool(pc.all(greater).as_py())
 
     @property
     def empty(self) -> bool:

@@ -206,7 +206,8 @@ def test_sqlite_file_read_through_adbc_equals_the_driver_path_even_when_a_batch_
         reflected = tables.reflect_tables(connection, only={"mixed"})["mixed"]
         spec = tables.spec_of(reflected)
         through_driver = pa.Table.from_batches(tables.read_batches(connection, reflected, spec), spec.schema())
-        through_adbc = pa.Table.from_batches(tables.read_sqlite_file(path, connection, reflected, spec), spec.schema())
+        with tables.SqliteFile(path) as sqlite:
+            through_adbc = pa.Table.from_batches(sqlite.read(connection, reflected, spec), spec.schema())
     engine.dispose()
     assert through_adbc.num_rows == 3500
     assert through_adbc.equals(through_driver)

@@ -198,11 +198,15 @@ def test_a_primary_key_incremental_stores_the_changed_rows_and_restores_exactly(
     assert incremental.manifest.kind == "incremental" and incremental.promoted is None
     assert incremental.manifest.parent == full.snapshot_id
     assert DATABASE not in incremental.manifest.components
-    users = incremental.manifest.meta["warehouse"]["tables"]["users"]
-    assert users["stored"] == "delta" and users["delta_rows"] == 40
-    tables = len(incremental.manifest.meta["warehouse"]["tables"])
-    # a delta file per table (Parquet's own footer ~1-2 KB each) plus the changed rows; far below a full
-    assert incremental.stats.stored_bytes < 2 * changed_bytes + tables * 4096
+    tables = incremental.manifest.meta["warehouse"]["tables"]
+    assert tables["users"]["stored"] == "delta" and tables["users"]["delta_rows"] == 40
+    assert {name for name, info in tables.items() if info["stored"] != "unchanged"} == {"users", "user_licenses"}
+    assert {e.path for e in incremental.manifest.components[TABLES]} == {
+        "users.delta.parquet",
+        "user_licenses.delta.parquet",
+    }
+    # the changed rows and two Parquet footers (~1-2 KB each); far below a full
+    assert incremental.stats.stored_bytes < 2 * changed_bytes + 2 * 4096
 
     report = restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url))
     assert checksums(second_postgres_url) == checksums(postgres_url)
@@ -237,8 +241,10 @@ def test_an_incremental_of_sqlite_restores_exactly(tmp_path: Path) -> None:
     single = f"sqlite:///{tmp_path / 'single.sqlite'}"
     upgrade_to_head(engine := create_warehouse_engine(single))
     engine.dispose()
-    restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(single), only_tables=["users"])
+    restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(single), only_tables=["users", "skus"])
+    assert incremental.manifest.meta["warehouse"]["tables"]["skus"]["stored"] == "unchanged"  # its base's rows
     assert contents(single)["users"] == contents(source)["users"]
+    assert contents(single)["skus"] == contents(source)["skus"] != []
 
 
 def test_a_hostile_manifest_path_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
