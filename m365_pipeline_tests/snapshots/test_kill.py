@@ -116,6 +116,14 @@ WAREHOUSE_LOOP = textwrap.dedent(
 )
 
 
+def _wait_for_scratch(scratch: Path, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while not any(f"-{process.pid}-" in path.name for path in scratch.iterdir()):
+        assert process.poll() is None, "the snapshot loop ended before making its scratch"
+        assert time.monotonic() < deadline, "no scratch after 120 s"
+        time.sleep(0.005)
+
+
 def test_sigkill_during_warehouse_snapshots_leaves_a_clean_store_and_no_scratch(tmp_path: Path) -> None:
     import os
 
@@ -134,7 +142,10 @@ def test_sigkill_during_warehouse_snapshots_leaves_a_clean_store_and_no_scratch(
         process = subprocess.Popen(
             [sys.executable, "-c", WAREHOUSE_LOOP, str(repo), source, str(round_ * 1000)], env=environment
         )
-        time.sleep(rng.uniform(0.5, 2.0))
+        # killed at a random point after a snapshot has made its scratch (not by the clock alone: on a loaded
+        # machine the child's imports can outlast any fixed delay); round 0 is killed the moment it appears
+        _wait_for_scratch(scratch, process)
+        time.sleep(0 if round_ == 0 else rng.uniform(0, 0.5))
         process.send_signal(signal.SIGKILL)
         assert process.wait() == -signal.SIGKILL
         abandoned += len(list(scratch.iterdir()))
