@@ -96,12 +96,13 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "CACHE_TTL_SECURITY": (
         "180",
-        "Seconds a security answer (sign-ins, audits, authentication methods, conditional access, roles) stays "
-        "cached (0: not cached).",
+        "Seconds a security answer (the registration report, authentication methods, conditional access, roles) "
+        "stays cached (0: not cached).",
     ),
     "CACHE_TTL_DEFAULT": (
         "600",
-        "Seconds any other Graph answer stays cached (0: not cached). Delta rounds never are.",
+        "Seconds any other Graph answer stays cached (0: not cached). Delta rounds, sign-in and audit logs and call "
+        "records never are: each is read once.",
     ),
     "CACHE_MAX_BYTES": (
         "67108864",

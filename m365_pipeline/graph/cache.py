@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 _ANSWER_HEADERS = ("consistencylevel", "prefer")
 _SECURITY_SEGMENTS = ("/authentication/", "/directoryroles", "/rolemanagement/", "/security/", "/policies/")
 _LICENCE_SEGMENTS = ("/subscribedskus", "/licensedetails")
+# Activity logs and call records are read once, a day's window page by page (a million sign-ins a day is about a
+# gigabyte of pages): caching them would only fill the store.
+_STREAMED_SEGMENTS = ("/auditlogs/", "/communications/callrecords")
 
 
 class CacheKind(StrEnum):
@@ -39,10 +42,10 @@ class CacheKind(StrEnum):
 
 
 def cache_kind(url: str) -> CacheKind | None:
-    """The kind of answer a GET of ``url`` gives; None: never cached (delta rounds)."""
+    """The kind of answer a GET of ``url`` gives; None: never cached (delta rounds, activity logs, call records)."""
     parts = urlsplit(url)
     path = f"{parts.path.lower()}/"
-    if "/delta/" in path or "deltatoken" in parts.query.lower():
+    if "/delta/" in path or "deltatoken" in parts.query.lower() or any(s in path for s in _STREAMED_SEGMENTS):
         return None
     if service_class(url) in (ServiceClass.ENTRA_REPORTS, ServiceClass.CONDITIONAL_ACCESS) or any(
         segment in path for segment in _SECURITY_SEGMENTS

@@ -72,6 +72,17 @@ class ReportResult:
     rows: int
 
 
+def _listed_users(tenant_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The tenant's users as Graph's ``/users`` lists them: a soft-deleted user (kept by a delta round until it is
+    restored or deleted for good) is not among them."""
+    return users.c.tenant_id == tenant_id, users.c.deleted_at.is_(None)
+
+
+def count_listed_users(connection: sa.Connection, tenant_id: str) -> int:
+    """How many rows the user list of ``tenant_id`` holds (one per listed user)."""
+    return int(connection.execute(sa.select(sa.func.count()).where(*_listed_users(tenant_id))).scalar_one())
+
+
 def user_list_rows(connection: sa.Connection, tenant_id: str, timezone: ZoneInfo) -> Iterator[tuple[str | None, ...]]:
     """The report's rows for `tenant_id`, ordered by user principal name, times shown in `timezone`."""
     query = (
@@ -98,7 +109,7 @@ def user_list_rows(connection: sa.Connection, tenant_id: str, timezone: ZoneInfo
                 sa.and_(skus.c.tenant_id == user_licenses.c.tenant_id, skus.c.sku_id == user_licenses.c.sku_id),
             )
         )
-        .where(users.c.tenant_id == tenant_id)
+        .where(*_listed_users(tenant_id))
         # The id breaks ties so that each user's license rows stay adjacent for the grouping below.
         .order_by(users.c.user_principal_name, users.c.id)
         .execution_options(yield_per=_FETCH_BATCH)

@@ -72,7 +72,8 @@ def test_the_refresh_applies_only_the_changes_and_writes_the_report_again(
     assert set(users) == {*state.users.live, deleted}
     report = materialized[USER_LIST_KEY]
     departments = report_departments(report["path"])
-    assert set(state.users.live) <= set(departments)
+    assert set(departments) == set(state.users.live)  # the soft-deleted user is not listed
+    assert report["dagster/row_count"] == len(state.users.live)
     assert (departments[added], departments[renamed]) == ("Legal", "Refreshed")
 
     unchanged = refresh(instance, tenant)

@@ -15,8 +15,15 @@ from m365_pipeline.emulator.teams import TeamsDirectory
 from m365_pipeline.emulator.tenant import SyntheticTenant, generate_tenant
 from m365_pipeline.emulator.transport import EmulatorTransport
 from m365_pipeline.graph.client import GraphClient
-from m365_pipeline.graph.rate_limit import InProcessTokenBucket, RateLimiter
-from m365_pipeline.graph.throttling import ClassLimit, ServiceClass, ServiceLimiter, published_limits, service_class
+from m365_pipeline.graph.rate_limit import RateLimiter
+from m365_pipeline.graph.throttling import (
+    HEADROOM,
+    ClassLimit,
+    ServiceClass,
+    ServiceLimiter,
+    published_limits,
+    service_class,
+)
 from m365_pipeline_tests.emulator.helpers import GRAPH, ManualClock, signed_in
 from m365_pipeline_tests.graph.emulated import emulator_tokens
 from m365_pipeline_tests.graph.fake_clock import FakeClock
@@ -50,8 +57,8 @@ def test_teams_and_call_records_paths_fall_under_their_service(path: str, kind: 
 
 def test_the_client_keeps_the_published_budgets_of_teams_and_call_records() -> None:
     limits = published_limits(3500)
-    assert limits[ServiceClass.TEAMS].refill_per_second == 30 and limits[ServiceClass.TEAMS].per_app
-    assert limits[ServiceClass.CALL_RECORDS].capacity == 1500 and limits[ServiceClass.CALL_RECORDS].window_seconds == 20
+    assert limits[ServiceClass.TEAMS] == ClassLimit(30, 1.0, per_app=True, counts_units=False)
+    assert limits[ServiceClass.CALL_RECORDS] == ClassLimit(1500, 20.0, per_app=True, counts_units=False)
 
 
 def test_the_emulator_allows_thirty_teams_requests_a_second_and_four_on_one_team(tenant: SyntheticTenant) -> None:
@@ -90,16 +97,17 @@ def test_the_client_sends_teams_requests_within_the_limit_the_emulator_enforces(
     clock = FakeClock()
     emulator = GraphEmulator(tenant, clock=lambda: NOW + clock.elapsed, limits=True)
 
-    def bucket(key: str, limit: ClassLimit) -> RateLimiter:
-        return InProcessTokenBucket(limit.capacity, limit.refill_per_second, clock)
+    def in_process(key: str, limit: ClassLimit) -> RateLimiter:
+        return limit.limiter(key, clock, None)
 
-    limiter = ServiceLimiter(tenant.tenant_id, "app", published_limits(3500), bucket) if limited else None
+    limiter = ServiceLimiter(tenant.tenant_id, "app", published_limits(3500), in_process) if limited else None
     with _client(emulator, clock, limiter) as client:
         pages = [client.get_json("/teams")["value"] for _ in range(75)]
 
     assert all(len(page) == len(TeamsDirectory(tenant).teams) for page in pages)
     if limited:
         assert emulator.over_limit() == {}
-        assert sum(clock.sleeps) == pytest.approx(45 / 30)  # 30 at once, then 30 a second
+        # 30 at once, 30 more a window later and the last 15 a window after that (the window kept HEADROOM wide)
+        assert sum(clock.sleeps) == pytest.approx(2 / HEADROOM)
     else:
         assert emulator.over_limit()[tenant.tenant_id]["teams"] > 0

@@ -17,10 +17,9 @@ from m365_pipeline.reports.user_list import (
     USER_LIST_FOLDER,
     USER_LIST_HEADER,
     USER_LIST_REPORT_NAME,
+    count_listed_users,
     write_user_list,
 )
-from m365_pipeline.warehouse import schema
-from m365_pipeline.warehouse.consistency import count_tenant_rows
 from m365_pipeline.warehouse.ledger import published_extract
 
 GROUP = "out_reports"
@@ -69,7 +68,7 @@ def build_report_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDe
             published = published_extract(connection, manifest.tenant_id)
             if published is None:
                 raise dg.Failure(f"tenant {tenant}: the warehouse holds no extract yet; materialize warehouse/* first")
-            users_in_warehouse = count_tenant_rows(connection, schema.users, manifest.tenant_id)
+            users_in_warehouse = count_listed_users(connection, manifest.tenant_id)
 
             def write() -> tuple[Path, int]:
                 written = write_user_list(
