@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +15,8 @@ from m365_pipeline.emulator.server import serve
 from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.settings import load_settings
 from m365_pipeline.warehouse.activity_tables import sign_ins
+from m365_pipeline_tests.defs.backfill import launch_days
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SEED, USERS, PER_DAY = 31, 40, 300
 SIGN_IN_ASSETS = ["raw/sign_ins", "warehouse/sign_ins", "warehouse/sign_in_policies"]
 
@@ -47,22 +45,7 @@ def test_a_three_day_backfill_from_the_cli_runs_once_and_a_day_materialized_agai
     emulator = GraphEmulator(tenant, sign_ins_per_day=PER_DAY, audits_per_day=10)
     with serve(emulator) as served:
         monkeypatch.setenv("M365_EMULATOR_URL", served.url)
-        dg_command = str(Path(sys.executable).parent / "dg")
-        partition_range = f"{days[0]}|{tenant.tenant_id}...{days[-1]}|{tenant.tenant_id}"
-        launched = subprocess.run(
-            [dg_command, "launch", "--assets", ",".join(SIGN_IN_ASSETS), "--partition-range", partition_range],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=240,
-        )
-        assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
-
-        with dg.DagsterInstance.get() as instance:
-            runs = instance.get_runs()
-            assert len(runs) == 1 and runs[0].is_success
-            materialized = instance.get_materialized_partitions(dg.AssetKey(["raw", "sign_ins"]))
+        materialized = launch_days(SIGN_IN_ASSETS, days, tenant.tenant_id, dg.AssetKey(["raw", "sign_ins"]))
         assert materialized == {f"{day}|{tenant.tenant_id}" for day in days}
         before = _rows_by_day(embedded_default)
         assert {day: len(rows) for day, rows in before.items()} == {day: PER_DAY for day in days}
