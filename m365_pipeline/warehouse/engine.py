@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,21 @@ def create_warehouse_engine(url: str) -> sa.Engine:
     raise ValueError(f"warehouse URL '{shown}' is neither sqlite:/// nor postgresql+psycopg://")
 
 
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database to WAL (a no-op once it is). While another connection writes to a new database, still
+    in rollback-journal mode, SQLite refuses the switch at once ("database is locked") without waiting its busy
+    timeout (waiting could deadlock), so the switch is retried until that timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +60,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         # the busy timeout first: switching a new database to WAL waits for the lock of a writer already in it
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

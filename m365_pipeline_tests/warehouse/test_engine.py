@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,26 @@ def test_sqlite_engine_creates_its_folder_and_sets_its_pragmas(tmp_path: Path) -
         engine.dispose()
     assert path.exists()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": SQLITE_BUSY_TIMEOUT_MS}
+
+
+def test_a_new_database_another_connection_is_writing_to_is_switched_to_wal_once_it_commits(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # a new database, still in rollback-journal mode, being written
+    writer.execute("CREATE TABLE first_writer (x INTEGER)")
+    # SQLite refuses the WAL switch at once while the writer holds its lock: the engine must retry, not fail
+    committer = threading.Timer(0.5, writer.execute, ["COMMIT"])
+    committer.start()
+    engine = create_warehouse_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+            tables = connection.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all()
+    finally:
+        committer.join()
+        engine.dispose()
+        writer.close()
+    assert (mode, tables) == ("wal", ["first_writer"])
 
 
 def test_sqlite_transactions_roll_back_ddl_and_dml(tmp_path: Path) -> None:
