@@ -58,7 +58,7 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
         # emit BEGIN ourselves below, as SQLAlchemy's SQLite documentation recommends.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # the busy timeout first: switching a new database to WAL waits for the lock of a writer already in it
+        # the busy timeout first: every later statement, the WAL switch included, waits up to it for a writer
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         _switch_to_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
