@@ -86,9 +86,11 @@ class TableSpec:
 
 
 def _arrow_type(column_type: sa.types.TypeEngine[Any]) -> pa.DataType:
+    # SQLAlchemy 2.0 raises NotImplementedError from python_type for a type without one (2.1 answers `object`);
+    # such a column is stored as text, as an `object` one is below
     try:
         python = column_type.python_type
-    except NotImplementedError:  # SQLAlchemy 2.0 for a type with no Python type (2.1 answers `object`)
+    except NotImplementedError:
         return pa.string()
     if python is bool:
         return pa.bool_()
