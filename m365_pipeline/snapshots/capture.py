@@ -1,8 +1,8 @@
 """Taking a snapshot of the system: the warehouse database as one file, every warehouse table as Parquet, and
 folders of files (configuration, raw extracts, reports), captured in parallel into one store under a shared lock.
 
-A **full** snapshot is self-contained: the database file (``pg_dump -Fc -Z0`` or an SQLite online backup) and
-each table whole, in key order. An **incremental** stores, for each table with a primary key, only the rows
+A **full** snapshot is self-contained: the database file (``pg_dump -Fc -Z0``, or the SQLite file itself) and each
+table whole, in key order. An **incremental** stores, for each table with a primary key, only the rows
 added, changed or removed since the **last full** of the same source (a differential, not a chain: restoring one
 needs its base full and itself, nothing in between, and losing one incremental loses no other); a table with no
 such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. Files are
@@ -11,7 +11,8 @@ full to base it on or the warehouse's schema (its Alembic revision or any table'
 the base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
-repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both come from one backup copy.
+repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both are read from one file that
+does not change meanwhile (``databases.frozen_sqlite``: the database in place, or a backup copy).
 """
 
 from __future__ import annotations
@@ -228,14 +229,14 @@ class _Capture:
             held = sorted((-int(info["rows"]), name) for name, info in base.tables.items() if int(info["rows"]))
             self._base_files = {name: self._pool.submit(self._fetch_base, base, name) for _, name in held}
         if databases.dialect_of(url) == "sqlite":
-            copy = self._work / "warehouse.sqlite"
-            databases.sqlite_backup(databases.sqlite_path(url), copy)
-            engine = sa.create_engine(f"sqlite:///{copy}")
-            try:
-                with engine.connect() as connection:
-                    return self._consistent(connection, databases.SQLITE_FORMAT, base, copy)
-            finally:
-                engine.dispose()
+            source = databases.sqlite_path(url)
+            with databases.frozen_sqlite(source, self._work / "warehouse.sqlite") as frozen:
+                engine = sa.create_engine("sqlite://", creator=frozen.connect)
+                try:
+                    with engine.connect() as connection:
+                        return self._consistent(connection, databases.SQLITE_FORMAT, base, frozen)
+                finally:
+                    engine.dispose()
         engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
         try:
             with engine.connect() as connection:
@@ -266,7 +267,7 @@ class _Capture:
                 others = _foreign_relations(connection, set(reflected))
                 dump = self._pool.submit(self._pg_dump, database, exported, others, name)
             else:
-                dump = self._pool.submit(archive_file, self._saver, self._chunker, database, name)
+                dump = self._pool.submit(archive_file, self._saver, self._chunker, database.path, name)
         table_base = base if incremental else None
         if database_format == databases.SQLITE_FORMAT:
             done = self._sqlite_tables(connection, database, reflected, specs, table_base)
@@ -287,22 +288,22 @@ class _Capture:
     def _sqlite_tables(
         self,
         connection: sa.Connection,
-        copy: Path,
+        frozen: databases.FrozenSqlite,
         reflected: Mapping[str, sa.Table],
         specs: Mapping[str, tables.TableSpec],
         base: _Base | None,
     ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
-        """The tables of the SQLite copy, read by ``TABLE_READERS`` threads at once (reading, checksumming and
-        writing Parquet release the GIL), each with connections of its own: nothing writes the copy, so all see
-        the same state. The largest tables are taken first, so that the threads finish together."""
+        """The tables of the frozen SQLite file, read by ``TABLE_READERS`` threads at once (reading, checksumming
+        and writing Parquet release the GIL), each with connections of its own: the file does not change, so all
+        see the same state. The largest tables are taken first, so that the threads finish together."""
         pending = deque(sorted(reflected, key=lambda name: -_last_rowid(connection, name)))
         taking, failed = threading.Lock(), threading.Event()
         done: dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]] = {}
 
         def reader() -> None:
-            engine = sa.create_engine(f"sqlite:///{copy}")
+            engine = sa.create_engine("sqlite://", creator=frozen.connect)
             try:
-                with engine.connect() as own, tables.SqliteFile(copy) as sqlite:
+                with engine.connect() as own, tables.SqliteFile(frozen.uri) as sqlite:
                     while not failed.is_set():
                         with taking:
                             if not pending:

@@ -1,6 +1,7 @@
 """The warehouse database as one file: PostgreSQL through ``pg_dump -Fc -Z0`` (custom format, uncompressed, so the
 store compresses after chunking and unchanged data deduplicates) streamed straight into the chunker, and back
-through ``pg_restore`` in one transaction; SQLite through its online backup API.
+through ``pg_restore`` in one transaction; SQLite read in place while SQLite keeps the file unchanged, or through
+its online backup API.
 
 The PostgreSQL tools get the connection as a libpq connection string; a password goes to a private temporary
 passfile, never onto the command line (where ``ps`` shows it) or into an error message.
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -137,6 +139,61 @@ def _identifier(name: str) -> str:
 def _tail(errors: IO[bytes], limit: int = 2000) -> str:
     errors.seek(0)
     return errors.read()[-limit:].decode("utf-8", "replace").strip()
+
+
+READ_WAIT_SECONDS = 60
+"""How long a snapshot waits for a writer to let it begin reading an SQLite warehouse."""
+CHECKPOINT_WAIT_MS = 200
+"""How long it waits for the write-ahead log to be truncated before it copies the database instead."""
+
+
+@dataclass(frozen=True)
+class FrozenSqlite:
+    """An SQLite database file that does not change while it is held (see ``frozen_sqlite``): ``path`` to read its
+    bytes, ``connect`` for read-only connections that see exactly those bytes, ``copied`` if it is a backup copy."""
+
+    path: Path
+    copied: bool
+
+    @property
+    def uri(self) -> str:
+        """The file as an SQLite URI opened ``immutable``: no locks taken, no write-ahead log read."""
+        return f"{self.path.resolve().as_uri()}?immutable=1"
+
+    def connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+
+
+@contextlib.contextmanager
+def frozen_sqlite(source: Path, scratch: Path) -> Iterator[FrozenSqlite]:
+    """The SQLite database ``source`` in one consistent state for as long as the context lasts, read in place
+    when SQLite itself keeps the file from changing, else copied to ``scratch`` through the online backup API.
+
+    In place, a read transaction is held on ``source``: in rollback-journal mode its shared lock keeps every
+    writer from committing; in WAL mode the log is first checkpointed and truncated, and a read transaction begun
+    on an empty log reads the database file alone, which no checkpoint may then write to (a writer may still
+    append to the log; the immutable connections do not read it). A log that a writer filled before the read
+    began means the file alone is not the database: then it is copied."""
+    if not source.is_file():
+        raise FileNotFoundError(f"SQLite warehouse {source} does not exist")
+    holder = sqlite3.connect(source, isolation_level=None, check_same_thread=False, timeout=READ_WAIT_SECONDS)
+    with contextlib.closing(holder):
+        wal = holder.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+        if wal:  # a reader or writer in the log makes the truncation wait: not for long, copying is the way out
+            holder.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            holder.execute(f"PRAGMA busy_timeout={READ_WAIT_SECONDS * 1000}")
+        holder.execute("BEGIN")
+        holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        log = source.with_name(source.name + "-wal")
+        try:
+            if not wal or not log.exists() or log.stat().st_size == 0:
+                yield FrozenSqlite(source, copied=False)
+                return
+        finally:
+            holder.execute("ROLLBACK")
+    sqlite_backup(source, scratch)
+    yield FrozenSqlite(scratch, copied=True)
 
 
 def sqlite_backup(source: Path, destination: Path) -> None:

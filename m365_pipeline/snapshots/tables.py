@@ -192,13 +192,12 @@ def driver_batch(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.RecordB
 
 
 class SqliteFile:
-    """An SQLite file that nothing else writes to (a backup copy, a restored file before its rename), its tables
-    read through ADBC's SQLite driver, which builds Arrow columns in C (about 4x faster than sqlite3's Python
-    rows). One connection serves every table: opening one parses the whole schema again. Use as a context
-    manager."""
+    """An SQLite file that nothing else writes to (a frozen warehouse, a restored file before its rename), given
+    as a path or an SQLite URI, its tables read through ADBC's SQLite driver, which builds Arrow columns in C
+    (about 4x faster than sqlite3's Python rows). One connection serves every table: opening one parses the whole
+    schema again. Use as a context manager."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | str) -> None:
         self._connection = adbc_driver_sqlite.dbapi.connect(str(path))
 
     def __enter__(self) -> SqliteFile:
