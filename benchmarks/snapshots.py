@@ -3,10 +3,12 @@ after changing 2% of the rows scattered, one after changing 2% in clustered runs
 restore and a full verify (`restic check --read-data` against our check with read_data). Seconds, MB/s (of the
 warehouse file), bytes each step added to the store, and ours / restic ratios.
 
-The data is an SQLite warehouse of this project's schema (migrated with Alembic), filled with generated tenants,
-users, licences, groups and SKUs until the file reaches --size-mb. Restic backs up that file (nothing writes it
-while it runs, so no copy is needed: that favours restic); ours captures it as the pipeline does: an online
-backup of the database plus every table as Parquet, and for an incremental only the rows changed by primary key.
+The data is an SQLite warehouse of this project's schema (migrated with Alembic), in WAL mode as the pipeline's
+is, filled with generated tenants, users, licences, groups and SKUs until the file reaches --size-mb. Every change
+is written through a connection closed afterwards, so its log is checkpointed into the file and restic, which
+backs up that file (nothing writes it while it runs), sees the whole database. Ours captures it as the pipeline
+does: the database file (read in place under a read transaction) plus every table as Parquet, and for an
+incremental only the rows changed by primary key.
 Our incrementals are differential (against the last full), so before each change both stores take a new full
 (not measured) and each incremental holds exactly that change.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import os
 import random
@@ -136,12 +139,21 @@ def _insert_users(connection: sqlite3.Connection, first: int, count: int, rng: r
         connection.commit()
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the warehouse, committed and closed at the end (the last connection closed checkpoints
+    the write-ahead log into the file and removes it)."""
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        yield connection
+
+
 def make_warehouse(path: Path, size_mb: int, rng: random.Random) -> int:
     """An SQLite warehouse of this project's schema of about ``size_mb``; returns its users."""
     engine = sa.create_engine(f"sqlite:///{path}")
     upgrade_to_head(engine)
     engine.dispose()
-    with sqlite3.connect(path) as connection:
+    with _writing(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
         for index in range(TENANTS):
             tenant = _tenant(index)
             connection.execute(
@@ -170,7 +182,7 @@ def make_warehouse(path: Path, size_mb: int, rng: random.Random) -> int:
 
 def change_scattered(path: Path, share: float, rng: random.Random) -> None:
     """Update ``share`` of the users and of the licences, rows picked at random."""
-    with sqlite3.connect(path) as connection:
+    with _writing(path) as connection:
         for table, column, value in (
             ("users", "department", "異動"),
             ("user_licenses", "disabled_plans", '["EXCHANGE_S_STANDARD"]'),
@@ -182,7 +194,7 @@ def change_scattered(path: Path, share: float, rng: random.Random) -> None:
 
 def change_clustered(path: Path, share: float, runs: int, rng: random.Random) -> None:
     """Update ``share`` of the users and of the licences in ``runs`` runs of consecutive rows."""
-    with sqlite3.connect(path) as connection:
+    with _writing(path) as connection:
         for table, column, value in (
             ("users", "job_title", "Reorganized"),
             ("user_licenses", "disabled_plans", '["TEAMS1"]'),
@@ -198,7 +210,7 @@ def change_clustered(path: Path, share: float, runs: int, rng: random.Random) ->
 
 def append(path: Path, share: float, users: int, rng: random.Random) -> int:
     added = int(users * share)
-    with sqlite3.connect(path) as connection:
+    with _writing(path) as connection:
         _insert_users(connection, users, added, rng)
     return users + added
 

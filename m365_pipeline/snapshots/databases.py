@@ -166,32 +166,33 @@ class FrozenSqlite:
 
 @contextlib.contextmanager
 def frozen_sqlite(source: Path, scratch: Path) -> Iterator[FrozenSqlite]:
-    """The SQLite database ``source`` in one consistent state for as long as the context lasts, read in place
-    when SQLite itself keeps the file from changing, else copied to ``scratch`` through the online backup API.
+    """The SQLite database ``source`` in one consistent state for as long as the context lasts: read in place
+    when it is in WAL mode (as the pipeline's warehouse is), else copied to ``scratch`` through the online backup
+    API.
 
-    In place, a read transaction is held on ``source``: in rollback-journal mode its shared lock keeps every
-    writer from committing; in WAL mode the log is first checkpointed and truncated, and a read transaction begun
-    on an empty log reads the database file alone, which no checkpoint may then write to (a writer may still
-    append to the log; the immutable connections do not read it). A log that a writer filled before the read
-    began means the file alone is not the database: then it is copied."""
+    In place, the write-ahead log is first checkpointed and truncated, and a read transaction begun on the empty
+    log is held: it reads the database file alone, which no checkpoint may write to while it lasts. Writers go on
+    appending to the log meanwhile; the immutable connections do not read it. When the log could not be emptied
+    (a reader still needs it) the file alone is not the database, and it is copied. A database in rollback-journal
+    mode is copied too: holding its shared lock for the whole snapshot would keep every writer waiting."""
     if not source.is_file():
         raise FileNotFoundError(f"SQLite warehouse {source} does not exist")
     holder = sqlite3.connect(source, isolation_level=None, check_same_thread=False, timeout=READ_WAIT_SECONDS)
     with contextlib.closing(holder):
-        wal = holder.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
-        if wal:  # a reader or writer in the log makes the truncation wait: not for long, copying is the way out
+        if holder.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            # a reader or writer in the log makes the truncation wait: not for long, copying is the way out
             holder.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
             holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             holder.execute(f"PRAGMA busy_timeout={READ_WAIT_SECONDS * 1000}")
-        holder.execute("BEGIN")
-        holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        log = source.with_name(source.name + "-wal")
-        try:
-            if not wal or not log.exists() or log.stat().st_size == 0:
-                yield FrozenSqlite(source, copied=False)
-                return
-        finally:
-            holder.execute("ROLLBACK")
+            holder.execute("BEGIN")
+            holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            log = source.with_name(source.name + "-wal")
+            try:
+                if not log.exists() or log.stat().st_size == 0:
+                    yield FrozenSqlite(source, copied=False)
+                    return
+            finally:
+                holder.execute("ROLLBACK")
     sqlite_backup(source, scratch)
     yield FrozenSqlite(scratch, copied=True)
 
