@@ -17,6 +17,7 @@ from m365_pipeline.defs.directory.checks import CONSUMED_UNITS_MATCH, LICENSES_H
 from m365_pipeline.defs.legacy.migration import ROWS_RECONCILE
 from m365_pipeline.defs.main_run import run_main_job
 from m365_pipeline.defs.resources import M365Settings
+from m365_pipeline.defs.snapshots import restore_checks
 from m365_pipeline.defs.snapshots.build import build_snapshot_definitions
 from m365_pipeline.defs.snapshots.restore import RESTORE_JOB, RestoreConfig
 from m365_pipeline.legacy.inbox import partition_key
@@ -130,3 +131,13 @@ def test_a_legacy_file_that_no_longer_reconciles_fails_the_restore(loaded: str, 
     assert f"legacy/migrated_files:{ROWS_RECONCILE} [{legacy_file}] FAILED" in message
     assert "holds 2 rows of the file, the ledger says 3" in message
     assert LICENSES_HAVE_USERS not in message
+
+
+def test_check_runs_share_an_instance_renewed_after_its_share_of_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(restore_checks, "RUNS_PER_INSTANCE", 2)
+    with restore_checks._Instances() as instances:
+        given = [instances.next() for _ in range(5)]
+    assert [id(i) for i in given[:2]] == [id(given[0])] * 2
+    assert given[2] is given[3] and given[2] is not given[0]
+    assert given[4] is not given[2]
+    assert len({id(i) for i in given}) == 3

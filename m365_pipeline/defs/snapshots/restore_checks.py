@@ -5,8 +5,8 @@ Those are the standalone checks (``licenses_have_users``, ``consumed_units_match
 ``rows_reconcile`` per migrated legacy file); the checks an asset computes in its own step (ids unique, source
 fully loaded, ...) describe an extract being loaded and need that asset's run. Each runs as a checks-only job with
 resources pointed at the restore target (its database, its raw extracts when restored, else the live ones), one
-run per partition the restored warehouse holds, like the UI's "Execute checks" on a partition; on an ephemeral
-instance, so a check of a regression target does not become the live assets' status in the catalog.
+run per partition the restored warehouse holds, like the UI's "Execute checks" on a partition; on ephemeral
+instances, so a check of a regression target does not become the live assets' status in the catalog.
 """
 
 import dataclasses
@@ -34,6 +34,7 @@ from m365_pipeline.warehouse.engine import create_warehouse_engine
 CHECKS_JOB = "restored_warehouse_checks"
 PARTITION_TAG = "dagster/partition"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RUNS_PER_INSTANCE = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,17 +100,45 @@ def run_restored_checks(settings: Settings, target: RestoreTarget, log: Callable
     raw = _raw_store(settings, target)
     resources = TargetSettings(database_url=target.warehouse_url, raw_store_location=raw)
     outcomes: list[CheckOutcome] = []
-    for check in warehouse_checks(settings):
-        job = dg.Definitions(
-            asset_checks=[check],
-            jobs=[dg.define_asset_job(CHECKS_JOB, selection=dg.AssetSelection.checks(check))],
-            resources={"settings": resources, "warehouse": TargetWarehouse(settings=resources)},
-        ).resolve_job_def(CHECKS_JOB)
-        for key in _partitions(check, target.warehouse_url, RawStore(raw, s3_endpoint_url=settings.s3_endpoint_url)):
-            for outcome in _execute(job, check, key):
-                log(str(outcome))
-                outcomes.append(outcome)
+    with _Instances() as instances:
+        for check in warehouse_checks(settings):
+            job = dg.Definitions(
+                asset_checks=[check],
+                jobs=[dg.define_asset_job(CHECKS_JOB, selection=dg.AssetSelection.checks(check))],
+                resources={"settings": resources, "warehouse": TargetWarehouse(settings=resources)},
+            ).resolve_job_def(CHECKS_JOB)
+            store = RawStore(raw, s3_endpoint_url=settings.s3_endpoint_url)
+            for key in _partitions(check, target.warehouse_url, store):
+                for outcome in _execute(job, check, key, instances.next()):
+                    log(str(outcome))
+                    outcomes.append(outcome)
     return outcomes
+
+
+class _Instances:
+    """Ephemeral instances for the check runs, each shared by ``RUNS_PER_INSTANCE`` runs: creating one per run
+    took most of a run's time (0.12 s a partition against 0.05 s shared), and an instance's in-memory event log
+    grows with every run, so it is renewed. Use as a context manager."""
+
+    def __init__(self) -> None:
+        self._instance: dg.DagsterInstance | None = None
+        self._runs = 0
+
+    def next(self) -> dg.DagsterInstance:
+        """The instance for the next run."""
+        if self._instance is None or self._runs == RUNS_PER_INSTANCE:
+            self.__exit__()
+            self._instance, self._runs = dg.DagsterInstance.ephemeral(), 0
+        self._runs += 1
+        return self._instance
+
+    def __enter__(self) -> "_Instances":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._instance is not None:
+            self._instance.dispose()
+            self._instance = None
 
 
 class PostCheck:
@@ -173,11 +202,12 @@ def _partitions(check: dg.AssetChecksDefinition, database_url: str, raw: RawStor
     ]
 
 
-def _execute(job: dg.JobDefinition, check: dg.AssetChecksDefinition, key: str) -> list[CheckOutcome]:
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance, tags={PARTITION_TAG: key}, run_config=QUIET, raise_on_error=False
-        )
+def _execute(
+    job: dg.JobDefinition, check: dg.AssetChecksDefinition, key: str, instance: dg.DagsterInstance
+) -> list[CheckOutcome]:
+    result = job.execute_in_process(
+        instance=instance, tags={PARTITION_TAG: key}, run_config=QUIET, raise_on_error=False
+    )
     blocking = {spec.key: spec.blocking for spec in check.check_specs}
     outcomes = [
         CheckOutcome(
