@@ -93,7 +93,7 @@ READ_ROLES = frozenset({"RoleManagement.Read.Directory", "Directory.Read.All"})
 READ_APPLICATIONS = frozenset({"Application.Read.All", "Directory.Read.All"})
 READ_AUDIT = frozenset({"AuditLog.Read.All"})
 READ_POLICIES = frozenset({"Policy.Read.All"})
-READ_METHODS = frozenset({"UserAuthenticationMethod.Read.All"})
+READ_METHODS = frozenset({"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"})
 
 GRAPH_CONTENT_TYPE = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"

@@ -155,6 +155,21 @@ def test_without_the_permission_the_extraction_fails_naming_it(tmp_path: Path) -
     assert store.partitions(USER_AUTHENTICATION_METHODS.name, tenant_id) == []  # nothing half-written
 
 
+def test_the_higher_privileged_read_write_permission_also_reads_the_methods(tmp_path: Path) -> None:
+    permissions = ALL_PERMISSIONS - {"UserAuthenticationMethod.Read.All"} | {"UserAuthenticationMethod.ReadWrite.All"}
+    emulator = GraphEmulator(
+        generate_tenant(64, 12), clients={EMULATOR_CLIENT_ID: RegisteredClient(EMULATOR_CLIENT_SECRET, permissions)}
+    )
+    state = emulator.state()
+    store = RawStore(str(tmp_path / "raw"))
+    with emulator_client(emulator, FakeClock()) as client:
+        extract_directory(client, store, state.tenant_id)
+        extract = extract_authentication_methods(client, store, state.tenant_id)
+    with state.lock:
+        expected = sum(len(authentication_methods(user, REFERENCE_TIME)) for user in state.users.live.values())
+    assert extract.methods == expected > 0 and extract.users_not_found == 0
+
+
 def test_without_a_directory_extract_it_says_so(tmp_path: Path) -> None:
     emulator = GraphEmulator(generate_tenant(63, 10))
     with (
