@@ -20,7 +20,8 @@
 - ``archiver`` / ``restorer``: a folder's files into the store; files back into a target, never outside it.
 - ``repository``: an opened repository (store, configuration, keys) and reading files back from it.
 - ``databases``: the warehouse as one file (``pg_dump -Fc -Z0`` streamed, ``pg_restore`` in one transaction;
-  SQLite's file held unchanged or its online backup) and ``tables``: its tables as key-ordered Arrow batches, Parquet, checksums, deltas.
+  SQLite's file held unchanged or its online backup) and ``tables``: its tables as key-ordered Arrow batches,
+  Parquet, checksums, deltas.
 - ``capture``: taking a snapshot (full, or primary-key incremental against the last full), components in parallel;
   ``stored_tables``: a snapshot's tables read back (an incremental's rebuilt from its base and delta).
 - ``restore``: the restore procedure (stop, database, files, configuration, integrity, post-check, release).
