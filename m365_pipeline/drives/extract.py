@@ -6,14 +6,13 @@ and is skipped), the items each drive's delta reported (``GET /drives/{id}/root/
 deltaLink when there is one, else from the start: a ``resynced`` drive), the classified permissions of each
 reported item that is shared or was (``GET /drives/{id}/items/{item}/permissions``), and the deltaLinks to start
 from next time. Batches are never overwritten: the warehouse applies every batch it has not applied yet, in
-order, so a batch extracted but never loaded is not lost to the next one. A deltaLink Graph no longer honours
-(410 Gone, resyncRequired) restarts that drive from the beginning: the warehouse then replaces all that drive's
-rows with what the enumeration found, so items removed meanwhile are dropped.
+order, so a batch extracted but never loaded is not lost to the next one. A deltaLink or nextLink Graph no longer
+honours (410 Gone, resyncRequired) restarts that drive from the beginning: the warehouse then replaces all that
+drive's rows with what the last enumeration found, so items removed meanwhile are dropped.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +39,20 @@ QUOTA_FIELDS = [
     ("quota_deleted", pa.int64()),
     ("quota_state", pa.string()),
 ]
+ENUMERATION = ("enumeration", pa.int32())
+ENUMERATION_DESCRIPTION = (
+    "Which enumeration of its drive the row comes from: 0, then 1, 2... for each restart after Graph answered "
+    "410 Gone (an expired delta or next link); the warehouse applies only the drive's last."
+)
+MAX_ENUMERATIONS = 3
 CHANGES_SCHEMA = pa.schema(
-    [("drive_id", pa.string()), ("item_id", pa.string()), ("item_name", pa.string()), ("deleted", pa.bool_())]
+    [
+        ("drive_id", pa.string()),
+        ("item_id", pa.string()),
+        ("item_name", pa.string()),
+        ("deleted", pa.bool_()),
+        ENUMERATION,
+    ]
 )
 PERMISSIONS_SCHEMA = pa.schema(
     [
@@ -56,9 +67,12 @@ PERMISSIONS_SCHEMA = pa.schema(
         ("classification", pa.string()),
         ("grantee_id", pa.string()),
         ("grantee_email", pa.string()),
+        ENUMERATION,
     ]
 )
-DELTA_LINKS_SCHEMA = pa.schema([("drive_id", pa.string()), ("delta_link", pa.string()), ("resynced", pa.bool_())])
+DELTA_LINKS_SCHEMA = pa.schema(
+    [("drive_id", pa.string()), ("delta_link", pa.string()), ("resynced", pa.bool_()), ENUMERATION]
+)
 
 
 @dataclass(frozen=True)
@@ -229,33 +243,60 @@ def quota_columns(drive: dict[str, Any]) -> dict[str, Any]:
 def _drive_changes(
     client: GraphClient, entities: DriveEntities, drive_id: str, delta_link: str | None, domains: list[str]
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """The drive's delta from ``delta_link`` (from the start when None, or when Graph answers 410 Gone: the link
-    expired, and the drive is enumerated again, ``resynced``, so that what it no longer returns is dropped)."""
+    """The drive's delta from ``delta_link`` (from the start when None). When Graph answers 410 Gone, on any page
+    (the link or a next link expired), the drive is enumerated again from the start, ``resynced``, so that what it
+    no longer returns is dropped. The rows already written of the enumeration given up stay in the batch, marked
+    with their ``enumeration`` (0, 1...); the delta link row names the last, the one the warehouse applies."""
     resynced = delta_link is None
     start = f"/drives/{drive_id}/root/delta"
-    pages = _delta_pages(client, delta_link or start)
-    try:
-        first = next(pages)
-    except GraphError as error:
-        if error.status != 410 or resynced:
-            raise
-        resynced, pages = True, _delta_pages(client, start)
-        first = next(pages)
+    url, enumeration, pages_read = delta_link or start, 0, 0
     next_link = ""
-    for items, link in itertools.chain([first], pages):
-        next_link = link or next_link
-        changes, permissions = [], []
-        for item in items:
-            deleted = "deleted" in item
-            changes.append(
-                {"drive_id": drive_id, "item_id": item["id"], "item_name": item.get("name"), "deleted": deleted}
-            )
-            shared = "shared" in item or str(item.get(SHARING_CHANGED, "")).lower() == "true"
-            if not deleted and (shared or not resynced):
-                permissions += _permissions(client, drive_id, item, domains)
-        yield entities.changes, changes
-        yield entities.permissions, permissions
-    yield entities.delta_links, [{"drive_id": drive_id, "delta_link": next_link, "resynced": resynced}]
+    while True:
+        try:
+            for items, link in _delta_pages(client, url):
+                pages_read += 1
+                next_link = link or next_link
+                yield from _page_rows(client, entities, drive_id, items, domains, resynced, enumeration)
+            break
+        except GraphError as error:
+            # a fresh enumeration refused at once, or given up too often, is not an expired link
+            if error.status != 410 or (resynced and pages_read == 0) or enumeration == MAX_ENUMERATIONS - 1:
+                raise
+            resynced, url, enumeration, pages_read = True, start, enumeration + 1, 0
+    yield (
+        entities.delta_links,
+        [{"drive_id": drive_id, "delta_link": next_link, "resynced": resynced, "enumeration": enumeration}],
+    )
+
+
+def _page_rows(
+    client: GraphClient,
+    entities: DriveEntities,
+    drive_id: str,
+    items: list[dict[str, Any]],
+    domains: list[str],
+    resynced: bool,
+    enumeration: int,
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The rows of one delta page: each item reported, and the permissions of each that is (or was) shared."""
+    changes, permissions = [], []
+    for item in items:
+        deleted = "deleted" in item
+        changes.append(
+            {
+                "drive_id": drive_id,
+                "item_id": item["id"],
+                "item_name": item.get("name"),
+                "deleted": deleted,
+                "enumeration": enumeration,
+            }
+        )
+        shared = "shared" in item or str(item.get(SHARING_CHANGED, "")).lower() == "true"
+        if not deleted and (shared or not resynced):
+            rows = _permissions(client, drive_id, item, domains)
+            permissions += [{**row, "enumeration": enumeration} for row in rows]
+    yield entities.changes, changes
+    yield entities.permissions, permissions
 
 
 def _delta_pages(client: GraphClient, url: str) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
@@ -272,8 +313,14 @@ def _delta_pages(client: GraphClient, url: str) -> Iterator[tuple[list[dict[str,
 
 def _permissions(client: GraphClient, drive_id: str, item: dict[str, Any], domains: list[str]) -> list[dict[str, Any]]:
     """The item's permissions, one row per grantee; none when only its owners hold any: the item is not shared
-    (whether a delta reported it changed or an enumeration found it, it ends the same)."""
-    answer = client.get_json(f"/drives/{drive_id}/items/{item['id']}/permissions")
+    (whether a delta reported it changed or an enumeration found it, it ends the same). None either when the item
+    was deleted since its delta page was read (404): the next delta reports its deletion."""
+    try:
+        answer = client.get_json(f"/drives/{drive_id}/items/{item['id']}/permissions")
+    except GraphError as error:
+        if error.status == 404:
+            return []
+        raise
     granted = list(answer.get("value") or [])
     if all("owner" in (permission.get("roles") or []) for permission in granted):
         return []

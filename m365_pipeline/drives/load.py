@@ -2,7 +2,8 @@
 
 Per batch: the containers (OneDrives; sites and their libraries) are replaced by the batch's lists (with their
 quotas); a drive no longer listed, or one the batch resynced, loses all its permission rows; every item the batch
-reports changed or deleted loses its rows; the batch's permissions are inserted. The sync table records the last
+reports changed or deleted loses its rows; the batch's permissions are inserted. Of a drive enumerated again after
+a 410 Gone, only the rows of its last enumeration are applied. The sync table records the last
 batch applied, so a re-run applies nothing twice and a batch never loaded is applied by the next load.
 """
 
@@ -93,14 +94,23 @@ def _apply(
     listed_ids = sa.select(listed.c.drive_id).where(listed.c.tenant_id == tenant_id)
     # a drive no longer listed (deleted, or its site gone) takes its items' permissions with it
     connection.execute(table.delete().where(table.c.tenant_id == tenant_id, table.c.drive_id.not_in(listed_ids)))
+    restarted: dict[str, int] = {}  # drive -> its last enumeration, for the few enumerated more than once
     for links in store.iter_record_batches(store.path(entities.delta_links, tenant, batch)):
         for link in links:
             if link["resynced"]:
                 drive = link["drive_id"]
                 connection.execute(table.delete().where(table.c.tenant_id == tenant_id, table.c.drive_id == drive))
+            if link.get("enumeration"):
+                restarted[link["drive_id"]] = link["enumeration"]
+
+    def of_last_enumeration(row: dict[str, object]) -> bool:
+        """Whether a row comes from its drive's last enumeration (rows of one given up after a 410 do not; a batch
+        written before enumerations were recorded has only first ones)."""
+        return (row.get("enumeration") or 0) == restarted.get(str(row["drive_id"]), 0)
+
     for rows in store.iter_record_batches(store.path(entities.changes, tenant, batch)):
         by_drive: dict[str, list[str]] = {}
-        for row in rows:
+        for row in filter(of_last_enumeration, rows):
             by_drive.setdefault(str(row["drive_id"]), []).append(str(row["item_id"]))
         for drive_id, items in by_drive.items():
             iterator = iter(items)
@@ -111,4 +121,5 @@ def _apply(
                     )
                 )
     for rows in store.iter_record_batches(store.path(entities.permissions, tenant, batch)):
-        write_rows(connection, table, [{"tenant_id": tenant_id, **row} for row in rows])
+        kept = [{"tenant_id": tenant_id, **row} for row in filter(of_last_enumeration, rows)]
+        write_rows(connection, table, kept)

@@ -75,6 +75,9 @@ __all__ = [
 ]
 
 REQUEST_LOG_SIZE = 10_000
+DRIVE_DELTA_PAGE_SIZE = 200
+"""Items on a page of a drive's delta when the request sets no ``$top`` (tests set fewer to spread drives over
+pages)."""
 
 READ_AUDIT_LOGS = frozenset({"AuditLog.Read.All"})
 READ_REPORTS = frozenset({"Reports.Read.All"})
@@ -157,6 +160,7 @@ class GraphEmulator:
         sign_ins_per_day: int = 2_000,
         audits_per_day: int = 200,
         calls_per_day: int = 20,
+        drive_delta_page_size: int = DRIVE_DELTA_PAGE_SIZE,
     ) -> None:
         served = [tenants] if isinstance(tenants, SyntheticTenant) else list(tenants)
         if not served:
@@ -168,6 +172,7 @@ class GraphEmulator:
         self.tenants: dict[str, SyntheticTenant] = {tenant.tenant_id: tenant for tenant in served}
         self.tenant = served[0]
         self.premium = premium
+        self.drive_delta_page_size = drive_delta_page_size
         self.limiter = Limiter(self.clock, enabled=limits)
         # (method, path with query, status) of the latest requests, for tests; bounded for a long `serve_forever`
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=REQUEST_LOG_SIZE)
@@ -549,7 +554,7 @@ class GraphEmulator:
 
     def _drive_delta(self, graph: TenantGraph, drive_id: str, call: Call, options: QueryOptions) -> Answer:
         options.allow_only(("$top", "$select"))
-        size = page_size(options.get("$top"), default=200, maximum=999)
+        size = page_size(options.get("$top"), default=self.drive_delta_page_size, maximum=999)
         return Answer(encode_json(graph.drives.delta(drive_id, options.get("token"), call.base, size)))
 
     def _teams_page(self, graph: TenantGraph, call: Call, options: QueryOptions) -> Answer:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
-from m365_pipeline.drives.extract import extract_sharing
+from m365_pipeline.drives.extract import CHANGES, DELTA_LINKS, extract_sharing
 from m365_pipeline.drives.load import load_sharing
 from m365_pipeline.emulator.app import GraphEmulator
 from m365_pipeline.emulator.tenant import generate_tenant
@@ -79,6 +80,10 @@ def test_known_shares_are_classified_exactly_and_a_change_is_found_by_the_delta(
     assert load_sharing(engine, store, tenant.tenant_id).batches == 0
 
 
+def _raw_rows(store: RawStore, entity: str, tenant: str, batch_id: str) -> list[dict[str, Any]]:
+    return [row for rows in store.iter_record_batches(store.path(entity, tenant, batch_id)) for row in rows]
+
+
 def _rows(engine: sa.Engine, table: sa.Table) -> set[tuple[object, ...]]:
     with engine.connect() as connection:
         return {tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))}
@@ -137,3 +142,43 @@ def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(tmp_
     assert _rows(engine, drive_item_permissions) == _rows(
         _fresh_warehouse(tmp_path, emulator, "again"), drive_item_permissions
     )
+
+
+def test_a_next_link_expiring_mid_drive_restarts_that_drive_and_only_its_last_enumeration_is_applied(
+    tmp_path: Path,
+) -> None:
+    tenant = generate_tenant(45, 40)
+    emulator = GraphEmulator(tenant, drive_delta_page_size=3)  # 7 items a drive: three pages
+    store = RawStore(str(tmp_path / "raw"))
+    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    upgrade_to_head(engine)
+    client = emulator_client(emulator, FakeClock())
+    onedrives = emulator._graphs[tenant.tenant_id].drives
+    get_json, removed = client.get_json, []
+
+    def expiring_after_a_first_page(url: str, *arguments: Any, **options: Any) -> dict[str, Any]:
+        """Once, on a first delta page with a shared item: the item is deleted and the links expire."""
+        body: dict[str, Any] = get_json(url, *arguments, **options)
+        shared = [item for item in body.get("value", []) if "shared" in item]
+        if not removed and "/root/delta" in url and "@odata.nextLink" in body and shared:
+            drive_id = shared[0]["parentReference"]["driveId"]
+            onedrives.remove(drive_id, shared[0]["id"])
+            emulator.expire_delta_tokens(410)
+            removed.append((drive_id, shared[0]["id"]))
+        return body
+
+    client.get_json = expiring_after_a_first_page  # type: ignore[method-assign]
+    batch = extract_sharing(client, store, tenant.tenant_id)
+    load_sharing(engine, store, tenant.tenant_id)
+
+    ((drive_id, item_id),) = removed
+    links = {row["drive_id"]: row for row in _raw_rows(store, DELTA_LINKS, tenant.tenant_id, batch.batch_id)}
+    assert [drive for drive, row in links.items() if row["enumeration"]] == [drive_id]
+    assert links[drive_id]["enumeration"] == 1 and links[drive_id]["resynced"]
+    changes = _raw_rows(store, CHANGES, tenant.tenant_id, batch.batch_id)
+    assert {row["enumeration"] for row in changes if row["drive_id"] == drive_id} == {0, 1}
+    assert any(row["item_id"] == item_id for row in changes)  # read by the enumeration given up, then gone
+    fresh = _fresh_warehouse(tmp_path, emulator, "fresh")
+    assert _rows(engine, drive_item_permissions) == _rows(fresh, drive_item_permissions)
+    assert not any(key[:2] == (drive_id, item_id) for key in classified(engine))
+    assert any(key[0] == drive_id for key in classified(engine))

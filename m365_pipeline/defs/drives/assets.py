@@ -11,9 +11,17 @@ import sqlalchemy as sa
 
 from m365_pipeline.defs.catalog_metadata import OWNERS, column_schema, sql_column_schema
 from m365_pipeline.defs.resources import GraphSource, M365Settings, Warehouse
-from m365_pipeline.drives.extract import DRIVES, PERMISSIONS, SharingBatch, extract_sharing
+from m365_pipeline.drives.extract import (
+    DRIVES,
+    ENUMERATION,
+    ENUMERATION_DESCRIPTION,
+    PERMISSIONS,
+    SharingBatch,
+    extract_sharing,
+)
 from m365_pipeline.drives.load import ONEDRIVE_TABLES, SHAREPOINT_TABLES, SharingTables, load_sharing
 from m365_pipeline.drives.sites import LIBRARIES, LIBRARY_PERMISSIONS, SITES, extract_site_sharing
+from m365_pipeline.entities.pii import PiiClass
 from m365_pipeline.graph.client import GraphClient
 from m365_pipeline.raw_store import RawStore
 
@@ -86,6 +94,15 @@ ONEDRIVE_JOB_NAME = ONEDRIVE.job_name
 SHAREPOINT_JOB_NAME = SHAREPOINT.job_name
 
 
+def _raw_column_info(table: sa.Table, name: str) -> tuple[str, str]:
+    """The description and PII class of a raw column: its warehouse column's, or for ``enumeration`` (the raw
+    files' alone) its own."""
+    if name == ENUMERATION[0]:
+        return ENUMERATION_DESCRIPTION, str(PiiClass.NONE)
+    info = table.c[name].info
+    return info["description"], str(info["pii"])
+
+
 def _raw_spec(kind: SharingAssets, name: str) -> dg.AssetSpec:
     table = kind.published[name]
     return dg.AssetSpec(
@@ -96,13 +113,7 @@ def _raw_spec(kind: SharingAssets, name: str) -> dg.AssetSpec:
         owners=OWNERS,
         metadata={
             "dagster/column_schema": column_schema(
-                (
-                    field.name,
-                    str(field.type),
-                    table.c[field.name].info["description"],
-                    str(table.c[field.name].info["pii"]),
-                    True,
-                )
+                (field.name, str(field.type), *_raw_column_info(table, field.name), True)
                 for field in kind.tables.entities.schemas[name]
             ),
             "graph/permission": kind.permission,
