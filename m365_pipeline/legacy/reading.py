@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TextIO
 
 _CHUNK = 1 << 20
 UTF8_BOM = codecs.BOM_UTF8
@@ -116,6 +116,27 @@ def disambiguate(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+class _Lines:
+    """The lines of an open file for csv.reader, a line given back (already taken from the file) first."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self._handle = handle
+        self._given_back: str | None = None
+
+    def give_back(self, line: str) -> None:
+        self._given_back = line
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._given_back
+        if line is None:
+            return next(self._handle)
+        self._given_back = None
+        return line
+
+
 class CsvStream:
     """An open legacy file: its header and an iterator of its records. Use as a context manager."""
 
@@ -127,7 +148,8 @@ class CsvStream:
         while self._handle.read(1) == "\ufeff":  # byte order marks left by appends to a file that had one
             start = self._handle.tell()
         self._handle.seek(start)
-        self._reader = csv.reader(self._handle, strict=False)
+        self._lines = _Lines(self._handle)
+        self._reader = csv.reader(self._lines, strict=False)
         self._last_line = 0
         self.header: tuple[str, ...] | None = None
         self.header_raw: tuple[str, ...] | None = None
@@ -146,13 +168,31 @@ class CsvStream:
         return None
 
     def records(self) -> Iterator[RawRecord]:
+        """The data records. A line with every field quoted and no quote inside a field (what Export-Csv writes),
+        or with no quote at all, is a whole record and is split by `str.split`, as csv.reader would read it; any
+        other line is given back to csv.reader, which reads the record from there (a quoted field may span lines)."""
         row_number = 0
+        line = self._last_line  # physical lines read so far
         reader = self._reader
+        give_back = self._lines.give_back
         make = tuple.__new__  # RawRecord(...) without the Python-level __new__ of a NamedTuple: one per record
-        for fields in reader:  # _next_nonblank inlined: this loop runs once per record of the file
-            start = self._last_line + 1
-            self._last_line = reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
+        for text in self._handle:  # this loop runs once per line of the file
+            line += 1
+            start = line
+            body = text.rstrip("\r\n")  # a line ends at its first \r\n, \n or \r: only that is stripped
+            fields: list[str] | None = None
+            if body[:1] == body[-1:] == '"' and len(body) > 1:
+                fields = body[1:-1].split('","')
+                if body.count('"') != 2 * len(fields):  # a quote inside a field
+                    fields = None
+            elif '"' not in body:
+                fields = body.split(",")
+            if fields is None:
+                give_back(text)
+                before = reader.line_num
+                fields = next(reader)
+                line += reader.line_num - before - 1
+            if not fields or (len(fields) == 1 and not fields[0].strip()):  # a blank line is not a record
                 continue
             row_number += 1
             yield make(RawRecord, (row_number, start, tuple(fields)))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import codecs
+import csv
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from m365_pipeline.legacy import LegacyEncodingError, QuarantinedRow, TypedRow, read_legacy_file
-from m365_pipeline.legacy.reading import disambiguate
+from m365_pipeline.legacy.reading import CsvStream, detect_dialect, disambiguate
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 HEADER = '"ライセンス種類","購入数","使用数","利用率","残り","状態"'
@@ -200,3 +203,58 @@ def test_a_doubled_byte_order_mark_does_not_hide_the_first_header(tmp_path: Path
     legacy = read_legacy_file(path)
     assert legacy.headers[0] == "ライセンス種類"
     assert legacy.status == "recognized"
+
+
+def _records_by_csv_reader_alone(path: Path) -> list[tuple[int, int, tuple[str, ...]]]:
+    """(row number, line, fields) of every data record as csv.reader reads the file, line by line."""
+    with path.open("r", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, strict=False)
+        found, last_line = [], 0
+        for fields in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if fields and not (len(fields) == 1 and not fields[0].strip()):
+                found.append((start, tuple(fields)))
+    return [(number, line, fields) for number, (line, fields) in enumerate(found[1:], start=1)]
+
+
+_FIELD = st.text(alphabet='ab あ,"\r\n', max_size=6)
+
+
+def _with_one_more(line_position_character: tuple[str, int, str]) -> str:
+    """A line of quoted fields with one character more somewhere: a near miss of Export-Csv's form."""
+    line, position, character = line_position_character
+    position %= len(line) + 1
+    return line[:position] + character + line[position:]
+
+
+def _line_of(fields: list[str], quote_all: bool) -> str:
+    return ",".join(
+        '"' + field.replace('"', '""') + '"' if quote_all or set(field) & set(',"\r\n') else field for field in fields
+    )
+
+
+_QUOTED_LINE = st.lists(_FIELD, min_size=1, max_size=4).map(lambda fields: _line_of(fields, quote_all=True))
+
+
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.tuples(st.lists(_FIELD, min_size=1, max_size=4), st.booleans()).map(lambda pair: _line_of(*pair)),
+            st.text(alphabet='ab ,"\r\n', max_size=12),  # anything: broken quotes, stray quotes, blank lines
+            st.tuples(_QUOTED_LINE, st.integers(min_value=0), st.sampled_from('a,"')).map(_with_one_more),
+        ),
+        max_size=8,
+    ),
+    ends=st.lists(st.sampled_from(["\r\n", "\n", "\r", ""]), min_size=8, max_size=8),
+)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_records_and_their_lines_are_what_csv_reader_reads(tmp_path: Path, lines: list[str], ends: list[str]) -> None:
+    path = tmp_path / "any.csv"
+    path.write_text(
+        "".join(["h1,h2", "\r\n", *(line + end for line, end in zip(lines, ends, strict=False))]),
+        encoding="utf-8",
+        newline="",
+    )
+    with CsvStream(path, detect_dialect(path)) as stream:
+        records = [(record.row_number, record.line, record.fields) for record in stream.records()]
+    assert records == _records_by_csv_reader_alone(path)
