@@ -391,15 +391,15 @@ class _Run:
         rebuilt = temporary_sibling(target)
         try:
             rebuilt.touch()
-            with Writeback(rebuilt) as writeback:  # the disk writes the file while the deltas are applied
+            with Writeback(rebuilt) as writeback:  # on disk while it is written and the deltas are applied
+
+                def written(count: int) -> None:
+                    self._tracker.advance(count)
+                    writeback.written()
+
                 with rebuilt.open("wb") as out:
-
-                    def written(count: int) -> None:
-                        self._tracker.advance(count)
-                        writeback.written()
-
                     self._repository.write_file(self._index, dump, out, on_bytes=written)
-                writeback.written()
+                writeback.written()  # what the file's buffer held until it was closed
                 engine = sa.create_engine(f"sqlite:///{rebuilt}")
                 sa.event.listen(engine, "connect", _unjournaled)
                 try:
