@@ -209,7 +209,7 @@ def _read_pack(
     for start, piece in pack_pieces(backend, name, size, cuts):
         digest.update(piece)
         end = start + len(piece)
-        held = []
+        held: list[_Blob] = []
         while position < len(blobs) and blobs[position][1] < end:
             blob = blobs[position]
             (held if blob[1] >= start and blob[1] + blob[2] <= end else loose).append(blob)
