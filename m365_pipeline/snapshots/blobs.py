@@ -40,6 +40,10 @@ class SaveStats:
 
 
 LOAD_THREADS = min(4, os.cpu_count() or 1)
+RUN_BLOBS = 8
+"""Blobs one read may cover: 8 chunks are at most 2 MiB once opened, so the read-ahead stays small."""
+RUN_BYTES = 1024 * 1024
+"""Sealed bytes one read may cover."""
 
 
 class BlobSaver:
@@ -169,29 +173,77 @@ def load_blob(backend: Backend, keys: RepositoryKeys, index: Index, blob_id: byt
     """The content of blob ``blob_id``, checked against its id; ``IntegrityError`` names a changed blob."""
     location = index.lookup(blob_id)
     sealed = backend.read("packs", location.pack, location.offset, location.length)
-    if len(sealed) != location.length:
-        raise IntegrityError(blob_id, f"pack {location.pack} ends before the blob does (truncated pack)")
+    return open_checked(keys, blob_id, location.pack, location.length, sealed)
+
+
+def open_checked(keys: RepositoryKeys, blob_id: bytes, pack: str, length: int, sealed: bytes | memoryview) -> bytes:
+    """The content of ``sealed``, the ``length`` bytes of blob ``blob_id`` read from ``pack``: authenticated
+    (AES-GCM) and checked against its keyed id."""
+    if len(sealed) != length:
+        raise IntegrityError(blob_id, f"pack {pack} ends before the blob does (truncated pack)")
     data = open_sealed(keys.encryption, blob_id, sealed)
     if not hmac.compare_digest(keyed_id(keys.chunk_id, data), blob_id):
         raise IntegrityError(blob_id, "its content does not match its id")
     return data
 
 
+@dataclass
+class _Run:
+    """Blobs stored back to back in one pack, wanted one after another: read at once."""
+
+    pack: str
+    offset: int
+    length: int
+    blobs: list[tuple[bytes, int]]
+    """Each blob's id and sealed length, in order."""
+
+
+def _runs(index: Index, ids: Iterable[bytes]) -> Iterator[_Run]:
+    """``ids`` in order, grouped into runs of at most ``RUN_BLOBS`` blobs and ``RUN_BYTES`` sealed bytes."""
+    run: _Run | None = None
+    for blob_id in ids:
+        location = index.lookup(blob_id)
+        if (
+            run is not None
+            and location.pack == run.pack
+            and location.offset == run.offset + run.length
+            and len(run.blobs) < RUN_BLOBS
+            and run.length + location.length <= RUN_BYTES
+        ):
+            run.length += location.length
+            run.blobs.append((blob_id, location.length))
+            continue
+        if run is not None:
+            yield run
+        run = _Run(location.pack, location.offset, location.length, [(blob_id, location.length)])
+    if run is not None:
+        yield run
+
+
+def _load_run(backend: Backend, keys: RepositoryKeys, run: _Run) -> list[bytes]:
+    sealed = memoryview(backend.read("packs", run.pack, run.offset, run.length))
+    contents, start = [], 0
+    for blob_id, length in run.blobs:
+        contents.append(open_checked(keys, blob_id, run.pack, length, sealed[start : start + length]))
+        start += length
+    return contents
+
+
 def load_blobs(
     backend: Backend, keys: RepositoryKeys, index: Index, ids: Iterable[bytes], threads: int = LOAD_THREADS
 ) -> Iterator[bytes]:
-    """The contents of the blobs ``ids``, in order, each checked as ``load_blob`` does. They are loaded in
-    ``threads`` threads (reading, AES-GCM, zstd and the HMAC release the GIL), at most ``2 x threads`` ahead of
-    the consumer: memory stays flat."""
-    ahead: deque[Future[bytes]] = deque()
+    """The contents of the blobs ``ids``, in order, each checked as ``load_blob`` does. Blobs stored back to back
+    are read together (``_runs``); runs are loaded in ``threads`` threads (reading, AES-GCM, zstd and the HMAC
+    release the GIL), at most ``2 x threads`` runs ahead of the consumer: memory stays flat."""
+    ahead: deque[Future[list[bytes]]] = deque()
     with ThreadPoolExecutor(threads, thread_name_prefix="load") as pool:
         try:
-            for blob_id in ids:
-                ahead.append(pool.submit(load_blob, backend, keys, index, blob_id))
+            for run in _runs(index, ids):
+                ahead.append(pool.submit(_load_run, backend, keys, run))
                 if len(ahead) > 2 * threads:
-                    yield ahead.popleft().result()
+                    yield from ahead.popleft().result()
             while ahead:
-                yield ahead.popleft().result()
+                yield from ahead.popleft().result()
         finally:
             for future in ahead:
                 future.cancel()

@@ -10,16 +10,19 @@ Every problem is named: the pack, the blob, the snapshot, the tag or the log rec
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from m365_pipeline.snapshots import oplog
 from m365_pipeline.snapshots.backend import Backend, ObjectMissing
-from m365_pipeline.snapshots.blobs import load_blob
+from m365_pipeline.snapshots.blobs import LOAD_THREADS, open_checked
 from m365_pipeline.snapshots.crypto import IntegrityError
 from m365_pipeline.snapshots.index import Index, IndexCorrupted
 from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.manifests import load_manifest, snapshot_ids
-from m365_pipeline.snapshots.packs import pack_hash, read_header
+from m365_pipeline.snapshots.packs import pack_pieces, read_header
 from m365_pipeline.snapshots.progress import ProgressCallback, StepCounter
 from m365_pipeline.snapshots.tag_store import TagStore
 from m365_pipeline.snapshots.tags import TagName
@@ -97,10 +100,11 @@ def check(
     by_pack: dict[str, dict[bytes, tuple[int, int]]] = {}
     for blob_id, location in index.blobs() if reading else ():
         by_pack.setdefault(location.pack, {})[blob_id] = (location.offset, location.length)
-    for name in reading:
-        report.packs_read += 1
-        _check_pack(backend, keys, index, name, by_pack[name], report)
-        counter.advance()
+    with ThreadPoolExecutor(LOAD_THREADS, thread_name_prefix="check") as pool:
+        for name in reading:
+            report.packs_read += 1
+            _check_pack(backend, keys, name, by_pack[name], report, pool)
+            counter.advance()
     return report
 
 
@@ -150,29 +154,87 @@ def _check_records(backend: Backend, keys: RepositoryKeys, report: CheckReport) 
 def _check_pack(
     backend: Backend,
     keys: RepositoryKeys,
-    index: Index,
     name: str,
     expected: dict[bytes, tuple[int, int]],
     report: CheckReport,
+    pool: ThreadPoolExecutor,
 ) -> None:
+    """Pack ``name`` read once, from start to end: its bytes hashed, its header compared with the index, and every
+    blob the index places in it opened and checked against its id."""
     try:
-        report.bytes_read += backend.size("packs", name)
-        if pack_hash(backend, name) != name:
-            report.problems.append(Problem("pack", name, "its bytes do not hash to its name (changed or truncated)"))
+        size = backend.size("packs", name)
+        report.bytes_read += size
+        listing: list[Problem] = []
         try:
             entries = read_header(backend, keys.encryption, name)
         except IntegrityError as error:
-            report.problems.append(Problem("pack", name, error.problem))
+            listing.append(Problem("pack", name, error.problem))
         else:
             listed = {e.id: (e.offset, e.length) for e in entries}
             for blob_id, place in expected.items():
                 if listed.get(blob_id) != place:
-                    report.problems.append(Problem("blob", blob_id.hex(), f"not where the index says in pack {name}"))
-        for blob_id in expected:
-            report.blobs_read += 1
-            try:
-                load_blob(backend, keys, index, blob_id)
-            except IntegrityError as error:
-                report.problems.append(Problem("blob", blob_id.hex(), f"in pack {name}: {error.problem}"))
+                    listing.append(Problem("blob", blob_id.hex(), f"not where the index says in pack {name}"))
+        report.blobs_read += len(expected)
+        digest, blob_problems = _read_pack(backend, keys, name, size, expected, pool)
+        if digest != name:
+            report.problems.append(Problem("pack", name, "its bytes do not hash to its name (changed or truncated)"))
+        report.problems.extend(listing + blob_problems)
     except ObjectMissing as error:
         report.problems.append(Problem("pack", name, str(error)))
+
+
+_Blob = tuple[bytes, int, int]
+"""A blob's id, offset and length in its pack."""
+
+
+def _read_pack(
+    backend: Backend,
+    keys: RepositoryKeys,
+    name: str,
+    size: int,
+    expected: dict[bytes, tuple[int, int]],
+    pool: ThreadPoolExecutor,
+) -> tuple[str, list[Problem]]:
+    """The SHA-256 of pack ``name`` and the problems of the ``expected`` blobs. The pack is read in pieces that end
+    at blob boundaries; the blobs of a piece are checked in ``pool``'s threads while the next pieces are read (at
+    most ``2 x threads`` pieces ahead). A blob that no piece holds whole (the index places it across the end of the
+    pack or across another blob) is read on its own."""
+    blobs = sorted(((blob_id, offset, length) for blob_id, (offset, length) in expected.items()), key=lambda b: b[1])
+    cuts = [cut for _, offset, length in blobs for cut in (offset, offset + length)]
+    digest = hashlib.sha256()
+    ahead: deque[Future[list[Problem]]] = deque()
+    problems: list[Problem] = []
+    loose: list[_Blob] = []
+    position = 0
+    for start, piece in pack_pieces(backend, name, size, cuts):
+        digest.update(piece)
+        end = start + len(piece)
+        held: list[_Blob] = []
+        while position < len(blobs) and blobs[position][1] < end:
+            blob = blobs[position]
+            (held if blob[1] >= start and blob[1] + blob[2] <= end else loose).append(blob)
+            position += 1
+        if held:
+            ahead.append(pool.submit(_check_blobs, keys, name, start, memoryview(piece), held))
+        while len(ahead) > 2 * LOAD_THREADS:
+            problems.extend(ahead.popleft().result())
+    for future in ahead:
+        problems.extend(future.result())
+    for blob_id, offset, length in loose + blobs[position:]:
+        problems.extend(
+            _check_blobs(keys, name, offset, backend.read("packs", name, offset, length), [(blob_id, offset, length)])
+        )
+    return digest.hexdigest(), problems
+
+
+def _check_blobs(
+    keys: RepositoryKeys, pack: str, start: int, data: bytes | memoryview, blobs: list[_Blob]
+) -> list[Problem]:
+    """The problems of ``blobs``, whose sealed bytes are in ``data``, the bytes of ``pack`` from ``start``."""
+    problems = []
+    for blob_id, offset, length in blobs:
+        try:
+            open_checked(keys, blob_id, pack, length, data[offset - start : offset - start + length])
+        except IntegrityError as error:
+            problems.append(Problem("blob", blob_id.hex(), f"in pack {pack}: {error.problem}"))
+    return problems

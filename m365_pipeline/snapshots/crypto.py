@@ -62,16 +62,16 @@ def seal(encryption_key: bytes, blob_id: bytes, data: bytes, level: int = DEFAUL
     return header + nonce + AESGCM(encryption_key).encrypt(nonce, plaintext, header + blob_id)
 
 
-def open_sealed(encryption_key: bytes, blob_id: bytes, sealed: bytes) -> bytes:
+def open_sealed(encryption_key: bytes, blob_id: bytes, sealed: bytes | memoryview) -> bytes:
     """The data sealed under ``blob_id``; ``IntegrityError`` names the blob when it was changed or the key is
-    wrong."""
+    wrong. ``sealed`` may be a view into a larger read (a run of blobs, a piece of a pack): it is not copied."""
     if len(sealed) < OVERHEAD:
         raise IntegrityError(blob_id, f"truncated: {len(sealed)} bytes, a sealed blob has at least {OVERHEAD}")
     if sealed[0] != FORMAT_V1:
         raise IntegrityError(blob_id, f"unknown format byte {sealed[0]} (a flipped bit in its header?)")
-    header, nonce, ciphertext = sealed[:1], sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+    nonce, ciphertext = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
     try:
-        plaintext = AESGCM(encryption_key).decrypt(nonce, ciphertext, header + blob_id)
+        plaintext = AESGCM(encryption_key).decrypt(nonce, ciphertext, bytes([FORMAT_V1]) + blob_id)
     except InvalidTag:
         raise IntegrityError(
             blob_id, "failed authentication: its bytes were changed, it is stored under another id, or the key is wrong"
@@ -79,5 +79,5 @@ def open_sealed(encryption_key: bytes, blob_id: bytes, sealed: bytes) -> bytes:
     if plaintext[0] == _RAW:
         return plaintext[1:]
     if plaintext[0] == _ZSTD:
-        return _decompressor().decompress(plaintext[1:])
+        return _decompressor().decompress(memoryview(plaintext)[1:])
     raise IntegrityError(blob_id, f"unknown compression byte {plaintext[0]}")

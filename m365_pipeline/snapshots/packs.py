@@ -11,9 +11,11 @@ blob, under the fixed id ``HEADER_ID``.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import hashlib
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from m365_pipeline.snapshots.backend import Backend
@@ -23,6 +25,8 @@ TARGET_SIZE = 16 * 1024 * 1024
 MAX_SIZE = 64 * 1024 * 1024
 HEADER_ID = hashlib.sha256(b"m365-snapshots/v1/pack-header").digest()
 ID_BYTES = 32
+PIECE_SIZE = 1024 * 1024
+"""Bytes a pack is read by when it is read whole (``verify``)."""
 
 _ENTRY = struct.Struct("<B32sI")
 _LENGTH = struct.Struct("<I")
@@ -137,11 +141,27 @@ def read_header(backend: Backend, encryption_key: bytes, name: str) -> tuple[Pac
     return tuple(entries)
 
 
-def pack_hash(backend: Backend, name: str, read_size: int = 4 * 1024 * 1024) -> str:
-    """The SHA-256 (hex) of pack ``name`` as stored, read piece by piece; equal to its name when it is intact."""
-    digest, offset, size = hashlib.sha256(), 0, backend.size("packs", name)
+def pack_pieces(
+    backend: Backend, name: str, size: int, cuts: Iterable[int] = (), piece_size: int = PIECE_SIZE
+) -> Iterator[tuple[int, bytes]]:
+    """Pack ``name`` (``size`` bytes) read from its start to its end in pieces of at most ``piece_size`` bytes,
+    each ending at one of ``cuts`` (blob boundaries, so that no blob is split) when one is in reach, else at the
+    next one; yields each piece's offset and bytes. A piece shorter than asked ends the reading (a truncated pack)."""
+    ends = sorted({cut for cut in cuts if 0 < cut < size} | {size})
+    offset = 0
     while offset < size:
-        piece = backend.read("packs", name, offset, min(read_size, size - offset))
+        reach = bisect.bisect_right(ends, offset + piece_size)
+        end = ends[reach - 1] if reach and ends[reach - 1] > offset else ends[bisect.bisect_right(ends, offset)]
+        piece = backend.read("packs", name, offset, end - offset)
+        yield offset, piece
+        if len(piece) < end - offset:
+            return
+        offset = end
+
+
+def pack_hash(backend: Backend, name: str) -> str:
+    """The SHA-256 (hex) of pack ``name`` as stored, read piece by piece; equal to its name when it is intact."""
+    digest = hashlib.sha256()
+    for _, piece in pack_pieces(backend, name, backend.size("packs", name)):
         digest.update(piece)
-        offset += len(piece)
     return digest.hexdigest()

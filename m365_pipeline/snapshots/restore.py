@@ -42,6 +42,7 @@ from m365_pipeline.snapshots.manifests import FileEntry, Manifest
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.restorer import RestoreRefused, destination, restore_files
 from m365_pipeline.snapshots.stored_tables import table_batches, table_entry, table_specs, warehouse_meta
+from m365_pipeline.snapshots.writeback import Writeback
 
 WAREHOUSE = "warehouse"
 """The component name a restore uses for the database and its tables together."""
@@ -389,17 +390,25 @@ class _Run:
         target.parent.mkdir(parents=True, exist_ok=True)
         rebuilt = temporary_sibling(target)
         try:
-            with rebuilt.open("wb") as out:
-                self._repository.write_file(self._index, dump, out, on_bytes=self._tracker.advance)
-            engine = sa.create_engine(f"sqlite:///{rebuilt}")
-            sa.event.listen(engine, "connect", _unjournaled)
-            try:
-                reflected = self._apply_deltas(engine)
-                self._verify_tables(
-                    engine, rebuilt, reflected
-                )  # before the rename: a bad restore never replaces the target
-            finally:
-                engine.dispose()
+            rebuilt.touch()
+            with Writeback(rebuilt) as writeback:  # on disk while it is written and the deltas are applied
+
+                def written(count: int) -> None:
+                    self._tracker.advance(count)
+                    writeback.written()
+
+                with rebuilt.open("wb") as out:
+                    self._repository.write_file(self._index, dump, out, on_bytes=written)
+                writeback.written()  # what the file's buffer held until it was closed
+                engine = sa.create_engine(f"sqlite:///{rebuilt}")
+                sa.event.listen(engine, "connect", _unjournaled)
+                try:
+                    reflected = self._apply_deltas(engine)
+                    self._verify_tables(
+                        engine, rebuilt, reflected
+                    )  # before the rename: a bad restore never replaces the target
+                finally:
+                    engine.dispose()
             self._touched_database = True
             databases.replace_sqlite(rebuilt, target)
         finally:
