@@ -127,7 +127,7 @@ class _Instances:
     def next(self) -> dg.DagsterInstance:
         """The instance for the next run."""
         if self._instance is None or self._runs == RUNS_PER_INSTANCE:
-            self.__exit__()
+            self._dispose()
             self._instance, self._runs = dg.DagsterInstance.ephemeral(), 0
         self._runs += 1
         return self._instance
@@ -136,6 +136,9 @@ class _Instances:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._dispose()
+
+    def _dispose(self) -> None:
         if self._instance is not None:
             self._instance.dispose()
             self._instance = None
