@@ -592,7 +592,7 @@ def _check_delta(
     delta: Iterable[pa.RecordBatch],
     rows: int,
 ) -> None:
-    """After a delta was applied to the base's table (whose database file was checked against its SHA-256), the
+    """After a delta was applied to the base's table (whose database file was rebuilt from authenticated chunks), the
     table is the snapshot's when it has the snapshot's number of rows and, read back at every key the delta names,
     exactly the delta's upserted rows (its deleted keys absent): the statements touched no other key. Cheaper than
     reading the whole table back."""
