@@ -37,6 +37,7 @@ from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest, save_manifest
+from m365_pipeline.snapshots.read_ahead import read_ahead
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.scratch import scratch_folder
 from m365_pipeline.warehouse.migrate import VERSION_TABLE
@@ -337,7 +338,7 @@ class _Capture:
         pool (the next table is read meanwhile); an incremental's table without a changed row stores no file."""
         digest = tables.TableDigest(spec.columns)
         rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
-        current = _digested(rows, digest)
+        current = _digested(read_ahead(rows), digest)
         path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
         file_name: str | None
@@ -379,7 +380,7 @@ class _Capture:
             return
         path = self._base_files[name].result()
         try:
-            yield tables.parquet_batches(path)
+            yield read_ahead(tables.parquet_batches(path))
         finally:
             path.unlink()
 
