@@ -36,6 +36,10 @@ class Reader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class ChunkingError(RuntimeError):
+    """Chunks that overlap or leave a gap (a software fault, never a property of the data)."""
+
+
 class CompiledChunkerMissing(RuntimeError):
     """The compiled FastCDC is not installed (only the slow pure-Python one is)."""
 
@@ -95,9 +99,11 @@ class Chunker:
         return keyed_id(self._key, data)
 
     def chunks(self, stream: Reader) -> Iterator[Chunk]:
-        """The chunks of ``stream`` in order, read window by window."""
+        """The chunks of ``stream`` in order, read window by window. Each is checked to start where the one before
+        ended (a restore checks each chunk against its id, not the whole file against its hash)."""
         window = b""
         start = 0  # stream offset of window[0]
+        covered = 0
         at_end = False
         while not at_end or window:
             if not at_end:
@@ -112,6 +118,9 @@ class Chunker:
                 if end == len(window) and not at_end:
                     break  # may continue in the next window
                 piece = window[cut.offset : end]
+                if start + cut.offset != covered:
+                    raise ChunkingError(f"a chunk starts at byte {start + cut.offset}, the previous ended at {covered}")
+                covered += len(piece)
                 yield Chunk(self.chunk_id(piece), start + cut.offset, piece)
                 consumed = end
             window = window[consumed:]

@@ -54,9 +54,11 @@ class Repository:
         self, index: Index, entry: FileEntry, out: IO[bytes], *, on_bytes: Callable[[int], None] | None = None
     ) -> int:
         """Write ``entry``'s content to ``out``, every chunk authenticated and the whole checked against the
-        manifest's size; returns the bytes written. The file's SHA-256 is not computed again: the manifest is
-        authenticated and each chunk is checked against its keyed id, so the content is the captured one chunk for
-        chunk (as restic restores); the hash cost a third of an SQLite warehouse's restore."""
+        manifest's size; returns the bytes written. The file's SHA-256 is not computed again (it cost a third of an
+        SQLite warehouse's restore): the manifest is authenticated, each chunk is checked against its keyed id in
+        the manifest's order, and at capture the chunker checked that each chunk starts where the one before ended;
+        so the content is the captured one, chunk for chunk, as restic restores. Restored artifacts
+        (``restorer``) are still hashed whole: a tag records their SHA-256."""
         size = 0
         for data in load_blobs(self.backend, self.keys, index, entry.chunks):
             out.write(data)

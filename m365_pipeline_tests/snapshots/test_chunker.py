@@ -14,6 +14,7 @@ from m365_pipeline.snapshots.chunker import (
     MAX_SIZE,
     MIN_SIZE,
     Chunker,
+    ChunkingError,
     CompiledChunkerMissing,
     compiled_fastcdc,
 )
@@ -111,3 +112,24 @@ def test_ids_are_keyed() -> None:
 
 def test_empty_stream_has_no_chunks() -> None:
     assert list(Chunker(KEY).chunks(io.BytesIO(b""))) == []
+
+
+class _Cut:
+    def __init__(self, offset: int, length: int) -> None:
+        self.offset, self.length = offset, length
+
+
+@pytest.mark.parametrize(
+    ("cuts", "message"),
+    [
+        ([(0, 100), (90, 100)], "starts at byte 90, the previous ended at 100"),  # overlapping
+        ([(0, 100), (110, 100)], "starts at byte 110, the previous ended at 100"),  # a gap
+    ],
+)
+def test_chunks_that_overlap_or_leave_a_gap_are_refused(
+    cuts: list[tuple[int, int]], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunker = Chunker(KEY)
+    monkeypatch.setattr(chunker, "_fastcdc", lambda window, *sizes: [_Cut(*cut) for cut in cuts])
+    with pytest.raises(ChunkingError, match=message):
+        list(chunker.chunks(io.BytesIO(bytes(250))))
