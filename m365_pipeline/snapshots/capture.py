@@ -338,27 +338,29 @@ class _Capture:
         pool (the next table is read meanwhile); an incremental's table without a changed row stores no file."""
         digest = tables.TableDigest(spec.columns)
         rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
-        current = _digested(read_ahead(rows), digest)
         path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
         file_name: str | None
-        if base is not None and spec.primary_key:
-            sink = None
-            with self._base_rows(spec.name) as before:
-                for batch in tables.delta_batches(before, current, spec):
-                    sink = sink or tables.ParquetSink(path, spec.delta_schema())
-                    sink.write(batch)
-            if sink is None:
-                file_name, info["stored"], info["delta_rows"] = None, UNCHANGED, 0
+        # closed here whatever happens: its thread must be done with the connection before anything else uses it
+        with contextlib.closing(read_ahead(rows)) as ahead:
+            current = _digested(ahead, digest)
+            if base is not None and spec.primary_key:
+                sink = None
+                with self._base_rows(spec.name) as before:
+                    for batch in tables.delta_batches(before, current, spec):
+                        sink = sink or tables.ParquetSink(path, spec.delta_schema())
+                        sink.write(batch)
+                if sink is None:
+                    file_name, info["stored"], info["delta_rows"] = None, UNCHANGED, 0
+                else:
+                    sink.close()
+                    file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", DELTA, sink.rows
             else:
+                sink = tables.ParquetSink(path, spec.schema())
+                for batch in current:
+                    sink.write(batch)
                 sink.close()
-                file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", DELTA, sink.rows
-        else:
-            sink = tables.ParquetSink(path, spec.schema())
-            for batch in current:
-                sink.write(batch)
-            sink.close()
-            file_name, info["stored"] = f"{spec.name}.parquet", WHOLE
+                file_name, info["stored"] = f"{spec.name}.parquet", WHOLE
         info["rows"], info["checksum"] = digest.rows, digest.checksum
         if file_name is None:
             return None, info
@@ -380,7 +382,8 @@ class _Capture:
             return
         path = self._base_files[name].result()
         try:
-            yield read_ahead(tables.parquet_batches(path))
+            with contextlib.closing(read_ahead(tables.parquet_batches(path))) as batches:
+                yield batches
         finally:
             path.unlink()
 

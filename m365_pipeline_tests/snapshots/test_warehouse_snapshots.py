@@ -104,7 +104,7 @@ def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
     with sa.create_engine(sa.make_url(second_postgres_url).set(drivername="postgresql+psycopg")).connect() as c:
         assert MARKER_TABLE not in sa.inspect(c).get_table_names()
 
-    assert report.verified == []  # a full's database is proven by its dump's SHA-256 and pg_restore
+    assert report.verified == []  # a full's database is proven by its authenticated chunks and pg_restore
     with pytest.raises(RestoreRefused, match="not empty"):
         restore_snapshot(repository, result.snapshot_id, RestoreTarget(second_postgres_url))
     again = restore_snapshot(
