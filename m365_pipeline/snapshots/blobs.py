@@ -72,6 +72,7 @@ class BlobSaver:
         self._writer: PackWriter | None = None
         self._pending: set[bytes] = set()
         self._lock = threading.RLock()
+        self._sealers: ThreadPoolExecutor | None = None
         self.stats = SaveStats()
 
     def __repr__(self) -> str:
@@ -87,28 +88,37 @@ class BlobSaver:
     def save_stream(self, stream: Reader, chunker: Chunker) -> list[bytes]:
         """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it).
 
-        New chunks are compressed and encrypted in ``threads`` threads (zstd and AES-GCM release the GIL), at most
-        ``2 x threads`` ahead of the pack writer, which appends them in stream order: memory stays flat."""
+        New chunks are compressed and encrypted by the saver's ``threads`` threads (zstd and AES-GCM release the
+        GIL; the streams saved at once share them), at most ``2 x threads`` ahead of the pack writer, which appends
+        them in stream order: memory stays flat."""
         ids: list[bytes] = []
         in_flight: deque[tuple[bytes, int, Future[bytes]]] = deque()
-        with ThreadPoolExecutor(self._threads, thread_name_prefix="seal") as pool:
-            try:
-                for chunk in chunker.chunks(stream):
-                    ids.append(chunk.id)
-                    if not self._reserve(chunk.id, chunk.length):
-                        continue
-                    future = pool.submit(seal, self._keys.encryption, chunk.id, chunk.data, self._level)
-                    in_flight.append((chunk.id, chunk.length, future))
-                    while len(in_flight) > 2 * self._threads:
-                        blob_id, length, done = in_flight.popleft()
-                        self._append(BlobType.DATA, blob_id, length, done.result())
-                while in_flight:
+        pool = self._sealing_pool()
+        try:
+            for chunk in chunker.chunks(stream):
+                ids.append(chunk.id)
+                if not self._reserve(chunk.id, chunk.length):
+                    continue
+                future = pool.submit(seal, self._keys.encryption, chunk.id, chunk.data, self._level)
+                in_flight.append((chunk.id, chunk.length, future))
+                while len(in_flight) > 2 * self._threads:
                     blob_id, length, done = in_flight.popleft()
                     self._append(BlobType.DATA, blob_id, length, done.result())
-            finally:
-                for _, _, future in in_flight:
-                    future.cancel()
+            while in_flight:
+                blob_id, length, done = in_flight.popleft()
+                self._append(BlobType.DATA, blob_id, length, done.result())
+        finally:
+            for _, _, future in in_flight:
+                future.cancel()
         return ids
+
+    def _sealing_pool(self) -> ThreadPoolExecutor:
+        """The threads sealing chunks, started with the first stream (starting threads for each of a snapshot's
+        hundred tables cost a second) and stopped when the saver is done."""
+        with self._lock:
+            if self._sealers is None:
+                self._sealers = ThreadPoolExecutor(self._threads, thread_name_prefix="seal")
+            return self._sealers
 
     def _reserve(self, blob_id: bytes, length: int) -> bool:
         """Count a blob; True (and it is pending from now on) if it is new."""
@@ -162,6 +172,9 @@ class BlobSaver:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if self._sealers is not None:
+            self._sealers.shutdown(cancel_futures=True)
+            self._sealers = None
         if kind is None:
             self.flush()
         else:  # drop the unfinished pack; index the packs already published so none is left orphaned

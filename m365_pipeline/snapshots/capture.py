@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from m365_pipeline.snapshots import databases, oplog, tables
-from m365_pipeline.snapshots.archiver import archive_file, archive_folder, archive_stream
+from m365_pipeline.snapshots.archiver import ArchiveWriter, archive_file, archive_folder, archive_stream
 from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
@@ -202,12 +202,14 @@ class _Capture:
         self._repository, self._saver, self._index, self._work = repository, saver, index, work
         self._chunker = repository.chunker()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="capture")
+        # one per table reader: a table's archiving never waits behind other work while its writer waits for it
+        self._table_archivers = ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="table-archive")
         self._base_files: dict[str, Future[Path]] = {}
 
     def run(
         self, sources: Sources, base: _Base | None
     ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
-        with self._pool:
+        with self._pool, self._table_archivers:
             file_parts = {name: self._pool.submit(self._files, path) for name, path in sources.files.items()}
             components: dict[str, tuple[FileEntry, ...]] = {}
             meta: dict[str, Any] = {}
@@ -334,37 +336,45 @@ class _Capture:
         spec: tables.TableSpec,
         base: _Base | None,
     ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
-        """Writes the table's Parquet file (whole, or its delta against ``base``) and hands its archiving to the
-        pool (the next table is read meanwhile); an incremental's table without a changed row stores no file."""
+        """Writes the table's Parquet file (whole, or its delta against ``base``), archived as it is written; an
+        incremental's table without a changed row stores no file."""
         digest = tables.TableDigest(spec.columns)
         rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
-        path = self._work / f"{spec.name}.parquet"
         info: dict[str, Any] = spec.to_dict()
-        file_name: str | None
-        # closed here whatever happens: its thread must be done with the connection before anything else uses it
-        with contextlib.closing(read_ahead(rows)) as ahead:
-            current = _digested(ahead, digest)
-            if base is not None and spec.primary_key:
-                sink = None
-                with self._base_rows(spec.name) as before:
-                    for batch in tables.delta_batches(before, current, spec):
-                        sink = sink or tables.ParquetSink(path, spec.delta_schema())
-                        sink.write(batch)
-                if sink is None:
-                    file_name, info["stored"], info["delta_rows"] = None, UNCHANGED, 0
+        writer: ArchiveWriter | None = None
+        try:
+            # closed here whatever happens: its thread must be done with the connection before anything else uses it
+            with contextlib.closing(read_ahead(rows)) as ahead:
+                current = _digested(ahead, digest)
+                if base is not None and spec.primary_key:
+                    sink = None
+                    with self._base_rows(spec.name) as before:
+                        for batch in tables.delta_batches(before, current, spec):
+                            if sink is None:
+                                writer = self._writer(f"{spec.name}.delta.parquet")
+                                sink = tables.ParquetSink(writer, spec.delta_schema())
+                            sink.write(batch)
+                    if sink is None:
+                        info["stored"], info["delta_rows"] = UNCHANGED, 0
+                    else:
+                        sink.close()
+                        info["stored"], info["delta_rows"] = DELTA, sink.rows
                 else:
+                    writer = self._writer(f"{spec.name}.parquet")
+                    sink = tables.ParquetSink(writer, spec.schema())
+                    for batch in current:
+                        sink.write(batch)
                     sink.close()
-                    file_name, info["stored"], info["delta_rows"] = f"{spec.name}.delta.parquet", DELTA, sink.rows
-            else:
-                sink = tables.ParquetSink(path, spec.schema())
-                for batch in current:
-                    sink.write(batch)
-                sink.close()
-                file_name, info["stored"] = f"{spec.name}.parquet", WHOLE
+                    info["stored"] = WHOLE
+        except BaseException as error:
+            if writer is not None:
+                writer.fail(error)
+            raise
         info["rows"], info["checksum"] = digest.rows, digest.checksum
-        if file_name is None:
-            return None, info
-        return self._pool.submit(self._archive_table, path, file_name), info
+        return (None if writer is None else writer.close()), info
+
+    def _writer(self, file_name: str) -> ArchiveWriter:
+        return ArchiveWriter(self._table_archivers, self._saver, self._chunker, file_name)
 
     def _fetch_base(self, base: _Base, name: str) -> Path:
         """Table ``name`` of the base full, in a Parquet file of the scratch folder."""
@@ -384,12 +394,6 @@ class _Capture:
         try:
             with contextlib.closing(read_ahead(tables.parquet_batches(path))) as batches:
                 yield batches
-        finally:
-            path.unlink()
-
-    def _archive_table(self, path: Path, file_name: str) -> FileEntry:
-        try:
-            return archive_file(self._saver, self._chunker, path, file_name)
         finally:
             path.unlink()
 

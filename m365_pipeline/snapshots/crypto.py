@@ -55,7 +55,7 @@ class IntegrityError(Exception):
         super().__init__(f"blob {blob_id.hex()}: {problem}")
 
 
-def seal(encryption_key: bytes, blob_id: bytes, data: bytes, level: int = DEFAULT_LEVEL) -> bytes:
+def seal(encryption_key: bytes, blob_id: bytes, data: bytes | memoryview, level: int = DEFAULT_LEVEL) -> bytes:
     """Compress ``data`` with zstd at ``level`` (unless that does not shrink it) and encrypt it, bound to
     ``blob_id``."""
     compressed = _compressor(level).compress(data)

@@ -131,7 +131,7 @@ def load_keys(environ: Mapping[str, str], scrypt: ScryptParams | None) -> Reposi
     raise KeyConfigurationError(f"no snapshot key: set {KEY_VARIABLE} (base64 of 32 bytes) or {PASSPHRASE_VARIABLE}")
 
 
-def keyed_id(id_key: bytes, data: bytes) -> bytes:
+def keyed_id(id_key: bytes, data: bytes | memoryview) -> bytes:
     """The id of a blob: HMAC-SHA256 of its content under the chunk-id subkey (reveals nothing without it)."""
     return hmac.new(id_key, data, hashlib.sha256).digest()
 

@@ -12,6 +12,7 @@ A table without a primary key is keyed by all its columns (its rows compared as 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -70,10 +71,10 @@ class TableSpec:
         return self.primary_key or self.columns
 
     def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c, _ARROW_TYPES[t]) for c, t in zip(self.columns, self.types, strict=True)])
+        return _schema(self.columns, self.types)
 
     def delta_schema(self) -> pa.Schema:
-        return self.schema().append(pa.field(OP_COLUMN, pa.string(), nullable=False))
+        return _schema(self.columns, self.types, delta=True)
 
     def to_dict(self) -> dict[str, Any]:
         columns = [list(pair) for pair in zip(self.columns, self.types, strict=True)]
@@ -83,6 +84,13 @@ class TableSpec:
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> TableSpec:
         columns = [tuple(c) for c in data["columns"]]
         return cls(name, tuple(data["primary_key"]), tuple(c[0] for c in columns), tuple(c[1] for c in columns))
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema(columns: tuple[str, ...], types: tuple[str, ...], delta: bool = False) -> pa.Schema:
+    """The Arrow schema of these columns (built once: a snapshot asks for each table's many times)."""
+    fields = [pa.field(c, _ARROW_TYPES[t]) for c, t in zip(columns, types, strict=True)]
+    return pa.schema(fields + ([pa.field(OP_COLUMN, pa.string(), nullable=False)] if delta else []))
 
 
 def _arrow_type(column_type: sa.types.TypeEngine[Any]) -> pa.DataType:
@@ -443,16 +451,14 @@ def table_digest(batches: Iterable[pa.RecordBatch], spec: TableSpec) -> TableDig
 
 
 class ParquetSink:
-    """Writes batches of one schema to a Parquet file, uncompressed: the store compresses after chunking, and
-    uncompressed pages keep unchanged rows' bytes unchanged, so content-defined chunks deduplicate them."""
+    """Writes batches of one schema as a Parquet file to ``out`` (anything with ``write(bytes)``), uncompressed:
+    the store compresses after chunking, and uncompressed pages keep unchanged rows' bytes unchanged, so
+    content-defined chunks deduplicate them. ``close`` ends the file; ``out`` stays open."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self._file = pa.OSFile(str(path), "wb")
+    def __init__(self, out: Any, schema: pa.Schema) -> None:
         # Plain pages without statistics: written twice as fast as dictionary pages, a row's bytes do not depend on
         # the other rows of its page (better deduplication), and zstd makes them as small.
-        self._writer = pq.ParquetWriter(
-            self._file, schema, compression="none", use_dictionary=False, write_statistics=False
-        )
+        self._writer = pq.ParquetWriter(out, schema, compression="none", use_dictionary=False, write_statistics=False)
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -462,7 +468,6 @@ class ParquetSink:
 
     def close(self) -> None:
         self._writer.close()
-        self._file.close()
 
 
 _OLD_PRESENT, _NEW_PRESENT = "_m365_old", "_m365_new"
