@@ -77,6 +77,24 @@ def test_windows_and_short_reads_cut_where_the_whole_stream_would(read_size: int
     assert [c.offset for c in windowed.chunks(_Trickle(data, 100_000))] == whole  # type: ignore[arg-type]
 
 
+def test_short_reads_are_gathered_into_whole_windows() -> None:
+    data = _data(3 * 1024 * 1024 + 5)
+    chunker = Chunker(KEY, read_size=1024 * 1024)
+    windows: list[int] = []
+    cut = chunker._fastcdc
+
+    def recording(window: bytes, *sizes: int) -> object:
+        windows.append(len(window))
+        return cut(window, *sizes)
+
+    chunker._fastcdc = recording
+    chunks = list(chunker.chunks(_Trickle(data, 4096)))  # type: ignore[arg-type]
+
+    assert b"".join(c.data for c in chunks) == data
+    assert windows[:-1] == [1024 * 1024] * (len(windows) - 1)  # each window cut once, never a short read's
+    assert len(windows) < 12
+
+
 def _shared_share(before: bytes, after: bytes) -> float:
     chunker = Chunker(KEY)
     old = {c.id for c in chunker.chunks(io.BytesIO(before))}
