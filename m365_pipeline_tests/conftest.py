@@ -6,6 +6,8 @@ fail instead, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -97,12 +99,20 @@ class WarehouseTemplates:
     A test's copy is a new database of its own (isolation as before); only the preparation is shared. PostgreSQL
     copies with ``CREATE DATABASE ... TEMPLATE`` (the template is never connected to after it is made, as the copy
     requires), SQLite copies the file (checkpointed: the write-ahead log is empty and gone before the first copy).
+
+    A PostgreSQL copy takes the server most of a second (a file and its sync for each of its few hundred
+    relations), mostly waiting on the disk: the next copies of a kind are made in the background while the test
+    that took one runs, each still handed to one test only, and a test's copy is dropped in the background after
+    it (one worker: copies and drops do not wait on each other's disk syncs).
     """
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._sqlite: dict[str, Path] = {}
         self._postgres: dict[str, str] = {}
+        self._ahead: dict[str, collections.deque[concurrent.futures.Future[str]]] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._drops: list[concurrent.futures.Future[None]] = []
         self._admin: sa.Engine | None = None
 
     def admin(self) -> sa.Engine:
@@ -139,13 +149,38 @@ class WarehouseTemplates:
                 _drop_database(self.admin(), name)
                 raise
             self._postgres[kind] = name
-        return _create_database(self.admin(), template=self._postgres[kind])
+        template = self._postgres[kind]
+        ahead = self._ahead.setdefault(kind, collections.deque())
+        name = ahead.popleft().result() if ahead else _create_database(self.admin(), template)
+        while len(ahead) < _COPIES_AHEAD:
+            ahead.append(self._worker().submit(_create_database, self.admin(), template))
+        return name
+
+    def drop_postgres(self, name: str) -> None:
+        """Drops a copy (in the background: its test is over; the end of the session waits for it)."""
+        self._drops.append(self._worker().submit(_drop_database, self.admin(), name))
+
+    def _worker(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        return self._executor
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         if self._admin is not None:
+            for future in (future for ahead in self._ahead.values() for future in ahead):
+                if future.exception() is None:
+                    _drop_database(self._admin, future.result())
             for name in self._postgres.values():
                 _drop_database(self._admin, name)
             self._admin.dispose()
+        for drop in self._drops:
+            drop.result()  # a copy that could not be dropped fails the session's end, as it failed its test before
+
+
+# PostgreSQL copies of a kind made ahead of the tests taking them: enough to cover a few short tests in a row.
+_COPIES_AHEAD = 2
 
 
 @pytest.fixture(scope="session")
@@ -168,7 +203,7 @@ def _postgres_copy(templates: WarehouseTemplates, kind: str) -> Iterator[str]:
     try:
         yield _database_url(name)
     finally:
-        _drop_database(templates.admin(), name)
+        templates.drop_postgres(name)
 
 
 @pytest.fixture
