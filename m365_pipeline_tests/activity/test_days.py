@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from m365_pipeline.graph.throttling import HEADROOM, ServiceLimiter, published_l
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse.activity_tables import activity_days, sign_in_policies, sign_ins
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.graph.emulated import emulator_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -37,10 +37,8 @@ def emulator() -> GraphEmulator:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> sa.Engine:
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
-    return engine
+def warehouse(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> sa.Engine:
+    return create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
 
 
 def _sign_ins_of(engine: sa.Engine, day: date) -> list[tuple[object, ...]]:
@@ -144,9 +142,10 @@ def test_the_day_not_over_is_refused(emulator: GraphEmulator, tmp_path: Path) ->
         )
 
 
-def test_a_day_loads_and_reloads_on_postgresql(emulator: GraphEmulator, tmp_path: Path, postgres_url: str) -> None:
-    engine = create_warehouse_engine(postgres_url)
-    upgrade_to_head(engine)
+def test_a_day_loads_and_reloads_on_postgresql(
+    emulator: GraphEmulator, tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    engine = create_warehouse_engine(migrated_postgres_url)
     clock = FakeClock()
     store = RawStore(str(tmp_path / "raw"))
     tenant = emulator.tenant.tenant_id

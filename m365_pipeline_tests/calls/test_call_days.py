@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,6 @@ from m365_pipeline.warehouse.call_tables import (
     call_sessions,
 )
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.graph.emulated import emulator_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -42,10 +42,8 @@ def emulator() -> GraphEmulator:
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> sa.Engine:
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
-    return engine
+def warehouse(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> sa.Engine:
+    return create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
 
 
 def _truth(emulator: GraphEmulator, record_id: str) -> dict[str, Any]:
@@ -167,9 +165,10 @@ def test_a_day_older_than_thirty_days_is_an_error_and_stores_nothing(emulator: G
     assert not (tmp_path / "raw").exists()
 
 
-def test_a_day_loads_and_reloads_on_postgresql(emulator: GraphEmulator, tmp_path: Path, postgres_url: str) -> None:
-    engine = create_warehouse_engine(postgres_url)
-    upgrade_to_head(engine)
+def test_a_day_loads_and_reloads_on_postgresql(
+    emulator: GraphEmulator, tmp_path: Path, migrated_postgres_url: str
+) -> None:
+    engine = create_warehouse_engine(migrated_postgres_url)
     store = RawStore(str(tmp_path / "raw"))
     tenant = emulator.tenant.tenant_id
     day = DAYS[2]

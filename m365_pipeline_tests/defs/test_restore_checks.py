@@ -5,6 +5,7 @@ config as the UI launches it)."""
 from __future__ import annotations
 
 import base64
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -27,20 +28,41 @@ from m365_pipeline.snapshots.restore import MARKER_TABLE
 from m365_pipeline.sources import configured_tenants
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.engine import create_warehouse_engine
+from m365_pipeline_tests.defs.conftest import embedded_environment
 from m365_pipeline_tests.legacy.conftest import SAMPLES
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 
 
-@pytest.fixture
-def loaded(embedded_default: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A system the pipeline filled from the emulator; its tenant's directory id."""
-    monkeypatch.chdir(tmp_path)
+def _system_environment(monkeypatch: pytest.MonkeyPatch, data_dir: Path, cwd: Path) -> None:
+    embedded_environment(monkeypatch, data_dir)
+    monkeypatch.chdir(cwd)
     monkeypatch.setenv("M365_SNAPSHOT_KEY", KEY)
     for name in ("M365_SNAPSHOT_STORE", "M365_SNAPSHOT_PASSPHRASE", "M365_RAW_STORE"):
         monkeypatch.delenv(name, raising=False)
-    assert run_main_job(dg.DagsterInstance.ephemeral()).success
-    (tenant,) = configured_tenants(load_settings())
+
+
+@pytest.fixture(scope="module")
+def _filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """The pipeline run once for the module: the system's data folder (every test works on it, from a fresh copy
+    of it as the run left it: the run records its absolute paths), that copy, the tenant's directory id."""
+    folder = tmp_path_factory.mktemp("restore_checks")
+    data_dir, pristine = folder / "data", folder / "as_filled"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _system_environment(monkeypatch, data_dir, folder)
+        assert run_main_job(dg.DagsterInstance.ephemeral()).success
+        (tenant,) = configured_tenants(load_settings())
+    shutil.copytree(data_dir, pristine)
+    return data_dir, pristine, tenant
+
+
+@pytest.fixture
+def loaded(_filled: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A system the pipeline filled from the emulator (this test's own copy of it); its tenant's directory id."""
+    data_dir, pristine, tenant = _filled
+    shutil.rmtree(data_dir)
+    shutil.copytree(pristine, data_dir)
+    _system_environment(monkeypatch, data_dir, tmp_path)
     return tenant
 
 

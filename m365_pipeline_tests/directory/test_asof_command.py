@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,17 +12,17 @@ from click.testing import CliRunner
 from m365_pipeline.cli import main
 from m365_pipeline.directory.delta import USERS, sync_delta
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.directory.scripted_graph import ScriptedGraph, page, scripted_client
 from m365_pipeline_tests.directory.test_delta import E3, TENANT, user
 
 
-def test_asof_prints_the_state_of_that_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+def test_asof_prints_the_state_of_that_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Callable[[Path], str]
+) -> None:
+    url = migrated_sqlite(tmp_path / "warehouse.db")
     monkeypatch.setenv("M365_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("M365_DATABASE_URL", url)
     engine = create_warehouse_engine(url)
-    upgrade_to_head(engine)
     graph = ScriptedGraph()
     graph.on("first", page("/users/delta", [user(1, skus=(E3,)), user(2, accountEnabled=False)], delta_token="t1"))
     sync_delta(scripted_client(graph), engine, TENANT, USERS, at=datetime(2026, 11, 2, 9, tzinfo=UTC))

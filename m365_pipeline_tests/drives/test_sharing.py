@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,6 @@ from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse.drive_tables import drive_item_permissions, drives
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.graph.emulated import emulator_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
 
@@ -39,12 +39,13 @@ def classified(engine: sa.Engine, table: sa.Table = drive_item_permissions) -> d
     return {(drive, item, permission): kind for drive, item, permission, kind in rows}
 
 
-def test_known_shares_are_classified_exactly_and_a_change_is_found_by_the_delta(tmp_path: Path) -> None:
+def test_known_shares_are_classified_exactly_and_a_change_is_found_by_the_delta(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
     tenant = generate_tenant(43, 120)
     emulator = GraphEmulator(tenant)
     store = RawStore(str(tmp_path / "raw"))
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
     client = emulator_client(emulator, FakeClock())
 
     first = extract_sharing(client, store, tenant.tenant_id)
@@ -89,22 +90,24 @@ def _rows(engine: sa.Engine, table: sa.Table) -> set[tuple[object, ...]]:
         return {tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))}
 
 
-def _fresh_warehouse(tmp_path: Path, emulator: GraphEmulator, name: str) -> sa.Engine:
+def _fresh_warehouse(
+    tmp_path: Path, emulator: GraphEmulator, name: str, migrated_sqlite: Callable[[Path], str]
+) -> sa.Engine:
     """A new warehouse loaded from a first (full) extraction of the emulator as it is now."""
     store = RawStore(str(tmp_path / f"{name}-raw"))
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / f'{name}.db'}")
-    upgrade_to_head(engine)
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / f"{name}.db"))
     extract_sharing(emulator_client(emulator, FakeClock()), store, emulator.tenant.tenant_id)
     load_sharing(engine, store, emulator.tenant.tenant_id)
     return engine
 
 
-def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(tmp_path: Path) -> None:
+def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
     tenant = generate_tenant(44, 80)
     emulator = GraphEmulator(tenant)
     store = RawStore(str(tmp_path / "raw"))
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
     client = emulator_client(emulator, FakeClock())
     extract_sharing(client, store, tenant.tenant_id)
     load_sharing(engine, store, tenant.tenant_id)
@@ -129,7 +132,7 @@ def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(tmp_
     shares = classified(engine)
     assert shares == {key: EXPECTED[kind] for key, kind in onedrives.kinds.items()}
     assert not any(key[:2] == removed[:2] for key in shares) and not any(key[:2] == unshared[:2] for key in shares)
-    fresh = _fresh_warehouse(tmp_path, emulator, "fresh")
+    fresh = _fresh_warehouse(tmp_path, emulator, "fresh", migrated_sqlite)
     assert _rows(engine, drive_item_permissions) == _rows(fresh, drive_item_permissions)  # owners' rows included
     assert _rows(engine, drives) == _rows(fresh, drives)
 
@@ -140,18 +143,17 @@ def test_an_expired_delta_link_is_answered_410_and_a_full_resync_ends_exact(tmp_
     load_sharing(engine, store, tenant.tenant_id)
     assert after.resynced_drives == 0 and after.changed_items == 1
     assert _rows(engine, drive_item_permissions) == _rows(
-        _fresh_warehouse(tmp_path, emulator, "again"), drive_item_permissions
+        _fresh_warehouse(tmp_path, emulator, "again", migrated_sqlite), drive_item_permissions
     )
 
 
 def test_a_next_link_expiring_mid_drive_restarts_that_drive_and_only_its_last_enumeration_is_applied(
-    tmp_path: Path,
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     tenant = generate_tenant(45, 40)
     emulator = GraphEmulator(tenant, drive_delta_page_size=3)  # 7 items a drive: three pages
     store = RawStore(str(tmp_path / "raw"))
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
     client = emulator_client(emulator, FakeClock())
     onedrives = emulator._graphs[tenant.tenant_id].drives
     get_json, removed = client.get_json, []
@@ -178,7 +180,7 @@ def test_a_next_link_expiring_mid_drive_restarts_that_drive_and_only_its_last_en
     changes = _raw_rows(store, CHANGES, tenant.tenant_id, batch.batch_id)
     assert {row["enumeration"] for row in changes if row["drive_id"] == drive_id} == {0, 1}
     assert any(row["item_id"] == item_id for row in changes)  # read by the enumeration given up, then gone
-    fresh = _fresh_warehouse(tmp_path, emulator, "fresh")
+    fresh = _fresh_warehouse(tmp_path, emulator, "fresh", migrated_sqlite)
     assert _rows(engine, drive_item_permissions) == _rows(fresh, drive_item_permissions)
     assert not any(key[:2] == (drive_id, item_id) for key in classified(engine))
     assert any(key[0] == drive_id for key in classified(engine))

@@ -3,6 +3,7 @@ the libraries' items classified exactly, then kept current by each library's del
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from m365_pipeline.emulator.tenant import generate_tenant
 from m365_pipeline.raw_store import RawStore
 from m365_pipeline.warehouse.drive_tables import site_libraries, site_library_item_permissions, sites
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline_tests.drives.test_sharing import EXPECTED, classified
 from m365_pipeline_tests.graph.emulated import emulator_client
 from m365_pipeline_tests.graph.fake_clock import FakeClock
@@ -28,9 +28,11 @@ def test_sites_libraries_quotas_and_shares_are_exact_and_kept_current_by_the_del
     tenant = generate_tenant(45, 90)
     emulator = GraphEmulator(tenant)
     store = RawStore(str(tmp_path / "raw"))
-    url = request.getfixturevalue("postgres_url") if database == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
+    if database == "postgresql":
+        url = request.getfixturevalue("migrated_postgres_url")
+    else:
+        url = request.getfixturevalue("migrated_sqlite")(tmp_path / "w.db")
     engine = create_warehouse_engine(url)
-    upgrade_to_head(engine)
     client = emulator_client(emulator, FakeClock())
     truth = emulator.sites(tenant.tenant_id)
 
@@ -88,11 +90,12 @@ def test_sites_libraries_quotas_and_shares_are_exact_and_kept_current_by_the_del
     engine.dispose()
 
 
-def test_a_tenant_without_users_has_sites_whose_libraries_share_only_with_whom_it_has(tmp_path: Path) -> None:
+def test_a_tenant_without_users_has_sites_whose_libraries_share_only_with_whom_it_has(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
     emulator = GraphEmulator(generate_tenant(3, 0))
     store = RawStore(str(tmp_path / "raw"))
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'w.db'}")
-    upgrade_to_head(engine)
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / "w.db"))
 
     batch = extract_site_sharing(emulator_client(emulator, FakeClock()), store, emulator.tenant.tenant_id)
     load_sharing(engine, store, emulator.tenant.tenant_id, SHAREPOINT_TABLES)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SAMPLES = SHARED / "legacy_csv_samples"
@@ -32,28 +31,26 @@ def catalogue() -> Path:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    """A migrated, empty warehouse: a SQLite file, then a fresh real PostgreSQL database."""
+    """A migrated, empty warehouse: a SQLite file, then a fresh real PostgreSQL database (each a copy of the one
+    migrated to head once this session)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+        url = request.getfixturevalue("migrated_sqlite")(tmp_path / "warehouse.db")
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("migrated_postgres_url")
     engine = create_warehouse_engine(url)
-    upgrade_to_head(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def sqlite_warehouse(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
+def sqlite_warehouse(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> Iterator[sa.Engine]:
+    engine = create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def postgres_engine(postgres_url: str) -> Iterator[sa.Engine]:
-    engine = create_warehouse_engine(postgres_url)
-    upgrade_to_head(engine)
+def postgres_engine(migrated_postgres_url: str) -> Iterator[sa.Engine]:
+    engine = create_warehouse_engine(migrated_postgres_url)
     yield engine
     engine.dispose()

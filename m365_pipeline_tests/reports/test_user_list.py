@@ -17,7 +17,8 @@ from m365_pipeline.reports.user_list import (
     user_list_rows,
     write_user_list,
 )
-from m365_pipeline.warehouse.schema import metadata, skus, user_licenses, users
+from m365_pipeline.warehouse.schema import skus, user_licenses, users
+from m365_pipeline_tests.conftest import WarehouseTemplates
 
 SAMPLE = Path(__file__).parent / "samples" / "AllUsers_20250716_210654.csv"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -50,13 +51,15 @@ def _license(tenant_id: str, user_id: str, sku_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, warehouse_templates: WarehouseTemplates
+) -> Iterator[sa.Engine]:
+    """The models' tables (``metadata.create_all``) in a new database: a copy of the one made once this session."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+        url = warehouse_templates.sqlite("models", tmp_path / "warehouse.db")
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("models_postgres_url")
     engine = sa.create_engine(url)
-    metadata.create_all(engine)
     yield engine
     engine.dispose()
 

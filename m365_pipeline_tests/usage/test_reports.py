@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -21,17 +22,14 @@ from m365_pipeline.sources import download_client, graph_client
 from m365_pipeline.usage.extract import HEADERS_KEY, extract_report, raw_entity
 from m365_pipeline.usage.load import ReportColumnMissingError, load_report
 from m365_pipeline.warehouse.engine import create_warehouse_engine
-from m365_pipeline.warehouse.migrate import upgrade_to_head
 from m365_pipeline.warehouse.usage_tables import USAGE_TABLES, usage_report_loads
 
 SEED, USERS = 3, 40
 
 
 @pytest.fixture
-def warehouse(tmp_path: Path) -> sa.Engine:
-    engine = create_warehouse_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
-    upgrade_to_head(engine)
-    return engine
+def warehouse(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> sa.Engine:
+    return create_warehouse_engine(migrated_sqlite(tmp_path / "warehouse.db"))
 
 
 def test_every_report_is_downloaded_without_authorization_and_loaded_with_names_flagged(
@@ -119,9 +117,8 @@ def test_a_report_without_its_refresh_date_column_fails_naming_it(tmp_path: Path
         load_report(warehouse, store, MAILBOX_USAGE, "t", "D7")
 
 
-def test_a_report_loads_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
-    engine = create_warehouse_engine(postgres_url)
-    upgrade_to_head(engine)
+def test_a_report_loads_on_postgresql(tmp_path: Path, migrated_postgres_url: str) -> None:
+    engine = create_warehouse_engine(migrated_postgres_url)
     store = RawStore(str(tmp_path / "raw"))
     _stored_csv(
         store, "t", "Report Refresh Date,User Principal Name,Has Archive\r\n2026-11-30,a@contoso.com,True\r\n", tmp_path

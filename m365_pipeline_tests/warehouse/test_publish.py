@@ -423,13 +423,11 @@ def test_consistency_helpers_find_licences_without_users_and_unit_gaps(engine: s
         assert consumed_unit_mismatches(connection, OTHER_TENANT) == []
 
 
-def test_twenty_thousand_users_publish_into_postgresql(postgres_url: str) -> None:
+def test_twenty_thousand_users_publish_into_postgresql(migrated_postgres_url: str) -> None:
     from m365_pipeline.warehouse.engine import create_warehouse_engine
-    from m365_pipeline.warehouse.migrate import upgrade_to_head
 
-    engine = create_warehouse_engine(postgres_url)
+    engine = create_warehouse_engine(migrated_postgres_url)
     try:
-        upgrade_to_head(engine)
         rows = [user(TENANT, number) for number in range(1, 20_001)]
         assert publish(engine, TENANT, 1, {"users": rows}).extract.tables["users"] == _counts(20_000, inserted=20_000)
         rows[10_000] = user(TENANT, 10_001, department="営業部")

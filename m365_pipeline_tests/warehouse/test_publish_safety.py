@@ -149,11 +149,8 @@ def tenant_content_of(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list
     return {name: sorted(tables[name], key=key(name)) for name in TABLES}
 
 
-def test_postgresql_publications_of_a_tenant_queue_from_the_start(postgres_url: str) -> None:
-    from m365_pipeline.warehouse.migrate import upgrade_to_head
-
-    for first_engine, second_engine in _engines(postgres_url, 2):
-        upgrade_to_head(first_engine)
+def test_postgresql_publications_of_a_tenant_queue_from_the_start(migrated_postgres_url: str) -> None:
+    for first_engine, second_engine in _engines(migrated_postgres_url, 2):
         entered = threading.Event()
 
         def second(second_engine: sa.Engine = second_engine, entered: threading.Event = entered) -> None:
