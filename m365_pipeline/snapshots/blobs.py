@@ -113,8 +113,8 @@ class BlobSaver:
         return ids
 
     def _sealing_pool(self) -> ThreadPoolExecutor:
-        """The threads sealing chunks, started with the first stream (starting threads for each of a snapshot's
-        hundred tables cost a second) and stopped when the saver is done."""
+        """The threads sealing chunks: started with the first stream and shared by every stream after it (a
+        snapshot saves a hundred tables), stopped when the saver is done."""
         with self._lock:
             if self._sealers is None:
                 self._sealers = ThreadPoolExecutor(self._threads, thread_name_prefix="seal")

@@ -63,7 +63,7 @@ def compiled_fastcdc() -> Callable[..., Iterator[Any]]:
 @dataclass(frozen=True)
 class Chunk:
     """One chunk of a stream: its keyed id, where it starts in the stream, and its bytes (a view into the window
-    read, not a copy: copying a stream's every byte once more cost a third of its chunking)."""
+    read, not a copy of them)."""
 
     id: bytes
     offset: int
