@@ -129,7 +129,7 @@ class ArchiveWriter:
         self, executor: Executor, saver: BlobSaver, chunker: Chunker, name: str, capacity: int = PIPE_BYTES
     ) -> None:
         self._pipe = _Pipe(capacity)
-        self.closed = False
+        self.closed = False  # pyarrow's writer asks a Python file this before writing to it
         self.entry: Future[FileEntry] = executor.submit(self._archive, saver, chunker, name)
 
     def _archive(self, saver: BlobSaver, chunker: Chunker, name: str) -> FileEntry:
