@@ -31,7 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases, oplog, tables
+from m365_pipeline.snapshots import databases, oplog, row_groups, tables
 from m365_pipeline.snapshots.archiver import ArchiveWriter, archive_file, archive_folder, archive_stream
 from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
@@ -345,11 +345,10 @@ class _Capture:
         try:
             # closed here whatever happens: its thread must be done with the connection before anything else uses it
             with contextlib.closing(read_ahead(rows)) as ahead:
-                current = _digested(ahead, digest)
                 if base is not None and spec.primary_key:
                     sink = None
-                    with self._base_rows(spec.name) as before:
-                        for batch in tables.delta_batches(before, current, spec):
+                    with self._base_file(spec.name) as before:
+                        for batch in row_groups.delta_against_base(before, ahead, spec, digest):
                             if sink is None:
                                 writer = self._writer(f"{spec.name}.delta.parquet")
                                 sink = tables.ParquetSink(writer, spec.delta_schema())
@@ -361,10 +360,12 @@ class _Capture:
                         info["stored"], info["delta_rows"] = DELTA, sink.rows
                 else:
                     writer = self._writer(f"{spec.name}.parquet")
-                    sink = tables.ParquetSink(writer, spec.schema())
-                    for batch in current:
-                        sink.write(batch)
-                    sink.close()
+                    whole = row_groups.IndexedParquetSink(writer, spec)
+                    for batch in ahead:
+                        fingerprint = tables.Fingerprint(spec.columns)
+                        digest.add_batch(batch, fingerprint)
+                        whole.write_group(batch, fingerprint)
+                    whole.close()
                     info["stored"] = WHOLE
         except BaseException as error:
             if writer is not None:
@@ -385,15 +386,15 @@ class _Capture:
         return path
 
     @contextlib.contextmanager
-    def _base_rows(self, name: str) -> Iterator[Iterator[Any]]:
-        """The rows of table ``name`` in the base full (none read when it had none)."""
+    def _base_file(self, name: str) -> Iterator[Path | None]:
+        """Table ``name`` of the base full in a Parquet file of the scratch folder (None when it had no rows),
+        removed afterwards."""
         if name not in self._base_files:
-            yield iter(())
+            yield None
             return
         path = self._base_files[name].result()
         try:
-            with contextlib.closing(read_ahead(tables.parquet_batches(path))) as batches:
-                yield batches
+            yield path
         finally:
             path.unlink()
 
@@ -405,12 +406,6 @@ def _last_rowid(connection: sa.Connection, table: str) -> int:
     except sa.exc.OperationalError:
         return 0
     return int(found or 0)
-
-
-def _digested(batches: Iterator[Any], digest: tables.TableDigest) -> Iterator[Any]:
-    for batch in batches:
-        digest.add_batch(batch)
-        yield batch
 
 
 _OWNED_SEQUENCES = sa.text(

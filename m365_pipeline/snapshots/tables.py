@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+import xxhash
 
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.migrate import VERSION_TABLE
@@ -397,19 +398,21 @@ class TableDigest:
         self._hashes = {c: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for c in columns}
         self.rows = 0
 
-    def add_batch(self, batch: pa.RecordBatch) -> None:
+    def add_batch(self, batch: pa.RecordBatch | pa.Table, fingerprint: Fingerprint | None = None) -> None:
+        """Add ``batch``'s rows; ``fingerprint``, when given, takes the same streams (computed once for both)."""
+        if isinstance(batch, pa.Table):
+            for piece in batch.to_batches():
+                self.add_batch(piece, fingerprint)
+            return
         for name in self._columns:
-            validity, lengths, values = self._hashes[name]
-            column = batch.column(name)
-            validity.update(_buffer_bytes(pc.cast(pc.is_valid(column), pa.uint8()), 1))
-            if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
-                filled = column.fill_null("" if pa.types.is_string(column.type) else b"")
-                lengths.update(_buffer_bytes(pc.binary_length(filled), 4))
-                values.update(_variable_bytes(filled))
-            else:
-                filled = _fixed_width(column)
-                values.update(_buffer_bytes(filled, filled.type.bit_width // 8))
+            streams = _column_streams(batch.column(name))
+            for hashed, stream in zip(self._hashes[name], streams, strict=True):
+                hashed.update(stream)
+            if fingerprint is not None:
+                fingerprint.add_streams(name, streams)
         self.rows += batch.num_rows
+        if fingerprint is not None:
+            fingerprint.rows += batch.num_rows
 
     @property
     def checksum(self) -> str:
@@ -417,6 +420,37 @@ class TableDigest:
         for name in self._columns:
             total.update(name.encode() + b"\0" + b"".join(h.digest() for h in self._hashes[name]))
         return total.hexdigest()
+
+
+class Fingerprint:
+    """A fast 128-bit hash (XXH3) of some rows, taken from the same column streams as ``TableDigest``: tells
+    whether a run of rows is the same as a run recorded earlier without comparing them (a row group of a full
+    against the rows now between the same keys). It detects change, it authenticates nothing: the table's
+    checksum is still the SHA-256 of every row."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self._hashes = {c: (xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()) for c in columns}
+        self.rows = 0
+
+    def add_streams(self, name: str, streams: tuple[memoryview, memoryview, memoryview]) -> None:
+        for hashed, stream in zip(self._hashes[name], streams, strict=True):
+            hashed.update(stream)
+
+    def digest(self) -> bytes:
+        total = xxhash.xxh3_128(str(self.rows).encode())
+        for name, hashes in self._hashes.items():
+            total.update(name.encode() + b"\0" + b"".join(h.digest() for h in hashes))
+        return total.digest()
+
+
+def _column_streams(column: pa.Array) -> tuple[memoryview, memoryview, memoryview]:
+    """A column's validity, lengths (empty for fixed-width types) and values, as ``TableDigest`` hashes them."""
+    validity = _buffer_bytes(pc.cast(pc.is_valid(column), pa.uint8()), 1)
+    if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
+        filled = column.fill_null("" if pa.types.is_string(column.type) else b"")
+        return validity, _buffer_bytes(pc.binary_length(filled), 4), _variable_bytes(filled)
+    filled = _fixed_width(column)
+    return validity, memoryview(b""), _buffer_bytes(filled, filled.type.bit_width // 8)
 
 
 def _fixed_width(column: pa.Array) -> pa.Array:
@@ -538,6 +572,10 @@ class _OrderedStream:
         taken, self._buffer = self._buffer.slice(0, low), self._buffer.slice(low)
         return taken
 
+    def take_all(self) -> pa.Table:
+        taken, self._buffer = self._buffer, self._schema.empty_table()
+        return taken
+
 
 def _key_at(table: pa.Table, key: tuple[str, ...], row: int) -> tuple[Any, ...]:
     return tuple(table.column(k)[row].as_py() for k in key)
@@ -558,6 +596,33 @@ def _windows(left: _OrderedStream, right: _OrderedStream) -> Iterator[tuple[pa.T
         else:
             boundary = min(left.last_key(), right.last_key())
         yield left.take_through(boundary), right.take_through(boundary)
+
+
+def cut_at(
+    batches: Iterable[pa.RecordBatch], spec: TableSpec, boundaries: Sequence[tuple[Any, ...]]
+) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The key-ordered ``batches`` cut at the increasing keys ``boundaries``: for each boundary, the rows whose key
+    is at most it (and above the one before), then the rows past the last; ``len(boundaries) + 1`` streams, each
+    read lazily from the one below (a window is never held whole here). A stream not read to its end is skipped
+    when the next is asked for."""
+    schema = spec.schema()
+    stream = _OrderedStream(batches, spec, schema, "new")
+
+    def window(boundary: tuple[Any, ...] | None) -> Iterator[pa.RecordBatch]:
+        while True:
+            stream.fill()
+            if stream.empty:
+                return
+            piece = stream.take_all() if boundary is None else stream.take_through(boundary)
+            yield from piece.to_batches()
+            if not stream.empty:  # the next row is past the boundary
+                return
+
+    for boundary in [*boundaries, None]:
+        current = window(boundary)
+        yield current
+        for _ in current:  # what the consumer left of this window
+            pass
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,138 @@
+"""The row-group index of a full's table Parquet, and the delta of a table against its base full through it.
+
+A full writes each batch of a table as one Parquet row group and records, in the file's footer (key-value
+metadata ``m365.row_groups``), each group's last key, row count and ``tables.Fingerprint``. An incremental cuts
+the table's current rows at those keys, fingerprints each window while it checksums it, and reads and compares the
+base's row group only where the row count or the fingerprint differs: rows appended past the base's last key, or
+changed in a few places, cost a comparison of those places only, not of the whole table. A base written without
+an index is compared whole.
+
+A window is held only up to its base group's row count; one that grows past it has changed, and is compared
+while it streams in, so memory stays flat however many rows were inserted between two keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from m365_pipeline.snapshots import tables
+
+INDEX_KEY = b"m365.row_groups"
+_ROWS, _FINGERPRINT = "_m365_rows", "_m365_fingerprint"
+
+
+class RowGroupIndexError(ValueError):
+    """A base Parquet whose row-group index does not describe its row groups."""
+
+
+class IndexedParquetSink(tables.ParquetSink):
+    """A ``ParquetSink`` for a full's table: each batch one row group, indexed in the footer."""
+
+    def __init__(self, out: Any, spec: tables.TableSpec) -> None:
+        super().__init__(out, spec.schema())
+        self._key = list(spec.key)
+        self._last_keys: list[pa.RecordBatch] = []
+        self._rows: list[int] = []
+        self._fingerprints: list[bytes] = []
+
+    def write_group(self, batch: pa.RecordBatch, fingerprint: tables.Fingerprint) -> None:
+        """Write ``batch`` as one row group; ``fingerprint`` holds exactly its rows."""
+        if not batch.num_rows:
+            return
+        self.write(batch)
+        self._last_keys.append(batch.select(self._key).slice(batch.num_rows - 1, 1))
+        self._rows.append(batch.num_rows)
+        self._fingerprints.append(fingerprint.digest())
+
+    def close(self) -> None:
+        if self._rows:
+            index = pa.Table.from_batches(self._last_keys)
+            index = index.append_column(_ROWS, pa.array(self._rows, pa.int64()))
+            index = index.append_column(_FINGERPRINT, pa.array(self._fingerprints, pa.binary(16)))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, index.schema) as writer:
+                writer.write_table(index)
+            self._writer.add_key_value_metadata({INDEX_KEY: base64.b64encode(sink.getvalue().to_pybytes())})
+        super().close()
+
+
+@dataclass(frozen=True)
+class RowGroupIndex:
+    parquet: pq.ParquetFile
+    last_keys: list[tuple[Any, ...]]
+    rows: list[int]
+    fingerprints: list[bytes]
+
+    def group(self, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
+        return self.parquet.read_row_group(number, columns=list(spec.columns), use_threads=False).to_batches()
+
+
+def read_index(parquet: pq.ParquetFile, spec: tables.TableSpec) -> RowGroupIndex | None:
+    """The row-group index of ``parquet``, or None when it was written without one."""
+    found = (parquet.metadata.metadata or {}).get(INDEX_KEY)
+    if found is None:
+        return None
+    index = pa.ipc.open_stream(base64.b64decode(found)).read_all()
+    rows = index.column(_ROWS).to_pylist()
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    if rows != groups or any(k not in index.column_names for k in spec.key):
+        raise RowGroupIndexError(f"table {spec.name}: the base's row-group index does not match its row groups")
+    last_keys = [tuple(index.column(k)[i].as_py() for k in spec.key) for i in range(index.num_rows)]
+    if any(not before < after for before, after in itertools.pairwise(last_keys)):
+        raise RowGroupIndexError(f"table {spec.name}: the base's row-group index is not in key order")
+    return RowGroupIndex(parquet, last_keys, rows, index.column(_FINGERPRINT).to_pylist())
+
+
+def delta_against_base(
+    base: Path | None,
+    current: Iterable[pa.RecordBatch],
+    spec: tables.TableSpec,
+    digest: tables.TableDigest,
+) -> Iterator[pa.RecordBatch]:
+    """The delta turning the base full's table (its Parquet file ``base``, None when it had no rows) into the
+    ``current`` rows, in key order, as ``tables.delta_batches`` gives it; every current row goes into ``digest``."""
+    if base is None:
+        yield from tables.delta_batches((), _digested(current, digest), spec)
+        return
+    with pa.OSFile(str(base)) as handle:
+        parquet = pq.ParquetFile(handle, pre_buffer=False)
+        index = read_index(parquet, spec)
+        if index is None:
+            before = parquet.iter_batches(batch_size=tables.BATCH_ROWS, use_threads=False)
+            yield from tables.delta_batches(before, _digested(current, digest), spec)
+            return
+        yield from _indexed_delta(index, current, spec, digest)
+
+
+def _indexed_delta(
+    index: RowGroupIndex, current: Iterable[pa.RecordBatch], spec: tables.TableSpec, digest: tables.TableDigest
+) -> Iterator[pa.RecordBatch]:
+    groups = len(index.rows)
+    for number, window in enumerate(tables.cut_at(current, spec, index.last_keys)):
+        held: list[pa.RecordBatch] = []
+        fingerprint = tables.Fingerprint(spec.columns)
+        limit = index.rows[number] if number < groups else 0
+        for batch in window:
+            digest.add_batch(batch, fingerprint)
+            held.append(batch)
+            if fingerprint.rows > limit:
+                break
+        else:  # the whole window is held: unchanged when it is the base group's rows (or an empty tail)
+            if number == groups or (fingerprint.rows == limit and fingerprint.digest() == index.fingerprints[number]):
+                continue
+        before = index.group(number, spec) if number < groups else []
+        yield from tables.delta_batches(before, itertools.chain(held, _digested(window, digest)), spec)
+
+
+def _digested(batches: Iterable[pa.RecordBatch], digest: tables.TableDigest) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        digest.add_batch(batch)
+        yield batch

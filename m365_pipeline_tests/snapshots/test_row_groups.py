@@ -1,0 +1,188 @@
+"""The row-group index of a full's table Parquet: the delta found through it is the delta of the whole tables (rows
+updated, inserted between and past the base's keys, deleted, whole groups emptied, a group's range grown many
+times), the checksum is that of every current row, only the changed groups are read, and a base without an index
+is still compared whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from m365_pipeline.snapshots import row_groups, tables
+
+SPEC = tables.TableSpec(
+    "t",
+    ("tenant", "number"),
+    ("tenant", "number", "name", "seen", "flag"),
+    ("string", "int64", "string", "timestamp[us, tz=UTC]", "bool"),
+)
+GROUP_ROWS = 10
+
+
+def _row(tenant: str, number: int, rng: random.Random) -> dict[str, Any]:
+    return {
+        "tenant": tenant,
+        "number": number,
+        "name": rng.choice([None, "", "名前", f"n{rng.randrange(100)}"]),
+        "seen": rng.choice([None, dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=rng.randrange(10**6))]),
+        "flag": rng.choice([True, False, None]),
+    }
+
+
+def _base_rows() -> list[dict[str, Any]]:
+    rng = random.Random(1)
+    return [_row(tenant, number, rng) for tenant in ("a", "b") for number in range(0, 200, 2)]
+
+
+def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, len(rows), size):
+        yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=SPEC.schema())
+
+
+def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) -> None:
+    with path.open("wb") as out:
+        if not indexed:
+            plain = tables.ParquetSink(out, SPEC.schema())
+            for batch in _batches(rows, GROUP_ROWS):
+                plain.write(batch)
+            plain.close()
+            return
+        sink = row_groups.IndexedParquetSink(out, SPEC)
+        for batch in _batches(rows, GROUP_ROWS):
+            fingerprint = tables.Fingerprint(SPEC.columns)
+            tables.TableDigest(SPEC.columns).add_batch(batch, fingerprint)
+            sink.write_group(batch, fingerprint)
+        sink.close()
+
+
+def _rows_of(batches: Iterator[pa.RecordBatch]) -> list[dict[str, Any]]:
+    return [row for batch in batches for row in batch.to_pylist()]
+
+
+def _updated(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    changed = [dict(r) for r in rows]
+    for index in rng.sample(range(len(changed)), 5):
+        changed[index]["name"] = "changed"
+    return changed
+
+
+def _appended(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    return rows + [_row("c", number, rng) for number in range(25)]
+
+
+def _inserted_between(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    added = [_row("a", number, rng) for number in (1, 33, 77)] + [_row("0", 5, rng)]
+    return sorted(rows + added, key=lambda r: (r["tenant"], r["number"]))
+
+
+def _deleted(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    gone = set(rng.sample(range(len(rows)), 7)) | set(range(40, 50))  # a whole group too
+    return [r for i, r in enumerate(rows) if i not in gone]
+
+
+def _grown(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Many rows inside one group's key range (the window outgrows its base group and streams)."""
+    return [_row("a", number, rng) for number in range(-300, 0)] + rows
+
+
+def _mixed(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    return _appended(_inserted_between(_deleted(_updated(rows, rng), rng), rng), rng)
+
+
+CHANGES: dict[str, Callable[[list[dict[str, Any]], random.Random], list[dict[str, Any]]]] = {
+    "unchanged": lambda rows, rng: rows,
+    "updated": _updated,
+    "appended": _appended,
+    "inserted between keys": _inserted_between,
+    "deleted": _deleted,
+    "grown": _grown,
+    "mixed": _mixed,
+    "emptied": lambda rows, rng: [],
+}
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed base", "base without index"])
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("batch_rows", [1, 7, 1000])
+def test_the_delta_through_the_index_is_the_delta_of_the_whole_tables(
+    tmp_path: Path, change: str, batch_rows: int, indexed: bool
+) -> None:
+    base = _base_rows()
+    current = CHANGES[change](base, random.Random(2))
+    path = tmp_path / "base.parquet"
+    _write_base(path, base, indexed=indexed)
+
+    digest = tables.TableDigest(SPEC.columns)
+    found = _rows_of(row_groups.delta_against_base(path, _batches(current, batch_rows), SPEC, digest))
+
+    expected = _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
+    assert found == expected
+    assert (change == "unchanged") == (found == [])
+    assert (digest.rows, digest.checksum) == (len(current), tables.table_digest(_batches(current, 3), SPEC).checksum)
+
+
+def test_a_table_without_base_rows_is_all_upserts_and_checksummed(tmp_path: Path) -> None:
+    rows = _base_rows()
+    digest = tables.TableDigest(SPEC.columns)
+    found = _rows_of(row_groups.delta_against_base(None, _batches(rows, 9), SPEC, digest))
+    assert [r[tables.OP_COLUMN] for r in found] == [tables.UPSERT] * len(rows)
+    assert [{k: v for k, v in r.items() if k != tables.OP_COLUMN} for r in found] == rows
+    assert digest.checksum == tables.table_digest(_batches(rows, 50), SPEC).checksum
+
+
+def test_only_the_groups_whose_rows_changed_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = _base_rows()
+    path = tmp_path / "base.parquet"
+    _write_base(path, base)
+    current = [dict(r) for r in base]
+    current[15]["flag"] = not current[15]["flag"]  # group 1
+    current[137]["name"] = "changed"  # group 13
+    current.append(_row("c", 1, random.Random(3)))  # past the last key
+
+    read: list[int] = []
+    real_group = row_groups.RowGroupIndex.group
+
+    def recording(self: row_groups.RowGroupIndex, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
+        read.append(number)
+        return real_group(self, number, spec)
+
+    monkeypatch.setattr(row_groups.RowGroupIndex, "group", recording)
+    digest = tables.TableDigest(SPEC.columns)
+    delta = _rows_of(row_groups.delta_against_base(path, _batches(current, 64), SPEC, digest))
+    assert read == [1, 13]
+    assert [(r["tenant"], r["number"]) for r in delta] == [("a", 30), ("b", 74), ("c", 1)]
+
+
+def test_the_index_records_each_group_last_key_rows_and_fingerprint(tmp_path: Path) -> None:
+    base = _base_rows()
+    path = tmp_path / "base.parquet"
+    _write_base(path, base)
+    with pq.ParquetFile(path) as parquet:
+        index = row_groups.read_index(parquet, SPEC)
+        assert index is not None
+        assert parquet.num_row_groups == len(base) // GROUP_ROWS
+        assert index.rows == [GROUP_ROWS] * parquet.num_row_groups
+        assert index.last_keys == [(r["tenant"], r["number"]) for r in base[GROUP_ROWS - 1 :: GROUP_ROWS]]
+        fingerprints = set(index.fingerprints)
+        assert len(fingerprints) == parquet.num_row_groups
+        assert pq.read_table(path).to_pylist() == base
+
+
+def test_an_index_that_does_not_match_the_row_groups_is_refused(tmp_path: Path) -> None:
+    good, other = tmp_path / "good.parquet", tmp_path / "other.parquet"
+    _write_base(good, _base_rows())
+    _write_base(other, _base_rows()[:-3])
+    with pq.ParquetFile(good) as parquet, pq.ParquetFile(other) as shorter:
+        metadata = {**parquet.metadata.metadata}
+        table = shorter.read()
+        forged = tmp_path / "forged.parquet"
+        pq.write_table(table.replace_schema_metadata(metadata), forged, row_group_size=GROUP_ROWS)
+    with pq.ParquetFile(forged) as parquet, pytest.raises(row_groups.RowGroupIndexError, match="table t"):
+        row_groups.read_index(parquet, SPEC)
