@@ -40,7 +40,9 @@ def archive_stream(saver: BlobSaver, chunker: Chunker, stream: Reader, name: str
     """Everything ``stream`` yields, stored as the file ``name`` (a dump piped from a tool needs no temporary copy)."""
     reader = _Hashing(stream)
     chunks = saver.save_stream(reader, chunker)
-    return FileEntry(name, reader.size, reader.digest.hexdigest(), tuple(chunks))
+    return FileEntry(
+        name, reader.size, reader.digest.hexdigest(), tuple(i for i, _ in chunks), tuple(n for _, n in chunks)
+    )
 
 
 def archive_file(saver: BlobSaver, chunker: Chunker, path: Path, name: str) -> FileEntry:

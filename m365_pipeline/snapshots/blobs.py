@@ -85,18 +85,18 @@ class BlobSaver:
         self._append(blob_type, blob_id, len(data), seal(self._keys.encryption, blob_id, data, self._level))
         return True
 
-    def save_stream(self, stream: Reader, chunker: Chunker) -> list[bytes]:
-        """Chunk ``stream`` and save its chunks; returns their ids in order (what restores it).
+    def save_stream(self, stream: Reader, chunker: Chunker) -> list[tuple[bytes, int]]:
+        """Chunk ``stream`` and save its chunks; returns their ids and lengths in order (what restores it).
 
         New chunks are compressed and encrypted by the saver's ``threads`` threads (zstd and AES-GCM release the
         GIL; the streams saved at once share them), at most ``2 x threads`` ahead of the pack writer, which appends
         them in stream order: memory stays flat."""
-        ids: list[bytes] = []
+        chunks: list[tuple[bytes, int]] = []
         in_flight: deque[tuple[bytes, int, Future[bytes]]] = deque()
         pool = self._sealing_pool()
         try:
             for chunk in chunker.chunks(stream):
-                ids.append(chunk.id)
+                chunks.append((chunk.id, chunk.length))
                 if not self._reserve(chunk.id, chunk.length):
                     continue
                 future = pool.submit(seal, self._keys.encryption, chunk.id, chunk.data, self._level)
@@ -110,7 +110,7 @@ class BlobSaver:
         finally:
             for _, _, future in in_flight:
                 future.cancel()
-        return ids
+        return chunks
 
     def _sealing_pool(self) -> ThreadPoolExecutor:
         """The threads sealing chunks: started with the first stream and shared by every stream after it (a

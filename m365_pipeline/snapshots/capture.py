@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from m365_pipeline.snapshots import databases, oplog, row_groups, tables
@@ -40,6 +41,7 @@ from m365_pipeline.snapshots.manifests import FileEntry, Manifest, save_manifest
 from m365_pipeline.snapshots.read_ahead import read_ahead
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.scratch import scratch_folder
+from m365_pipeline.snapshots.stored_file import StoredFile
 from m365_pipeline.warehouse.migrate import VERSION_TABLE
 
 DATABASE = "warehouse-database"
@@ -204,6 +206,7 @@ class _Capture:
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="capture")
         # one per table reader: a table's archiving never waits behind other work while its writer waits for it
         self._table_archivers = ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="table-archive")
+        self._base_tables: dict[str, FileEntry] = {}
         self._base_files: dict[str, Future[Path]] = {}
 
     def run(
@@ -228,9 +231,16 @@ class _Capture:
     def _warehouse(
         self, url: str, base: _Base | None
     ) -> tuple[dict[str, tuple[FileEntry, ...]], dict[str, Any], str | None]:
-        if base is not None:  # fetched while the database is copied and read; the largest first
+        if base is not None:
             held = sorted((-int(info["rows"]), name) for name, info in base.tables.items() if int(info["rows"]))
-            self._base_files = {name: self._pool.submit(self._fetch_base, base, name) for _, name in held}
+            self._base_tables = {name: _entry(base.manifest, TABLES, f"{name}.parquet") for _, name in held}
+            # read in place; those of a base written before chunk lengths were recorded are fetched whole while
+            # the database is copied and read, the largest first
+            self._base_files = {
+                name: self._pool.submit(self._fetch_base, entry)
+                for name, entry in self._base_tables.items()
+                if not entry.sizes
+            }
         if databases.dialect_of(url) == "sqlite":
             source = databases.sqlite_path(url)
             with databases.frozen_sqlite(source, self._work / "warehouse.sqlite") as frozen:
@@ -377,24 +387,30 @@ class _Capture:
     def _writer(self, file_name: str) -> ArchiveWriter:
         return ArchiveWriter(self._table_archivers, self._saver, self._chunker, file_name)
 
-    def _fetch_base(self, base: _Base, name: str) -> Path:
-        """Table ``name`` of the base full, in a Parquet file of the scratch folder."""
-        path = self._work / "base" / f"{name}.parquet"
+    def _fetch_base(self, entry: FileEntry) -> Path:
+        """A table of the base full, in a Parquet file of the scratch folder."""
+        path = self._work / "base" / entry.path
         path.parent.mkdir(exist_ok=True)
         with path.open("wb") as out:
-            self._repository.write_file(self._index, _entry(base.manifest, TABLES, f"{name}.parquet"), out)
+            self._repository.write_file(self._index, entry, out)
         return path
 
     @contextlib.contextmanager
-    def _base_file(self, name: str) -> Iterator[Path | None]:
-        """Table ``name`` of the base full in a Parquet file of the scratch folder (None when it had no rows),
-        removed afterwards."""
-        if name not in self._base_files:
+    def _base_file(self, name: str) -> Iterator[Any]:
+        """Table ``name`` of the base full as a readable Parquet file (None when it had no rows): read in place
+        from the store, or fetched into the scratch folder and removed afterwards."""
+        entry = self._base_tables.get(name)
+        if entry is None:
             yield None
+            return
+        if entry.sizes:
+            with StoredFile(self._repository.backend, self._repository.keys, self._index, entry) as stored:
+                yield stored
             return
         path = self._base_files[name].result()
         try:
-            yield path
+            with pa.OSFile(str(path)) as handle:
+                yield handle
         finally:
             path.unlink()
 

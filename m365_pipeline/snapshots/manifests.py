@@ -49,16 +49,30 @@ class FileEntry:
     size: int
     sha256: str
     chunks: tuple[bytes, ...]
+    sizes: tuple[int, ...] = ()
+    """Each chunk's length, to read part of the file without the chunks before it (empty in manifests written
+    before lengths were recorded)."""
 
     def __post_init__(self) -> None:
         safe_relative_path(self.path)
+        if self.sizes and (len(self.sizes) != len(self.chunks) or sum(self.sizes) != self.size):
+            raise ValueError(f"{self.path}: its chunk lengths do not add up to its {len(self.chunks)} chunks")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256, "chunks": [c.hex() for c in self.chunks]}
+        described = {
+            "path": self.path,
+            "size": self.size,
+            "sha256": self.sha256,
+            "chunks": [c.hex() for c in self.chunks],
+        }
+        return described | ({"sizes": list(self.sizes)} if self.sizes else {})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FileEntry:
-        return cls(data["path"], int(data["size"]), data["sha256"], tuple(bytes.fromhex(c) for c in data["chunks"]))
+        chunks = tuple(bytes.fromhex(c) for c in data["chunks"])
+        return cls(
+            data["path"], int(data["size"]), data["sha256"], chunks, tuple(int(n) for n in data.get("sizes", ()))
+        )
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,17 @@ import base64
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from m365_pipeline.snapshots import tables
+from m365_pipeline.snapshots.stored_file import StoredFile
 
 INDEX_KEY = b"m365.row_groups"
 _ROWS, _FINGERPRINT = "_m365_rows", "_m365_fingerprint"
+PREFETCH_GROUPS = 4
 
 
 class RowGroupIndexError(ValueError):
@@ -64,19 +65,38 @@ class IndexedParquetSink(tables.ParquetSink):
         super().close()
 
 
-@dataclass(frozen=True)
+@dataclass
 class RowGroupIndex:
+    source: Any
     parquet: pq.ParquetFile
     last_keys: list[tuple[Any, ...]]
     rows: list[int]
     fingerprints: list[bytes]
+    _last_read: int = -2
 
     def group(self, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
+        """The rows of row group ``number``. Read in place from the store, its chunks are loaded at once and the
+        next group's meanwhile; after two groups in a row, the next ``PREFETCH_GROUPS`` (when every group
+        changed, the loading keeps ahead of the comparing)."""
+        if isinstance(self.source, StoredFile):
+            self.source.load(*self._byte_range(number))
+            ahead = PREFETCH_GROUPS if number == self._last_read + 1 else 1
+            last = min(number + ahead, len(self.rows) - 1)
+            if last > number:
+                self.source.prefetch(self._byte_range(number + 1)[0], self._byte_range(last)[1])
+        self._last_read = number
         return self.parquet.read_row_group(number, columns=list(spec.columns), use_threads=False).to_batches()
 
+    def _byte_range(self, number: int) -> tuple[int, int]:
+        group = self.parquet.metadata.row_group(number)
+        columns = [group.column(i) for i in range(group.num_columns)]
+        starts = [c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset for c in columns]
+        return min(starts), max(s + c.total_compressed_size for s, c in zip(starts, columns, strict=True))
 
-def read_index(parquet: pq.ParquetFile, spec: tables.TableSpec) -> RowGroupIndex | None:
-    """The row-group index of ``parquet``, or None when it was written without one."""
+
+def read_index(source: Any, spec: tables.TableSpec) -> RowGroupIndex | None:
+    """The row-group index of the Parquet file ``source``, or None when it was written without one."""
+    parquet = pq.ParquetFile(source, pre_buffer=False)
     found = (parquet.metadata.metadata or {}).get(INDEX_KEY)
     if found is None:
         return None
@@ -88,28 +108,27 @@ def read_index(parquet: pq.ParquetFile, spec: tables.TableSpec) -> RowGroupIndex
     last_keys = [tuple(index.column(k)[i].as_py() for k in spec.key) for i in range(index.num_rows)]
     if any(not before < after for before, after in itertools.pairwise(last_keys)):
         raise RowGroupIndexError(f"table {spec.name}: the base's row-group index is not in key order")
-    return RowGroupIndex(parquet, last_keys, rows, index.column(_FINGERPRINT).to_pylist())
+    return RowGroupIndex(source, parquet, last_keys, rows, index.column(_FINGERPRINT).to_pylist())
 
 
 def delta_against_base(
-    base: Path | None,
+    base: Any,
     current: Iterable[pa.RecordBatch],
     spec: tables.TableSpec,
     digest: tables.TableDigest,
 ) -> Iterator[pa.RecordBatch]:
-    """The delta turning the base full's table (its Parquet file ``base``, None when it had no rows) into the
+    """The delta turning the base full's table (``base``, its Parquet as a readable, seekable file; None when it
+    had no rows) into the
     ``current`` rows, in key order, as ``tables.delta_batches`` gives it; every current row goes into ``digest``."""
     if base is None:
         yield from tables.delta_batches((), _digested(current, digest), spec)
         return
-    with pa.OSFile(str(base)) as handle:
-        parquet = pq.ParquetFile(handle, pre_buffer=False)
-        index = read_index(parquet, spec)
-        if index is None:
-            before = parquet.iter_batches(batch_size=tables.BATCH_ROWS, use_threads=False)
-            yield from tables.delta_batches(before, _digested(current, digest), spec)
-            return
-        yield from _indexed_delta(index, current, spec, digest)
+    index = read_index(base, spec)
+    if index is None:
+        before = pq.ParquetFile(base, pre_buffer=False).iter_batches(batch_size=tables.BATCH_ROWS, use_threads=False)
+        yield from tables.delta_batches(before, _digested(current, digest), spec)
+        return
+    yield from _indexed_delta(index, current, spec, digest)
 
 
 def _indexed_delta(

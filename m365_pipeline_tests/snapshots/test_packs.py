@@ -93,7 +93,8 @@ def test_the_same_content_is_stored_once(tmp_path: Path) -> None:
     assert _stored_bytes(backend) - stored <= 2 * 256 * 1024 + 4096
 
     out = io.BytesIO()
-    assert restore_stream(backend, KEYS, Index.load(backend, KEYS.encryption), shifted, out) == len(data) + 7
+    ids = [chunk_id for chunk_id, _ in shifted]
+    assert restore_stream(backend, KEYS, Index.load(backend, KEYS.encryption), ids, out) == len(data) + 7
     assert out.getvalue() == b"header\n" + data
 
 
@@ -244,7 +245,7 @@ def test_sealing_threads_store_the_same_blobs_once(tmp_path: Path, threads: int)
     backend = LocalBackend(tmp_path)
     index = Index()
     with BlobSaver(backend, KEYS, index, threads=threads, pack_size=1024 * 1024) as saver:
-        ids = saver.save_stream(io.BytesIO(data), Chunker(KEYS.chunk_id))
+        ids = [chunk_id for chunk_id, _ in saver.save_stream(io.BytesIO(data), Chunker(KEYS.chunk_id))]
     assert saver.stats.new_blobs == len(set(ids)) == len(index) < len(ids)
     assert saver.stats.new_bytes < len(block) + 2 * 1024 * 1024 + 2 * 256 * 1024
     out = io.BytesIO()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases
+from m365_pipeline.snapshots import databases, row_groups
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.capture import (
     DATABASE,
@@ -25,7 +25,7 @@ from m365_pipeline.snapshots.capture import (
 from m365_pipeline.snapshots.chunker import compiled_fastcdc
 from m365_pipeline.snapshots.crypto import IntegrityError, seal
 from m365_pipeline.snapshots.keys import RepositoryKeys
-from m365_pipeline.snapshots.manifests import UnsafePath
+from m365_pipeline.snapshots.manifests import FileEntry, UnsafePath
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.restore import (
     MARKER_FILE,
@@ -228,11 +228,23 @@ def test_an_incremental_is_taken_as_a_full_when_there_is_no_base_or_the_schema_c
     assert third.manifest.kind == "incremental" and third.manifest.parent == second.snapshot_id
 
 
-def test_an_incremental_of_sqlite_restores_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("old_base", [False, True], ids=["base read in place", "base from before row-group indexes"])
+def test_an_incremental_of_sqlite_restores_exactly(
+    tmp_path: Path, old_base: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = f"sqlite:///{tmp_path / 'live.sqlite'}"
     populate(source, users=400).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    create_snapshot(repository, Sources(source))
+    with monkeypatch.context() as patched:
+        if old_base:  # a full as written before chunk lengths and row-group indexes were recorded
+            described = FileEntry.to_dict
+            patched.setattr(
+                FileEntry, "to_dict", lambda self: {k: v for k, v in described(self).items() if k != "sizes"}
+            )
+            patched.setattr(row_groups.IndexedParquetSink, "write_group", lambda self, batch, _: self.write(batch))
+        full = create_snapshot(repository, Sources(source))
+    stored_tables = repository.manifest(full.snapshot_id).components[TABLES]
+    assert all(bool(entry.sizes) != old_base for entry in stored_tables)
     _scattered_changes(source, 0.05)
     incremental = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
     target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
