@@ -18,11 +18,13 @@
 - ``tag_store``: tags kept in the repository; create, show, delete, search.
 - ``manifests``: what a snapshot holds, per component; sealed and named by the hash of its content.
 - ``archiver`` / ``restorer``: a folder's files into the store; files back into a target, never outside it.
-- ``repository``: an opened repository (store, configuration, keys) and reading files back from it.
+- ``repository``: an opened repository (store, configuration, keys) and reading files back from it;
+  ``stored_file``: a stored file read in place, only the chunks a read touches.
 - ``databases``: the warehouse as one file (``pg_dump -Fc -Z0`` streamed, ``pg_restore`` in one transaction;
   SQLite's file held unchanged or its online backup) and ``tables``: its tables as key-ordered Arrow batches,
   Parquet, checksums, deltas.
 - ``capture``: taking a snapshot (full, or primary-key incremental against the last full), components in parallel;
+  ``row_groups``: a full's table Parquet indexed by row group, so an incremental compares only the changed groups;
   ``stored_tables``: a snapshot's tables read back (an incremental's rebuilt from its base and delta).
 - ``restore``: the restore procedure (stop, database, files, configuration, integrity, post-check, release).
 - ``table_diff``: row-level differences between two snapshots' warehouses by primary key.

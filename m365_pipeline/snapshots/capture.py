@@ -5,10 +5,11 @@ A **full** snapshot is self-contained: the database file (``pg_dump -Fc -Z0``, o
 table whole, in key order. An **incremental** stores, for each table with a primary key, only the rows
 added, changed or removed since the **last full** of the same source (a differential, not a chain: restoring one
 needs its base full and itself, nothing in between, and losing one incremental loses no other); a table with no
-such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. Files are
-stored whole in both kinds; their chunks deduplicate. An incremental is taken as a full instead when there is no
-full to base it on or the warehouse's schema (its Alembic revision or any table's columns and key) differs from
-the base's.
+such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. The
+base's tables are read in place from the store, and only their row groups whose rows changed are compared
+(``row_groups``). Files are stored whole in both kinds; their chunks deduplicate. An incremental is taken as a
+full instead when there is no full to base it on or the warehouse's schema (its Alembic revision or any table's
+columns and key) differs from the base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
 repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both are read from one file that
