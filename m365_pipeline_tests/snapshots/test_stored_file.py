@@ -36,6 +36,20 @@ def _stored(root: Path, data: bytes) -> tuple[LocalBackend, Index, FileEntry]:
     return backend, index, entry
 
 
+def _recorded_loads(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
+    """The chunk ids of each load a StoredFile asks for, from now on (the loads still happen)."""
+    calls: list[list[bytes]] = []
+    real = blobs.load_blobs
+
+    def recording(backend: Backend, keys: RepositoryKeys, index: Index, ids: Iterable[bytes]) -> Iterator[bytes]:
+        wanted = list(ids)
+        calls.append(wanted)
+        return real(backend, keys, index, wanted)
+
+    monkeypatch.setattr(stored_file, "load_blobs", recording)
+    return calls
+
+
 def test_any_seek_and_read_gives_the_file_bytes(tmp_path: Path) -> None:
     backend, index, entry = _stored(tmp_path, DATA)
     assert len(entry.sizes) == len(entry.chunks) > 10 and sum(entry.sizes) == len(DATA)
@@ -55,29 +69,21 @@ def test_only_the_chunks_read_and_a_short_run_after_them_are_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend, index, entry = _stored(tmp_path, DATA)
-    loaded: list[bytes] = []
-    real = blobs.load_blobs
-
-    def recording(backend: Backend, keys: RepositoryKeys, index: Index, ids: Iterable[bytes]) -> Iterator[bytes]:
-        wanted = list(ids)
-        loaded.extend(wanted)
-        return real(backend, keys, index, wanted)
-
-    monkeypatch.setattr(stored_file, "load_blobs", recording)
+    calls = _recorded_loads(monkeypatch)
     with StoredFile(backend, KEYS, index, entry) as stored:
         stored.seek(len(DATA) - 8)
         assert stored.read(8) == DATA[-8:]
-        assert loaded == [entry.chunks[-1]]
         stored.seek(sum(entry.sizes[:3]) + 5)
         assert stored.read(10) == DATA[sum(entry.sizes[:3]) + 5 :][:10]
-        assert loaded[1:] == list(entry.chunks[3 : 3 + stored_file.RUN_CHUNKS])
         stored.seek(0)
-        stored.read(10)
+        assert stored.read(10) == DATA[:10]
         stored.seek(sum(entry.sizes[:3]))
-        assert loaded[1 + stored_file.RUN_CHUNKS :] == list(entry.chunks[:3])  # those before the ones loaded
-        stored.seek(sum(entry.sizes[:3]))
-        stored.read(10)
-    assert len(loaded) == 1 + stored_file.RUN_CHUNKS + 3  # the last read's chunk was loaded already
+        assert stored.read(10) == DATA[sum(entry.sizes[:3]) :][:10]  # its chunk was loaded already
+    assert calls == [
+        [entry.chunks[-1]],
+        list(entry.chunks[3 : 3 + stored_file.RUN_CHUNKS]),
+        list(entry.chunks[:3]),  # the run stops at the chunks loaded
+    ]
 
 
 def test_parquet_reads_a_row_group_in_place(tmp_path: Path) -> None:
@@ -116,15 +122,7 @@ def test_an_announced_range_is_loaded_at_once_and_the_next_one_in_the_background
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend, index, entry = _stored(tmp_path, DATA)
-    calls: list[list[bytes]] = []
-    real = blobs.load_blobs
-
-    def recording(backend: Backend, keys: RepositoryKeys, index: Index, ids: Iterable[bytes]) -> Iterator[bytes]:
-        wanted = list(ids)
-        calls.append(wanted)
-        return real(backend, keys, index, wanted)
-
-    monkeypatch.setattr(stored_file, "load_blobs", recording)
+    calls = _recorded_loads(monkeypatch)
     starts = [sum(entry.sizes[:n]) for n in range(len(entry.sizes) + 1)]
     with StoredFile(backend, KEYS, index, entry) as stored:
         stored.load(starts[4] + 10, starts[15] - 10)  # chunks 4 to 14
