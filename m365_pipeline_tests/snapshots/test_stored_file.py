@@ -36,6 +36,15 @@ def _stored(root: Path, data: bytes) -> tuple[LocalBackend, Index, FileEntry]:
     return backend, index, entry
 
 
+def _flip_a_bit(root: Path, index: Index, chunk_id: bytes) -> None:
+    """Flip one bit of the sealed chunk ``chunk_id`` in its pack under ``root``."""
+    location = index.lookup(chunk_id)
+    pack = next((root / "packs").rglob(location.pack + "*"))
+    content = bytearray(pack.read_bytes())
+    content[location.offset + 40] ^= 1
+    pack.write_bytes(bytes(content))
+
+
 def _recorded_loads(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
     """The chunk ids of each load a StoredFile asks for, from now on (the loads still happen)."""
     calls: list[list[bytes]] = []
@@ -100,11 +109,7 @@ def test_parquet_reads_a_row_group_in_place(tmp_path: Path) -> None:
 def test_a_changed_chunk_is_named_and_a_manifest_without_lengths_is_refused(tmp_path: Path) -> None:
     backend, index, entry = _stored(tmp_path, DATA)
     changed = stored_file.RUN_CHUNKS + 2
-    location = index.lookup(entry.chunks[changed])
-    pack = next((tmp_path / "packs").rglob(location.pack + "*"))
-    content = bytearray(pack.read_bytes())
-    content[location.offset + 40] ^= 1
-    pack.write_bytes(bytes(content))
+    _flip_a_bit(tmp_path, index, entry.chunks[changed])
     with StoredFile(backend, KEYS, index, entry) as stored:
         stored.seek(0)
         assert stored.read(100) == DATA[:100]
@@ -139,3 +144,18 @@ def test_an_announced_range_is_loaded_at_once_and_the_next_one_in_the_background
     assert calls[:2] == [list(entry.chunks[4:15]), list(entry.chunks[15:21])]
     assert list(entry.chunks[25:26]) in calls[2:]
     assert all(chunk not in entry.chunks[4:21] for ids in calls[2:] for chunk in ids)  # none loaded twice
+
+
+def test_a_changed_chunk_in_a_prefetched_range_is_named_when_that_range_is_read(tmp_path: Path) -> None:
+    backend, index, entry = _stored(tmp_path, DATA)
+    changed = 20
+    _flip_a_bit(tmp_path, index, entry.chunks[changed])
+    starts = [sum(entry.sizes[:n]) for n in range(len(entry.sizes) + 1)]
+    with StoredFile(backend, KEYS, index, entry) as stored:
+        stored.load(starts[10], starts[15])
+        stored.prefetch(starts[15], starts[25])  # fails in the background
+        stored.seek(starts[10])
+        assert stored.read(starts[15] - starts[10]) == DATA[starts[10] : starts[15]]
+        with pytest.raises(IntegrityError) as raised:
+            stored.load(starts[15], starts[25])
+        assert raised.value.blob_id == entry.chunks[changed]
