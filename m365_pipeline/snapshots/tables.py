@@ -398,12 +398,8 @@ class TableDigest:
         self._hashes = {c: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for c in columns}
         self.rows = 0
 
-    def add_batch(self, batch: pa.RecordBatch | pa.Table, fingerprint: Fingerprint | None = None) -> None:
+    def add_batch(self, batch: pa.RecordBatch, fingerprint: Fingerprint | None = None) -> None:
         """Add ``batch``'s rows; ``fingerprint``, when given, takes the same streams (computed once for both)."""
-        if isinstance(batch, pa.Table):
-            for piece in batch.to_batches():
-                self.add_batch(piece, fingerprint)
-            return
         for name in self._columns:
             streams = _column_streams(batch.column(name))
             for hashed, stream in zip(self._hashes[name], streams, strict=True):
