@@ -212,3 +212,41 @@ def test_an_index_that_does_not_match_the_row_groups_is_refused(tmp_path: Path) 
         pq.write_table(table.replace_schema_metadata(metadata), forged, row_group_size=GROUP_ROWS)
     with pytest.raises(row_groups.RowGroupIndexError, match="table t"):
         row_groups.read_index(forged, SPEC)
+
+
+def test_keys_with_timestamps_and_dates_cut_and_compare_like_any_other(tmp_path: Path) -> None:
+    """History tables are keyed by a user and a UTC timestamp; activity tables by a day."""
+    spec = tables.TableSpec(
+        "history",
+        ("user", "valid_from", "day"),
+        ("user", "valid_from", "day", "value"),
+        ("string", "timestamp[us, tz=UTC]", "date32[day]", "int64"),
+    )
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    base: list[dict[str, Any]] = [
+        {"user": u, "valid_from": start + dt.timedelta(hours=h), "day": dt.date(2026, 1, 1 + h % 28), "value": h}
+        for u in ("u1", "u2", "u3")
+        for h in range(0, 60, 2)
+    ]
+    current = [dict(r, value=-1) if r["valid_from"].hour == 4 else r for r in base]  # 3 a user
+    current += [{"user": "u4", "valid_from": start, "day": dt.date(2026, 2, 1), "value": 0}]
+
+    def batches(rows: list[dict[str, Any]], size: int) -> Iterator[pa.RecordBatch]:
+        for first in range(0, len(rows), size):
+            yield pa.RecordBatch.from_pylist(rows[first : first + size], schema=spec.schema())
+
+    path = tmp_path / "history.parquet"
+    with path.open("wb") as out:
+        sink = row_groups.IndexedParquetSink(out, spec)
+        for batch in batches(base, 7):
+            fingerprint = tables.Fingerprint(spec.columns)
+            tables.TableDigest(spec.columns).add_batch(batch, fingerprint)
+            sink.write_group(batch, fingerprint)
+        sink.close()
+    index = row_groups.read_index(path, spec)
+    assert index is not None and index.last_keys[0] == ("u1", start + dt.timedelta(hours=12), dt.date(2026, 1, 13))
+
+    digest = tables.TableDigest(spec.columns)
+    found = _rows_of(row_groups.delta_against_base(path, batches(current, 5), spec, digest))
+    assert found == _rows_of(tables.delta_batches(batches(base, 100), batches(current, 100), spec))
+    assert len(found) == 3 * 3 + 1 and digest.checksum == tables.table_digest(batches(current, 100), spec).checksum
