@@ -373,9 +373,7 @@ class _Capture:
                     writer = self._writer(f"{spec.name}.parquet")
                     whole = row_groups.IndexedParquetSink(writer, spec)
                     for batch in ahead:
-                        fingerprint = tables.Fingerprint(spec.columns)
-                        digest.add_batch(batch, fingerprint)
-                        whole.write_group(batch, fingerprint)
+                        whole.write_group(batch, digest)
                     whole.close()
                     info["stored"] = WHOLE
         except BaseException as error:

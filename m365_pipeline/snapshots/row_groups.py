@@ -39,13 +39,16 @@ class IndexedParquetSink(tables.ParquetSink):
 
     def __init__(self, out: Any, spec: tables.TableSpec) -> None:
         super().__init__(out, spec.schema())
-        self._key = list(spec.key)
+        self._key, self._columns = list(spec.key), spec.columns
         self._last_keys: list[pa.RecordBatch] = []
         self._rows: list[int] = []
         self._fingerprints: list[bytes] = []
 
-    def write_group(self, batch: pa.RecordBatch, fingerprint: tables.Fingerprint) -> None:
-        """Write ``batch`` as one row group; ``fingerprint`` holds exactly its rows."""
+    def write_group(self, batch: pa.RecordBatch, digest: tables.TableDigest) -> None:
+        """Add ``batch`` to the table's ``digest`` and write it as one row group, fingerprinted from the same column
+        streams."""
+        fingerprint = tables.Fingerprint(self._columns)
+        digest.add_batch(batch, fingerprint)
         if not batch.num_rows:
             return
         self.write(batch)

@@ -64,9 +64,7 @@ def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) ->
             return
         sink = row_groups.IndexedParquetSink(out, SPEC)
         for batch in _batches(rows, GROUP_ROWS):
-            fingerprint = tables.Fingerprint(SPEC.columns)
-            tables.TableDigest(SPEC.columns).add_batch(batch, fingerprint)
-            sink.write_group(batch, fingerprint)
+            sink.write_group(batch, tables.TableDigest(SPEC.columns))
         sink.close()
 
 
@@ -239,9 +237,7 @@ def test_keys_with_timestamps_and_dates_cut_and_compare_like_any_other(tmp_path:
     with path.open("wb") as out:
         sink = row_groups.IndexedParquetSink(out, spec)
         for batch in batches(base, 7):
-            fingerprint = tables.Fingerprint(spec.columns)
-            tables.TableDigest(spec.columns).add_batch(batch, fingerprint)
-            sink.write_group(batch, fingerprint)
+            sink.write_group(batch, tables.TableDigest(spec.columns))
         sink.close()
     index = row_groups.read_index(path, spec)
     assert index is not None and index.last_keys[0] == ("u1", start + dt.timedelta(hours=12), dt.date(2026, 1, 13))
