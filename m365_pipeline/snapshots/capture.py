@@ -349,7 +349,6 @@ class _Capture:
     ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
         """Writes the table's Parquet file (whole, or its delta against ``base``), archived as it is written; an
         incremental's table without a changed row stores no file."""
-        digest = tables.TableDigest(spec.columns)
         rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
         info: dict[str, Any] = spec.to_dict()
         writer: ArchiveWriter | None = None
@@ -358,8 +357,9 @@ class _Capture:
             with contextlib.closing(read_ahead(rows)) as ahead:
                 if base is not None and spec.primary_key:
                     sink = None
+                    checksum = tables.WindowedChecksum()
                     with self._base_file(spec.name) as before:
-                        for batch in row_groups.delta_against_base(before, ahead, spec, digest):
+                        for batch in row_groups.delta_against_base(before, ahead, spec, checksum):
                             if sink is None:
                                 writer = self._writer(f"{spec.name}.delta.parquet")
                                 sink = tables.ParquetSink(writer, spec.delta_schema())
@@ -373,14 +373,15 @@ class _Capture:
                     writer = self._writer(f"{spec.name}.parquet")
                     whole = row_groups.IndexedParquetSink(writer, spec)
                     for batch in ahead:
-                        whole.write_group(batch, digest)
+                        whole.write_group(batch)
                     whole.close()
+                    checksum = whole.checksum
                     info["stored"] = WHOLE
         except BaseException as error:
             if writer is not None:
                 writer.fail(error)
             raise
-        info["rows"], info["checksum"] = digest.rows, digest.checksum
+        info["rows"], info["checksum"], info["windows"] = checksum.rows, checksum.checksum, len(checksum.windows)
         return (None if writer is None else writer.close()), info
 
     def _writer(self, file_name: str) -> ArchiveWriter:

@@ -85,7 +85,8 @@ class Manifest:
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     meta: Mapping[str, Any] = field(default_factory=dict)
     """What is known of the captured system besides its files (JSON-ready): the source's label, the warehouse's
-    dialect, schema version and tables (primary key, columns, row count, checksum, how each is stored)."""
+    dialect, schema version and tables (primary key, columns, row count, checksum and its number of windows, how
+    each is stored)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

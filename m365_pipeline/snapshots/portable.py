@@ -16,7 +16,7 @@ A table only moves between warehouses of the same schema revision: its columns m
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -62,17 +62,23 @@ class RoundTrip:
     the target's types on their way in (digesting them as they pass), ``problem`` reads the table back and says
     what differs (None when nothing does)."""
 
-    def __init__(self, table: sa.Table, snapshot: tables.TableSpec, target: tables.TableSpec) -> None:
-        self._snapshot, self._target = snapshot, target
+    def __init__(
+        self,
+        table: sa.Table,
+        snapshot: tables.TableSpec,
+        target: tables.TableSpec,
+        boundaries: Sequence[tuple[Any, ...]] = (),
+    ) -> None:
+        self._snapshot, self._target, self._boundaries = snapshot, target, boundaries
         self._decimals = [c for c in target.columns if isinstance(table.c[c].type, sa.Numeric) and _is_text(target, c)]
-        self._read = tables.TableDigest(snapshot.columns)
+        self._read = tables.WindowedChecksum()
         self._inserted = tables.TableDigest(target.columns)
 
     def conform(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """``batches`` cast column by column to the target's types (a naive timestamp read as UTC)."""
+        """``batches`` cast column by column to the target's types (a naive timestamp read as UTC); their checksum
+        is taken in the windows of the snapshot's (cut at ``boundaries``)."""
         schema = self._target.schema()
-        for batch in batches:
-            self._read.add_batch(batch)
+        for batch in tables.digested_windows(batches, self._snapshot, self._boundaries, self._read):
             selected = batch.select(list(self._target.columns))
             cast = selected if selected.schema.equals(schema) else selected.cast(schema)
             self._inserted.add_batch(self._canonical(cast))

@@ -34,14 +34,20 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
-from m365_pipeline.snapshots import databases, oplog, portable, tables
+from m365_pipeline.snapshots import databases, oplog, portable, row_groups, tables
 from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.restorer import RestoreRefused, destination, restore_files
-from m365_pipeline.snapshots.stored_tables import table_batches, table_entry, table_specs, warehouse_meta
+from m365_pipeline.snapshots.stored_tables import (
+    checksum_boundaries,
+    table_batches,
+    table_entry,
+    table_specs,
+    warehouse_meta,
+)
 from m365_pipeline.snapshots.writeback import Writeback
 
 WAREHOUSE = "warehouse"
@@ -464,7 +470,7 @@ class _Run:
                 raise RestoreFailed("database", f"the target warehouse has no table {name} (migrate it first)")
             table = reflected[name]
             own = portable.target_spec(table, spec)  # the target's types: it may be another kind of database
-            trip = portable.RoundTrip(table, spec, own)
+            trip = portable.RoundTrip(table, spec, own, self._boundaries(name))
             connection.execute(table.delete())
             with table_batches(self._repository, self._index, self._manifest, name) as batches:
                 _insert(connection, table, own, trip.conform(batches))
@@ -474,6 +480,12 @@ class _Run:
             entry = table_entry(self._manifest, name)
             self._tracker.advance(entry.size if entry is not None else 0)
         return trip.rows
+
+    def _boundaries(self, name: str) -> tuple[tuple[Any, ...], ...]:
+        try:
+            return checksum_boundaries(self._repository, self._index, self._manifest, name)
+        except row_groups.RowGroupIndexError as error:
+            raise RestoreFailed("integrity", str(error)) from error
 
     def _verify_tables(
         self, engine: sa.Engine, sqlite_file: Path | None = None, reflected: dict[str, sa.Table] | None = None
@@ -499,7 +511,7 @@ class _Run:
                     if sqlite is None
                     else sqlite.read(connection, table, spec)
                 )
-                digest = tables.table_digest(rows, spec)
+                digest = tables.windowed_digest(rows, spec, self._boundaries(name))
                 if (digest.rows, digest.checksum) != (expected[name]["rows"], expected[name]["checksum"]):
                     raise RestoreFailed(
                         "integrity",

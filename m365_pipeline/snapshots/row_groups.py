@@ -1,11 +1,12 @@
 """The row-group index of a full's table Parquet, and the delta of a table against its base full through it.
 
 A full writes each batch of a table as one Parquet row group and records, in the file's footer (key-value
-metadata ``m365.row_groups``), each group's last key, row count and ``tables.Fingerprint``. An incremental cuts
-the table's current rows at those keys, fingerprints each window while it checksums it, and reads and compares the
-base's row group only where the row count or the fingerprint differs: rows appended past the base's last key, or
-changed in a few places, cost a comparison of those places only, not of the whole table. A base written without
-an index is compared whole.
+metadata ``m365.row_groups``), each group's last key, row count and ``tables.TableDigest``; the groups are the
+windows of the table's ``tables.WindowedChecksum``. An incremental cuts the table's current rows at those keys and
+checksums each window, and reads and compares the base's row group only where the row count or the digest
+differs: rows appended past the base's last key, or changed in a few places, cost a comparison of those places
+only, not of the whole table. A base written without an index (or with one from before windowed checksums, which
+holds no digests) is compared whole, and the table checksummed in one window.
 
 A window is held only up to its base group's row count; one that grows past it has changed, and is compared
 while it streams in, so memory stays flat however many rows were inserted between two keys.
@@ -26,7 +27,7 @@ from m365_pipeline.snapshots import tables
 from m365_pipeline.snapshots.stored_file import StoredFile
 
 INDEX_KEY = b"m365.row_groups"
-_ROWS, _FINGERPRINT = "_m365_rows", "_m365_fingerprint"
+_ROWS, _DIGEST = "_m365_rows", "_m365_digest"
 PREFETCH_GROUPS = 4
 
 
@@ -35,32 +36,32 @@ class RowGroupIndexError(ValueError):
 
 
 class IndexedParquetSink(tables.ParquetSink):
-    """A ``ParquetSink`` for a full's table: each batch one row group, indexed in the footer."""
+    """A ``ParquetSink`` for a table stored whole: each batch one row group, indexed in the footer; ``checksum``
+    is the table's, its windows the groups (and the empty window past the last)."""
 
     def __init__(self, out: Any, spec: tables.TableSpec) -> None:
         super().__init__(out, spec.schema())
         self._key, self._columns = list(spec.key), spec.columns
         self._last_keys: list[pa.RecordBatch] = []
-        self._rows: list[int] = []
-        self._fingerprints: list[bytes] = []
+        self.checksum = tables.WindowedChecksum()
 
-    def write_group(self, batch: pa.RecordBatch, digest: tables.TableDigest) -> None:
-        """Add ``batch`` to the table's ``digest`` and write it as one row group, fingerprinted from the same column
-        streams."""
-        fingerprint = tables.Fingerprint(self._columns)
-        digest.add_batch(batch, fingerprint)
+    def write_group(self, batch: pa.RecordBatch) -> None:
         if not batch.num_rows:
             return
+        digest = tables.TableDigest(self._columns)
+        digest.add_batch(batch)
         self.write(batch)
         self._last_keys.append(batch.select(self._key).slice(batch.num_rows - 1, 1))
-        self._rows.append(batch.num_rows)
-        self._fingerprints.append(fingerprint.digest())
+        self.checksum.add(digest.rows, digest.digest())
 
     def close(self) -> None:
-        if self._rows:
+        empty = tables.TableDigest(self._columns)
+        self.checksum.add(0, empty.digest())
+        if self._last_keys:
+            rows, digests = zip(*self.checksum.windows[:-1], strict=True)
             index = pa.Table.from_batches(self._last_keys)
-            index = index.append_column(_ROWS, pa.array(self._rows, pa.int64()))
-            index = index.append_column(_FINGERPRINT, pa.array(self._fingerprints, pa.binary(16)))
+            index = index.append_column(_ROWS, pa.array(rows, pa.int64()))
+            index = index.append_column(_DIGEST, pa.array(digests, pa.binary(32)))
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, index.schema) as writer:
                 writer.write_table(index)
@@ -74,7 +75,7 @@ class RowGroupIndex:
     parquet: pq.ParquetFile
     last_keys: list[tuple[Any, ...]]
     rows: list[int]
-    fingerprints: list[bytes]
+    digests: list[bytes]
     _last_read: int = -2
 
     def group(self, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
@@ -98,12 +99,15 @@ class RowGroupIndex:
 
 
 def read_index(source: Any, spec: tables.TableSpec) -> RowGroupIndex | None:
-    """The row-group index of the Parquet file ``source``, or None when it was written without one."""
+    """The row-group index of the Parquet file ``source``, or None when it was written without one (or with one
+    from before windowed checksums)."""
     parquet = pq.ParquetFile(source, pre_buffer=False)
     found = (parquet.metadata.metadata or {}).get(INDEX_KEY)
     if found is None:
         return None
     index = pa.ipc.open_stream(base64.b64decode(found)).read_all()
+    if _DIGEST not in index.column_names:
+        return None
     rows = index.column(_ROWS).to_pylist()
     groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
     if rows != groups or any(k not in index.column_names for k in spec.key):
@@ -111,47 +115,59 @@ def read_index(source: Any, spec: tables.TableSpec) -> RowGroupIndex | None:
     last_keys = [tuple(index.column(k)[i].as_py() for k in spec.key) for i in range(index.num_rows)]
     if any(not before < after for before, after in itertools.pairwise(last_keys)):
         raise RowGroupIndexError(f"table {spec.name}: the base's row-group index is not in key order")
-    return RowGroupIndex(source, parquet, last_keys, rows, index.column(_FINGERPRINT).to_pylist())
+    return RowGroupIndex(source, parquet, last_keys, rows, index.column(_DIGEST).to_pylist())
+
+
+def boundaries(source: Any, spec: tables.TableSpec) -> tuple[tuple[Any, ...], ...]:
+    """The keys at which the table stored whole in the Parquet file ``source`` (or taken as a delta against it)
+    is cut into checksum windows: its row groups' last keys, none without an index."""
+    index = read_index(source, spec)
+    return () if index is None else tuple(index.last_keys)
 
 
 def delta_against_base(
     base: Any,
     current: Iterable[pa.RecordBatch],
     spec: tables.TableSpec,
-    digest: tables.TableDigest,
+    checksum: tables.WindowedChecksum,
 ) -> Iterator[pa.RecordBatch]:
     """The delta turning the base full's table (``base``, its Parquet as a readable, seekable file; None when it
-    had no rows) into the
-    ``current`` rows, in key order, as ``tables.delta_batches`` gives it; every current row goes into ``digest``."""
-    if base is None:
-        yield from tables.delta_batches((), _digested(current, digest), spec)
-        return
-    index = read_index(base, spec)
+    had no rows) into the ``current`` rows, in key order, as ``tables.delta_batches`` gives it; the current rows'
+    windows go into ``checksum``."""
+    index = None if base is None else read_index(base, spec)
     if index is None:
-        before = pq.ParquetFile(base, pre_buffer=False).iter_batches(batch_size=tables.BATCH_ROWS, use_threads=False)
+        before: Iterable[pa.RecordBatch] = ()
+        if base is not None:
+            before = pq.ParquetFile(base, pre_buffer=False).iter_batches(
+                batch_size=tables.BATCH_ROWS, use_threads=False
+            )
+        digest = tables.TableDigest(spec.columns)
         yield from tables.delta_batches(before, _digested(current, digest), spec)
+        checksum.add(digest.rows, digest.digest())
         return
-    yield from _indexed_delta(index, current, spec, digest)
+    yield from _indexed_delta(index, current, spec, checksum)
 
 
 def _indexed_delta(
-    index: RowGroupIndex, current: Iterable[pa.RecordBatch], spec: tables.TableSpec, digest: tables.TableDigest
+    index: RowGroupIndex, current: Iterable[pa.RecordBatch], spec: tables.TableSpec, checksum: tables.WindowedChecksum
 ) -> Iterator[pa.RecordBatch]:
     groups = len(index.rows)
     for number, window in enumerate(tables.cut_at(current, spec, index.last_keys)):
         held: list[pa.RecordBatch] = []
-        fingerprint = tables.Fingerprint(spec.columns)
+        digest = tables.TableDigest(spec.columns)
         limit = index.rows[number] if number < groups else 0
         for batch in window:
-            digest.add_batch(batch, fingerprint)
+            digest.add_batch(batch)
             held.append(batch)
-            if fingerprint.rows > limit:
+            if digest.rows > limit:
                 break
         else:  # the whole window is held: unchanged when it is the base group's rows (or an empty tail)
-            if number == groups or (fingerprint.rows == limit and fingerprint.digest() == index.fingerprints[number]):
+            if number == groups or (digest.rows == limit and digest.digest() == index.digests[number]):
+                checksum.add(digest.rows, digest.digest())
                 continue
         before = index.group(number, spec) if number < groups else []
         yield from tables.delta_batches(before, itertools.chain(held, _digested(window, digest)), spec)
+        checksum.add(digest.rows, digest.digest())
 
 
 def _digested(batches: Iterable[pa.RecordBatch], digest: tables.TableDigest) -> Iterator[pa.RecordBatch]:

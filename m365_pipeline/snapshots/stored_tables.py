@@ -10,11 +10,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from m365_pipeline.snapshots import tables
+from m365_pipeline.snapshots import row_groups, tables
 from m365_pipeline.snapshots.capture import DELTA, TABLES, UNCHANGED, WHOLE
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
 from m365_pipeline.snapshots.repository import Repository
+from m365_pipeline.snapshots.stored_file import StoredFile
 
 
 def warehouse_meta(manifest: Manifest) -> Mapping[str, Any]:
@@ -40,6 +41,34 @@ def table_entry(manifest: Manifest, name: str) -> FileEntry | None:
     raise KeyError(f"the snapshot lists table {name} but holds no {TABLES}/{path}")
 
 
+def checksum_boundaries(
+    repository: Repository, index: Index, manifest: Manifest, name: str
+) -> tuple[tuple[Any, ...], ...]:
+    """The keys at which table ``name``'s checksum cuts it into windows (``tables.WindowedChecksum``): the row
+    groups of the Parquet it is stored whole in or, stored against a base, of the base's (read from its footer).
+    None (``()``) for a table checksummed in one window, as every table was before windows."""
+    info = warehouse_meta(manifest)["tables"][name]
+    windows = int(info.get("windows", 1))
+    if windows == 1:
+        return ()
+    holder = manifest if info["stored"] == WHOLE else repository.manifest(_parent(manifest, name))
+    entry = table_entry(holder, name)
+    assert entry is not None  # a table stored whole, or a full's
+    with StoredFile(repository.backend, repository.keys, index, entry) as stored:
+        found = row_groups.boundaries(stored, table_specs(manifest)[name])
+    if len(found) + 1 != windows:
+        raise row_groups.RowGroupIndexError(
+            f"table {name}: its checksum has {windows} windows, the row-group index of {entry.path} {len(found) + 1}"
+        )
+    return found
+
+
+def _parent(manifest: Manifest, name: str) -> str:
+    if manifest.parent is None:
+        raise ValueError(f"table {name} is stored against a base but the snapshot names no base")
+    return manifest.parent
+
+
 @contextlib.contextmanager
 def table_batches(
     repository: Repository, index: Index, manifest: Manifest, name: str
@@ -54,9 +83,7 @@ def table_batches(
         with repository.temporary_file(index, entry) as path:
             yield tables.parquet_batches(path)
         return
-    if manifest.parent is None:
-        raise ValueError(f"table {name} is stored against a base but the snapshot names no base")
-    base_entry = table_entry(repository.manifest(manifest.parent), name)
+    base_entry = table_entry(repository.manifest(_parent(manifest, name)), name)
     assert base_entry is not None  # a base is a full: every table whole
     with repository.temporary_file(index, base_entry) as base_path:
         if entry is None:

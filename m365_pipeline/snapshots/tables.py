@@ -27,7 +27,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-import xxhash
 
 from m365_pipeline.warehouse import schema
 from m365_pipeline.warehouse.migrate import VERSION_TABLE
@@ -388,7 +387,7 @@ def parquet_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Rec
 
 
 class TableDigest:
-    """Row count and SHA-256 of a table's rows in key order, the same whichever database or file they come from
+    """Row count and SHA-256 of a run of rows in key order, the same whichever database or file they come from
     and however they are cut into batches. Computed column by column on Arrow's buffers: for each column, the
     stream of its validity (a byte per row), of its values' lengths (text and bytes) and of its values (nulls as
     zero, timestamps as microseconds), each hashed on its own so batch boundaries do not matter."""
@@ -398,45 +397,72 @@ class TableDigest:
         self._hashes = {c: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for c in columns}
         self.rows = 0
 
-    def add_batch(self, batch: pa.RecordBatch, fingerprint: Fingerprint | None = None) -> None:
-        """Add ``batch``'s rows; ``fingerprint``, when given, takes the same streams (computed once for both)."""
+    def add_batch(self, batch: pa.RecordBatch) -> None:
         for name in self._columns:
-            streams = _column_streams(batch.column(name))
-            for hashed, stream in zip(self._hashes[name], streams, strict=True):
+            for hashed, stream in zip(self._hashes[name], _column_streams(batch.column(name)), strict=True):
                 hashed.update(stream)
-            if fingerprint is not None:
-                fingerprint.add_streams(name, streams)
         self.rows += batch.num_rows
-        if fingerprint is not None:
-            fingerprint.rows += batch.num_rows
 
-    @property
-    def checksum(self) -> str:
+    def digest(self) -> bytes:
         total = hashlib.sha256(str(self.rows).encode())
         for name in self._columns:
             total.update(name.encode() + b"\0" + b"".join(h.digest() for h in self._hashes[name]))
+        return total.digest()
+
+    @property
+    def checksum(self) -> str:
+        return self.digest().hex()
+
+
+class WindowedChecksum:
+    """Row count and checksum of a table cut into windows at keys (a full's row groups): the SHA-256 of the row
+    count and of each window's ``TableDigest``, so that an incremental takes an unchanged window's digest from its
+    base full instead of reading its rows. A table in one window (no keys to cut at: an empty table, a snapshot
+    from before windows) has that window's own checksum, as every table had before."""
+
+    def __init__(self) -> None:
+        self.windows: list[tuple[int, bytes]] = []
+
+    def add(self, rows: int, digest: bytes) -> None:
+        self.windows.append((rows, digest))
+
+    @property
+    def rows(self) -> int:
+        return sum(rows for rows, _ in self.windows)
+
+    @property
+    def checksum(self) -> str:
+        if len(self.windows) == 1:
+            return self.windows[0][1].hex()
+        total = hashlib.sha256(b"m365.windows\0" + str(self.rows).encode())
+        for _, digest in self.windows:
+            total.update(digest)
         return total.hexdigest()
 
 
-class Fingerprint:
-    """A fast 128-bit hash (XXH3) of some rows, taken from the same column streams as ``TableDigest``: tells
-    whether a run of rows is the same as a run recorded earlier without comparing them (a row group of a full
-    against the rows now between the same keys). It detects change, it authenticates nothing: the table's
-    checksum is still the SHA-256 of every row."""
+def windowed_digest(
+    batches: Iterable[pa.RecordBatch], spec: TableSpec, boundaries: Sequence[tuple[Any, ...]] = ()
+) -> WindowedChecksum:
+    """The ``WindowedChecksum`` of key-ordered ``batches`` cut at ``boundaries`` (``cut_at``)."""
+    checksum = WindowedChecksum()
+    for _ in digested_windows(batches, spec, boundaries, checksum):
+        pass
+    return checksum
 
-    def __init__(self, columns: tuple[str, ...]) -> None:
-        self._hashes = {c: (xxhash.xxh3_128(), xxhash.xxh3_128(), xxhash.xxh3_128()) for c in columns}
-        self.rows = 0
 
-    def add_streams(self, name: str, streams: tuple[memoryview, memoryview, memoryview]) -> None:
-        for hashed, stream in zip(self._hashes[name], streams, strict=True):
-            hashed.update(stream)
-
-    def digest(self) -> bytes:
-        total = xxhash.xxh3_128(str(self.rows).encode())
-        for name, hashes in self._hashes.items():
-            total.update(name.encode() + b"\0" + b"".join(h.digest() for h in hashes))
-        return total.digest()
+def digested_windows(
+    batches: Iterable[pa.RecordBatch],
+    spec: TableSpec,
+    boundaries: Sequence[tuple[Any, ...]],
+    checksum: WindowedChecksum,
+) -> Iterator[pa.RecordBatch]:
+    """Key-ordered ``batches`` passed on while their windows (cut at ``boundaries``) go into ``checksum``."""
+    for window in cut_at(batches, spec, boundaries):
+        digest = TableDigest(spec.columns)
+        for batch in window:
+            digest.add_batch(batch)
+            yield batch
+        checksum.add(digest.rows, digest.digest())
 
 
 def _column_streams(column: pa.Array) -> tuple[memoryview, memoryview, memoryview]:
@@ -472,13 +498,6 @@ def _variable_bytes(array: pa.Array) -> memoryview:
         return memoryview(b"")
     offsets = memoryview(offsets_buffer).cast("i")
     return memoryview(data)[offsets[array.offset] : offsets[array.offset + len(array)]]
-
-
-def table_digest(batches: Iterable[pa.RecordBatch], spec: TableSpec) -> TableDigest:
-    digest = TableDigest(spec.columns)
-    for batch in batches:
-        digest.add_batch(batch)
-    return digest
 
 
 class ParquetSink:

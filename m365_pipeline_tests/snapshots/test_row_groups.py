@@ -1,10 +1,12 @@
 """The row-group index of a full's table Parquet: the delta found through it is the delta of the whole tables (rows
 updated, inserted between and past the base's keys, deleted, whole groups emptied, a group's range grown many
-times), the checksum is that of every current row, only the changed groups are read, and a base without an index
-is still compared whole."""
+times), the checksum is that of every current row cut at the base's groups (the base's own when nothing changed),
+only the changed groups are read, and a base without an index is still compared whole and checksummed in one
+window."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import random
 from collections.abc import Callable, Iterator
@@ -49,23 +51,31 @@ def _base_rows() -> list[dict[str, Any]]:
     return [_row(tenant, number, rng) for tenant in ("a", "b") for number in range(0, 200, 2)]
 
 
-def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[pa.RecordBatch]:
+def _batches(rows: list[dict[str, Any]], size: int, spec: tables.TableSpec = SPEC) -> Iterator[pa.RecordBatch]:
     for start in range(0, len(rows), size):
-        yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=SPEC.schema())
+        yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=spec.schema())
 
 
-def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) -> None:
+def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) -> str:
+    """Writes the base's Parquet; returns its checksum."""
     with path.open("wb") as out:
         if not indexed:
             plain = tables.ParquetSink(out, SPEC.schema())
             for batch in _batches(rows, GROUP_ROWS):
                 plain.write(batch)
             plain.close()
-            return
+            return tables.windowed_digest(_batches(rows, GROUP_ROWS), SPEC).checksum
         sink = row_groups.IndexedParquetSink(out, SPEC)
         for batch in _batches(rows, GROUP_ROWS):
-            sink.write_group(batch, tables.TableDigest(SPEC.columns))
+            sink.write_group(batch)
         sink.close()
+        return sink.checksum.checksum
+
+
+def _checksum(rows: list[dict[str, Any]], base: Path | None = None, spec: tables.TableSpec = SPEC) -> str:
+    """The checksum of ``rows`` as its own function computes it, cut at ``base``'s groups (if it has an index)."""
+    boundaries = () if base is None else row_groups.boundaries(base, spec)
+    return tables.windowed_digest(_batches(rows, 1000, spec), spec, boundaries).checksum
 
 
 def _rows_of(batches: Iterator[pa.RecordBatch]) -> list[dict[str, Any]]:
@@ -123,15 +133,17 @@ def test_the_delta_through_the_index_is_the_delta_of_the_whole_tables(
     base = _base_rows()
     current = CHANGES[change](base, random.Random(2))
     path = tmp_path / "base.parquet"
-    _write_base(path, base, indexed=indexed)
+    base_checksum = _write_base(path, base, indexed=indexed)
 
-    digest = tables.TableDigest(SPEC.columns)
-    found = _rows_of(row_groups.delta_against_base(path, _batches(current, batch_rows), SPEC, digest))
+    checksum = tables.WindowedChecksum()
+    found = _rows_of(row_groups.delta_against_base(path, _batches(current, batch_rows), SPEC, checksum))
 
     expected = _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
     assert found == expected
     assert (change == "unchanged") == (found == [])
-    assert (digest.rows, digest.checksum) == (len(current), tables.table_digest(_batches(current, 3), SPEC).checksum)
+    assert (checksum.rows, checksum.checksum) == (len(current), _checksum(current, path))
+    assert len(checksum.windows) == (len(base) // GROUP_ROWS + 1 if indexed else 1)
+    assert (checksum.checksum == base_checksum) == (change == "unchanged")
 
 
 @pytest.mark.parametrize("change", ["updated", "mixed", "deleted"])
@@ -146,19 +158,19 @@ def test_a_base_read_in_place_from_the_store_gives_the_same_delta(tmp_path: Path
     current = CHANGES[change](base, random.Random(4))
 
     with StoredFile(backend, KEYS, index, entry) as stored:
-        digest = tables.TableDigest(SPEC.columns)
-        found = _rows_of(row_groups.delta_against_base(stored, _batches(current, 16), SPEC, digest))
+        checksum = tables.WindowedChecksum()
+        found = _rows_of(row_groups.delta_against_base(stored, _batches(current, 16), SPEC, checksum))
     assert found == _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
-    assert found and digest.checksum == tables.table_digest(_batches(current, 1000), SPEC).checksum
+    assert found and checksum.checksum == _checksum(current, path)
 
 
 def test_a_table_without_base_rows_is_all_upserts_and_checksummed(tmp_path: Path) -> None:
     rows = _base_rows()
-    digest = tables.TableDigest(SPEC.columns)
-    found = _rows_of(row_groups.delta_against_base(None, _batches(rows, 9), SPEC, digest))
+    checksum = tables.WindowedChecksum()
+    found = _rows_of(row_groups.delta_against_base(None, _batches(rows, 9), SPEC, checksum))
     assert [r[tables.OP_COLUMN] for r in found] == [tables.UPSERT] * len(rows)
     assert [{k: v for k, v in r.items() if k != tables.OP_COLUMN} for r in found] == rows
-    assert digest.checksum == tables.table_digest(_batches(rows, 50), SPEC).checksum
+    assert len(checksum.windows) == 1 and checksum.checksum == _checksum(rows)
 
 
 def test_only_the_groups_whose_rows_changed_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,25 +190,25 @@ def test_only_the_groups_whose_rows_changed_are_read(tmp_path: Path, monkeypatch
         return real_group(self, number, spec)
 
     monkeypatch.setattr(row_groups.RowGroupIndex, "group", recording)
-    digest = tables.TableDigest(SPEC.columns)
-    delta = _rows_of(row_groups.delta_against_base(path, _batches(current, 64), SPEC, digest))
+    delta = _rows_of(row_groups.delta_against_base(path, _batches(current, 64), SPEC, tables.WindowedChecksum()))
     assert read == [1, 13]
     assert [(r["tenant"], r["number"]) for r in delta] == [("a", 30), ("b", 74), ("c", 1)]
 
 
-def test_the_index_records_each_group_last_key_rows_and_fingerprint(tmp_path: Path) -> None:
+def test_the_index_records_each_group_last_key_rows_and_digest(tmp_path: Path) -> None:
     base = _base_rows()
     path = tmp_path / "base.parquet"
-    _write_base(path, base)
+    checksum = _write_base(path, base)
     index = row_groups.read_index(path, SPEC)
     assert index is not None
     with index.parquet as parquet:
         assert parquet.num_row_groups == len(base) // GROUP_ROWS
         assert index.rows == [GROUP_ROWS] * parquet.num_row_groups
         assert index.last_keys == [(r["tenant"], r["number"]) for r in base[GROUP_ROWS - 1 :: GROUP_ROWS]]
-        fingerprints = set(index.fingerprints)
-        assert len(fingerprints) == parquet.num_row_groups
+        groups = [(r, tables.windowed_digest(_batches(base[r : r + GROUP_ROWS], 3), SPEC)) for r in range(0, 200, 10)]
+        assert index.digests == [bytes.fromhex(digest.checksum) for _, digest in groups]
         assert pq.read_table(path).to_pylist() == base
+    assert checksum == _checksum(base, path) != _checksum(base)
 
 
 def test_an_index_that_does_not_match_the_row_groups_is_refused(tmp_path: Path) -> None:
@@ -237,12 +249,36 @@ def test_keys_with_timestamps_and_dates_cut_and_compare_like_any_other(tmp_path:
     with path.open("wb") as out:
         sink = row_groups.IndexedParquetSink(out, spec)
         for batch in batches(base, 7):
-            sink.write_group(batch, tables.TableDigest(spec.columns))
+            sink.write_group(batch)
         sink.close()
     index = row_groups.read_index(path, spec)
     assert index is not None and index.last_keys[0] == ("u1", start + dt.timedelta(hours=12), dt.date(2026, 1, 13))
 
-    digest = tables.TableDigest(spec.columns)
-    found = _rows_of(row_groups.delta_against_base(path, batches(current, 5), spec, digest))
+    checksum = tables.WindowedChecksum()
+    found = _rows_of(row_groups.delta_against_base(path, batches(current, 5), spec, checksum))
     assert found == _rows_of(tables.delta_batches(batches(base, 100), batches(current, 100), spec))
-    assert len(found) == 3 * 3 + 1 and digest.checksum == tables.table_digest(batches(current, 100), spec).checksum
+    assert len(found) == 3 * 3 + 1 and checksum.checksum == _checksum(current, path, spec)
+
+
+def test_an_index_from_before_windowed_checksums_is_taken_as_none(tmp_path: Path) -> None:
+    """Such an index holds fingerprints, no digests: its base is compared whole and checksummed in one window."""
+    base = _base_rows()
+    path, old = tmp_path / "base.parquet", tmp_path / "old.parquet"
+    _write_base(path, base)
+    index = row_groups.read_index(path, SPEC)
+    assert index is not None
+    keys = pa.table({"tenant": [k[0] for k in index.last_keys], "number": [k[1] for k in index.last_keys]})
+    keys = keys.append_column("_m365_rows", pa.array(index.rows, pa.int64()))
+    keys = keys.append_column("_m365_fingerprint", pa.array([d[:16] for d in index.digests], pa.binary(16)))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, keys.schema) as writer:
+        writer.write_table(keys)
+    encoded = base64.b64encode(sink.getvalue().to_pybytes())
+    pq.write_table(pq.read_table(path).replace_schema_metadata({row_groups.INDEX_KEY: encoded}), old, row_group_size=10)
+
+    assert row_groups.read_index(old, SPEC) is None and row_groups.boundaries(old, SPEC) == ()
+    current = _updated(base, random.Random(5))
+    checksum = tables.WindowedChecksum()
+    found = _rows_of(row_groups.delta_against_base(old, _batches(current, 13), SPEC, checksum))
+    assert found == _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
+    assert len(checksum.windows) == 1 and checksum.checksum == _checksum(current)

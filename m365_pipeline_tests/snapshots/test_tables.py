@@ -66,11 +66,29 @@ def test_a_delta_applied_to_its_base_gives_the_new_table_for_any_batch_sizes(
 def test_unchanged_tables_have_no_delta_and_equal_checksums_whatever_the_batches() -> None:
     rows = _rows(3, 200)
     assert list(tables.delta_batches(_batches(rows, 13), _batches(rows, 200), SPEC)) == []
-    checksums = {tables.table_digest(_batches(rows, size), SPEC).checksum for size in (1, 13, 200)}
+    checksums = {tables.windowed_digest(_batches(rows, size), SPEC).checksum for size in (1, 13, 200)}
     assert len(checksums) == 1
     changed = [dict(r) for r in rows]
     changed[100]["flag"] = None if changed[100]["flag"] is not None else True
-    assert tables.table_digest(_batches(changed, 13), SPEC).checksum not in checksums
+    assert tables.windowed_digest(_batches(changed, 13), SPEC).checksum not in checksums
+
+
+def test_a_checksum_in_windows_depends_on_the_rows_and_the_windows_not_the_batches() -> None:
+    rows = _rows(3, 200)
+    keys = [(r["tenant"], r["name"]) for r in rows]
+    quarter, half = len(rows) // 4, len(rows) // 2
+    cuts = (keys[quarter], keys[half])
+    windowed = {tables.windowed_digest(_batches(rows, size), SPEC, cuts).checksum for size in (1, 13, 600)}
+    assert len(windowed) == 1
+    single = tables.TableDigest(SPEC.columns)
+    for batch in _batches(rows, 600):
+        single.add_batch(batch)
+    # in one window, a table's checksum is its TableDigest: that of the snapshots taken before windows
+    assert tables.windowed_digest(_batches(rows, 7), SPEC).checksum == single.checksum not in windowed
+    assert tables.windowed_digest(_batches(rows, 7), SPEC, (keys[quarter + 1], keys[half])).checksum not in windowed
+    checksum = tables.windowed_digest(_batches(rows, 7), SPEC, cuts)
+    assert [count for count, _ in checksum.windows] == [quarter + 1, half - quarter, len(rows) - half - 1]
+    assert checksum.rows == len(rows)
 
 
 def test_rows_out_of_key_order_are_refused() -> None:
