@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import socket
 import threading
 import time
@@ -33,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases, oplog, row_groups, tables
+from m365_pipeline.snapshots import databases, oplog, row_groups, sqlite_pages, tables
 from m365_pipeline.snapshots.archiver import ArchiveWriter, archive_file, archive_folder, archive_stream
 from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
@@ -50,6 +51,9 @@ DATABASE = "warehouse-database"
 TABLES = "warehouse-tables"
 """Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
 DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
+PAGE_MAP = "warehouse.sqlite.pages"
+"""Beside an SQLite full's database file: its ``sqlite_pages.PageMap``, which tells the next incrementals where rows
+may have changed."""
 FULL, INCREMENTAL = "full", "incremental"
 WHOLE, DELTA, UNCHANGED = "full", "delta", "unchanged"
 """How a table is stored (its ``stored`` in the manifest): whole (``<table>.parquet``), as the rows changed since
@@ -284,13 +288,19 @@ class _Capture:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database.path, name)
         table_base = base if incremental else None
         if database_format == databases.SQLITE_FORMAT:
-            done = self._sqlite_tables(connection, database, reflected, specs, table_base)
+            page_map = None if incremental else self._pool.submit(self._page_map, database)
+            changes = self._pool.submit(self._changes, database, base) if incremental and base else None
+            done = self._sqlite_tables(connection, database, reflected, specs, table_base, changes)
         else:  # every table read in the one transaction whose snapshot pg_dump dumps
-            done = {name: self._table(connection, None, t, specs[name], table_base) for name, t in reflected.items()}
+            page_map = None
+            done = {
+                name: self._table(connection, None, t, specs[name], table_base, None) for name, t in reflected.items()
+            }
         table_meta = {name: done[name][1] for name in reflected}
         components[TABLES] = tuple(entry.result() for entry, _ in (done[name] for name in reflected) if entry)
         if dump is not None:
-            components[DATABASE] = (dump.result(),)
+            mapped = page_map.result() if page_map is not None else None
+            components[DATABASE] = (dump.result(), *([mapped] if mapped else []))
         meta = {
             "dialect": connection.dialect.name,
             "format": database_format,
@@ -306,6 +316,7 @@ class _Capture:
         reflected: Mapping[str, sa.Table],
         specs: Mapping[str, tables.TableSpec],
         base: _Base | None,
+        changes: Future[dict[str, sqlite_pages.TableChanges] | None] | None,
     ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
         """The tables of the frozen SQLite file, read by ``TABLE_READERS`` threads at once (reading, checksumming
         and writing Parquet release the GIL), each with connections of its own: the file does not change, so all
@@ -323,7 +334,7 @@ class _Capture:
                             if not pending:
                                 return
                             name = pending.popleft()
-                        done[name] = self._table(own, sqlite, reflected[name], specs[name], base)
+                        done[name] = self._table(own, sqlite, reflected[name], specs[name], base, changes)
             except BaseException:
                 failed.set()
                 raise
@@ -346,43 +357,107 @@ class _Capture:
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
+        changes: Future[dict[str, sqlite_pages.TableChanges] | None] | None,
     ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
         """Writes the table's Parquet file (whole, or its delta against ``base``), archived as it is written; an
         incremental's table without a changed row stores no file."""
-        rows = tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
         info: dict[str, Any] = spec.to_dict()
         writer: ArchiveWriter | None = None
         try:
-            # closed here whatever happens: its thread must be done with the connection before anything else uses it
-            with contextlib.closing(read_ahead(rows)) as ahead:
-                if base is not None and spec.primary_key:
-                    sink = None
-                    checksum = tables.WindowedChecksum()
-                    with self._base_file(spec.name) as before:
-                        for batch in row_groups.delta_against_base(before, ahead, spec, checksum):
-                            if sink is None:
-                                writer = self._writer(f"{spec.name}.delta.parquet")
-                                sink = tables.ParquetSink(writer, spec.delta_schema())
-                            sink.write(batch)
-                    if sink is None:
-                        info["stored"], info["delta_rows"] = UNCHANGED, 0
-                    else:
-                        sink.close()
-                        info["stored"], info["delta_rows"] = DELTA, sink.rows
+            if base is not None and spec.primary_key:
+                sink = None
+                checksum = tables.WindowedChecksum()
+                known = changes.result() if changes is not None else None
+                with (
+                    self._base_file(spec.name) as before,
+                    contextlib.closing(self._delta(connection, sqlite, table, spec, before, known, checksum)) as delta,
+                ):
+                    for batch in delta:
+                        if sink is None:
+                            writer = self._writer(f"{spec.name}.delta.parquet")
+                            sink = tables.ParquetSink(writer, spec.delta_schema())
+                        sink.write(batch)
+                if sink is None:
+                    info["stored"], info["delta_rows"] = UNCHANGED, 0
                 else:
-                    writer = self._writer(f"{spec.name}.parquet")
-                    whole = row_groups.IndexedParquetSink(writer, spec)
+                    sink.close()
+                    info["stored"], info["delta_rows"] = DELTA, sink.rows
+            else:
+                writer = self._writer(f"{spec.name}.parquet")
+                whole = row_groups.IndexedParquetSink(writer, spec)
+                # closed here whatever happens: its thread must be done with the connection before anything else
+                # uses it
+                with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
                     for batch in ahead:
                         whole.write_group(batch)
-                    whole.close()
-                    checksum = whole.checksum
-                    info["stored"] = WHOLE
+                whole.close()
+                checksum = whole.checksum
+                info["stored"] = WHOLE
         except BaseException as error:
             if writer is not None:
                 writer.fail(error)
             raise
         info["rows"], info["checksum"], info["windows"] = checksum.rows, checksum.checksum, len(checksum.windows)
         return (None if writer is None else writer.close()), info
+
+    @staticmethod
+    def _rows(
+        connection: sa.Connection, sqlite: tables.SqliteFile | None, table: sa.Table, spec: tables.TableSpec
+    ) -> Iterator[pa.RecordBatch]:
+        return tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
+
+    def _delta(
+        self,
+        connection: sa.Connection,
+        sqlite: tables.SqliteFile | None,
+        table: sa.Table,
+        spec: tables.TableSpec,
+        before: Any,
+        changes: Mapping[str, sqlite_pages.TableChanges] | None,
+        checksum: tables.WindowedChecksum,
+    ) -> Iterator[pa.RecordBatch]:
+        """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
+        they are known, else of every row."""
+        known = changes.get(spec.name) if changes is not None else None
+        if (
+            sqlite is not None
+            and before is not None
+            and known is not None
+            and known.rowid_ranges is not None
+            and sqlite_pages.comparable_by_key(spec)
+            and sqlite.readable(table, spec)
+        ):
+            index = row_groups.read_index(before, spec)
+            if index is not None:
+                yield from row_groups.delta_of_changed(
+                    index, sqlite_pages.SqliteChangedRows(sqlite, spec, known), spec, checksum
+                )
+                return
+        with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
+            yield from row_groups.delta_against_base(before, ahead, spec, checksum)
+
+    def _page_map(self, frozen: databases.FrozenSqlite) -> FileEntry | None:
+        """The frozen file's page map, archived (none for a file whose b-trees cannot be walked: its incrementals
+        read every row)."""
+        try:
+            mapped = sqlite_pages.scan(frozen.path)
+        except sqlite_pages.PageMapError:
+            return None
+        return archive_stream(self._saver, self._chunker, io.BytesIO(mapped.pages.to_bytes()), PAGE_MAP)
+
+    def _changes(self, frozen: databases.FrozenSqlite, base: _Base) -> dict[str, sqlite_pages.TableChanges] | None:
+        """Where the frozen file's rows may have changed since the base's (None: unknown, every row is read)."""
+        entry = next((e for e in base.manifest.components.get(DATABASE, ()) if e.path == PAGE_MAP), None)
+        if entry is None:
+            return None
+        recorded = io.BytesIO()
+        self._repository.write_file(self._index, entry, recorded)
+        try:
+            return sqlite_pages.changed_rows(
+                sqlite_pages.PageMap.from_bytes(recorded.getvalue()), sqlite_pages.scan(frozen.path)
+            )
+        except sqlite_pages.PageMapError:
+            return None
 
     def _writer(self, file_name: str) -> ArchiveWriter:
         return ArchiveWriter(self._table_archivers, self._saver, self._chunker, file_name)
@@ -445,6 +520,11 @@ def _foreign_relations(connection: sa.Connection, warehouse: set[str]) -> list[t
     others = [t for t in sa.inspect(connection).get_table_names() if t not in warehouse]
     sequences = [s for s, owner in connection.execute(_OWNED_SEQUENCES) if owner is not None and owner not in warehouse]
     return [(schema, name) for name in sorted(others) + sorted(sequences)]
+
+
+def database_entry(manifest: Manifest) -> FileEntry:
+    """A full's database file (its dump, or its SQLite file without the page map beside it)."""
+    return _entry(manifest, DATABASE, DATABASE_FILES[manifest.meta["warehouse"]["format"]])
 
 
 def _entry(manifest: Manifest, component: str, path: str) -> FileEntry:

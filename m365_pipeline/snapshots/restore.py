@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
 from m365_pipeline.snapshots import databases, oplog, portable, row_groups, tables
-from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE
+from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE, database_entry
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
 from m365_pipeline.snapshots.manifests import FileEntry, Manifest
@@ -268,7 +268,7 @@ class _Plan:
                 if manifest.parent is None:
                     raise ValueError(f"incremental snapshot {snapshot_id[:12]} names no base")
                 holder = repository.manifest(manifest.parent)
-            (database_file,) = holder.components[DATABASE]
+            database_file = database_entry(holder)
         plan = cls(
             snapshot_id,
             manifest,

@@ -10,15 +10,20 @@ holds no digests) is compared whole, and the table checksummed in one window.
 
 A window is held only up to its base group's row count; one that grows past it has changed, and is compared
 while it streams in, so memory stays flat however many rows were inserted between two keys.
+
+When the database can say which rows may have changed (``ChangedRows``: an SQLite file's changed pages), only the
+windows holding them are read at all (``delta_of_changed``); every other window takes its row count and digest
+from the base.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -167,6 +172,49 @@ def _indexed_delta(
                 continue
         before = index.group(number, spec) if number < groups else []
         yield from tables.delta_batches(before, itertools.chain(held, _digested(window, digest)), spec)
+        checksum.add(digest.rows, digest.digest())
+
+
+class ChangedRows(Protocol):
+    """A table's current rows as a database answers for them: how many there are, the keys of every row that may
+    have been added or changed since the base (a superset is fine), and the rows or their number within a key
+    range (above ``low``, at most ``high``; None: unbounded), in key order."""
+
+    rows: int
+
+    def changed_keys(self) -> Iterable[pa.RecordBatch]: ...
+
+    def count(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> int: ...
+
+    def between(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> Iterable[pa.RecordBatch]: ...
+
+
+def delta_of_changed(
+    index: RowGroupIndex, current: ChangedRows, spec: tables.TableSpec, checksum: tables.WindowedChecksum
+) -> Iterator[pa.RecordBatch]:
+    """``delta_against_base`` reading only the windows that hold a changed key, or whose row count differs from
+    the base group's: a deleted row changes no row left, so when the rows outside the changed windows are fewer
+    than the base's there, those windows are counted one by one to find where rows went."""
+    groups = len(index.rows)
+    bounds: list[tuple[Any, ...] | None] = [None, *index.last_keys, None]
+    expected = [*index.rows, 0]  # the window past the last key was empty in the base
+    dirty: set[int] = set()
+    for batch in current.changed_keys():
+        keys = zip(*(batch.column(k).to_pylist() for k in spec.key), strict=True)
+        dirty.update(bisect.bisect_left(index.last_keys, key) for key in keys)
+    counted = sum(current.count(bounds[w], bounds[w + 1]) for w in dirty)
+    if current.rows - counted != sum(expected[w] for w in range(groups + 1) if w not in dirty):
+        dirty.update(
+            w for w in range(groups + 1) if w not in dirty and current.count(bounds[w], bounds[w + 1]) != expected[w]
+        )
+    empty = tables.TableDigest(spec.columns).digest()
+    for number in range(groups + 1):
+        if number not in dirty:
+            checksum.add(expected[number], index.digests[number] if number < groups else empty)
+            continue
+        digest = tables.TableDigest(spec.columns)
+        rows = _digested(current.between(bounds[number], bounds[number + 1]), digest)
+        yield from tables.delta_batches(index.group(number, spec) if number < groups else [], rows, spec)
         checksum.add(digest.rows, digest.digest())
 
 

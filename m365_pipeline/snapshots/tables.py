@@ -223,12 +223,49 @@ class SqliteFile:
         with self._connection.cursor() as cursor:
             yield from _adbc_sqlite(cursor, spec)
 
+    def read_where(
+        self, spec: TableSpec, where: str, parameters: Sequence[Any] = (), joined: str = ""
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of the table matching the SQL condition ``where``, in key order, through ADBC (the table must
+        be one ``read`` takes that path for); ``spec`` may name only some of its columns, and ``joined`` is
+        what the table is joined to (``<relation> AS <name> JOIN``)."""
+        with self._connection.cursor() as cursor:
+            yield from _adbc_sqlite(cursor, spec, where, parameters, joined)
+
+    def count_where(self, table: str, where: str, parameters: Sequence[Any] = ()) -> int:
+        with self._connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {quoted(table)} WHERE {where}", tuple(parameters))
+            (count,) = cursor.fetchone()
+            return int(count)
+
+    @staticmethod
+    def readable(table: sa.Table, spec: TableSpec) -> bool:
+        """Whether ``read`` reads ``table`` through ADBC (and so ``read_where`` can)."""
+        return _copyable(table, spec)
+
+
+def key_range(
+    spec: TableSpec, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """An SQL condition (with its parameters) for the rows whose key is above ``low`` and at most ``high`` (either
+    None: unbounded), compared as row values, which SQLite answers through the key's index."""
+    key = f"({', '.join(quoted(k) for k in spec.key)})"
+    marks = f"({', '.join('?' for _ in spec.key)})"
+    conditions, parameters = ["1"], ()
+    if low is not None:
+        conditions, parameters = [*conditions, f"{key} > {marks}"], (*parameters, *low)
+    if high is not None:
+        conditions, parameters = [*conditions, f"{key} <= {marks}"], (*parameters, *high)
+    return " AND ".join(conditions), parameters
+
 
 _TEXT_SENTINEL = "''"
 _SENTINELS = {pa.int64(): "0", pa.bool_(): "0"}
 
 
-def _adbc_sqlite(cursor: Any, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+def _adbc_sqlite(
+    cursor: Any, spec: TableSpec, where: str = "1", parameters: Sequence[Any] = (), joined: str = ""
+) -> Iterator[pa.RecordBatch]:
     """The driver infers each column's type from its first batch of rows (a column NULL throughout it would be
     taken as integer, and a later text value would fail the read), so the query's first row is a sentinel of
     each column's storage class (text for timestamps and dates, SQLite stores them as text), dropped here. A value
@@ -241,15 +278,15 @@ def _adbc_sqlite(cursor: Any, spec: TableSpec) -> Iterator[pa.RecordBatch]:
         f"{'NULL' if name in spec.primary_key else _SENTINELS.get(field.type, _TEXT_SENTINEL)} AS {quoted(name)}"
         for name, field in zip(spec.columns, schema, strict=True)
     )
-    columns = ", ".join(quoted(name) for name in spec.columns)
+    columns = ", ".join(f"{quoted(spec.name)}.{quoted(name)}" for name in spec.columns)
     positions = [str(spec.columns.index(k) + 2) for k in spec.key]
     order = ", ".join(positions if spec.primary_key else ["1", *positions])
     sql = (
         f"SELECT 0 AS _m365_sentinel, {sentinel} UNION ALL "
-        f"SELECT 1, {columns} FROM {quoted(spec.name)} ORDER BY {order}"
+        f"SELECT 1, {columns} FROM {joined} {quoted(spec.name)} WHERE {where} ORDER BY {order}"
     )
     cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(BATCH_ROWS)})
-    cursor.execute(sql)
+    cursor.execute(sql, tuple(parameters) or None)
     first = True
     for batch in cursor.fetch_record_batch():
         if first:

@@ -122,7 +122,7 @@ def test_sqlite_warehouse_restores_into_another_file_through_the_backup_api(tmp_
     repository = _repository(backend)
     progress: list[int] = []
     result = create_snapshot(repository, Sources(source), progress=progress.append)
-    assert [e.path for e in result.manifest.components[DATABASE]] == ["warehouse.sqlite"]
+    assert [e.path for e in result.manifest.components[DATABASE]] == ["warehouse.sqlite", "warehouse.sqlite.pages"]
     assert progress == sorted(progress) and progress[-1] == result.stats.bytes
     assert result.stats.bytes / 2 < estimated_bytes(Sources(source)) < result.stats.bytes * 3  # an estimate
     with engine.begin() as connection:  # the live database moves on; the snapshot does not
