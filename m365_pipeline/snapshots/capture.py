@@ -7,9 +7,11 @@ added, changed or removed since the **last full** of the same source (a differen
 needs its base full and itself, nothing in between, and losing one incremental loses no other); a table with no
 such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. The
 base's tables are read in place from the store, and only their row groups whose rows changed are compared
-(``row_groups``). Files are stored whole in both kinds; their chunks deduplicate. An incremental is taken as a
-full instead when there is no full to base it on or the warehouse's schema (its Alembic revision or any table's
-columns and key) differs from the base's.
+(``row_groups``). On SQLite, only those row groups of the current tables are read: a full records its file's page
+map (``sqlite_pages``), and the incremental finds the rows of the pages that changed since (comparing those pages
+cell by cell with the base's database file, read in place from the store). Files are stored whole in both kinds;
+their chunks deduplicate. An incremental is taken as a full instead when there is no full to base it on or the
+warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
 repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both are read from one file that
@@ -389,7 +391,7 @@ class _Capture:
                 # uses it
                 with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
                     for batch in ahead:
-                        whole.write_group(batch)
+                        whole.write_groups(batch)
                 whole.close()
                 checksum = whole.checksum
                 info["stored"] = WHOLE
@@ -446,18 +448,25 @@ class _Capture:
         return archive_stream(self._saver, self._chunker, io.BytesIO(mapped.pages.to_bytes()), PAGE_MAP)
 
     def _changes(self, frozen: databases.FrozenSqlite, base: _Base) -> dict[str, sqlite_pages.TableChanges] | None:
-        """Where the frozen file's rows may have changed since the base's (None: unknown, every row is read)."""
+        """Where the frozen file's rows may have changed since the base's (None: unknown, every row is read); its
+        changed leaves compared cell by cell with the base's database file, read in place from the store."""
         entry = next((e for e in base.manifest.components.get(DATABASE, ()) if e.path == PAGE_MAP), None)
         if entry is None:
             return None
         recorded = io.BytesIO()
         self._repository.write_file(self._index, entry, recorded)
-        try:
-            return sqlite_pages.changed_rows(
-                sqlite_pages.PageMap.from_bytes(recorded.getvalue()), sqlite_pages.scan(frozen.path)
-            )
-        except sqlite_pages.PageMapError:
-            return None
+        database = database_entry(base.manifest)
+        with contextlib.ExitStack() as stack:
+            base_file = None
+            if database.sizes:
+                base_file = stack.enter_context(
+                    StoredFile(self._repository.backend, self._repository.keys, self._index, database)
+                )
+            try:
+                mapped = sqlite_pages.PageMap.from_bytes(recorded.getvalue())
+                return sqlite_pages.changed_rows(mapped, sqlite_pages.scan(frozen.path), base_file)
+            except sqlite_pages.PageMapError:
+                return None
 
     def _writer(self, file_name: str) -> ArchiveWriter:
         return ArchiveWriter(self._table_archivers, self._saver, self._chunker, file_name)

@@ -34,6 +34,9 @@ from m365_pipeline.snapshots.stored_file import StoredFile
 INDEX_KEY = b"m365.row_groups"
 _ROWS, _DIGEST = "_m365_rows", "_m365_digest"
 PREFETCH_GROUPS = 4
+GROUP_ROWS = 10_000
+"""Rows of a row group (a checksum window) at most: an incremental reads and compares a window whole when any of
+its rows changed."""
 
 
 class RowGroupIndexError(ValueError):
@@ -50,14 +53,15 @@ class IndexedParquetSink(tables.ParquetSink):
         self._last_keys: list[pa.RecordBatch] = []
         self.checksum = tables.WindowedChecksum()
 
-    def write_group(self, batch: pa.RecordBatch) -> None:
-        if not batch.num_rows:
-            return
-        digest = tables.TableDigest(self._columns)
-        digest.add_batch(batch)
-        self.write(batch)
-        self._last_keys.append(batch.select(self._key).slice(batch.num_rows - 1, 1))
-        self.checksum.add(digest.rows, digest.digest())
+    def write_groups(self, batch: pa.RecordBatch) -> None:
+        """Write ``batch`` as row groups of at most ``GROUP_ROWS`` rows."""
+        for start in range(0, batch.num_rows, GROUP_ROWS):
+            group = batch.slice(start, GROUP_ROWS)
+            digest = tables.TableDigest(self._columns)
+            digest.add_batch(group)
+            self.write(group)
+            self._last_keys.append(group.select(self._key).slice(group.num_rows - 1, 1))
+            self.checksum.add(digest.rows, digest.digest())
 
     def close(self) -> None:
         empty = tables.TableDigest(self._columns)
@@ -194,7 +198,8 @@ def delta_of_changed(
 ) -> Iterator[pa.RecordBatch]:
     """``delta_against_base`` reading only the windows that hold a changed key, or whose row count differs from
     the base group's: a deleted row changes no row left, so when the rows outside the changed windows are fewer
-    than the base's there, those windows are counted one by one to find where rows went."""
+    than the base's there, those windows are counted one by one to find where rows went. Consecutive changed
+    windows are read, counted and compared as one run."""
     groups = len(index.rows)
     bounds: list[tuple[Any, ...] | None] = [None, *index.last_keys, None]
     expected = [*index.rows, 0]  # the window past the last key was empty in the base
@@ -202,20 +207,32 @@ def delta_of_changed(
     for batch in current.changed_keys():
         keys = zip(*(batch.column(k).to_pylist() for k in spec.key), strict=True)
         dirty.update(bisect.bisect_left(index.last_keys, key) for key in keys)
-    counted = sum(current.count(bounds[w], bounds[w + 1]) for w in dirty)
+    counted = sum(current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty))
     if current.rows - counted != sum(expected[w] for w in range(groups + 1) if w not in dirty):
         dirty.update(
             w for w in range(groups + 1) if w not in dirty and current.count(bounds[w], bounds[w + 1]) != expected[w]
         )
+    runs = dict(_runs(dirty))
     empty = tables.TableDigest(spec.columns).digest()
-    for number in range(groups + 1):
-        if number not in dirty:
+    number = 0
+    while number <= groups:
+        if number not in runs:
             checksum.add(expected[number], index.digests[number] if number < groups else empty)
+            number += 1
             continue
-        digest = tables.TableDigest(spec.columns)
-        rows = _digested(current.between(bounds[number], bounds[number + 1]), digest)
-        yield from tables.delta_batches(index.group(number, spec) if number < groups else [], rows, spec)
-        checksum.add(digest.rows, digest.digest())
+        last = runs[number]
+        rows = current.between(bounds[number], bounds[last + 1])
+        windows = tables.digested_windows(rows, spec, index.last_keys[number:last], checksum)
+        before = itertools.chain.from_iterable(index.group(w, spec) for w in range(number, min(last + 1, groups)))
+        yield from tables.delta_batches(before, windows, spec)
+        number = last + 1
+
+
+def _runs(numbers: set[int]) -> Iterator[tuple[int, int]]:
+    """The first and last of each run of consecutive ``numbers``."""
+    for _, run in itertools.groupby(enumerate(sorted(numbers)), lambda pair: pair[1] - pair[0]):
+        found = [n for _, n in run]
+        yield found[0], found[-1]
 
 
 def _digested(batches: Iterable[pa.RecordBatch], digest: tables.TableDigest) -> Iterator[pa.RecordBatch]:

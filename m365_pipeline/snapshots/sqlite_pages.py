@@ -15,18 +15,18 @@ old bytes, and reused it may hold them again. That is why the full records owner
 
 from __future__ import annotations
 
-import array
 import io
 import json
 import os
 import sqlite3
 import struct
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import xxhash
 
@@ -34,7 +34,10 @@ from m365_pipeline.snapshots import tables
 
 IGNORED, UNKNOWN = 0, -1
 """Owners of pages holding no table's rows, and of pages reached from no b-tree or the freelist."""
+_NOWHERE = -2
 _TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR = 13, 5, 10, 2
+_INTERIOR = (_TABLE_INTERIOR, _INDEX_INTERIOR)
+_BTREE = (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR)
 _READ_BYTES = 4 << 20
 
 
@@ -47,17 +50,19 @@ class PageMap:
     """Each page's XXH3-64 hash and owner (``IGNORED``, ``UNKNOWN``, or ``1 + i``: a leaf of ``tables[i]``)."""
 
     page_size: int
-    hashes: array.array[int]
-    owners: array.array[int]
+    usable: int
+    """Bytes of a page that hold data (the page size less the space reserved at the end of each page)."""
+    hashes: npt.NDArray[np.uint64]
+    owners: npt.NDArray[np.int32]
     tables: tuple[str, ...]
-
-    def owner_name(self, page: int) -> str | int:
-        owner = self.owners[page]
-        return self.tables[owner - 1] if owner > 0 else owner
 
     def to_bytes(self) -> bytes:
         table = pa.table({"hash": pa.array(self.hashes, pa.uint64()), "owner": pa.array(self.owners, pa.int32())})
-        described = {b"page_size": str(self.page_size).encode(), b"tables": json.dumps(self.tables).encode()}
+        described = {
+            b"page_size": str(self.page_size).encode(),
+            b"usable": str(self.usable).encode(),
+            b"tables": json.dumps(self.tables).encode(),
+        }
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema.with_metadata(described)) as writer:
             writer.write_table(table)
@@ -69,10 +74,18 @@ class PageMap:
         described = table.schema.metadata or {}
         return cls(
             int(described[b"page_size"]),
-            array.array("Q", table.column("hash").to_pylist()),
-            array.array("i", table.column("owner").to_pylist()),
+            int(described[b"usable"]),
+            table.column("hash").to_numpy().astype(np.uint64),
+            table.column("owner").to_numpy().astype(np.int32),
             tuple(json.loads(described[b"tables"])),
         )
+
+    def owners_as(self, tables: tuple[str, ...]) -> npt.NDArray[np.int32]:
+        """The owners renumbered for ``tables`` (a table missing there owns its pages as no code does)."""
+        if tables == self.tables:
+            return self.owners
+        renumbered = np.array([_NOWHERE] + [tables.index(t) + 1 if t in tables else _NOWHERE for t in self.tables])
+        return np.where(self.owners > 0, renumbered[np.maximum(self.owners, 0)], self.owners).astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,8 @@ class TableChanges:
 
 @dataclass(frozen=True)
 class Scan:
-    """A frozen database file mapped: its ``PageMap``, each table's rows and leaves, and which tables have rowids."""
+    """A frozen database file mapped: its ``PageMap``, each rowid table's rows and leaves, and the tables without
+    rowid (their rows are in interior pages too; their pages are ``IGNORED``)."""
 
     path: Path
     pages: PageMap
@@ -100,66 +114,70 @@ def scan(path: Path) -> Scan:
         header = handle.read(100)
         if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
             raise PageMapError(f"{path} is not an SQLite database file")
-        (size_field,) = struct.unpack_from(">H", header, 16)
+        size_field = _u16(header, 16)
         page_size = 65536 if size_field == 1 else size_field
-        first_trunk, free_pages = struct.unpack_from(">II", header, 32)
         hashes, kinds, cells = _hash_pages(handle, page_size)
-        reader = _PageReader(handle.fileno(), page_size, len(hashes))
+        reader = _PageReader(handle.fileno(), page_size, kinds)
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
         try:
-            roots = connection.execute(
-                "SELECT type, name, rootpage FROM sqlite_master WHERE rootpage > 0 ORDER BY rootpage"
-            ).fetchall()
+            roots = connection.execute("SELECT type, name, rootpage FROM sqlite_master WHERE rootpage > 0").fetchall()
         finally:
             connection.close()
         table_names = tuple(sorted(name for kind, name, _ in roots if kind == "table"))
-        owners = array.array("i", [UNKNOWN]) * len(hashes)
-        rows: dict[str, int] = defaultdict(int)
-        leaves: dict[str, int] = defaultdict(int)
-        without_rowid: set[str] = set()
+        owners = np.full(len(hashes), UNKNOWN, np.int32)
+        rows, leaves, without_rowid = {}, {}, set()
         for kind, name, root in [("schema", "sqlite_master", 1), *roots]:
-            owner = 1 + table_names.index(name) if kind == "table" else IGNORED
-            for page in reader.tree(root, kinds):
-                holds_rows = kinds[page - 1] == _TABLE_LEAF or (kind == "table" and kinds[page - 1] == _INDEX_LEAF)
-                owners[page - 1] = owner if holds_rows else IGNORED
-                if holds_rows and owner != IGNORED:
-                    rows[name] += cells[page - 1]
-                    leaves[name] += 1
-                    if kinds[page - 1] == _INDEX_LEAF:
-                        without_rowid.add(name)
-        for page in reader.freelist(first_trunk, free_pages):
-            owners[page - 1] = IGNORED
-    pages = PageMap(page_size, hashes, owners, table_names)
-    return Scan(path, pages, dict(rows), dict(leaves), frozenset(without_rowid))
+            pages = reader.tree(root) - 1
+            holds_rows = kinds[pages] == _TABLE_LEAF
+            if kind == "table" and kinds[root - 1] in (_INDEX_LEAF, _INDEX_INTERIOR):
+                without_rowid.add(name)  # its rows are in interior pages too: read whole, its pages ignored here
+            elif kind == "table":
+                owners[pages] = np.where(holds_rows, 1 + table_names.index(name), IGNORED)
+                rows[name], leaves[name] = int(cells[pages[holds_rows]].sum()), int(holds_rows.sum())
+                continue
+            owners[pages] = IGNORED
+        owners[reader.freelist(_u32(header, 32), _u32(header, 36)) - 1] = IGNORED
+    pages = PageMap(page_size, page_size - header[20], hashes, owners, table_names)
+    return Scan(path, pages, rows, leaves, frozenset(without_rowid))
 
 
-def changed_rows(base: PageMap, current: Scan) -> dict[str, TableChanges] | None:
-    """For each table of ``current``, its rows and where they may have changed since the file ``base`` maps; None
-    when anything may have changed."""
+def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None) -> dict[str, TableChanges] | None:
+    """For each table of ``current`` with rowids, its rows and where they may have changed since the file ``base``
+    maps; None when anything may have changed. A table without rowid is left out (it may have changed anywhere).
+
+    With ``base_file`` (the base's database file, seekable), a changed leaf that held the same table's rows in the
+    base is compared with its base bytes cell by cell, and only the rows whose cells differ count as changed:
+    rows are rarely inserted in key order, so the rows of one leaf may belong to many row groups."""
     now = current.pages
-    if base.page_size != now.page_size:
+    if base.page_size != now.page_size or base.usable != now.usable:
         return None
-    dirty: dict[str, list[int]] = defaultdict(list)
-    for page, (hashed, owner) in enumerate(zip(now.hashes, now.owners, strict=True)):
-        if owner == IGNORED:
-            continue
-        if page < len(base.hashes) and base.hashes[page] == hashed and base.owner_name(page) == now.owner_name(page):
-            continue
-        if owner == UNKNOWN:
-            return None
-        dirty[now.tables[owner - 1]].append(page + 1)
-    found = {}
+    common = min(len(base.hashes), len(now.hashes))
+    base_owners = base.owners_as(now.tables)
+    changed = np.ones(len(now.hashes), bool)
+    changed[:common] = (base.hashes[:common] != now.hashes[:common]) | (base_owners[:common] != now.owners[:common])
+    changed &= now.owners != IGNORED
+    if (now.owners[changed] == UNKNOWN).any():
+        return None
+    dirty = {name: np.flatnonzero(changed & (now.owners == now.tables.index(name) + 1)) + 1 for name in current.rows}
+    narrowed = {name: leaves for name, leaves in dirty.items() if 4 * len(leaves) <= current.leaves[name]}
+    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in narrowed}
+    owner_of = {int(leaf): name for name, leaves in narrowed.items() for leaf in leaves}
     with current.path.open("rb") as handle:
-        reader = _PageReader(handle.fileno(), now.page_size, len(now.hashes))
-        for name, rows in current.rows.items():
-            leaves = dirty.get(name, [])
-            ranges: tuple[tuple[int, int], ...] | None = ()
-            if leaves and (name in current.without_rowid or 4 * len(leaves) > current.leaves[name]):
-                ranges = None  # reading the table whole costs less than reading a quarter of it by rowid
-            elif leaves:
-                ranges = _merged(filter(None, (reader.rowid_range(leaf) for leaf in leaves)))
-            found[name] = TableChanges(rows, ranges)
-    return found
+        reader = _PageReader(handle.fileno(), now.page_size, b"")
+        for leaf in sorted(owner_of):  # in file order: the base file is read forward
+            name, data = owner_of[leaf], reader.page(leaf)
+            same_owner = leaf <= common and base_owners[leaf - 1] == now.owners[leaf - 1]
+            if base_file is not None and same_owner:
+                base_file.seek((leaf - 1) * now.page_size)
+                before = _leaf_cells(base_file.read(now.page_size), leaf, now.usable)
+                cells = _leaf_cells(data, leaf, now.usable)
+                ranges[name] += [(rowid, rowid) for rowid, cell in cells.items() if before.get(rowid) != cell]
+            elif found := _rowid_range(data, leaf):
+                ranges[name].append(found)
+    return {
+        name: TableChanges(rows, _merged(iter(ranges[name])) if name in narrowed else None)
+        for name, rows in current.rows.items()
+    }
 
 
 def _merged(ranges: Iterator[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -172,74 +190,72 @@ def _merged(ranges: Iterator[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
-def _hash_pages(handle: io.BufferedReader, page_size: int) -> tuple[array.array[int], bytes, array.array[int]]:
+def _hash_pages(
+    handle: io.BufferedReader, page_size: int
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Every page's hash, b-tree page type byte and cell count (the last two meaningful for b-tree pages only)."""
-    hashes, kinds, cells = array.array("Q"), bytearray(), array.array("H")
+    hashes: list[int] = []
+    kinds, cells = [], []
     handle.seek(0)
     block = bytearray(_READ_BYTES - _READ_BYTES % page_size or page_size)
     view = memoryview(block)
     hash_page = xxhash.xxh3_64_intdigest
-    page = 1
-    while filled := handle.readinto(block):
-        for offset in range(0, filled - page_size + 1, page_size):
-            header = offset + (100 if page == 1 else 0)
-            hashes.append(hash_page(view[offset : offset + page_size]))
-            kinds.append(block[header])
-            cells.append(block[header + 3] << 8 | block[header + 4])
-            page += 1
-    return hashes, bytes(kinds), cells
+    while filled := handle.readinto(block) // page_size * page_size:
+        hashes.extend(hash_page(view[offset : offset + page_size]) for offset in range(0, filled, page_size))
+        pages = np.frombuffer(block, np.uint8, filled).reshape(-1, page_size)
+        headers = pages[:, :5].copy()
+        if not kinds:  # page 1's b-tree header follows the file header
+            headers[0] = pages[0, 100:105]
+        kinds.append(headers[:, 0])
+        cells.append(headers[:, 3].astype(np.int64) << 8 | headers[:, 4])
+    if not kinds:
+        raise PageMapError("the database file holds no page")
+    return np.array(hashes, np.uint64), np.concatenate(kinds), np.concatenate(cells)
 
 
 class _PageReader:
-    def __init__(self, descriptor: int, page_size: int, pages: int) -> None:
-        self._descriptor, self._page_size, self._pages = descriptor, page_size, pages
+    def __init__(self, descriptor: int, page_size: int, kinds: npt.NDArray[np.uint8] | bytes) -> None:
+        self._descriptor, self._page_size, self._kinds = descriptor, page_size, np.asarray(kinds)
 
     def page(self, number: int) -> bytes:
-        if not 1 <= number <= self._pages:
-            raise PageMapError(f"page {number} is past the end of the file ({self._pages} pages)")
         return os.pread(self._descriptor, self._page_size, (number - 1) * self._page_size)
 
-    def tree(self, root: int, kinds: bytes) -> Iterator[int]:
+    def tree(self, root: int) -> npt.NDArray[np.int64]:
         """Every page of the b-tree at ``root``, interior pages read for their children."""
-        pending, seen = [root], set()
+        kinds, count = self._kinds, len(self._kinds)
+        if not 1 <= root <= count:
+            raise PageMapError(f"a b-tree's root page {root} is past the file's end")
+        found, pending = [np.array([root])], [root] if kinds[root - 1] in _INTERIOR else []
         while pending:
             number = pending.pop()
-            if number in seen or not 1 <= number <= self._pages:
-                raise PageMapError(f"the b-tree at page {root} reaches page {number} twice or past the file's end")
-            seen.add(number)
-            kind = kinds[number - 1]
-            if kind not in (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR):
-                raise PageMapError(f"page {number} of the b-tree at page {root} is not a b-tree page")
-            yield number
-            if kind in (_TABLE_INTERIOR, _INDEX_INTERIOR):
-                data = self.page(number)
-                header = 100 if number == 1 else 0
-                pointers = struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 12)
-                pending.extend(_u32(data, pointer) for pointer in pointers)
-                pending.append(_u32(data, header + 8))
+            data = self.page(number)
+            header = 100 if number == 1 else 0
+            pointers = struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 12)
+            children = np.array([_u32(data, pointer) for pointer in pointers] + [_u32(data, header + 8)])
+            if ((children < 1) | (children > count)).any():
+                raise PageMapError(f"page {number} of the b-tree at page {root} points past the file's end")
+            found.append(children)
+            pending.extend(children[np.isin(kinds[children - 1], _INTERIOR)].tolist())
+        pages = np.concatenate(found)
+        if not np.isin(kinds[pages - 1], _BTREE).all() or len(np.unique(pages)) != len(pages):
+            raise PageMapError(f"the b-tree at page {root} reaches a page twice or one that is not a b-tree page")
+        return pages
 
-    def freelist(self, trunk: int, total: int) -> Iterator[int]:
-        found = 0
+    def freelist(self, trunk: int, total: int) -> npt.NDArray[np.int64]:
+        found: list[int] = []
         while trunk:
+            if not 1 <= trunk <= len(self._kinds) or len(found) > total:
+                raise PageMapError(f"the freelist reaches page {trunk}, or more than the {total} pages it holds")
             data = self.page(trunk)
-            following, count = struct.unpack_from(">II", data, 0)
+            following, count = _u32(data, 0), _u32(data, 4)
             if count > self._page_size // 4 - 2:
                 raise PageMapError(f"freelist trunk page {trunk} lists {count} pages")
-            yield trunk
-            yield from struct.unpack_from(f">{count}I", data, 8)
-            found += 1 + count
-            if found > total:
-                raise PageMapError(f"the freelist holds more than the {total} pages the header says")
+            found += [trunk, *struct.unpack_from(f">{count}I", data, 8)]
             trunk = following
-
-    def rowid_range(self, leaf: int) -> tuple[int, int] | None:
-        """The first and last rowid of a table leaf page (None when it holds no cell)."""
-        data = self.page(leaf)
-        header = 100 if leaf == 1 else 0
-        count = _u16(data, header + 3)
-        if not count:
-            return None
-        return _cell_rowid(data, _u16(data, header + 8)), _cell_rowid(data, _u16(data, header + 6 + 2 * count))
+        pages = np.array(found, np.int64)
+        if ((pages < 1) | (pages > len(self._kinds))).any():
+            raise PageMapError("the freelist lists a page past the file's end")
+        return pages
 
 
 def _u16(data: bytes, offset: int) -> int:
@@ -250,11 +266,43 @@ def _u32(data: bytes, offset: int) -> int:
     return int.from_bytes(data[offset : offset + 4])
 
 
+def _rowid_range(data: bytes, leaf: int) -> tuple[int, int] | None:
+    """The first and last rowid of a table leaf page (None when it holds no cell)."""
+    header = 100 if leaf == 1 else 0
+    count = _u16(data, header + 3)
+    if not count:
+        return None
+    return _cell_rowid(data, _u16(data, header + 8)), _cell_rowid(data, _u16(data, header + 6 + 2 * count))
+
+
 def _cell_rowid(data: bytes, offset: int) -> int:
     """The rowid of the table leaf cell at ``offset``: its second varint, after the payload's size."""
     _, offset = _varint(data, offset)
     rowid, _ = _varint(data, offset)
+    return _signed(rowid)
+
+
+def _signed(rowid: int) -> int:
     return rowid - (1 << 64) if rowid >= 1 << 63 else rowid
+
+
+def _leaf_cells(data: bytes, leaf: int, usable: int) -> dict[int, bytes]:
+    """The cells of a table leaf page by rowid, each its bytes on the page (the payload held there and, for a
+    payload that overflows, the first overflow page's number), as the file format lays them out."""
+    header = 100 if leaf == 1 else 0
+    most = usable - 35  # the largest payload held on the page whole
+    least = (usable - 12) * 32 // 255 - 23
+    cells = {}
+    for pointer in struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 8):
+        payload, offset = _varint(data, pointer)
+        rowid, offset = _varint(data, offset)
+        if payload <= most:
+            end = offset + payload
+        else:
+            local = least + (payload - least) % (usable - 4)
+            end = offset + (local if local <= most else least) + 4
+        cells[_signed(rowid)] = data[pointer:end]
+    return cells
 
 
 def _varint(data: bytes, offset: int) -> tuple[int, int]:

@@ -67,7 +67,7 @@ def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) ->
             return tables.windowed_digest(_batches(rows, GROUP_ROWS), SPEC).checksum
         sink = row_groups.IndexedParquetSink(out, SPEC)
         for batch in _batches(rows, GROUP_ROWS):
-            sink.write_group(batch)
+            sink.write_groups(batch)
         sink.close()
         return sink.checksum.checksum
 
@@ -249,7 +249,7 @@ def test_keys_with_timestamps_and_dates_cut_and_compare_like_any_other(tmp_path:
     with path.open("wb") as out:
         sink = row_groups.IndexedParquetSink(out, spec)
         for batch in batches(base, 7):
-            sink.write_group(batch)
+            sink.write_groups(batch)
         sink.close()
     index = row_groups.read_index(path, spec)
     assert index is not None and index.last_keys[0] == ("u1", start + dt.timedelta(hours=12), dt.date(2026, 1, 13))

@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from m365_pipeline.snapshots import databases, row_groups
+from m365_pipeline.snapshots import tables as tables_module
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.capture import (
     DATABASE,
@@ -258,6 +261,49 @@ def test_an_incremental_of_sqlite_restores_exactly(
     assert incremental.manifest.meta["warehouse"]["tables"]["skus"]["stored"] == "unchanged"  # its base's rows
     assert contents(single)["users"] == contents(source)["users"]
     assert contents(single)["skus"] == contents(source)["skus"] != []
+
+
+def test_an_incremental_of_sqlite_reads_only_the_row_groups_of_the_pages_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row groups of 40 rows: a few users and licences changed, added and removed touch a few of them. The
+    incremental reads those through the page map (no row group of another table, no other group of theirs), and
+    restores row for row, every table's checksum verified."""
+    monkeypatch.setattr(tables_module, "BATCH_ROWS", 40)
+    monkeypatch.setattr(row_groups, "GROUP_ROWS", 40)
+    source = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    populate(source, users=1000).dispose()
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    full = create_snapshot(repository, Sources(source))
+    _scattered_changes(source, 0.006)
+    through_pages: list[str] = []
+    groups_read: dict[str, int] = {}
+    real_delta, real_group = row_groups.delta_of_changed, row_groups.RowGroupIndex.group
+
+    def recording_delta(index: Any, current: Any, spec: Any, checksum: Any) -> Iterator[Any]:
+        through_pages.append(spec.name)
+        yield from real_delta(index, current, spec, checksum)
+
+    def recording_group(self: row_groups.RowGroupIndex, number: int, spec: Any) -> Any:
+        groups_read[spec.name] = groups_read.get(spec.name, 0) + 1
+        return real_group(self, number, spec)
+
+    monkeypatch.setattr(row_groups, "delta_of_changed", recording_delta)
+    monkeypatch.setattr(row_groups.RowGroupIndex, "group", recording_group)
+    incremental = create_snapshot(repository, Sources(source), kind=INCREMENTAL)
+
+    described = incremental.manifest.meta["warehouse"]["tables"]
+    assert {"users", "user_licenses", "tenants", "skus"} <= set(through_pages)
+    assert set(groups_read) == {"users", "user_licenses"}  # no row group of the unchanged tables is read
+    for name in groups_read:
+        groups = full.manifest.meta["warehouse"]["tables"][name]["windows"] - 1
+        assert groups >= 20 and 0 < groups_read[name] < groups / 2
+        assert described[name]["stored"] == "delta"
+    assert described["users"]["delta_rows"] == 6  # 2 updated, 2 removed, 2 added (of 1000)
+    target = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    report = restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(target), verify_all_tables=True)
+    assert set(report.verified) >= {"users", "user_licenses", "skus"}
+    assert checksums(target) == checksums(source)
 
 
 def test_a_hostile_manifest_path_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
