@@ -419,8 +419,11 @@ class _Capture:
         checksum: tables.WindowedChecksum,
     ) -> Iterator[pa.RecordBatch]:
         """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
-        they are known, else of every row."""
+        they are known, else of every row. A table empty in the base and now is not read at all."""
         known = changes.get(spec.name) if changes is not None else None
+        if before is None and known is not None and known.rows == 0:
+            checksum.add(0, tables.TableDigest(spec.columns).digest())
+            return
         if (
             sqlite is not None
             and before is not None

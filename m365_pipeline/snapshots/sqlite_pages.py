@@ -15,6 +15,7 @@ old bytes, and reused it may hold them again. That is why the full records owner
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -31,6 +32,7 @@ import pyarrow as pa
 import xxhash
 
 from m365_pipeline.snapshots import tables
+from m365_pipeline.snapshots.read_ahead import read_ahead
 
 IGNORED, UNKNOWN = 0, -1
 """Owners of pages holding no table's rows, and of pages reached from no b-tree or the freelist."""
@@ -39,6 +41,7 @@ _TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR = 13, 5, 10, 2
 _INTERIOR = (_TABLE_INTERIOR, _INDEX_INTERIOR)
 _BTREE = (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR)
 _READ_BYTES = 4 << 20
+CELLS_SHARE = 16
 
 
 class PageMapError(ValueError):
@@ -147,7 +150,9 @@ def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None
 
     With ``base_file`` (the base's database file, seekable), a changed leaf that held the same table's rows in the
     base is compared with its base bytes cell by cell, and only the rows whose cells differ count as changed:
-    rows are rarely inserted in key order, so the rows of one leaf may belong to many row groups."""
+    rows are rarely inserted in key order, so the rows of one leaf may belong to many row groups. Only for a table
+    with at most one leaf in ``CELLS_SHARE`` changed: with more, the base pages to load cost more than the rows
+    they spare (and the changed rows are likely in every row group anyway)."""
     now = current.pages
     if base.page_size != now.page_size or base.usable != now.usable:
         return None
@@ -160,6 +165,7 @@ def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None
         return None
     dirty = {name: np.flatnonzero(changed & (now.owners == now.tables.index(name) + 1)) + 1 for name in current.rows}
     narrowed = {name: leaves for name, leaves in dirty.items() if 4 * len(leaves) <= current.leaves[name]}
+    by_cell = {name for name, leaves in narrowed.items() if CELLS_SHARE * len(leaves) <= current.leaves[name]}
     ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in narrowed}
     owner_of = {int(leaf): name for name, leaves in narrowed.items() for leaf in leaves}
     with current.path.open("rb") as handle:
@@ -167,7 +173,7 @@ def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None
         for leaf in sorted(owner_of):  # in file order: the base file is read forward
             name, data = owner_of[leaf], reader.page(leaf)
             same_owner = leaf <= common and base_owners[leaf - 1] == now.owners[leaf - 1]
-            if base_file is not None and same_owner:
+            if base_file is not None and same_owner and name in by_cell:
                 base_file.seek((leaf - 1) * now.page_size)
                 before = _leaf_cells(base_file.read(now.page_size), leaf, now.usable)
                 cells = _leaf_cells(data, leaf, now.usable)
@@ -348,4 +354,7 @@ class SqliteChangedRows:
         return self._sqlite.count_where(self._spec.name, *tables.key_range(self._spec, low, high))
 
     def between(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> Iterator[pa.RecordBatch]:
-        yield from self._sqlite.read_where(self._spec, *tables.key_range(self._spec, low, high))
+        """Read in a thread of its own while the caller compares (``read_ahead``)."""
+        rows = self._sqlite.read_where(self._spec, *tables.key_range(self._spec, low, high))
+        with contextlib.closing(read_ahead(rows)) as ahead:
+            yield from ahead
