@@ -1,11 +1,11 @@
 """The row-group index of a full's table Parquet, and the delta of a table against its base full through it.
 
-A full writes each batch of a table as one Parquet row group and records, in the file's footer (key-value
-metadata ``m365.row_groups``), each group's last key, row count and ``tables.TableDigest``; the groups are the
-windows of the table's ``tables.WindowedChecksum``. An incremental cuts the table's current rows at those keys and
-checksums each window, and reads and compares the base's row group only where the row count or the digest
-differs: rows appended past the base's last key, or changed in a few places, cost a comparison of those places
-only, not of the whole table. A base written without an index (or with one from before windowed checksums, which
+A full writes a table as Parquet row groups of at most ``GROUP_ROWS`` rows and records, in the file's footer
+(key-value metadata ``m365.row_groups``), each group's last key, row count and ``tables.TableDigest``; the groups
+are the windows of the table's ``tables.WindowedChecksum``. An incremental cuts the table's current rows at those
+keys and checksums each window, and reads and compares the base's row group only where the row count or the
+digest differs: rows appended past the base's last key, or changed in a few places, cost a comparison of those
+places only, not of the whole table. A base written without an index (or with one from before windowed checksums, which
 holds no digests) is compared whole, and the table checksummed in one window.
 
 A window is held only up to its base group's row count; one that grows past it has changed, and is compared
@@ -171,8 +171,9 @@ def _indexed_delta(
             if digest.rows > limit:
                 break
         else:  # the whole window is held: unchanged when it is the base group's rows (or an empty tail)
-            if number == groups or (digest.rows == limit and digest.digest() == index.digests[number]):
-                checksum.add(digest.rows, digest.digest())
+            found = digest.digest()
+            if number == groups or (digest.rows == limit and found == index.digests[number]):
+                checksum.add(digest.rows, found)
                 continue
         before = index.group(number, spec) if number < groups else []
         yield from tables.delta_batches(before, itertools.chain(held, _digested(window, digest)), spec)

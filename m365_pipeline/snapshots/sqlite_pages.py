@@ -5,9 +5,12 @@ page holds (a leaf of the table's b-tree), found by walking every b-tree from it
 holding no rows (interior pages, indexes, the schema, free pages) is ``IGNORED``, one reached from nowhere
 (overflow pages, pointer maps) ``UNKNOWN``. An incremental maps its own frozen file the same way: a row can only
 have been added or changed where a leaf page's bytes or owner differ from the full's, so the rows of such leaves
-(their rowid ranges) are all that may have changed. A deleted row leaves no page to find it by: the caller counts
-rows (``TableChanges.rows`` is the table's current count) to find deletes. When a changed page holds row data it
-cannot attribute (an overflow page, a pointer map), or the file's page size changed, everything may have changed.
+(their rowid ranges) are all that may have changed; given the full's database file, a leaf the same table owned
+in both is compared cell by cell, and only its rows whose cells differ may have. A deleted row leaves no page to
+find it by: the caller counts rows (``TableChanges.rows`` is the table's current count) to find deletes. When a
+changed page holds row data it cannot attribute (an overflow page, a pointer map), or the file's page size
+changed, everything may have changed. A table without rowid keeps rows in its interior pages too: it is left out,
+to be read whole.
 
 Bytes that are equal mean equal rows only for pages owned by the same table in both files: a page freed keeps its
 old bytes, and reused it may hold them again. That is why the full records owners, not only hashes.
@@ -42,6 +45,7 @@ _INTERIOR = (_TABLE_INTERIOR, _INDEX_INTERIOR)
 _BTREE = (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR)
 _READ_BYTES = 4 << 20
 CELLS_SHARE = 16
+"""Changed leaves are compared cell by cell for a table with at most one leaf in this many changed."""
 
 
 class PageMapError(ValueError):
@@ -163,7 +167,9 @@ def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None
     changed &= now.owners != IGNORED
     if (now.owners[changed] == UNKNOWN).any():
         return None
-    dirty = {name: np.flatnonzero(changed & (now.owners == now.tables.index(name) + 1)) + 1 for name in current.rows}
+    dirty_pages = np.flatnonzero(changed)
+    dirty_owners = now.owners[dirty_pages]
+    dirty = {name: dirty_pages[dirty_owners == now.tables.index(name) + 1] + 1 for name in current.rows}
     narrowed = {name: leaves for name, leaves in dirty.items() if 4 * len(leaves) <= current.leaves[name]}
     by_cell = {name for name, leaves in narrowed.items() if CELLS_SHARE * len(leaves) <= current.leaves[name]}
     ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in narrowed}

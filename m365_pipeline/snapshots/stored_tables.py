@@ -46,7 +46,7 @@ def checksum_boundaries(
 ) -> tuple[tuple[Any, ...], ...]:
     """The keys at which table ``name``'s checksum cuts it into windows (``tables.WindowedChecksum``): the row
     groups of the Parquet it is stored whole in or, stored against a base, of the base's (read from its footer).
-    None (``()``) for a table checksummed in one window, as every table was before windows."""
+    None for a table checksummed in one window, as every table was before windows."""
     info = warehouse_meta(manifest)["tables"][name]
     windows = int(info.get("windows", 1))
     if windows == 1:
