@@ -225,8 +225,23 @@ def delta_of_changed(
         rows = current.between(bounds[number], bounds[last + 1])
         windows = tables.digested_windows(rows, spec, index.last_keys[number:last], checksum)
         before = itertools.chain.from_iterable(index.group(w, spec) for w in range(number, min(last + 1, groups)))
-        yield from tables.delta_batches(before, windows, spec)
+        yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
         number = last + 1
+
+
+def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches`` joined into batches of about ``tables.BATCH_ROWS`` rows: the comparison costs a few Arrow calls
+    a column for each batch, whatever its size, and a run's rows arrive cut at every window."""
+    held: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        held.append(batch)
+        rows += batch.num_rows
+        if rows >= tables.BATCH_ROWS:
+            yield pa.concat_batches(held)
+            held, rows = [], 0
+    if held:
+        yield pa.concat_batches(held)
 
 
 def _runs(numbers: set[int]) -> Iterator[tuple[int, int]]:
