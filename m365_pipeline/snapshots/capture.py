@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,7 +417,7 @@ class _Capture:
         before: Any,
         changes: Mapping[str, sqlite_pages.TableChanges] | None,
         checksum: tables.WindowedChecksum,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
         they are known, else of every row. A table empty in the base and now is not read at all."""
         known = changes.get(spec.name) if changes is not None else None

@@ -27,7 +27,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,12 @@ _BTREE = (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR)
 _READ_BYTES = 4 << 20
 CELLS_SHARE = 16
 """Changed leaves are compared cell by cell for a table with at most one leaf in this many changed."""
+
+
+class SeekableReader(Protocol):
+    def seek(self, offset: int, whence: int = ..., /) -> int: ...
+
+    def read(self, size: int = ..., /) -> bytes | None: ...
 
 
 class PageMapError(ValueError):
@@ -144,11 +150,13 @@ def scan(path: Path) -> Scan:
                 continue
             owners[pages] = IGNORED
         owners[reader.freelist(_u32(header, 32), _u32(header, 36)) - 1] = IGNORED
-    pages = PageMap(page_size, page_size - header[20], hashes, owners, table_names)
-    return Scan(path, pages, rows, leaves, frozenset(without_rowid))
+    mapped = PageMap(page_size, page_size - header[20], hashes, owners, table_names)
+    return Scan(path, mapped, rows, leaves, frozenset(without_rowid))
 
 
-def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None) -> dict[str, TableChanges] | None:
+def changed_rows(
+    base: PageMap, current: Scan, base_file: SeekableReader | None = None
+) -> dict[str, TableChanges] | None:
     """For each table of ``current`` with rowids, its rows and where they may have changed since the file ``base``
     maps; None when anything may have changed. A table without rowid is left out (it may have changed anywhere).
 
@@ -181,7 +189,7 @@ def changed_rows(base: PageMap, current: Scan, base_file: BinaryIO | None = None
             same_owner = leaf <= common and base_owners[leaf - 1] == now.owners[leaf - 1]
             if base_file is not None and same_owner and name in by_cell:
                 base_file.seek((leaf - 1) * now.page_size)
-                before = _leaf_cells(base_file.read(now.page_size), leaf, now.usable)
+                before = _leaf_cells(base_file.read(now.page_size) or b"", leaf, now.usable)
                 cells = _leaf_cells(data, leaf, now.usable)
                 ranges[name] += [(rowid, rowid) for rowid, cell in cells.items() if before.get(rowid) != cell]
             elif found := _rowid_range(data, leaf):
@@ -207,7 +215,8 @@ def _hash_pages(
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Every page's hash, b-tree page type byte and cell count (the last two meaningful for b-tree pages only)."""
     hashes: list[int] = []
-    kinds, cells = [], []
+    kinds: list[npt.NDArray[np.uint8]] = []
+    cells: list[npt.NDArray[np.int64]] = []
     handle.seek(0)
     block = bytearray(_READ_BYTES - _READ_BYTES % page_size or page_size)
     view = memoryview(block)
@@ -300,8 +309,11 @@ def _signed(rowid: int) -> int:
 
 def _leaf_cells(data: bytes, leaf: int, usable: int) -> dict[int, bytes]:
     """The cells of a table leaf page by rowid, each its bytes on the page (the payload held there and, for a
-    payload that overflows, the first overflow page's number), as the file format lays them out."""
+    payload that overflows, the first overflow page's number), as the file format lays them out. A page read
+    short (a base file cut off) holds none."""
     header = 100 if leaf == 1 else 0
+    if len(data) < usable:
+        return {}
     most = usable - 35  # the largest payload held on the page whole
     least = (usable - 12) * 32 // 255 - 23
     cells = {}

@@ -235,8 +235,9 @@ class SqliteFile:
     def count_where(self, table: str, where: str, parameters: Sequence[Any] = ()) -> int:
         with self._connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {quoted(table)} WHERE {where}", tuple(parameters))
-            (count,) = cursor.fetchone()
-            return int(count)
+            found = cursor.fetchone()
+            assert found is not None  # an aggregate without GROUP BY always answers one row
+            return int(found[0])
 
     @staticmethod
     def readable(table: sa.Table, spec: TableSpec) -> bool:
