@@ -102,6 +102,13 @@ class _Base:
         return result
 
 
+@dataclass(frozen=True)
+class _PageChanges:
+    tables: dict[str, sqlite_pages.TableChanges]
+    scan: sqlite_pages.Scan
+    base_database: FileEntry
+
+
 def estimated_bytes(sources: Sources) -> int:
     """About how many bytes a full snapshot of ``sources`` reads: the files, and the database twice (its dump or
     copy, and its tables as Parquet). An incremental reads as much; it stores far less."""
@@ -318,7 +325,7 @@ class _Capture:
         reflected: Mapping[str, sa.Table],
         specs: Mapping[str, tables.TableSpec],
         base: _Base | None,
-        changes: Future[dict[str, sqlite_pages.TableChanges] | None] | None,
+        changes: Future[_PageChanges | None] | None,
     ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
         """The tables of the frozen SQLite file, read by ``TABLE_READERS`` threads at once (reading, checksumming
         and writing Parquet release the GIL), each with connections of its own: the file does not change, so all
@@ -359,7 +366,7 @@ class _Capture:
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
-        changes: Future[dict[str, sqlite_pages.TableChanges] | None] | None,
+        changes: Future[_PageChanges | None] | None,
     ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
         """Writes the table's Parquet file (whole, or its delta against ``base``), archived as it is written; an
         incremental's table without a changed row stores no file."""
@@ -415,12 +422,12 @@ class _Capture:
         table: sa.Table,
         spec: tables.TableSpec,
         before: Any,
-        changes: Mapping[str, sqlite_pages.TableChanges] | None,
+        changes: _PageChanges | None,
         checksum: tables.WindowedChecksum,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
         they are known, else of every row. A table empty in the base and now is not read at all."""
-        known = changes.get(spec.name) if changes is not None else None
+        known = changes.tables.get(spec.name) if changes is not None else None
         if before is None and known is not None and known.rows == 0:
             checksum.add(0, tables.TableDigest(spec.columns).digest())
             return
@@ -434,9 +441,9 @@ class _Capture:
         ):
             index = row_groups.read_index(before, spec)
             if index is not None:
-                yield from row_groups.delta_of_changed(
-                    index, sqlite_pages.SqliteChangedRows(sqlite, spec, known), spec, checksum
-                )
+                assert changes is not None
+                current = sqlite_pages.SqliteChangedRows(sqlite, spec, known, self._by_cell(changes))
+                yield from row_groups.delta_of_changed(index, current, spec, checksum)
                 return
         with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
             yield from row_groups.delta_against_base(before, ahead, spec, checksum)
@@ -450,26 +457,33 @@ class _Capture:
             return None
         return archive_stream(self._saver, self._chunker, io.BytesIO(mapped.pages.to_bytes()), PAGE_MAP)
 
-    def _changes(self, frozen: databases.FrozenSqlite, base: _Base) -> dict[str, sqlite_pages.TableChanges] | None:
-        """Where the frozen file's rows may have changed since the base's (None: unknown, every row is read); its
-        changed leaves compared cell by cell with the base's database file, read in place from the store."""
+    def _changes(self, frozen: databases.FrozenSqlite, base: _Base) -> _PageChanges | None:
+        """Where the frozen file's rows may have changed since the base's (None: unknown, every row is read)."""
         entry = next((e for e in base.manifest.components.get(DATABASE, ()) if e.path == PAGE_MAP), None)
         if entry is None:
             return None
         recorded = io.BytesIO()
         self._repository.write_file(self._index, entry, recorded)
-        database = database_entry(base.manifest)
-        with contextlib.ExitStack() as stack:
-            base_file = None
-            if database.sizes:
-                base_file = stack.enter_context(
-                    StoredFile(self._repository.backend, self._repository.keys, self._index, database)
-                )
-            try:
-                mapped = sqlite_pages.PageMap.from_bytes(recorded.getvalue())
-                return sqlite_pages.changed_rows(mapped, sqlite_pages.scan(frozen.path), base_file)
-            except sqlite_pages.PageMapError:
-                return None
+        try:
+            current = sqlite_pages.scan(frozen.path)
+            found = sqlite_pages.changed_rows(sqlite_pages.PageMap.from_bytes(recorded.getvalue()), current)
+        except sqlite_pages.PageMapError:
+            return None
+        return None if found is None else _PageChanges(found, current, database_entry(base.manifest))
+
+    def _by_cell(self, changes: _PageChanges) -> Callable[[sqlite_pages.TableChanges], tuple[tuple[int, int], ...]]:
+        """``sqlite_pages.changed_cells`` against the base's database file, read in place from the store (the base
+        of a full written before chunk lengths were recorded cannot be: every row of a changed page counts)."""
+
+        def by_cell(table: sqlite_pages.TableChanges) -> tuple[tuple[int, int], ...]:
+            if not changes.base_database.sizes:
+                assert table.rowid_ranges is not None
+                return table.rowid_ranges
+            keys, index = self._repository.keys, self._index
+            with StoredFile(self._repository.backend, keys, index, changes.base_database) as base_file:
+                return sqlite_pages.changed_cells(changes.scan, base_file, table)
+
+        return by_cell
 
     def _writer(self, file_name: str) -> ArchiveWriter:
         return ArchiveWriter(self._table_archivers, self._saver, self._chunker, file_name)

@@ -182,12 +182,16 @@ def _indexed_delta(
 
 class ChangedRows(Protocol):
     """A table's current rows as a database answers for them: how many there are, the keys of every row that may
-    have been added or changed since the base (a superset is fine), and the rows or their number within a key
-    range (above ``low``, at most ``high``; None: unbounded), in key order."""
+    have been added or changed since the base (a superset is fine: the rows of ``changed_leaves`` pages; or a
+    narrower superset at some cost, None when there is none), and the rows or their number within a key range
+    (above ``low``, at most ``high``; None: unbounded), in key order."""
 
     rows: int
+    changed_leaves: int
 
     def changed_keys(self) -> Iterable[pa.RecordBatch]: ...
+
+    def narrower_keys(self) -> Iterable[pa.RecordBatch] | None: ...
 
     def count(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> int: ...
 
@@ -199,15 +203,16 @@ def delta_of_changed(
 ) -> Iterator[pa.RecordBatch]:
     """``delta_against_base`` reading only the windows that hold a changed key, or whose row count differs from
     the base group's: a deleted row changes no row left, so when the rows outside the changed windows are fewer
-    than the base's there, those windows are counted one by one to find where rows went. Consecutive changed
-    windows are read, counted and compared as one run."""
+    than the base's there, those windows are counted one by one to find where rows went. When the changed keys
+    fall in more windows than there are changed pages (rows not in key order), the narrower keys are asked for.
+    Consecutive changed windows are read, counted and compared as one run."""
     groups = len(index.rows)
     bounds: list[tuple[Any, ...] | None] = [None, *index.last_keys, None]
     expected = [*index.rows, 0]  # the window past the last key was empty in the base
-    dirty: set[int] = set()
-    for batch in current.changed_keys():
-        keys = zip(*(batch.column(k).to_pylist() for k in spec.key), strict=True)
-        dirty.update(bisect.bisect_left(index.last_keys, key) for key in keys)
+    dirty = _windows_of(current.changed_keys(), index, spec)
+    if len(dirty) > current.changed_leaves:  # a page's rows are in many windows: narrow them if that can be done
+        narrower = current.narrower_keys()
+        dirty = dirty if narrower is None else _windows_of(narrower, index, spec)
     counted = sum(current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty))
     if current.rows - counted != sum(expected[w] for w in range(groups + 1) if w not in dirty):
         dirty.update(
@@ -227,6 +232,17 @@ def delta_of_changed(
         before = itertools.chain.from_iterable(index.group(w, spec) for w in range(number, min(last + 1, groups)))
         yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
         number = last + 1
+
+
+def _windows_of(keys: Iterable[pa.RecordBatch], index: RowGroupIndex, spec: tables.TableSpec) -> set[int]:
+    """The numbers of the windows holding ``keys``."""
+    found: set[int] = set()
+    for batch in keys:
+        found.update(
+            bisect.bisect_left(index.last_keys, key)
+            for key in zip(*(batch.column(k).to_pylist() for k in spec.key), strict=True)
+        )
+    return found
 
 
 def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

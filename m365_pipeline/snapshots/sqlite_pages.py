@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,8 +44,6 @@ _TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR = 13, 5, 10, 2
 _INTERIOR = (_TABLE_INTERIOR, _INDEX_INTERIOR)
 _BTREE = (_TABLE_LEAF, _TABLE_INTERIOR, _INDEX_LEAF, _INDEX_INTERIOR)
 _READ_BYTES = 4 << 20
-CELLS_SHARE = 16
-"""Changed leaves are compared cell by cell for a table with at most one leaf in this many changed."""
 
 
 class SeekableReader(Protocol):
@@ -83,15 +81,19 @@ class PageMap:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PageMap:
-        table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
-        described = table.schema.metadata or {}
-        return cls(
-            int(described[b"page_size"]),
-            int(described[b"usable"]),
-            table.column("hash").to_numpy().astype(np.uint64),
-            table.column("owner").to_numpy().astype(np.int32),
-            tuple(json.loads(described[b"tables"])),
-        )
+        """The map ``to_bytes`` wrote; ``PageMapError`` for anything else (a map of another version)."""
+        try:
+            table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+            described = table.schema.metadata or {}
+            return cls(
+                int(described[b"page_size"]),
+                int(described[b"usable"]),
+                table.column("hash").to_numpy().astype(np.uint64),
+                table.column("owner").to_numpy().astype(np.int32),
+                tuple(json.loads(described[b"tables"])),
+            )
+        except (pa.ArrowException, KeyError, ValueError) as error:
+            raise PageMapError(f"not a page map this version reads: {error!r}") from error
 
     def owners_as(self, tables: tuple[str, ...]) -> npt.NDArray[np.int32]:
         """The owners renumbered for ``tables`` (a table missing there owns its pages as no code does)."""
@@ -107,6 +109,12 @@ class TableChanges:
     """The table's rows now."""
     rowid_ranges: tuple[tuple[int, int], ...] | None
     """The rowid ranges (inclusive) of its leaves that changed, merged; None when it may have changed anywhere."""
+    leaves: int = 0
+    """How many of its leaves changed."""
+    comparable: tuple[int, ...] = ()
+    """The changed leaves that held this table's rows in the base too: ``changed_cells`` compares them."""
+    fresh: tuple[tuple[int, int], ...] = ()
+    """The rowid ranges of its other changed leaves (new to the table)."""
 
 
 @dataclass(frozen=True)
@@ -154,17 +162,9 @@ def scan(path: Path) -> Scan:
     return Scan(path, mapped, rows, leaves, frozenset(without_rowid))
 
 
-def changed_rows(
-    base: PageMap, current: Scan, base_file: SeekableReader | None = None
-) -> dict[str, TableChanges] | None:
+def changed_rows(base: PageMap, current: Scan) -> dict[str, TableChanges] | None:
     """For each table of ``current`` with rowids, its rows and where they may have changed since the file ``base``
-    maps; None when anything may have changed. A table without rowid is left out (it may have changed anywhere).
-
-    With ``base_file`` (the base's database file, seekable), a changed leaf that held the same table's rows in the
-    base is compared with its base bytes cell by cell, and only the rows whose cells differ count as changed:
-    rows are rarely inserted in key order, so the rows of one leaf may belong to many row groups. Only for a table
-    with at most one leaf in ``CELLS_SHARE`` changed: with more, the base pages to load cost more than the rows
-    they spare (and the changed rows are likely in every row group anyway)."""
+    maps; None when anything may have changed. A table without rowid is left out (it may have changed anywhere)."""
     now = current.pages
     if base.page_size != now.page_size or base.usable != now.usable:
         return None
@@ -177,27 +177,37 @@ def changed_rows(
         return None
     dirty_pages = np.flatnonzero(changed)
     dirty_owners = now.owners[dirty_pages]
-    dirty = {name: dirty_pages[dirty_owners == now.tables.index(name) + 1] + 1 for name in current.rows}
-    narrowed = {name: leaves for name, leaves in dirty.items() if 4 * len(leaves) <= current.leaves[name]}
-    by_cell = {name for name, leaves in narrowed.items() if CELLS_SHARE * len(leaves) <= current.leaves[name]}
-    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in narrowed}
-    owner_of = {int(leaf): name for name, leaves in narrowed.items() for leaf in leaves}
+    found = {}
     with current.path.open("rb") as handle:
         reader = _PageReader(handle.fileno(), now.page_size, b"")
-        for leaf in sorted(owner_of):  # in file order: the base file is read forward
-            name, data = owner_of[leaf], reader.page(leaf)
-            same_owner = leaf <= common and base_owners[leaf - 1] == now.owners[leaf - 1]
-            if base_file is not None and same_owner and name in by_cell:
-                base_file.seek((leaf - 1) * now.page_size)
-                before = _leaf_cells(base_file.read(now.page_size) or b"", leaf, now.usable)
-                cells = _leaf_cells(data, leaf, now.usable)
-                ranges[name] += [(rowid, rowid) for rowid, cell in cells.items() if before.get(rowid) != cell]
-            elif found := _rowid_range(data, leaf):
-                ranges[name].append(found)
-    return {
-        name: TableChanges(rows, _merged(iter(ranges[name])) if name in narrowed else None)
-        for name, rows in current.rows.items()
-    }
+        for name, rows in current.rows.items():
+            leaves = (dirty_pages[dirty_owners == now.tables.index(name) + 1] + 1).tolist()
+            if 4 * len(leaves) > current.leaves[name]:
+                found[name] = TableChanges(rows, None)  # reading it whole costs less than a quarter of it by rowid
+                continue
+            ranges = {leaf: _rowid_range(reader.page(leaf), leaf) for leaf in leaves}
+            held = {leaf for leaf in leaves if leaf <= common and base_owners[leaf - 1] == now.owners[leaf - 1]}
+            fresh = _merged(iter([span for leaf, span in ranges.items() if span and leaf not in held]))
+            every = _merged(iter([span for span in ranges.values() if span]))
+            found[name] = TableChanges(rows, every, len(leaves), tuple(sorted(held)), fresh)
+    return found
+
+
+def changed_cells(current: Scan, base_file: SeekableReader, changes: TableChanges) -> tuple[tuple[int, int], ...]:
+    """``changes`` narrowed: the rowids of the rows whose cells differ from the base's (``base_file``, the base's
+    database file, seekable) in the leaves the table held in both, and the ranges of its leaves new to it. Rows are
+    rarely inserted in key order, so one changed leaf's rows may belong to many row groups; this costs a read of
+    each such leaf in the base file."""
+    page_size, usable = current.pages.page_size, current.pages.usable
+    changed: list[tuple[int, int]] = list(changes.fresh)
+    with current.path.open("rb") as handle:
+        reader = _PageReader(handle.fileno(), page_size, b"")
+        for leaf in sorted(changes.comparable):  # in file order: the base file is read forward
+            base_file.seek((leaf - 1) * page_size)
+            before = _leaf_cells(base_file.read(page_size) or b"", leaf, usable)
+            cells = _leaf_cells(reader.page(leaf), leaf, usable)
+            changed += [(rowid, rowid) for rowid, cell in cells.items() if before.get(rowid) != cell]
+    return _merged(iter(changed))
 
 
 def _merged(ranges: Iterator[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -350,20 +360,36 @@ def comparable_by_key(spec: tables.TableSpec) -> bool:
 
 
 class SqliteChangedRows:
-    """``row_groups.ChangedRows`` of a table of a frozen SQLite file, from its ``TableChanges``."""
+    """``row_groups.ChangedRows`` of a table of a frozen SQLite file, from its ``TableChanges``; ``by_cell``, when
+    given, narrows them (``changed_cells`` with the base's file)."""
 
-    def __init__(self, sqlite: tables.SqliteFile, spec: tables.TableSpec, changes: TableChanges) -> None:
+    def __init__(
+        self,
+        sqlite: tables.SqliteFile,
+        spec: tables.TableSpec,
+        changes: TableChanges,
+        by_cell: Callable[[TableChanges], tuple[tuple[int, int], ...]] | None = None,
+    ) -> None:
         if changes.rowid_ranges is None:
             raise ValueError(f"table {spec.name} may have changed anywhere: read it whole")
-        self._sqlite, self._spec, self._ranges = sqlite, spec, changes.rowid_ranges
+        self._sqlite, self._spec, self._changes, self._by_cell = sqlite, spec, changes, by_cell
         self.rows = changes.rows
+        self.changed_leaves = changes.leaves
 
     def changed_keys(self) -> Iterator[pa.RecordBatch]:
+        assert self._changes.rowid_ranges is not None
+        return self._keys(self._changes.rowid_ranges)
+
+    def narrower_keys(self) -> Iterator[pa.RecordBatch] | None:
+        if self._by_cell is None or not self._changes.comparable:
+            return None
+        return self._keys(self._by_cell(self._changes))
+
+    def _keys(self, ranges: tuple[tuple[int, int], ...]) -> Iterator[pa.RecordBatch]:
         key_types = tuple(self._spec.types[self._spec.columns.index(k)] for k in self._spec.key)
         keys = tables.TableSpec(self._spec.name, self._spec.key, self._spec.key, key_types)
-        for first in range(0, len(self._ranges), _RANGES_A_QUERY):
-            ranges = self._ranges[first : first + _RANGES_A_QUERY]
-            listed = ", ".join(f"({low}, {high})" for low, high in ranges)
+        for first in range(0, len(ranges), _RANGES_A_QUERY):
+            listed = ", ".join(f"({low}, {high})" for low, high in ranges[first : first + _RANGES_A_QUERY])
             joined = f"(VALUES {listed}) AS changed JOIN"  # a rowid search per range (OR-ed, SQLite scans)
             on = f"{tables.quoted(self._spec.name)}.rowid BETWEEN changed.column1 AND changed.column2"
             yield from self._sqlite.read_where(keys, on, joined=joined)

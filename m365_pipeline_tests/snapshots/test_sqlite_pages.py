@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import random
 import shutil
 import sqlite3
@@ -343,13 +344,19 @@ def test_a_scan_counts_every_table_s_rows_and_owns_every_page_as_dbstat_does(tmp
 
 
 def _changed_rows(base: Base, path: Path, cells: bool) -> dict[str, sqlite_pages.TableChanges] | None:
-    """``changed_rows`` of the file at ``path`` against the base; with ``cells``, given the base file to compare
-    changed leaves cell by cell (however many changed: these tables are small)."""
-    if not cells:
-        return sqlite_pages.changed_rows(base.pages, sqlite_pages.scan(path))
-    with base.path.open("rb") as base_file, pytest.MonkeyPatch.context() as patched:
-        patched.setattr(sqlite_pages, "CELLS_SHARE", 1)
-        return sqlite_pages.changed_rows(base.pages, sqlite_pages.scan(path), base_file)
+    """``changed_rows`` of the file at ``path`` against the base; with ``cells``, each table's ranges narrowed by
+    ``changed_cells`` against the base file."""
+    scan = sqlite_pages.scan(path)
+    found = sqlite_pages.changed_rows(base.pages, scan)
+    if not cells or found is None:
+        return found
+    with base.path.open("rb") as base_file:
+        return {
+            name: changes
+            if changes.rowid_ranges is None
+            else dataclasses.replace(changes, rowid_ranges=sqlite_pages.changed_cells(scan, base_file, changes))
+            for name, changes in found.items()
+        }
 
 
 @pytest.mark.parametrize("cells", [False, True], ids=["by leaf", "by cell"])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases, row_groups, sqlite_pages
+from m365_pipeline.snapshots import databases, row_groups
 from m365_pipeline.snapshots import tables as tables_module
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 from m365_pipeline.snapshots.capture import (
@@ -271,7 +271,6 @@ def test_an_incremental_of_sqlite_reads_only_the_row_groups_of_the_pages_that_ch
     restores row for row, every table's checksum verified."""
     monkeypatch.setattr(tables_module, "BATCH_ROWS", 40)
     monkeypatch.setattr(row_groups, "GROUP_ROWS", 40)
-    monkeypatch.setattr(sqlite_pages, "CELLS_SHARE", 1)  # tables this small: compare every changed leaf by cell
     source = f"sqlite:///{tmp_path / 'live.sqlite'}"
     populate(source, users=1000).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
