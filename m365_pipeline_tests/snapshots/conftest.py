@@ -1,4 +1,5 @@
-"""Backends to run the same tests on: a local folder, and S3 through moto's S3 API server on a real socket."""
+"""Backends to run the same tests on: a local folder, and S3 through moto's S3 API server on a real socket; the row
+groups of base tables read, recorded."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from m365_pipeline.snapshots import row_groups, tables
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
 
 
@@ -43,3 +46,18 @@ def second_postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def groups_read(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every base row group read, as (table, group number) in the order read: the real
+    ``RowGroupIndex.group``, recorded."""
+    read: list[tuple[str, int]] = []
+    real_group = row_groups.RowGroupIndex.group
+
+    def recording(self: row_groups.RowGroupIndex, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
+        read.append((spec.name, number))
+        return real_group(self, number, spec)
+
+    monkeypatch.setattr(row_groups.RowGroupIndex, "group", recording)
+    return read
