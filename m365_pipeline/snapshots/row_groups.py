@@ -1,14 +1,15 @@
 """The row-group index of a full's table Parquet, and the delta of a table against its base full through it.
 
-A full writes a table as Parquet row groups of at most ``GROUP_ROWS`` rows and records, in the file's footer
-(key-value metadata ``m365.row_groups``), each group's last key, row count and ``tables.TableDigest``; the groups
-are the windows of the table's ``tables.WindowedChecksum``. An incremental cuts the table's current rows at those
-keys and checksums each window, and reads and compares the base's row group only where the row count or the
-digest differs: rows appended past the base's last key, or changed in a few places, cost a comparison of those
-places only, not of the whole table. A base written without an index (or with one from before windowed checksums, which
-holds no digests) is compared whole, and the table checksummed in one window.
+A full writes a table as Parquet row groups of at most ``GROUP_ROWS`` rows, each cut into windows of at most
+``WINDOW_ROWS``, and records, in the file's footer (key-value metadata ``m365.row_groups``), each window's last key,
+row count, ``tables.TableDigest`` and row group; the windows are those of the table's ``tables.WindowedChecksum``.
+An incremental cuts the table's current rows at those keys and checksums each window, and reads and compares the
+base's window only where the row count or the digest differs: rows appended past the base's last key, or changed
+in a few places, cost a comparison of those places only, not of the whole table. A base written without an index
+(or with one from before windowed checksums, which holds no digests) is compared whole, and the table checksummed
+in one window.
 
-A window is held only up to its base group's row count; one that grows past it has changed, and is compared
+A window is held only up to its base window's row count; one that grows past it has changed, and is compared
 while it streams in, so memory stays flat however many rows were inserted between two keys.
 
 When the database can say which rows may have changed (``ChangedRows``: an SQLite file's changed pages), only the
@@ -32,11 +33,13 @@ from m365_pipeline.snapshots import tables
 from m365_pipeline.snapshots.stored_file import StoredFile
 
 INDEX_KEY = b"m365.row_groups"
-_ROWS, _DIGEST = "_m365_rows", "_m365_digest"
+_ROWS, _DIGEST, _GROUP = "_m365_rows", "_m365_digest", "_m365_group"
 PREFETCH_GROUPS = 4
 GROUP_ROWS = 10_000
-"""Rows of a row group (a checksum window) at most: an incremental reads and compares a window whole when any of
-its rows changed."""
+"""Rows of a Parquet row group at most."""
+WINDOW_ROWS = 2_500
+"""Rows of a checksum window at most (a row group holds whole windows): an incremental reads and compares a window
+whole when any of its rows changed."""
 
 
 class RowGroupIndexError(ValueError):
@@ -44,24 +47,30 @@ class RowGroupIndexError(ValueError):
 
 
 class IndexedParquetSink(tables.ParquetSink):
-    """A ``ParquetSink`` for a table stored whole: each batch one row group, indexed in the footer; ``checksum``
-    is the table's, its windows the groups (and the empty window past the last)."""
+    """A ``ParquetSink`` for a table stored whole: row groups of at most ``GROUP_ROWS`` rows, each cut into windows
+    of at most ``WINDOW_ROWS``, indexed in the footer; ``checksum`` is the table's, cut at those windows (and the
+    empty window past the last)."""
 
     def __init__(self, out: Any, spec: tables.TableSpec) -> None:
         super().__init__(out, spec.schema())
         self._key, self._columns = list(spec.key), spec.columns
         self._last_keys: list[pa.RecordBatch] = []
+        self._groups: list[int] = []
+        self._written = 0
         self.checksum = tables.WindowedChecksum()
 
     def write_groups(self, batch: pa.RecordBatch) -> None:
-        """Write ``batch`` as row groups of at most ``GROUP_ROWS`` rows."""
         for start in range(0, batch.num_rows, GROUP_ROWS):
             group = batch.slice(start, GROUP_ROWS)
-            digest = tables.TableDigest(self._columns)
-            digest.add_batch(group)
             self.write(group)
-            self._last_keys.append(group.select(self._key).slice(group.num_rows - 1, 1))
-            self.checksum.add(digest.rows, digest.digest())
+            for first in range(0, group.num_rows, WINDOW_ROWS):
+                window = group.slice(first, WINDOW_ROWS)
+                digest = tables.TableDigest(self._columns)
+                digest.add_batch(window)
+                self._last_keys.append(window.select(self._key).slice(window.num_rows - 1, 1))
+                self._groups.append(self._written)
+                self.checksum.add(digest.rows, digest.digest())
+            self._written += 1
 
     def close(self) -> None:
         empty = tables.TableDigest(self._columns)
@@ -71,6 +80,7 @@ class IndexedParquetSink(tables.ParquetSink):
             index = pa.Table.from_batches(self._last_keys)
             index = index.append_column(_ROWS, pa.array(rows, pa.int64()))
             index = index.append_column(_DIGEST, pa.array(digests, pa.binary(32)))
+            index = index.append_column(_GROUP, pa.array(self._groups, pa.int32()))
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, index.schema) as writer:
                 writer.write_table(index)
@@ -80,25 +90,35 @@ class IndexedParquetSink(tables.ParquetSink):
 
 @dataclass
 class RowGroupIndex:
+    """The windows of a table stored whole: each one's last key, rows, digest, and row group (with its first row
+    there)."""
+
     source: Any
     parquet: pq.ParquetFile
     last_keys: list[tuple[Any, ...]]
     rows: list[int]
     digests: list[bytes]
-    _last_read: int = -2
+    groups: list[int]
+    starts: list[int]
+    _last_group: int = -2
+    _decoded: pa.Table | None = None
 
-    def group(self, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
-        """The rows of row group ``number``. Read in place from the store, its chunks are loaded at once and the
-        next group's meanwhile; after two groups in a row, the next ``PREFETCH_GROUPS`` (when every group
-        changed, the loading keeps ahead of the comparing)."""
-        if isinstance(self.source, StoredFile):
-            self.source.load(*self._byte_range(number))
-            ahead = PREFETCH_GROUPS if number == self._last_read + 1 else 1
-            last = min(number + ahead, len(self.rows) - 1)
-            if last > number:
-                self.source.prefetch(self._byte_range(number + 1)[0], self._byte_range(last)[1])
-        self._last_read = number
-        return self.parquet.read_row_group(number, columns=list(spec.columns), use_threads=False).to_batches()
+    def window(self, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
+        """The rows of window ``number``, from its row group (decoded once for all its windows). Read in place
+        from the store, a group's chunks are loaded at once and the next group's meanwhile; after two groups in a
+        row, the next ``PREFETCH_GROUPS`` (when every group changed, the loading keeps ahead of the comparing)."""
+        group = self.groups[number]
+        if group != self._last_group:
+            if isinstance(self.source, StoredFile):
+                self.source.load(*self._byte_range(group))
+                ahead = PREFETCH_GROUPS if group == self._last_group + 1 else 1
+                last = min(group + ahead, self.parquet.num_row_groups - 1)
+                if last > group:
+                    self.source.prefetch(self._byte_range(group + 1)[0], self._byte_range(last)[1])
+            self._decoded = self.parquet.read_row_group(group, columns=list(spec.columns), use_threads=False)
+            self._last_group = group
+        assert self._decoded is not None
+        return self._decoded.slice(self.starts[number], self.rows[number]).to_batches()
 
     def _byte_range(self, number: int) -> tuple[int, int]:
         group = self.parquet.metadata.row_group(number)
@@ -118,13 +138,23 @@ def read_index(source: Any, spec: tables.TableSpec) -> RowGroupIndex | None:
     if _DIGEST not in index.column_names:
         return None
     rows = index.column(_ROWS).to_pylist()
-    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
-    if rows != groups or any(k not in index.column_names for k in spec.key):
+    # an index written before windows were cut within groups has a window a group
+    groups = index.column(_GROUP).to_pylist() if _GROUP in index.column_names else list(range(index.num_rows))
+    starts: list[int] = []
+    for n, group in enumerate(groups):
+        starts.append(starts[-1] + rows[n - 1] if n and groups[n - 1] == group else 0)
+    held = [0] * parquet.num_row_groups
+    for group, count in zip(groups, rows, strict=True):
+        if not 0 <= group < len(held):
+            raise RowGroupIndexError(f"table {spec.name}: the base's row-group index names row group {group}")
+        held[group] += count
+    actual = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    if held != actual or groups != sorted(groups) or any(k not in index.column_names for k in spec.key):
         raise RowGroupIndexError(f"table {spec.name}: the base's row-group index does not match its row groups")
     last_keys = [tuple(index.column(k)[i].as_py() for k in spec.key) for i in range(index.num_rows)]
     if any(not before < after for before, after in itertools.pairwise(last_keys)):
         raise RowGroupIndexError(f"table {spec.name}: the base's row-group index is not in key order")
-    return RowGroupIndex(source, parquet, last_keys, rows, index.column(_DIGEST).to_pylist())
+    return RowGroupIndex(source, parquet, last_keys, rows, index.column(_DIGEST).to_pylist(), groups, starts)
 
 
 def boundaries(source: Any, spec: tables.TableSpec) -> tuple[tuple[Any, ...], ...]:
@@ -175,7 +205,7 @@ def _indexed_delta(
             if number == groups or (digest.rows == limit and found == index.digests[number]):
                 checksum.add(digest.rows, found)
                 continue
-        before = index.group(number, spec) if number < groups else []
+        before = index.window(number, spec) if number < groups else []
         yield from tables.delta_batches(before, itertools.chain(held, _digested(window, digest)), spec)
         checksum.add(digest.rows, digest.digest())
 
@@ -229,7 +259,7 @@ def delta_of_changed(
         last = runs[number]
         rows = current.between(bounds[number], bounds[last + 1])
         windows = tables.digested_windows(rows, spec, index.last_keys[number:last], checksum)
-        before = itertools.chain.from_iterable(index.group(w, spec) for w in range(number, min(last + 1, groups)))
+        before = itertools.chain.from_iterable(index.window(w, spec) for w in range(number, min(last + 1, groups)))
         yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
         number = last + 1
 

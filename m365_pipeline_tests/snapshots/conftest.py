@@ -50,14 +50,14 @@ def second_postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def groups_read(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every base row group read, as (table, group number) in the order read: the real
-    ``RowGroupIndex.group``, recorded."""
+    """Every base window read, as (table, window number) in the order read: the real ``RowGroupIndex.window``,
+    recorded."""
     read: list[tuple[str, int]] = []
-    real_group = row_groups.RowGroupIndex.group
+    real_window = row_groups.RowGroupIndex.window
 
     def recording(self: row_groups.RowGroupIndex, number: int, spec: tables.TableSpec) -> list[pa.RecordBatch]:
         read.append((spec.name, number))
-        return real_group(self, number, spec)
+        return real_window(self, number, spec)
 
-    monkeypatch.setattr(row_groups.RowGroupIndex, "group", recording)
+    monkeypatch.setattr(row_groups.RowGroupIndex, "window", recording)
     return read

@@ -56,8 +56,9 @@ def _batches(rows: list[dict[str, Any]], size: int, spec: tables.TableSpec = SPE
         yield pa.RecordBatch.from_pylist(rows[start : start + size], schema=spec.schema())
 
 
-def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) -> str:
-    """Writes the base's Parquet; returns its checksum."""
+def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True, batch_rows: int = GROUP_ROWS) -> str:
+    """Writes the base's Parquet from batches of ``batch_rows`` (row groups and windows as ``row_groups`` cuts
+    them); returns its checksum."""
     with path.open("wb") as out:
         if not indexed:
             plain = tables.ParquetSink(out, SPEC.schema())
@@ -66,7 +67,7 @@ def _write_base(path: Path, rows: list[dict[str, Any]], indexed: bool = True) ->
             plain.close()
             return tables.windowed_digest(_batches(rows, GROUP_ROWS), SPEC).checksum
         sink = row_groups.IndexedParquetSink(out, SPEC)
-        for batch in _batches(rows, GROUP_ROWS):
+        for batch in _batches(rows, batch_rows):
             sink.write_groups(batch)
         sink.close()
         return sink.checksum.checksum
@@ -124,16 +125,26 @@ CHANGES: dict[str, Callable[[list[dict[str, Any]], random.Random], list[dict[str
 }
 
 
-@pytest.mark.parametrize("indexed", [True, False], ids=["indexed base", "base without index"])
+@pytest.mark.parametrize(
+    "layout", ["indexed base", "four windows a row group", "base without index"], ids=lambda layout: layout
+)
 @pytest.mark.parametrize("change", list(CHANGES))
 @pytest.mark.parametrize("batch_rows", [1, 7, 1000])
 def test_the_delta_through_the_index_is_the_delta_of_the_whole_tables(
-    tmp_path: Path, change: str, batch_rows: int, indexed: bool
+    tmp_path: Path, change: str, batch_rows: int, layout: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = _base_rows()
     current = CHANGES[change](base, random.Random(2))
     path = tmp_path / "base.parquet"
-    base_checksum = _write_base(path, base, indexed=indexed)
+    indexed, batch_rows_written = layout != "base without index", GROUP_ROWS
+    if layout == "four windows a row group":  # groups of 40 rows, windows of 10 as in the other layouts
+        monkeypatch.setattr(row_groups, "WINDOW_ROWS", GROUP_ROWS)
+        monkeypatch.setattr(row_groups, "GROUP_ROWS", 4 * GROUP_ROWS)
+        batch_rows_written = 4 * GROUP_ROWS
+    base_checksum = _write_base(path, base, indexed=indexed, batch_rows=batch_rows_written)
+    if layout == "four windows a row group":
+        with pq.ParquetFile(path) as parquet:
+            assert parquet.num_row_groups == len(base) // (4 * GROUP_ROWS)
 
     checksum = tables.WindowedChecksum()
     found = _rows_of(row_groups.delta_against_base(path, _batches(current, batch_rows), SPEC, checksum))
