@@ -426,25 +426,28 @@ class _Capture:
         checksum: tables.WindowedChecksum,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
-        they are known, else of every row. A table empty in the base and now is not read at all."""
+        they are known, else of every row (every window compared at once when its pages say it changed almost
+        everywhere). A table empty in the base and now is not read at all."""
         known = changes.tables.get(spec.name) if changes is not None else None
         if before is None and known is not None and known.rows == 0:
             checksum.add(0, tables.TableDigest(spec.columns).digest())
             return
+        index = row_groups.read_index(before, spec) if before is not None and known is not None else None
+        if index is not None and known is not None and known.rowid_ranges is None:
+            with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
+                yield from row_groups.delta_of_all(index, ahead, spec, checksum)
+            return
         if (
-            sqlite is not None
-            and before is not None
+            index is not None
+            and sqlite is not None
             and known is not None
-            and known.rowid_ranges is not None
             and sqlite_pages.comparable_by_key(spec)
             and sqlite.readable(table, spec)
         ):
-            index = row_groups.read_index(before, spec)
-            if index is not None:
-                assert changes is not None
-                current = sqlite_pages.SqliteChangedRows(sqlite, spec, known, self._by_cell(changes))
-                yield from row_groups.delta_of_changed(index, current, spec, checksum)
-                return
+            assert changes is not None
+            current = sqlite_pages.SqliteChangedRows(sqlite, spec, known, self._by_cell(changes))
+            yield from row_groups.delta_of_changed(index, current, spec, checksum)
+            return
         with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
             yield from row_groups.delta_against_base(before, ahead, spec, checksum)
 

@@ -63,11 +63,12 @@ class IndexedParquetSink(tables.ParquetSink):
         for start in range(0, batch.num_rows, GROUP_ROWS):
             group = batch.slice(start, GROUP_ROWS)
             self.write(group)
+            streams = tables.ColumnStreams(group, self._columns)
             for first in range(0, group.num_rows, WINDOW_ROWS):
-                window = group.slice(first, WINDOW_ROWS)
+                stop = min(first + WINDOW_ROWS, group.num_rows)
                 digest = tables.TableDigest(self._columns)
-                digest.add_batch(window)
-                self._last_keys.append(window.select(self._key).slice(window.num_rows - 1, 1))
+                digest.add_rows(streams, first, stop)
+                self._last_keys.append(group.select(self._key).slice(stop - 1, 1))
                 self._groups.append(self._written)
                 self.checksum.add(digest.rows, digest.digest())
             self._written += 1
@@ -264,6 +265,16 @@ def delta_of_changed(
         number = last + 1
 
 
+def delta_of_all(
+    index: RowGroupIndex, current: Iterable[pa.RecordBatch], spec: tables.TableSpec, checksum: tables.WindowedChecksum
+) -> Iterator[pa.RecordBatch]:
+    """``delta_against_base`` for a table known to have changed almost everywhere: every window compared, as one
+    run (no window's digest is worth checking first)."""
+    windows = tables.digested_windows(current, spec, index.last_keys, checksum)
+    before = itertools.chain.from_iterable(index.window(w, spec) for w in range(len(index.rows)))
+    yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
+
+
 def _windows_of(keys: Iterable[pa.RecordBatch], index: RowGroupIndex, spec: tables.TableSpec) -> set[int]:
     """The numbers of the windows holding ``keys``."""
     found: set[int] = set()
@@ -284,10 +295,10 @@ def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         held.append(batch)
         rows += batch.num_rows
         if rows >= tables.BATCH_ROWS:
-            yield pa.concat_batches(held)
+            yield held[0] if len(held) == 1 else pa.concat_batches(held)
             held, rows = [], 0
     if held:
-        yield pa.concat_batches(held)
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)
 
 
 def _runs(numbers: set[int]) -> Iterator[tuple[int, int]]:

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -436,10 +436,14 @@ class TableDigest:
         self.rows = 0
 
     def add_batch(self, batch: pa.RecordBatch) -> None:
+        self.add_rows(ColumnStreams(batch, self._columns), 0, batch.num_rows)
+
+    def add_rows(self, streams: ColumnStreams, start: int, stop: int) -> None:
+        """Add rows ``start`` to ``stop`` (exclusive) of the batch ``streams`` were computed from."""
         for name in self._columns:
-            for hashed, stream in zip(self._hashes[name], _column_streams(batch.column(name)), strict=True):
+            for hashed, stream in zip(self._hashes[name], streams.rows(name, start, stop), strict=True):
                 hashed.update(stream)
-        self.rows += batch.num_rows
+        self.rows += stop - start
 
     def digest(self) -> bytes:
         total = hashlib.sha256(str(self.rows).encode())
@@ -494,23 +498,75 @@ def digested_windows(
     boundaries: Sequence[tuple[Any, ...]],
     checksum: WindowedChecksum,
 ) -> Iterator[pa.RecordBatch]:
-    """Key-ordered ``batches`` passed on while their windows (cut at ``boundaries``) go into ``checksum``."""
-    for window in cut_at(batches, spec, boundaries):
-        digest = TableDigest(spec.columns)
-        for batch in window:
-            digest.add_batch(batch)
-            yield batch
+    """Key-ordered ``batches`` passed on as they are while their windows (the rows up to each of ``boundaries``,
+    then those past the last) go into ``checksum``: each batch's column streams are computed once and cut at the
+    boundaries inside it."""
+    digest = TableDigest(spec.columns)
+    window = 0
+    for batch in batches:
+        streams = ColumnStreams(batch, spec.columns)
+        start = 0
+        while start < batch.num_rows:
+            bound = boundaries[window] if window < len(boundaries) else None
+            stop = batch.num_rows if bound is None else _rows_through(batch, spec.key, bound, start)
+            digest.add_rows(streams, start, stop)
+            if stop < batch.num_rows:  # the next row is past this window's last key
+                checksum.add(digest.rows, digest.digest())
+                digest, window = TableDigest(spec.columns), window + 1
+            start = stop
+        yield batch
+    while window <= len(boundaries):  # the window being filled, and those after it, empty
         checksum.add(digest.rows, digest.digest())
+        digest, window = TableDigest(spec.columns), window + 1
 
 
-def _column_streams(column: pa.Array) -> tuple[memoryview, memoryview, memoryview]:
-    """A column's validity, lengths (empty for fixed-width types) and values, as ``TableDigest`` hashes them."""
+def _rows_through(batch: pa.RecordBatch, key: tuple[str, ...], bound: tuple[Any, ...], start: int) -> int:
+    """The end of the rows from ``start`` whose key is at most ``bound`` (a key-ordered batch)."""
+    low, high = start, batch.num_rows
+    if _key_at(batch, key, high - 1) <= bound:
+        return high
+    while low < high:
+        middle = (low + high) // 2
+        if _key_at(batch, key, middle) <= bound:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+Streams = tuple[memoryview, memoryview, memoryview]
+"""A column's validity (a byte a row), lengths (4 bytes a row; empty for fixed-width types) and values, as
+``TableDigest`` hashes them."""
+
+
+class ColumnStreams:
+    """The ``Streams`` of a batch's columns, computed once and cut for any run of its rows (``rows``)."""
+
+    def __init__(self, batch: pa.RecordBatch, columns: tuple[str, ...]) -> None:
+        self._cutters = {name: _stream_cutter(batch.column(name)) for name in columns}
+
+    def rows(self, name: str, start: int, stop: int) -> Streams:
+        return self._cutters[name](start, stop)
+
+
+def _stream_cutter(column: pa.Array) -> Callable[[int, int], Streams]:
     validity = _buffer_bytes(pc.cast(pc.is_valid(column), pa.uint8()), 1)
     if pa.types.is_string(column.type) or pa.types.is_binary(column.type):
         filled = column.fill_null("" if pa.types.is_string(column.type) else b"")
-        return validity, _buffer_bytes(pc.binary_length(filled), 4), _variable_bytes(filled)
+        lengths = _buffer_bytes(pc.binary_length(filled), 4)
+        offsets_buffer, data = filled.buffers()[1], filled.buffers()[2]
+        if offsets_buffer is None or data is None:
+            return lambda start, stop: (validity[start:stop], lengths[4 * start : 4 * stop], memoryview(b""))
+        offsets, first, text = memoryview(offsets_buffer).cast("i"), filled.offset, memoryview(data)
+        return lambda start, stop: (
+            validity[start:stop],
+            lengths[4 * start : 4 * stop],
+            text[offsets[first + start] : offsets[first + stop]] if stop > start else memoryview(b""),
+        )
     filled = _fixed_width(column)
-    return validity, memoryview(b""), _buffer_bytes(filled, filled.type.bit_width // 8)
+    width = filled.type.bit_width // 8
+    values = _buffer_bytes(filled, width)
+    return lambda start, stop: (validity[start:stop], memoryview(b""), values[width * start : width * stop])
 
 
 def _fixed_width(column: pa.Array) -> pa.Array:
@@ -528,14 +584,6 @@ def _buffer_bytes(array: pa.Array, width: int) -> memoryview:
     if buffer is None:
         return memoryview(b"")
     return memoryview(buffer)[array.offset * width : (array.offset + len(array)) * width]
-
-
-def _variable_bytes(array: pa.Array) -> memoryview:
-    offsets_buffer, data = array.buffers()[1], array.buffers()[2]
-    if offsets_buffer is None or data is None or len(array) == 0:
-        return memoryview(b"")
-    offsets = memoryview(offsets_buffer).cast("i")
-    return memoryview(data)[offsets[array.offset] : offsets[array.offset + len(array)]]
 
 
 class ParquetSink:
@@ -630,7 +678,7 @@ class _OrderedStream:
         return taken
 
 
-def _key_at(table: pa.Table, key: tuple[str, ...], row: int) -> tuple[Any, ...]:
+def _key_at(table: pa.Table | pa.RecordBatch, key: tuple[str, ...], row: int) -> tuple[Any, ...]:
     return tuple(table.column(k)[row].as_py() for k in key)
 
 

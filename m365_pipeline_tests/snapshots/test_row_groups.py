@@ -285,3 +285,24 @@ def test_an_index_from_before_windowed_checksums_is_taken_as_none(tmp_path: Path
     found = _rows_of(row_groups.delta_against_base(old, _batches(current, 13), SPEC, checksum))
     assert found == _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
     assert len(checksum.windows) == 1 and checksum.checksum == _checksum(current)
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_every_window_compared_at_once_gives_the_delta_of_the_whole_tables(
+    tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``delta_of_all`` (a table whose pages changed almost everywhere), with four windows a row group."""
+    monkeypatch.setattr(row_groups, "WINDOW_ROWS", GROUP_ROWS)
+    monkeypatch.setattr(row_groups, "GROUP_ROWS", 4 * GROUP_ROWS)
+    base = _base_rows()
+    current = CHANGES[change](base, random.Random(6))
+    path = tmp_path / "base.parquet"
+    base_checksum = _write_base(path, base, batch_rows=4 * GROUP_ROWS)
+    index = row_groups.read_index(path, SPEC)
+    assert index is not None and len(index.rows) == 4 * index.parquet.num_row_groups
+
+    checksum = tables.WindowedChecksum()
+    found = _rows_of(row_groups.delta_of_all(index, _batches(current, 7), SPEC, checksum))
+    assert found == _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
+    assert (checksum.rows, checksum.checksum) == (len(current), _checksum(current, path))
+    assert (checksum.checksum == base_checksum) == (change == "unchanged")
