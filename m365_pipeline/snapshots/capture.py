@@ -384,7 +384,7 @@ class _Capture:
                     for batch in delta:
                         if sink is None:
                             writer = self._writer(f"{spec.name}.delta.parquet")
-                            sink = tables.ParquetSink(writer, spec.delta_schema())
+                            sink = tables.ParquetSink(writer, spec.delta_schema(), group_rows=tables.BATCH_ROWS)
                         sink.write(batch)
                 if sink is None:
                     info["stored"], info["delta_rows"] = UNCHANGED, 0

@@ -589,20 +589,40 @@ def _buffer_bytes(array: pa.Array, width: int) -> memoryview:
 class ParquetSink:
     """Writes batches of one schema as a Parquet file to ``out`` (anything with ``write(bytes)``), uncompressed:
     the store compresses after chunking, and uncompressed pages keep unchanged rows' bytes unchanged, so
-    content-defined chunks deduplicate them. ``close`` ends the file; ``out`` stays open."""
+    content-defined chunks deduplicate them. ``close`` ends the file; ``out`` stays open.
 
-    def __init__(self, out: Any, schema: pa.Schema) -> None:
+    Each batch written is a row group, unless ``group_rows`` is given: then batches are held and written together
+    once they hold that many rows (a delta arrives in many small batches, and each row group costs its metadata and
+    a few calls a column)."""
+
+    def __init__(self, out: Any, schema: pa.Schema, group_rows: int = 0) -> None:
         # Plain pages without statistics: written twice as fast as dictionary pages, a row's bytes do not depend on
         # the other rows of its page (better deduplication), and zstd makes them as small.
         self._writer = pq.ParquetWriter(out, schema, compression="none", use_dictionary=False, write_statistics=False)
+        self._group_rows = group_rows
+        self._held: list[pa.RecordBatch] = []
+        self._held_rows = 0
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows:
+        if not batch.num_rows:
+            return
+        self.rows += batch.num_rows
+        if not self._group_rows:
             self._writer.write_batch(batch)
-            self.rows += batch.num_rows
+            return
+        self._held.append(batch)
+        self._held_rows += batch.num_rows
+        if self._held_rows >= self._group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            self._writer.write_table(pa.Table.from_batches(self._held), row_group_size=self._held_rows)
+            self._held, self._held_rows = [], 0
 
     def close(self) -> None:
+        self._flush()
         self._writer.close()
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -230,3 +232,17 @@ def test_sqlite_file_read_through_adbc_equals_the_driver_path_even_when_a_batch_
     assert through_adbc.num_rows == 3500
     assert through_adbc.equals(through_driver)
     assert through_adbc.column("tenant").to_pylist() == ["0"] * 3000 + ["B"] * 250 + ["b"] * 250  # BINARY order
+
+
+def test_a_sink_with_group_rows_writes_small_batches_as_few_row_groups(tmp_path: Path) -> None:
+    rows = _rows(5, 300)
+    path = tmp_path / "delta.parquet"
+    with path.open("wb") as out:
+        sink = tables.ParquetSink(out, SPEC.schema(), group_rows=50)
+        for batch in _batches(rows, 3):
+            sink.write(batch)
+        sink.close()
+    with pq.ParquetFile(path) as written:
+        groups = [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)]
+        assert all(50 <= rows_ < 53 for rows_ in groups[:-1]) and 0 < groups[-1] < 53  # batches of 3 held to 50
+        assert written.read().to_pylist() == rows and sink.rows == len(rows)
