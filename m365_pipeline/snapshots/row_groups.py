@@ -49,20 +49,25 @@ class RowGroupIndexError(ValueError):
 class IndexedParquetSink(tables.ParquetSink):
     """A ``ParquetSink`` for a table stored whole: row groups of at most ``GROUP_ROWS`` rows, each cut into windows
     of at most ``WINDOW_ROWS``, indexed in the footer; ``checksum`` is the table's, cut at those windows (and the
-    empty window past the last)."""
+    empty window past the last). A table without a primary key (keyed by all its columns, NULLs among them, and
+    never stored as a delta) gets no index and is checksummed in one window."""
 
     def __init__(self, out: Any, spec: tables.TableSpec) -> None:
         super().__init__(out, spec.schema())
-        self._key, self._columns = list(spec.key), spec.columns
+        self._key, self._columns = list(spec.primary_key), spec.columns
         self._last_keys: list[pa.RecordBatch] = []
         self._groups: list[int] = []
         self._written = 0
+        self._unkeyed = tables.TableDigest(spec.columns)
         self.checksum = tables.WindowedChecksum()
 
     def write_groups(self, batch: pa.RecordBatch) -> None:
         for start in range(0, batch.num_rows, GROUP_ROWS):
             group = batch.slice(start, GROUP_ROWS)
             self.write(group)
+            if not self._key:
+                self._unkeyed.add_batch(group)
+                continue
             streams = tables.ColumnStreams(group, self._columns)
             for first in range(0, group.num_rows, WINDOW_ROWS):
                 stop = min(first + WINDOW_ROWS, group.num_rows)
@@ -74,6 +79,10 @@ class IndexedParquetSink(tables.ParquetSink):
             self._written += 1
 
     def close(self) -> None:
+        if not self._key:
+            self.checksum.add(self._unkeyed.rows, self._unkeyed.digest())
+            super().close()
+            return
         empty = tables.TableDigest(self._columns)
         self.checksum.add(0, empty.digest())
         if self._last_keys:
@@ -160,7 +169,7 @@ def read_index(source: Any, spec: tables.TableSpec) -> RowGroupIndex | None:
 
 def boundaries(source: Any, spec: tables.TableSpec) -> tuple[tuple[Any, ...], ...]:
     """The keys at which the table stored whole in the Parquet file ``source`` (or taken as a delta against it)
-    is cut into checksum windows: its row groups' last keys, none without an index."""
+    is cut into checksum windows: its windows' last keys, none without an index."""
     index = read_index(source, spec)
     return () if index is None else tuple(index.last_keys)
 
@@ -288,7 +297,7 @@ def _windows_of(keys: Iterable[pa.RecordBatch], index: RowGroupIndex, spec: tabl
 
 def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """``batches`` joined into batches of about ``tables.BATCH_ROWS`` rows: the comparison costs a few Arrow calls
-    a column for each batch, whatever its size, and a run's rows arrive cut at every window."""
+    a column for each batch, whatever its size, and the base's rows arrive a window at a time."""
     held: list[pa.RecordBatch] = []
     rows = 0
     for batch in batches:

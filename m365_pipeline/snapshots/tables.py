@@ -457,7 +457,7 @@ class TableDigest:
 
 
 class WindowedChecksum:
-    """Row count and checksum of a table cut into windows at keys (a full's row groups): the SHA-256 of the row
+    """Row count and checksum of a table cut into windows at keys (a full's, see ``row_groups``): the SHA-256 of the row
     count and of each window's ``TableDigest``, so that an incremental takes an unchanged window's digest from its
     base full instead of reading its rows. A table in one window (no keys to cut at: an empty table, a snapshot
     from before windows) has that window's own checksum, as every table had before."""
@@ -485,7 +485,7 @@ class WindowedChecksum:
 def windowed_digest(
     batches: Iterable[pa.RecordBatch], spec: TableSpec, boundaries: Sequence[tuple[Any, ...]] = ()
 ) -> WindowedChecksum:
-    """The ``WindowedChecksum`` of key-ordered ``batches`` cut at ``boundaries`` (``cut_at``)."""
+    """The ``WindowedChecksum`` of key-ordered ``batches`` cut at ``boundaries`` (``digested_windows``)."""
     checksum = WindowedChecksum()
     for _ in digested_windows(batches, spec, boundaries, checksum):
         pass
@@ -501,9 +501,13 @@ def digested_windows(
     """Key-ordered ``batches`` passed on as they are while their windows (the rows up to each of ``boundaries``,
     then those past the last) go into ``checksum``: each batch's column streams are computed once and cut at the
     boundaries inside it."""
+    schema = spec.schema()
     digest = TableDigest(spec.columns)
     window = 0
     for batch in batches:
+        if not batch.schema.equals(schema):  # hashed as the spec's types, as every side hashes it
+            arrays = [batch.column(name).cast(field.type) for name, field in zip(schema.names, schema, strict=True)]
+            batch = pa.RecordBatch.from_arrays(arrays, schema=schema)
         streams = ColumnStreams(batch, spec.columns)
         start = 0
         while start < batch.num_rows:

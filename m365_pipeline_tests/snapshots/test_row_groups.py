@@ -306,3 +306,24 @@ def test_every_window_compared_at_once_gives_the_delta_of_the_whole_tables(
     assert found == _rows_of(tables.delta_batches(_batches(base, 1000), _batches(current, 1000), SPEC))
     assert (checksum.rows, checksum.checksum) == (len(current), _checksum(current, path))
     assert (checksum.checksum == base_checksum) == (change == "unchanged")
+
+
+def test_a_table_without_primary_key_is_written_without_index_and_checksummed_in_one_window(tmp_path: Path) -> None:
+    """Keyed by all its columns, NULLs among them: its rows are never compared window by window."""
+    keyless = tables.TableSpec("k", (), SPEC.columns, SPEC.types)
+    rows = sorted(
+        (dict(r, tenant=None) if i % 7 == 0 else r for i, r in enumerate(_base_rows())),
+        key=lambda r: (r["tenant"] is not None, r["tenant"] or "", r["number"]),
+    )
+    path = tmp_path / "k.parquet"
+    with path.open("wb") as out:
+        sink = row_groups.IndexedParquetSink(out, keyless)
+        for batch in _batches(rows, GROUP_ROWS, keyless):
+            sink.write_groups(batch)
+        sink.close()
+    assert row_groups.read_index(path, keyless) is None and row_groups.boundaries(path, keyless) == ()
+    whole = tables.TableDigest(keyless.columns)
+    for batch in _batches(rows, 1000, keyless):
+        whole.add_batch(batch)
+    assert len(sink.checksum.windows) == 1 and sink.checksum.checksum == whole.checksum
+    assert pq.read_table(path).to_pylist() == rows
