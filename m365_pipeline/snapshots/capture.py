@@ -376,10 +376,10 @@ class _Capture:
             if base is not None and spec.primary_key:
                 sink = None
                 checksum = tables.WindowedChecksum()
-                known = changes.result() if changes is not None else None
+                pages = changes.result() if changes is not None else None
                 with (
                     self._base_file(spec.name) as before,
-                    contextlib.closing(self._delta(connection, sqlite, table, spec, before, known, checksum)) as delta,
+                    contextlib.closing(self._delta(connection, sqlite, table, spec, before, pages, checksum)) as delta,
                 ):
                     for batch in delta:
                         if sink is None:
@@ -449,7 +449,10 @@ class _Capture:
             yield from row_groups.delta_of_changed(index, current, spec, checksum)
             return
         with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
-            yield from row_groups.delta_against_base(before, ahead, spec, checksum)
+            if index is not None:  # read above already
+                yield from row_groups.delta_through_index(index, ahead, spec, checksum)
+            else:
+                yield from row_groups.delta_against_base(before, ahead, spec, checksum)
 
     def _page_map(self, frozen: databases.FrozenSqlite) -> FileEntry | None:
         """The frozen file's page map, archived (none for a file whose b-trees cannot be walked: its incrementals

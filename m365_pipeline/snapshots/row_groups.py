@@ -194,12 +194,14 @@ def delta_against_base(
         yield from tables.delta_batches(before, _digested(current, digest), spec)
         checksum.add(digest.rows, digest.digest())
         return
-    yield from _indexed_delta(index, current, spec, checksum)
+    yield from delta_through_index(index, current, spec, checksum)
 
 
-def _indexed_delta(
+def delta_through_index(
     index: RowGroupIndex, current: Iterable[pa.RecordBatch], spec: tables.TableSpec, checksum: tables.WindowedChecksum
 ) -> Iterator[pa.RecordBatch]:
+    """``delta_against_base`` through the base's index already read: every current row read, only the windows
+    whose rows differ compared."""
     groups = len(index.rows)
     for number, window in enumerate(tables.cut_at(current, spec, index.last_keys)):
         held: list[pa.RecordBatch] = []

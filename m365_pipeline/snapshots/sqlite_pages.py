@@ -179,7 +179,7 @@ def changed_rows(base: PageMap, current: Scan) -> dict[str, TableChanges] | None
     dirty_owners = now.owners[dirty_pages]
     found = {}
     with current.path.open("rb") as handle:
-        reader = _PageReader(handle.fileno(), now.page_size, b"")
+        reader = _PageReader(handle.fileno(), now.page_size)
         for name, rows in current.rows.items():
             leaves = (dirty_pages[dirty_owners == now.tables.index(name) + 1] + 1).tolist()
             if 4 * len(leaves) > current.leaves[name]:
@@ -201,7 +201,7 @@ def changed_cells(current: Scan, base_file: SeekableReader, changes: TableChange
     page_size, usable = current.pages.page_size, current.pages.usable
     changed: list[tuple[int, int]] = list(changes.fresh)
     with current.path.open("rb") as handle:
-        reader = _PageReader(handle.fileno(), page_size, b"")
+        reader = _PageReader(handle.fileno(), page_size)
         for leaf in sorted(changes.comparable):  # in file order: the base file is read forward
             base_file.seek((leaf - 1) * page_size)
             before = _leaf_cells(base_file.read(page_size) or b"", leaf, usable)
@@ -245,8 +245,10 @@ def _hash_pages(
 
 
 class _PageReader:
-    def __init__(self, descriptor: int, page_size: int, kinds: npt.NDArray[np.uint8] | bytes) -> None:
-        self._descriptor, self._page_size, self._kinds = descriptor, page_size, np.asarray(kinds)
+    def __init__(self, descriptor: int, page_size: int, kinds: npt.NDArray[np.uint8] | None = None) -> None:
+        """``kinds``, every page's b-tree type byte, is what walking a tree (``tree``, ``freelist``) needs."""
+        self._descriptor, self._page_size = descriptor, page_size
+        self._kinds = np.zeros(0, np.uint8) if kinds is None else kinds
 
     def page(self, number: int) -> bytes:
         return os.pread(self._descriptor, self._page_size, (number - 1) * self._page_size)
