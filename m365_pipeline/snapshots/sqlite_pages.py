@@ -137,29 +137,40 @@ def scan(path: Path) -> Scan:
             raise PageMapError(f"{path} is not an SQLite database file")
         size_field = _u16(header, 16)
         page_size = 65536 if size_field == 1 else size_field
-        hashes, kinds, cells = _hash_pages(handle, page_size)
-        reader = _PageReader(handle.fileno(), page_size, kinds)
+        read = _read_pages(handle, page_size)
+        kinds = read.kinds
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
         try:
             roots = connection.execute("SELECT type, name, rootpage FROM sqlite_master WHERE rootpage > 0").fetchall()
         finally:
             connection.close()
         table_names = tuple(sorted(name for kind, name, _ in roots if kind == "table"))
-        owners = np.full(len(hashes), UNKNOWN, np.int32)
-        rows, leaves, without_rowid = {}, {}, set()
-        for kind, name, root in [("schema", "sqlite_master", 1), *roots]:
-            pages = reader.tree(root) - 1
-            holds_rows = kinds[pages] == _TABLE_LEAF
-            if kind == "table" and kinds[root - 1] in (_INDEX_LEAF, _INDEX_INTERIOR):
-                without_rowid.add(name)  # its rows are in interior pages too: read whole, its pages ignored here
-            elif kind == "table":
-                owners[pages] = np.where(holds_rows, 1 + table_names.index(name), IGNORED)
-                rows[name], leaves[name] = int(cells[pages[holds_rows]].sum()), int(holds_rows.sum())
-                continue
-            owners[pages] = IGNORED
+        trees = [("schema", "sqlite_master", 1), *roots]
+        tree_of = read.trees([root for _, _, root in trees])
+        without_rowid = {
+            name for kind, name, root in trees if kind == "table" and kinds[root - 1] in (_INDEX_LEAF, _INDEX_INTERIOR)
+        }  # their rows are in interior pages too: read whole, their pages ignored here
+        owner_of_tree = np.array(
+            [
+                1 + table_names.index(name) if kind == "table" and name not in without_rowid else IGNORED
+                for kind, name, _ in trees
+            ],
+            np.int32,
+        )
+        owners = np.full(len(kinds), UNKNOWN, np.int32)
+        reached = np.flatnonzero(tree_of >= 0)
+        owners[reached] = np.where(kinds[reached] == _TABLE_LEAF, owner_of_tree[tree_of[reached]], IGNORED)
+        leaves = np.flatnonzero(owners > 0)
+        leaf_rows = np.bincount(owners[leaves], weights=read.cells[leaves], minlength=len(table_names) + 1)
+        leaf_count = np.bincount(owners[leaves], minlength=len(table_names) + 1)
+        rows = {
+            name: int(leaf_rows[1 + number]) for number, name in enumerate(table_names) if name not in without_rowid
+        }
+        leaves_of = {name: int(leaf_count[1 + number]) for name in rows for number in [table_names.index(name)]}
+        reader = _PageReader(handle.fileno(), page_size, kinds)
         owners[reader.freelist(_u32(header, 32), _u32(header, 36)) - 1] = IGNORED
-    mapped = PageMap(page_size, page_size - header[20], hashes, owners, table_names)
-    return Scan(path, mapped, rows, leaves, frozenset(without_rowid))
+    mapped = PageMap(page_size, page_size - header[20], read.hashes, owners, table_names)
+    return Scan(path, mapped, rows, leaves_of, frozenset(without_rowid))
 
 
 def changed_rows(base: PageMap, current: Scan) -> dict[str, TableChanges] | None:
@@ -220,59 +231,147 @@ def _merged(ranges: Iterator[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
-def _hash_pages(
-    handle: io.BufferedReader, page_size: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Every page's hash, b-tree page type byte and cell count (the last two meaningful for b-tree pages only)."""
+@dataclass(frozen=True)
+class _PagesRead:
+    """What one pass over a database file finds: every page's hash, b-tree page type byte and cell count (the last
+    two meaningful for b-tree pages only), and the child pointers of every page that looks like an interior page
+    (``parents`` ascending, with each one's ``children``); ``malformed`` lists those whose cells run off the page."""
+
+    hashes: npt.NDArray[np.uint64]
+    kinds: npt.NDArray[np.uint8]
+    cells: npt.NDArray[np.int64]
+    parents: npt.NDArray[np.int64]
+    children: npt.NDArray[np.int64]
+    malformed: npt.NDArray[np.int64]
+
+    def trees(self, roots: list[int]) -> npt.NDArray[np.int32]:
+        """For every page, the index in ``roots`` of the b-tree that reaches it (-1: none): all trees walked at once,
+        a level at a time. A tree that reaches a page past the file's end, a page that is no b-tree page, a page
+        another tree (or itself) reaches too, or an interior page whose cells run off the page is an error."""
+        count = len(self.kinds)
+        tree_of = np.full(count, -1, np.int32)
+        pages = np.array(roots, np.int64)
+        labels = np.arange(len(roots), dtype=np.int32)
+        if ((pages < 1) | (pages > count)).any():
+            raise PageMapError(
+                f"a b-tree's root page {int(pages[(pages < 1) | (pages > count)][0])} is past the file's end"
+            )
+        while pages.size:
+            _, where, times = np.unique(pages, return_inverse=True, return_counts=True)
+            again = (tree_of[pages - 1] >= 0) | (times[where] > 1)
+            if again.any():
+                raise PageMapError(
+                    f"the b-tree at page {roots[int(labels[again][0])]} reaches page {int(pages[again][0])} twice, "
+                    "or one another b-tree reaches"
+                )
+            tree_of[pages - 1] = labels
+            kinds = self.kinds[pages - 1]
+            if not np.isin(kinds, _BTREE).all():
+                raise PageMapError(
+                    f"the b-tree at page {roots[int(labels[~np.isin(kinds, _BTREE)][0])]} reaches a "
+                    "page that is not a b-tree page"
+                )
+            interior = np.isin(kinds, _INTERIOR)
+            pages, labels = pages[interior], labels[interior]
+            bad = np.isin(pages, self.malformed)
+            if bad.any():
+                raise PageMapError(
+                    f"page {int(pages[bad][0])} of the b-tree at page {roots[int(labels[bad][0])]} "
+                    "has cells past its end"
+                )
+            first = np.searchsorted(self.parents, pages, "left")
+            counts = np.searchsorted(self.parents, pages, "right") - first
+            pointers = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+            children, child_labels = self.children[pointers], np.repeat(labels, counts)
+            past = (children < 1) | (children > count)
+            if past.any():
+                parent = int(np.repeat(pages, counts)[past][0])
+                raise PageMapError(
+                    f"page {parent} of the b-tree at page {roots[int(child_labels[past][0])]} points "
+                    "past the file's end"
+                )
+            pages, labels = children, child_labels
+        return tree_of
+
+
+def _read_pages(handle: io.BufferedReader, page_size: int) -> _PagesRead:
     hashes: list[int] = []
     kinds: list[npt.NDArray[np.uint8]] = []
     cells: list[npt.NDArray[np.int64]] = []
+    edges: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
     handle.seek(0)
     block = bytearray(_READ_BYTES - _READ_BYTES % page_size or page_size)
     view = memoryview(block)
     hash_page = xxhash.xxh3_64_intdigest
+    first_page = 1
     while filled := handle.readinto(block) // page_size * page_size:
         hashes.extend(hash_page(view[offset : offset + page_size]) for offset in range(0, filled, page_size))
         pages = np.frombuffer(block, np.uint8, filled).reshape(-1, page_size)
-        headers = pages[:, :5].copy()
-        if not kinds:  # page 1's b-tree header follows the file header
-            headers[0] = pages[0, 100:105]
-        kinds.append(headers[:, 0])
-        cells.append(headers[:, 3].astype(np.int64) << 8 | headers[:, 4])
+        header_at = np.zeros(len(pages), np.int64)
+        if first_page == 1:  # page 1's b-tree header follows the file header
+            header_at[0] = 100
+        headers = pages[np.arange(len(pages))[:, None], header_at[:, None] + np.arange(12)].astype(np.int64)
+        kinds.append(headers[:, 0].astype(np.uint8))
+        cells.append(headers[:, 3] << 8 | headers[:, 4])
+        edges.append(_child_pointers(pages, first_page, header_at, headers))
+        first_page += len(pages)
     if not kinds:
         raise PageMapError("the database file holds no page")
-    return np.array(hashes, np.uint64), np.concatenate(kinds), np.concatenate(cells)
+    parents, children, malformed = (np.concatenate(found) for found in zip(*edges, strict=True))
+    return _PagesRead(
+        np.array(hashes, np.uint64), np.concatenate(kinds), np.concatenate(cells), parents, children, malformed
+    )
+
+
+def _child_pointers(
+    pages: npt.NDArray[np.uint8], first_page: int, header_at: npt.NDArray[np.int64], headers: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The child pointers of the ``pages`` (numbered from ``first_page``) whose type byte is an interior page's:
+    parents in page order, each one's children (its cells' left pointers, then its right-most pointer), and the
+    pages whose cell pointers run off the page (any page may start with such a byte: only a tree's pages count)."""
+    page_size = pages.shape[1]
+    rows = np.flatnonzero(np.isin(headers[:, 0], _INTERIOR))
+    counts = headers[rows, 3] << 8 | headers[rows, 4]
+    fits = header_at[rows] + 12 + 2 * counts <= page_size
+    malformed, rows, counts = rows[~fits], rows[fits], counts[fits]
+    cell_rows = np.repeat(rows, counts)
+    slots = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    at = header_at[cell_rows] + 12 + 2 * slots
+    cell_at = pages[cell_rows, at].astype(np.int64) << 8 | pages[cell_rows, at + 1]
+    outside = cell_at + 4 > page_size
+    malformed = np.concatenate([malformed, np.unique(cell_rows[outside])])
+    kept = ~np.isin(cell_rows, malformed)
+    cell_rows, cell_at = cell_rows[kept], cell_at[kept]
+    rights = rows[~np.isin(rows, malformed)]
+    left = _u32s(pages, cell_rows, cell_at)
+    right = _u32s(pages, rights, header_at[rights] + 8)
+    parents = np.concatenate([cell_rows, rights])
+    order = np.argsort(parents, kind="stable")  # each page's cells in order, then its right-most pointer
+    return (
+        parents[order] + first_page,
+        np.concatenate([left, right])[order],
+        np.sort(malformed) + first_page,
+    )
+
+
+def _u32s(
+    pages: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], at: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """The big-endian 32-bit integers at ``at`` in the pages ``rows``."""
+    value = np.zeros(len(rows), np.int64)
+    for byte in range(4):
+        value = value << 8 | pages[rows, at + byte]
+    return value
 
 
 class _PageReader:
     def __init__(self, descriptor: int, page_size: int, kinds: npt.NDArray[np.uint8] | None = None) -> None:
-        """``kinds``, every page's b-tree type byte, is what walking a tree (``tree``, ``freelist``) needs."""
+        """``kinds``, every page's b-tree type byte, is what walking the freelist needs."""
         self._descriptor, self._page_size = descriptor, page_size
         self._kinds = np.zeros(0, np.uint8) if kinds is None else kinds
 
     def page(self, number: int) -> bytes:
         return os.pread(self._descriptor, self._page_size, (number - 1) * self._page_size)
-
-    def tree(self, root: int) -> npt.NDArray[np.int64]:
-        """Every page of the b-tree at ``root``, interior pages read for their children."""
-        kinds, count = self._kinds, len(self._kinds)
-        if not 1 <= root <= count:
-            raise PageMapError(f"a b-tree's root page {root} is past the file's end")
-        found, pending = [np.array([root])], [root] if kinds[root - 1] in _INTERIOR else []
-        while pending:
-            number = pending.pop()
-            data = self.page(number)
-            header = 100 if number == 1 else 0
-            pointers = struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 12)
-            children = np.array([_u32(data, pointer) for pointer in pointers] + [_u32(data, header + 8)])
-            if ((children < 1) | (children > count)).any():
-                raise PageMapError(f"page {number} of the b-tree at page {root} points past the file's end")
-            found.append(children)
-            pending.extend(children[np.isin(kinds[children - 1], _INTERIOR)].tolist())
-        pages = np.concatenate(found)
-        if not np.isin(kinds[pages - 1], _BTREE).all() or len(np.unique(pages)) != len(pages):
-            raise PageMapError(f"the b-tree at page {root} reaches a page twice or one that is not a b-tree page")
-        return pages
 
     def freelist(self, trunk: int, total: int) -> npt.NDArray[np.int64]:
         found: list[int] = []

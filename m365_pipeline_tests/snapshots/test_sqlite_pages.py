@@ -1,5 +1,7 @@
 """Where an SQLite file's rows may have changed, found from its pages: a scan counts every table's rows and owns
-every page as SQLite's own ``dbstat`` does, and its page map round-trips; for every kind of change (updates in
+every page as SQLite's own ``dbstat`` does, and its page map round-trips; a malformed b-tree (a pointer past the
+end or to page 0, a page reached twice, cells past a page's end, a page that is no b-tree page) is refused naming
+its page, and a free page that only looks like an interior page is not walked; for every kind of change (updates in
 place, scattered or clustered, appends, inserts between keys, deletes, freed pages reused, rows grown until pages
 split, ``VACUUM``, random mixes, none) every row added or changed lies in its table's changed rowid ranges, or the
 answer is "anywhere"; rowids of any sign and size are read from the cells; a page reused with the very same bytes
@@ -519,6 +521,83 @@ def test_another_page_size_makes_everything_changed(base: Base, tmp_path: Path) 
         connection.execute("VACUUM")
     now = sqlite_pages.scan(path)
     assert now.pages.page_size == 2048 and sqlite_pages.changed_rows(base.pages, now) is None
+
+
+def _pages_of(path: Path, table: str, kind: str) -> list[int]:
+    return sorted(page for name, page, pagetype in _dbstat(path) if name == table and pagetype == kind)
+
+
+def _patched(base: Base, tmp_path: Path, page: int, offset: int, data: bytes) -> Path:
+    """A copy of the base file with ``data`` written at ``offset`` of page ``page``."""
+    path = tmp_path / "patched.db"
+    shutil.copy(base.path, path)
+    with path.open("r+b") as handle:
+        handle.seek((page - 1) * base.pages.page_size + offset)
+        handle.write(data)
+    return path
+
+
+def _malformations(base: Base) -> dict[str, tuple[int, int, bytes, str]]:
+    """Each way to break a b-tree: the page patched, where, with what, and the error expected (a regular
+    expression)."""
+    pages = len(base.pages.hashes)
+    interior = _pages_of(base.path, "users", "internal")[0]
+    other_leaf = _pages_of(base.path, "events", "leaf")[0]
+    own_leaf = _pages_of(base.path, "users", "leaf")[0]
+    return {
+        "a pointer past the end": (interior, 8, struct.pack(">I", pages + 7), f"page {interior} .* past the file"),
+        "a pointer to page 0": (interior, 8, struct.pack(">I", 0), f"page {interior} .* past the file"),
+        "a page of another tree": (
+            interior,
+            8,
+            struct.pack(">I", other_leaf),
+            f"reaches page {other_leaf} twice, or one another",
+        ),
+        "a pointer to itself": (interior, 8, struct.pack(">I", interior), f"reaches page {interior} twice"),
+        "cells past the page's end": (interior, 3, struct.pack(">H", 60_000), f"page {interior} .* cells past"),
+        "a cell pointer past the page's end": (
+            interior,
+            12,
+            struct.pack(">H", base.pages.page_size - 2),
+            f"page {interior} .* cells past",
+        ),
+        "a page that is not a b-tree page": (own_leaf, 0, b"\x00", "not a b-tree page"),
+    }
+
+
+@pytest.mark.parametrize(
+    "malformation",
+    [
+        "a pointer past the end",
+        "a pointer to page 0",
+        "a page of another tree",
+        "a pointer to itself",
+        "cells past the page's end",
+        "a cell pointer past the page's end",
+        "a page that is not a b-tree page",
+    ],
+)
+def test_a_malformed_b_tree_is_refused_naming_its_page(base: Base, tmp_path: Path, malformation: str) -> None:
+    page, offset, data, expected = _malformations(base)[malformation]
+    path = _patched(base, tmp_path, page, offset, data)
+    with pytest.raises(sqlite_pages.PageMapError, match=expected):
+        sqlite_pages.scan(path)
+
+
+def test_pages_that_only_look_like_interior_pages_are_not_walked(base: Base, tmp_path: Path) -> None:
+    """A free page is no tree's: bytes that would make it a malformed interior page change nothing."""
+    path = tmp_path / "freed.db"
+    shutil.copy(base.path, path)
+    with contextlib.closing(_connect(path)) as connection:
+        connection.execute("DELETE FROM events WHERE id > 4000")  # frees leaves at the end of its tree
+    before = sqlite_pages.scan(path)
+    in_trees = {page for _, page, _ in _dbstat(path)}
+    free_page = max(set(range(2, len(before.pages.hashes) + 1)) - in_trees)
+    with path.open("r+b") as handle:
+        handle.seek((free_page - 1) * before.pages.page_size)
+        handle.write(bytes([5, 0, 0, 0xFF, 0xFF]))
+    after = sqlite_pages.scan(path)
+    assert after.rows == before.rows and _ints(after.pages.owners) == _ints(before.pages.owners)
 
 
 # 5. the delta read through the changed windows
