@@ -31,12 +31,12 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import databases, oplog, row_groups, sqlite_pages, tables
+from m365_pipeline.snapshots import databases, oplog, postgres_reads, row_groups, sqlite_pages, tables
 from m365_pipeline.snapshots.archiver import ArchiveWriter, archive_file, archive_folder, archive_stream
 from m365_pipeline.snapshots.blobs import BlobSaver, SaveStats
 from m365_pipeline.snapshots.index import Index
@@ -213,6 +213,12 @@ def _refreshing(lock: Lock, progress: Callable[[int], None] | None) -> Callable[
     return on_bytes
 
 
+class TableReader(Protocol):
+    """What reads a table's rows in key order for a snapshot, in the capture's consistent state."""
+
+    def read(self, connection: sa.Connection, table: sa.Table, spec: tables.TableSpec) -> Iterator[pa.RecordBatch]: ...
+
+
 class _Capture:
     def __init__(self, repository: Repository, saver: BlobSaver, index: Index, work: Path, threads: int) -> None:
         self._repository, self._saver, self._index, self._work = repository, saver, index, work
@@ -287,24 +293,28 @@ class _Capture:
         incremental = base is not None and promoted is None
         components: dict[str, tuple[FileEntry, ...]] = {}
         dump: Future[FileEntry] | None = None
+        exported = None
+        if database_format == databases.PG_DUMP_FORMAT:
+            exported = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
         if not incremental:
             name = DATABASE_FILES[database_format]
-            if database_format == databases.PG_DUMP_FORMAT:
-                exported = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
+            if exported is not None:
                 others = _foreign_relations(connection, set(reflected))
                 dump = self._pool.submit(self._pg_dump, database, exported, others, name)
             else:
                 dump = self._pool.submit(archive_file, self._saver, self._chunker, database.path, name)
         table_base = base if incremental else None
-        if database_format == databases.SQLITE_FORMAT:
+        if exported is None:
             page_map = None if incremental else self._pool.submit(self._page_map, database)
             changes = self._pool.submit(self._changes, database, base) if incremental and base else None
             done = self._sqlite_tables(connection, database, reflected, specs, table_base, changes)
-        else:  # every table read in the one transaction whose snapshot pg_dump dumps
+        else:  # every table read in the snapshot of this transaction, which pg_dump dumps
             page_map = None
-            done = {
-                name: self._table(connection, None, t, specs[name], table_base, None) for name, t in reflected.items()
-            }
+            with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
+                done = {
+                    name: self._table(connection, reader, t, specs[name], table_base, None)
+                    for name, t in reflected.items()
+                }
         table_meta = {name: done[name][1] for name in reflected}
         components[TABLES] = tuple(entry.result() for entry, _ in (done[name] for name in reflected) if entry)
         if dump is not None:
@@ -362,7 +372,7 @@ class _Capture:
     def _table(
         self,
         connection: sa.Connection,
-        sqlite: tables.SqliteFile | None,
+        reader: TableReader,
         table: sa.Table,
         spec: tables.TableSpec,
         base: _Base | None,
@@ -379,7 +389,7 @@ class _Capture:
                 pages = changes.result() if changes is not None else None
                 with (
                     self._base_file(spec.name) as before,
-                    contextlib.closing(self._delta(connection, sqlite, table, spec, before, pages, checksum)) as delta,
+                    contextlib.closing(self._delta(connection, reader, table, spec, before, pages, checksum)) as delta,
                 ):
                     for batch in delta:
                         if sink is None:
@@ -396,7 +406,7 @@ class _Capture:
                 whole = row_groups.IndexedParquetSink(writer, spec)
                 # closed here whatever happens: its thread must be done with the connection before anything else
                 # uses it
-                with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
+                with contextlib.closing(read_ahead(reader.read(connection, table, spec))) as ahead:
                     for batch in ahead:
                         whole.write_groups(batch)
                 whole.close()
@@ -409,16 +419,10 @@ class _Capture:
         info["rows"], info["checksum"], info["windows"] = checksum.rows, checksum.checksum, len(checksum.windows)
         return (None if writer is None else writer.close()), info
 
-    @staticmethod
-    def _rows(
-        connection: sa.Connection, sqlite: tables.SqliteFile | None, table: sa.Table, spec: tables.TableSpec
-    ) -> Iterator[pa.RecordBatch]:
-        return tables.read_batches(connection, table, spec) if sqlite is None else sqlite.read(connection, table, spec)
-
     def _delta(
         self,
         connection: sa.Connection,
-        sqlite: tables.SqliteFile | None,
+        reader: TableReader,
         table: sa.Table,
         spec: tables.TableSpec,
         before: Any,
@@ -434,21 +438,21 @@ class _Capture:
             return
         index = row_groups.read_index(before, spec) if before is not None and known is not None else None
         if index is not None and known is not None and known.rowid_ranges is None:
-            with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
+            with contextlib.closing(read_ahead(reader.read(connection, table, spec))) as ahead:
                 yield from row_groups.delta_of_all(index, ahead, spec, checksum)
             return
         if (
             index is not None
-            and sqlite is not None
+            and isinstance(reader, tables.SqliteFile)
             and known is not None
             and sqlite_pages.comparable_by_key(spec)
-            and sqlite.readable(table, spec)
+            and reader.readable(table, spec)
         ):
             assert changes is not None
-            current = sqlite_pages.SqliteChangedRows(sqlite, spec, known, self._by_cell(changes))
+            current = sqlite_pages.SqliteChangedRows(reader, spec, known, self._by_cell(changes))
             yield from row_groups.delta_of_changed(index, current, spec, checksum)
             return
-        with contextlib.closing(read_ahead(self._rows(connection, sqlite, table, spec))) as ahead:
+        with contextlib.closing(read_ahead(reader.read(connection, table, spec))) as ahead:
             if index is not None:  # read above already
                 yield from row_groups.delta_through_index(index, ahead, spec, checksum)
             else:

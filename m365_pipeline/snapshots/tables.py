@@ -159,7 +159,7 @@ def read_batches(
     column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text
     timestamps and integer booleans, JSON) is converted value by value."""
     sql = select_sql(connection, table, spec)
-    if connection.dialect.name == "postgresql" and _copyable(table, spec):
+    if connection.dialect.name == "postgresql" and simply_typed(table, spec):
         yield from _postgres_copy(connection, sql, spec)
         return
     # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
@@ -217,7 +217,7 @@ class SqliteFile:
     def read(self, connection: sa.Connection, table: sa.Table, spec: TableSpec) -> Iterator[pa.RecordBatch]:
         """``read_batches`` of ``table`` (``connection`` is one to this file): through ADBC when every column is
         text, integer, boolean, timestamp or date; other tables take the ``read_batches`` path."""
-        if not _copyable(table, spec):
+        if not simply_typed(table, spec):
             yield from read_batches(connection, table, spec)
             return
         with self._connection.cursor() as cursor:
@@ -242,7 +242,7 @@ class SqliteFile:
     @staticmethod
     def readable(table: sa.Table, spec: TableSpec) -> bool:
         """Whether ``read`` reads ``table`` through ADBC (and so ``read_where`` can)."""
-        return _copyable(table, spec)
+        return simply_typed(table, spec)
 
 
 def key_range(
@@ -323,8 +323,9 @@ _COPY_TYPES = {
 }
 
 
-def _copyable(table: sa.Table, spec: TableSpec) -> bool:
-    """Whether every column's PostgreSQL text form is one Arrow's CSV reader parses into its Arrow type."""
+def simply_typed(table: sa.Table, spec: TableSpec) -> bool:
+    """Whether every column is text, integer, boolean, timestamp or date: types whose PostgreSQL text form Arrow's
+    CSV reader parses into the Arrow type, and which the ADBC drivers give as Arrow types that widen to it."""
     for name, arrow_type in zip(spec.columns, spec.schema().types, strict=True):
         column_type = table.c[name].type
         matches = [expected for kind, expected in _COPY_TYPES.items() if isinstance(column_type, kind)]

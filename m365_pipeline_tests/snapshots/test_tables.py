@@ -1,6 +1,8 @@
 """Tables compared by key in Arrow, window by window: deltas, their application and row changes are exact for
 any batch sizes, composite keys, nulls and text keys in code point order; out-of-order input is refused; the
-checksum ignores batch boundaries; PostgreSQL returns text keys in the same order as Python."""
+checksum ignores batch boundaries; PostgreSQL returns text keys in the same order as Python and every value as
+written, through psycopg's COPY and through ADBC in an exported snapshot, which reads the rows as the exporting
+transaction sees them."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from m365_pipeline.snapshots import tables
+from m365_pipeline.snapshots import postgres_reads, tables
 
 SPEC = tables.TableSpec(
     "t", ("tenant", "name"), ("tenant", "name", "value", "flag"), ("string", "string", "int64", "bool")
@@ -104,7 +106,26 @@ def test_rows_out_of_key_order_are_refused() -> None:
         list(tables.changes(_batches(list(reversed(rows)), 100), _batches(rows, 100), SPEC))
 
 
-def test_postgres_returns_text_keys_in_python_order(postgres_url: str) -> None:
+def _postgres_rows(
+    connection: sa.Connection, url: str, reflected: sa.Table, spec: tables.TableSpec, through: str
+) -> list[dict[str, Any]]:
+    """The rows of ``reflected`` through psycopg's COPY (``read_batches``), or through ADBC in the snapshot this
+    connection's transaction exports (``PostgresSnapshotReader``)."""
+    if through == "copy":
+        batches = tables.read_batches(connection, reflected, spec, batch_rows=4)
+        return [row for batch in batches for row in batch.to_pylist()]
+    connection.rollback()  # the reflection's transaction
+    with connection.execution_options(isolation_level="REPEATABLE READ").begin():
+        exported = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        with postgres_reads.PostgresSnapshotReader(url, exported) as reader:
+            return [row for batch in reader.read(connection, reflected, spec) for row in batch.to_pylist()]
+
+
+READERS = pytest.mark.parametrize("through", ["copy", "adbc in an exported snapshot"])
+
+
+@READERS
+def test_postgres_returns_text_keys_in_python_order(postgres_url: str, through: str) -> None:
     engine = sa.create_engine(postgres_url)
     metadata = sa.MetaData()
     # a linguistic collation (as production databases often have) sorts "a" before "B"; keys must not follow it
@@ -116,18 +137,15 @@ def test_postgres_returns_text_keys_in_python_order(postgres_url: str) -> None:
     with engine.connect() as connection:
         reflected = tables.reflect_tables(connection)["t"]
         spec = tables.spec_of(reflected)
-        read = [
-            row["name"]
-            for batch in tables.read_batches(connection, reflected, spec, batch_rows=4)
-            for row in batch.to_pylist()
-        ]
+        read = [row["name"] for row in _postgres_rows(connection, postgres_url, reflected, spec, through)]
         linguistic = connection.execute(sa.select(table.c.name).order_by(table.c.name)).scalars().all()
     engine.dispose()
     assert linguistic != sorted(NAMES)
     assert read == sorted(NAMES)
 
 
-def test_postgres_rows_read_through_copy_keep_every_value(postgres_url: str) -> None:
+@READERS
+def test_postgres_rows_read_keep_every_value(postgres_url: str, through: str) -> None:
     import datetime as dt
 
     engine = sa.create_engine(postgres_url)
@@ -180,10 +198,38 @@ def test_postgres_rows_read_through_copy_keep_every_value(postgres_url: str) -> 
     with engine.connect() as connection:
         reflected = tables.reflect_tables(connection, only={"tricky"})["tricky"]
         spec = tables.spec_of(reflected)
-        read = [row for batch in tables.read_batches(connection, reflected, spec) for row in batch.to_pylist()]
+        read = _postgres_rows(connection, postgres_url, reflected, spec, through)
     engine.dispose()
     expected = [{**row, "at": row["at"] and row["at"].astimezone(dt.UTC)} for row in rows]
     assert read == expected
+
+
+def test_postgres_rows_are_read_as_the_exporting_transaction_sees_them(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    metadata = sa.MetaData()
+    table = sa.Table("t", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        connection.execute(table.insert(), [{"id": i, "v": f"before {i}"} for i in range(5)])
+    with engine.connect() as capturing, engine.connect() as writer:
+        capturing.execution_options(isolation_level="REPEATABLE READ").begin()
+        exported = capturing.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        with writer.begin():  # committed after the export: the reader must not see it
+            writer.execute(table.update().where(table.c.id == 1).values(v="after"))
+            writer.execute(table.delete().where(table.c.id == 2))
+            writer.execute(table.insert().values(id=9, v="new"))
+        reflected = tables.reflect_tables(capturing, only={"t"})["t"]
+        with postgres_reads.PostgresSnapshotReader(postgres_url, exported) as reader:
+            read = [
+                row
+                for batch in reader.read(capturing, reflected, tables.spec_of(reflected))
+                for row in batch.to_pylist()
+            ]
+        capturing.rollback()
+        now = writer.execute(sa.select(table.c.id, table.c.v).order_by(table.c.id)).all()
+    engine.dispose()
+    assert read == [{"id": i, "v": f"before {i}"} for i in range(5)]
+    assert [tuple(row) for row in now] == [(0, "before 0"), (1, "after"), (3, "before 3"), (4, "before 4"), (9, "new")]
 
 
 def test_sqlite_file_read_through_adbc_equals_the_driver_path_even_when_a_batch_is_all_null(tmp_path: Any) -> None:
