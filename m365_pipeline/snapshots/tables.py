@@ -169,8 +169,11 @@ def read_batches(
         yield driver_batch(rows, schema)
 
 
-def select_sql(connection: sa.Connection, table: sa.Table, spec: TableSpec, keys: int = 0) -> str:
-    """``SELECT`` of ``spec``'s columns of ``table`` in key order (text keys ``COLLATE "C"`` on PostgreSQL); with
+def select_sql(
+    connection: sa.Connection, table: sa.Table, spec: TableSpec, keys: int = 0, code_point_ordered: Collection[str] = ()
+) -> str:
+    """``SELECT`` of ``spec``'s columns of ``table`` in key order (text keys ``COLLATE "C"`` on PostgreSQL, but
+    those of ``code_point_ordered``, whose own collation sorts that way: their index gives the order); with
     ``keys``, only the rows at that many keys given as parameters (joined with their ``VALUES`` list, which both
     databases answer through the key's index; an ``IN`` list of row values makes SQLite scan the table)."""
     postgres = connection.dialect.name == "postgresql"
@@ -178,7 +181,11 @@ def select_sql(connection: sa.Connection, table: sa.Table, spec: TableSpec, keys
     name = quote(table.name)
     order = [
         f"{name}.{quote(column)}"
-        + (' COLLATE "C"' if postgres and _arrow_type(table.c[column].type) == pa.string() else "")
+        + (
+            ' COLLATE "C"'
+            if postgres and column not in code_point_ordered and _arrow_type(table.c[column].type) == pa.string()
+            else ""
+        )
         for column in spec.key
     ]
     # Written out rather than compiled by SQLAlchemy: compiling costs milliseconds a table, and there are a hundred.
@@ -641,7 +648,6 @@ class _OrderedStream:
 
     def __init__(self, batches: Iterable[pa.RecordBatch], spec: TableSpec, schema: pa.Schema, label: str) -> None:
         self._batches, self._spec, self._schema, self._label = iter(batches), spec, schema, label
-        self._sort = [(k, "ascending") for k in spec.key]
         self._buffer = schema.empty_table()
         self._last: tuple[Any, ...] | None = None
         self.done = False
@@ -656,28 +662,10 @@ class _OrderedStream:
             if table.num_rows == 0:
                 continue
             first = _key_at(table, self._spec.key, 0)
-            if not self._in_key_order(table) or (self._last is not None and not self._last < first):
+            if not _rows_in_key_order(table, self._spec) or (self._last is not None and not self._last < first):
                 raise KeyOrderError(f"table {self._spec.name} ({self._label}): rows are not in key order")
             self._last = _key_at(table, self._spec.key, table.num_rows - 1)
             self._buffer = table
-
-    def _in_key_order(self, table: pa.Table) -> bool:
-        """Whether each row's key is greater than the previous row's: compared column by column with the row
-        before, without sorting (a key with nulls is checked by sorting, which puts them last)."""
-        rows = table.num_rows
-        if rows < 2:
-            return True
-        if any(table.column(name).null_count for name in self._spec.key):
-            indices = pc.sort_indices(table, sort_keys=self._sort)
-            return bool(indices.equals(pa.array(range(rows), indices.type)))
-        greater: Any = pa.chunked_array([pa.repeat(False, rows - 1)])
-        tied: Any = pa.chunked_array([pa.repeat(True, rows - 1)])
-        for name in self._spec.key:
-            column = table.column(name)
-            before, after = column.slice(0, rows - 1), column.slice(1)
-            greater = pc.or_(greater, pc.and_(tied, pc.greater(after, before)))
-            tied = pc.and_(tied, pc.equal(after, before))
-        return bool(pc.all(greater).as_py())
 
     @property
     def empty(self) -> bool:
@@ -701,6 +689,38 @@ class _OrderedStream:
     def take_all(self) -> pa.Table:
         taken, self._buffer = self._buffer, self._schema.empty_table()
         return taken
+
+
+def checked_key_order(batches: Iterable[pa.RecordBatch], spec: TableSpec, label: str) -> Iterator[pa.RecordBatch]:
+    """``batches``, each checked as it passes to continue the strictly increasing key order (``KeyOrderError``
+    names the table and ``label`` otherwise)."""
+    last: tuple[Any, ...] | None = None
+    for batch in batches:
+        if batch.num_rows:
+            table = pa.Table.from_batches([batch])
+            if not _rows_in_key_order(table, spec) or (last is not None and not last < _key_at(table, spec.key, 0)):
+                raise KeyOrderError(f"table {spec.name} ({label}): rows are not in key order")
+            last = _key_at(table, spec.key, table.num_rows - 1)
+        yield batch
+
+
+def _rows_in_key_order(table: pa.Table, spec: TableSpec) -> bool:
+    """Whether each row's key is greater than the previous row's: compared column by column with the row before,
+    without sorting (a key with nulls is checked by sorting, which puts them last)."""
+    rows = table.num_rows
+    if rows < 2:
+        return True
+    if any(table.column(name).null_count for name in spec.key):
+        indices = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in spec.key])
+        return bool(indices.equals(pa.array(range(rows), indices.type)))
+    greater: Any = pa.chunked_array([pa.repeat(False, rows - 1)])
+    tied: Any = pa.chunked_array([pa.repeat(True, rows - 1)])
+    for name in spec.key:
+        column = table.column(name)
+        before, after = column.slice(0, rows - 1), column.slice(1)
+        greater = pc.or_(greater, pc.and_(tied, pc.greater(after, before)))
+        tied = pc.and_(tied, pc.equal(after, before))
+    return bool(pc.all(greater).as_py())
 
 
 def _key_at(table: pa.Table | pa.RecordBatch, key: tuple[str, ...], row: int) -> tuple[Any, ...]:

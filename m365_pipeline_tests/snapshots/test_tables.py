@@ -111,7 +111,7 @@ def _postgres_rows(
 ) -> list[dict[str, Any]]:
     """The rows of ``reflected`` through psycopg's COPY (``read_batches``), or through ADBC in the snapshot this
     connection's transaction exports (``PostgresSnapshotReader``)."""
-    if through == "copy":
+    if through == "copy":  # read_batches
         batches = tables.read_batches(connection, reflected, spec, batch_rows=4)
         return [row for batch in batches for row in batch.to_pylist()]
     connection.rollback()  # the reflection's transaction
@@ -202,6 +202,69 @@ def test_postgres_rows_read_keep_every_value(postgres_url: str, through: str) ->
     engine.dispose()
     expected = [{**row, "at": row["at"] and row["at"].astimezone(dt.UTC)} for row in rows]
     assert read == expected
+
+
+@pytest.mark.parametrize(("collation", "in_code_points"), [("C", True), ("POSIX", True), ("en-x-icu", False)])
+def test_text_keys_in_a_code_point_collation_are_read_through_their_index_and_still_in_order(
+    postgres_url: str, collation: str, in_code_points: bool
+) -> None:
+    engine = sa.create_engine(postgres_url)
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "t",
+        metadata,
+        sa.Column("tenant", sa.Text(collation=collation), primary_key=True),
+        sa.Column("name", sa.Text(collation=collation), primary_key=True),
+        sa.Column("value", sa.Integer),
+    )
+    keys = [(tenant, name) for tenant in ("b", "B", "a") for name in reversed(NAMES)]
+    with engine.begin() as connection:
+        metadata.create_all(connection)
+        connection.execute(table.insert(), [{"tenant": t, "name": n, "value": i} for i, (t, n) in enumerate(keys)])
+    with engine.connect() as connection:
+        reflected = tables.reflect_tables(connection)["t"]
+        spec = tables.spec_of(reflected)
+        ordered = postgres_reads.code_point_ordered(connection, reflected, spec.key)
+        sql = tables.select_sql(connection, reflected, spec, code_point_ordered=ordered)
+        read = [
+            (row["tenant"], row["name"]) for row in _postgres_rows(connection, postgres_url, reflected, spec, "adbc")
+        ]
+    engine.dispose()
+    assert ordered == ({"tenant", "name"} if in_code_points else set())
+    assert ('COLLATE "C"' in sql) is not in_code_points
+    assert read == sorted(keys)
+
+
+@pytest.mark.parametrize(
+    ("collation", "database", "in_code_points"),
+    [
+        ({"collname": "default"}, {"datcollate": "C.UTF-8"}, True),  # before PostgreSQL 15: libc only
+        ({"collname": "default"}, {"datcollate": "en_US.UTF-8"}, False),
+        ({"collname": "default"}, {"datlocprovider": "c", "datcollate": "POSIX"}, True),
+        ({"collname": "default"}, {"datlocprovider": "i", "datcollate": "C", "datlocale": "und"}, False),
+        ({"collname": "default"}, {"datlocprovider": "b", "datcollate": "C", "datlocale": "C.UTF-8"}, True),
+        ({"collname": "default"}, {"datlocprovider": "b", "datlocale": "PG_UNICODE_FAST"}, False),
+        ({"collname": "C", "collprovider": "c", "collcollate": "C"}, {"datcollate": "de_DE.UTF-8"}, True),
+        ({"collname": "ucs_basic", "collprovider": "b", "colllocale": "C"}, {"datcollate": "de_DE"}, True),
+        ({"collname": "de-x-icu", "collprovider": "i", "collcollate": None}, {"datcollate": "C"}, False),
+    ],
+)
+def test_which_collations_sort_in_code_points(
+    collation: dict[str, Any], database: dict[str, Any], in_code_points: bool
+) -> None:
+    assert postgres_reads.in_code_points(collation, database) is in_code_points
+
+
+def test_batches_out_of_key_order_are_refused_as_they_pass() -> None:
+    rows = _rows(3, 300)
+    assert _table(tables.checked_key_order(_batches(rows, 7), SPEC, "test")) == rows
+    swapped = [rows[1], rows[0], *rows[2:]]
+    with pytest.raises(tables.KeyOrderError, match=r"table t \(test\): rows are not in key order"):
+        list(tables.checked_key_order(_batches(swapped, 50), SPEC, "test"))
+    with pytest.raises(tables.KeyOrderError):  # each batch in order, the second starting before the first ended
+        list(tables.checked_key_order(iter([*_batches(rows[100:], 300), *_batches(rows[:100], 300)]), SPEC, "test"))
+    with pytest.raises(tables.KeyOrderError):  # a key twice
+        list(tables.checked_key_order(_batches([rows[0], *rows], 1), SPEC, "test"))
 
 
 def test_postgres_rows_are_read_as_the_exporting_transaction_sees_them(postgres_url: str) -> None:
