@@ -9,12 +9,16 @@ such row stores no file. It holds no database file: a restore loads the base's a
 base's tables are read in place from the store, and only their row groups whose rows changed are compared
 (``row_groups``). On SQLite, only those row groups of the current tables are read: a full records its file's page
 map (``sqlite_pages``), and the incremental finds the rows of the pages that changed since (comparing those pages
-cell by cell with the base's database file, read in place from the store). Files are stored whole in both kinds;
+cell by cell with the base's database file, read in place from the store). On PostgreSQL, a snapshot records its
+position (``postgres_reads.Position``: the oldest transaction running when it was taken), and the incremental finds
+the rows written since by their ``xmin``, in the tables whose oid and file are the base's, when their text keys
+sort in code points (each key range is then an index range). Files are stored whole in both kinds;
 their chunks deduplicate. An incremental is taken as a full instead when there is no full to base it on or the
 warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
 
-The tables and the database file are one consistent state: on PostgreSQL the tables are read in the
-repeatable-read transaction whose snapshot ``pg_dump --snapshot`` dumps; on SQLite both are read from one file that
+The tables and the database file are one consistent state: on PostgreSQL the tables are read in the snapshot of
+the repeatable-read transaction, exported for ``pg_dump --snapshot`` and for the ADBC reader
+(``postgres_reads``); on SQLite both are read from one file that
 does not change meanwhile (``databases.frozen_sqlite``: the database in place, or a backup copy).
 """
 
@@ -53,6 +57,9 @@ DATABASE = "warehouse-database"
 TABLES = "warehouse-tables"
 """Component holding each table as ``<table>.parquet`` (whole) or ``<table>.delta.parquet`` (rows changed)."""
 DATABASE_FILES = {databases.PG_DUMP_FORMAT: "warehouse.pgdump", databases.SQLITE_FORMAT: "warehouse.sqlite"}
+POSTGRES_POSITION = "postgres_position"
+"""In a PostgreSQL snapshot's warehouse metadata: its ``postgres_reads.Position``, from which the next incrementals
+find the rows written since."""
 PAGE_MAP = "warehouse.sqlite.pages"
 """Beside an SQLite full's database file: its ``sqlite_pages.PageMap``, which tells the next incrementals where rows
 may have changed."""
@@ -293,7 +300,7 @@ class _Capture:
         incremental = base is not None and promoted is None
         components: dict[str, tuple[FileEntry, ...]] = {}
         dump: Future[FileEntry] | None = None
-        exported = None
+        exported, position = None, None
         if database_format == databases.PG_DUMP_FORMAT:
             exported = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar_one()
         if not incremental:
@@ -310,9 +317,11 @@ class _Capture:
             done = self._sqlite_tables(connection, database, reflected, specs, table_base, changes)
         else:  # every table read in the snapshot of this transaction, which pg_dump dumps
             page_map = None
+            position = _position(connection, reflected)
+            since = postgres_reads.changed_since(_base_position(base), position) if incremental and position else None
             with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
                 done = {
-                    name: self._table(connection, reader, t, specs[name], table_base, None)
+                    name: self._table(connection, reader, t, specs[name], table_base, None, since)
                     for name, t in reflected.items()
                 }
         table_meta = {name: done[name][1] for name in reflected}
@@ -326,6 +335,8 @@ class _Capture:
             "schema_version": schema_version,
             "tables": table_meta,
         }
+        if exported is not None and position is not None:
+            meta[POSTGRES_POSITION] = position.to_dict()
         return components, meta, promoted
 
     def _sqlite_tables(
@@ -377,6 +388,7 @@ class _Capture:
         spec: tables.TableSpec,
         base: _Base | None,
         changes: Future[_PageChanges | None] | None,
+        since: postgres_reads.Since | None = None,
     ) -> tuple[Future[FileEntry] | None, dict[str, Any]]:
         """Writes the table's Parquet file (whole, or its delta against ``base``), archived as it is written; an
         incremental's table without a changed row stores no file."""
@@ -389,7 +401,9 @@ class _Capture:
                 pages = changes.result() if changes is not None else None
                 with (
                     self._base_file(spec.name) as before,
-                    contextlib.closing(self._delta(connection, reader, table, spec, before, pages, checksum)) as delta,
+                    contextlib.closing(
+                        self._delta(connection, reader, table, spec, before, pages, since, checksum)
+                    ) as delta,
                 ):
                     for batch in delta:
                         if sink is None:
@@ -427,6 +441,7 @@ class _Capture:
         spec: tables.TableSpec,
         before: Any,
         changes: _PageChanges | None,
+        since: postgres_reads.Since | None,
         checksum: tables.WindowedChecksum,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
@@ -436,7 +451,16 @@ class _Capture:
         if before is None and known is not None and known.rows == 0:
             checksum.add(0, tables.TableDigest(spec.columns).digest())
             return
-        index = row_groups.read_index(before, spec) if before is not None and known is not None else None
+        written = (
+            reader.changed_rows(connection, table, spec, since)
+            if since is not None and isinstance(reader, postgres_reads.PostgresSnapshotReader)
+            else None
+        )
+        indexed = before is not None and (known is not None or written is not None)
+        index = row_groups.read_index(before, spec) if indexed else None
+        if index is not None and written is not None:
+            yield from row_groups.delta_of_changed(index, written, spec, checksum)
+            return
         if index is not None and known is not None and known.rowid_ranges is None:
             with contextlib.closing(read_ahead(reader.read(connection, table, spec))) as ahead:
                 yield from row_groups.delta_of_all(index, ahead, spec, checksum)
@@ -524,6 +548,18 @@ class _Capture:
                 yield handle
         finally:
             path.unlink()
+
+
+def _position(connection: sa.Connection, reflected: Mapping[str, sa.Table]) -> postgres_reads.Position | None:
+    """The position of the capture's snapshot; None where the cluster cannot be identified (asking would abort
+    the transaction)."""
+    allowed = connection.exec_driver_sql("SELECT has_function_privilege('pg_control_system()', 'EXECUTE')")
+    return postgres_reads.position(connection, reflected) if allowed.scalar_one() else None
+
+
+def _base_position(base: _Base | None) -> postgres_reads.Position | None:
+    recorded = base.manifest.meta.get("warehouse", {}).get(POSTGRES_POSITION) if base is not None else None
+    return postgres_reads.Position.from_dict(recorded) if recorded else None
 
 
 def _last_rowid(connection: sa.Connection, table: str) -> int:
