@@ -177,7 +177,8 @@ class Position:
 
 
 def position(connection: sa.Connection, table_names: Collection[str]) -> Position:
-    """The position of the snapshot ``connection``'s transaction sees."""
+    """The position of the snapshot ``connection``'s transaction sees (a table without a file node of its own is
+    left out: its rows cannot be found by ``xmin`` there)."""
     quote = connection.dialect.identifier_preparer.quote
     system = connection.exec_driver_sql("SELECT system_identifier::text FROM pg_control_system()").scalar_one()
     xmin = connection.exec_driver_sql("SELECT txid_snapshot_xmin(txid_current_snapshot())").scalar_one()
@@ -189,7 +190,9 @@ def position(connection: sa.Connection, table_names: Collection[str]) -> Positio
         {"names": [quote(name) for name in table_names]},
     ).all()
     by_quoted = {quote(name): name for name in table_names}
-    return Position(system, int(xmin), {by_quoted[quoted]: (int(oid), int(node)) for quoted, oid, node in found})
+    # a table without storage of its own (partitioned: its rows are in its partitions) has no file node
+    files = {by_quoted[quoted]: (int(oid), int(node)) for quoted, oid, node in found if node is not None}
+    return Position(system, int(xmin), files)
 
 
 def changed_since(base: Position | None, now: Position) -> Since | None:
