@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import sqlalchemy as sa
 
@@ -217,16 +218,17 @@ def append(path: Path, share: float, users: int, rng: random.Random) -> int:
 
 class Restic:
     def __init__(self, repository: Path, password: str) -> None:
-        self.repository = repository
+        self.repository, self.password = repository, password
         self._environment = {**os.environ, "RESTIC_REPOSITORY": str(repository), "RESTIC_PASSWORD": password}
         self.run("init", "--repository-version", "2")
 
-    def run(self, *arguments: str) -> None:
+    def run(self, *arguments: str, stdin: IO[bytes] | None = None) -> None:
         completed = subprocess.run(
-            ["restic", "--quiet", *arguments], env=self._environment, capture_output=True, text=True, check=False
+            ["restic", "--quiet", *arguments], env=self._environment, stdin=stdin, capture_output=True, check=False
         )
         if completed.returncode != 0:
-            raise RuntimeError(f"restic {' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
+            error = completed.stderr.decode(errors="replace").strip()[-500:]
+            raise RuntimeError(f"restic {' '.join(arguments)} failed: {error}")
 
 
 def timed(action: Callable[[], object], store: Path | None) -> Measure:

@@ -235,6 +235,8 @@ class _Capture:
         self._table_archivers = ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="table-archive")
         self._base_tables: dict[str, FileEntry] = {}
         self._base_files: dict[str, Future[Path]] = {}
+        self._empty_now: frozenset[str] = frozenset()
+        """Tables of a PostgreSQL incremental empty in its base and now."""
 
     def run(
         self, sources: Sources, base: _Base | None
@@ -320,6 +322,9 @@ class _Capture:
             position = _position(connection, reflected)
             since = postgres_reads.changed_since(_base_position(base), position) if incremental and position else None
             with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
+                if incremental and base is not None:
+                    held = {name for name, info in base.tables.items() if int(info["rows"])}
+                    self._empty_now = reader.empty_tables([name for name in reflected if name not in held])
                 done = {
                     name: self._table(connection, reader, t, specs[name], table_base, None, since)
                     for name, t in reflected.items()
@@ -444,16 +449,17 @@ class _Capture:
         since: postgres_reads.Since | None,
         checksum: tables.WindowedChecksum,
     ) -> Generator[pa.RecordBatch, None, None]:
-        """The table's delta against its base's Parquet ``before``: of the windows its changed pages point at when
-        they are known, else of every row (every window compared at once when its pages say it changed almost
-        everywhere). A table empty in the base and now is not read at all."""
+        """The table's delta against its base's Parquet ``before``: of the windows its changed pages (SQLite) or
+        its rows written since the base (PostgreSQL) point at when they are known, else of every row (every window
+        compared at once when its pages say it changed almost everywhere). A table empty in the base and now is not
+        read at all."""
         known = changes.tables.get(spec.name) if changes is not None else None
-        if before is None and known is not None and known.rows == 0:
+        if before is None and ((known is not None and known.rows == 0) or spec.name in self._empty_now):
             checksum.add(0, tables.TableDigest(spec.columns).digest())
             return
         written = (
             reader.changed_rows(connection, table, spec, since)
-            if since is not None and isinstance(reader, postgres_reads.PostgresSnapshotReader)
+            if before is not None and since is not None and isinstance(reader, postgres_reads.PostgresSnapshotReader)
             else None
         )
         indexed = before is not None and (known is not None or written is not None)

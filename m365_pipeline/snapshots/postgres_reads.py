@@ -81,6 +81,18 @@ class PostgresSnapshotReader:
             return None
         return ChangedSince(self, table, spec, since.xmin)
 
+    def empty_tables(self, names: Collection[str]) -> frozenset[str]:
+        """Which of the tables ``names`` hold no row, asked in one query (an incremental skips a table empty in
+        its base and now)."""
+        if not names:
+            return frozenset()
+        probes = " UNION ALL ".join(
+            f"SELECT {_literal(name)} WHERE NOT EXISTS (SELECT 1 FROM {tables.quoted(name)})" for name in sorted(names)
+        )
+        with self._connection.cursor() as cursor:
+            cursor.execute(probes)
+            return frozenset(row[0] for row in cursor.fetchall())
+
     def scalar(self, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
         with self._connection.cursor() as cursor:
             cursor.execute(sql, parameters or None)

@@ -295,6 +295,26 @@ def test_postgres_rows_are_read_as_the_exporting_transaction_sees_them(postgres_
     assert [tuple(row) for row in now] == [(0, "before 0"), (1, "after"), (3, "before 3"), (4, "before 4"), (9, "new")]
 
 
+def test_empty_postgres_tables_are_found_in_one_query_of_the_exported_snapshot(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        for name in ("full", "empty", "emptied later", 'quoted "name"'):
+            connection.exec_driver_sql(f"CREATE TABLE {tables.quoted(name)} (id integer PRIMARY KEY)")
+        connection.exec_driver_sql('INSERT INTO "full" VALUES (1)')
+        connection.exec_driver_sql('INSERT INTO "emptied later" VALUES (1)')
+    with engine.connect() as capturing, engine.begin() as writer:
+        capturing.execution_options(isolation_level="REPEATABLE READ").begin()
+        exported = capturing.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        writer.exec_driver_sql('DELETE FROM "emptied later"')
+        writer.commit()
+        with postgres_reads.PostgresSnapshotReader(postgres_url, exported) as reader:
+            empty = reader.empty_tables(["full", "empty", "emptied later", 'quoted "name"'])
+            assert reader.empty_tables([]) == frozenset()
+        capturing.rollback()
+    engine.dispose()
+    assert empty == {"empty", 'quoted "name"'}
+
+
 def test_sqlite_file_read_through_adbc_equals_the_driver_path_even_when_a_batch_is_all_null(tmp_path: Any) -> None:
     import datetime as dt
 
