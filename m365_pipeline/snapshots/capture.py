@@ -559,7 +559,10 @@ class _Capture:
 def _position(connection: sa.Connection, reflected: Mapping[str, sa.Table]) -> postgres_reads.Position | None:
     """The position of the capture's snapshot; None where the cluster cannot be identified (asking would abort
     the transaction)."""
-    allowed = connection.exec_driver_sql("SELECT has_function_privilege('pg_control_system()', 'EXECUTE')")
+    allowed = connection.exec_driver_sql(
+        "SELECT has_function_privilege('pg_control_system()', 'EXECUTE') "
+        "AND has_function_privilege('pg_control_checkpoint()', 'EXECUTE')"
+    )
     return postgres_reads.position(connection, reflected) if allowed.scalar_one() else None
 
 

@@ -170,29 +170,38 @@ _WRAP = 1 << 32
 
 @dataclass(frozen=True)
 class Position:
-    """Where a PostgreSQL snapshot stands: its cluster (``system_identifier``), the oldest transaction still
-    running when it was taken (``xmin``, 64 bits: the epoch included), and each table's oid and file node (a
-    table dropped and made again, truncated or rewritten gets new ones)."""
+    """Where a PostgreSQL snapshot stands: its database (``lineage``: the cluster's ``system_identifier``, its
+    timeline, which a point-in-time recovery or a promotion changes, and the database's oid, which a copy made
+    from it as a template does not share), the oldest transaction still running when it was taken (``xmin``, 64
+    bits: the epoch included), and each table's oid and file node (a table dropped and made again, renamed into
+    place, truncated or rewritten gets new ones)."""
 
-    system: str
+    lineage: str
     xmin: int
     tables: dict[str, tuple[int, int]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"system": self.system, "xmin": self.xmin, "tables": {k: list(v) for k, v in self.tables.items()}}
+        return {"lineage": self.lineage, "xmin": self.xmin, "tables": {k: list(v) for k, v in self.tables.items()}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Position:
         return cls(
-            str(data["system"]), int(data["xmin"]), {k: (int(v[0]), int(v[1])) for k, v in data["tables"].items()}
+            str(data["lineage"]), int(data["xmin"]), {k: (int(v[0]), int(v[1])) for k, v in data["tables"].items()}
         )
+
+
+_LINEAGE = """
+SELECT concat_ws('/', system.system_identifier, checkpoint.timeline_id, db.oid)
+FROM pg_control_system() system, pg_control_checkpoint() checkpoint, pg_database db
+WHERE db.datname = current_database()
+"""
 
 
 def position(connection: sa.Connection, table_names: Collection[str]) -> Position:
     """The position of the snapshot ``connection``'s transaction sees (a table without a file node of its own is
     left out: its rows cannot be found by ``xmin`` there)."""
     quote = connection.dialect.identifier_preparer.quote
-    system = connection.exec_driver_sql("SELECT system_identifier::text FROM pg_control_system()").scalar_one()
+    lineage = connection.exec_driver_sql(_LINEAGE).scalar_one()
     xmin = connection.exec_driver_sql("SELECT txid_snapshot_xmin(txid_current_snapshot())").scalar_one()
     found = connection.execute(
         sa.text(
@@ -204,13 +213,14 @@ def position(connection: sa.Connection, table_names: Collection[str]) -> Positio
     by_quoted = {quote(name): name for name in table_names}
     # a table without storage of its own (partitioned: its rows are in its partitions) has no file node
     files = {by_quoted[quoted]: (int(oid), int(node)) for quoted, oid, node in found if node is not None}
-    return Position(system, int(xmin), files)
+    return Position(lineage, int(xmin), files)
 
 
 def changed_since(base: Position | None, now: Position) -> Since | None:
-    """What tells the rows changed since ``base`` (None when nothing can: another cluster, or more than 2^31
-    transactions apart, where 32-bit transaction ids no longer order)."""
-    if base is None or base.system != now.system or not 0 <= now.xmin - base.xmin < _WRAP // 2:
+    """What tells the rows changed since ``base`` (None when nothing can: another cluster, timeline or database,
+    transactions counted back, or more than 2^31 transactions apart, where 32-bit transaction ids no longer
+    order)."""
+    if base is None or base.lineage != now.lineage or not 0 <= now.xmin - base.xmin < _WRAP // 2:
         return None
     return Since(base.xmin, frozenset(name for name, file in now.tables.items() if base.tables.get(name) == file))
 

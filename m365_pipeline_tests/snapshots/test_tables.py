@@ -375,3 +375,30 @@ def test_a_sink_with_group_rows_writes_small_batches_as_few_row_groups(tmp_path:
         groups = [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)]
         assert all(50 <= rows_ < 53 for rows_ in groups[:-1]) and 0 < groups[-1] < 53  # batches of 3 held to 50
         assert written.read().to_pylist() == rows and sink.rows == len(rows)
+
+
+def _position(lineage: str = "7/1/16384", xmin: int = 5_000, **files: tuple[int, int]) -> postgres_reads.Position:
+    return postgres_reads.Position(lineage, xmin, files or {"users": (1, 10), "skus": (2, 20)})
+
+
+@pytest.mark.parametrize(
+    ("now", "since"),
+    [
+        (_position(xmin=9_000), postgres_reads.Since(5_000, frozenset({"users", "skus"}))),
+        (_position(xmin=5_000 + 2**31 - 1), postgres_reads.Since(5_000, frozenset({"users", "skus"}))),
+        (_position(xmin=5_000 + 2**31), None),  # 32-bit ids no longer order
+        (_position(xmin=4_999), None),  # counted back: a recovery to an earlier point
+        (_position("8/1/16384"), None),  # another cluster
+        (_position("7/2/16384"), None),  # another timeline
+        (_position("7/1/16385"), None),  # another database (a copy made from it)
+        (_position(users=(1, 11), skus=(2, 20)), postgres_reads.Since(5_000, frozenset({"skus"}))),  # rewritten
+        (_position(users=(3, 10), skus=(2, 20)), postgres_reads.Since(5_000, frozenset({"skus"}))),  # made again
+    ],
+)
+def test_rows_are_found_by_xmin_only_in_the_same_database_lineage_and_table_files(
+    now: postgres_reads.Position, since: postgres_reads.Since | None
+) -> None:
+    base = _position()
+    assert postgres_reads.changed_since(base, now) == since
+    assert postgres_reads.Position.from_dict(now.to_dict()) == now
+    assert postgres_reads.changed_since(None, now) is None
