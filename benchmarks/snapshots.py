@@ -9,7 +9,7 @@ is written through a connection closed afterwards, so its log is checkpointed in
 backs up that file (nothing writes it while it runs), sees the whole database. Ours captures it as the pipeline
 does: the database file (read in place under a read transaction) plus every table as Parquet, and for an
 incremental only the rows changed by primary key.
-Our incrementals are differential (against the last full), so before each change both stores take a new full
+Our incrementals are differential (against the last full), so before each change ours takes a new full
 (not measured) and each incremental holds exactly that change.
 
 restic is Debian's package: `apt-get install -y restic` (0.14 on bookworm; repository format 2, zstd compression
@@ -132,7 +132,7 @@ def _insert_users(connection: sqlite3.Connection, first: int, count: int, rng: r
         users = list(_user_rows(tenant, start, size, rng))
         connection.executemany(USER_INSERT, users)
         licences = [
-            (tenant, user[1], _sku(tenant, (int(user[1][:8], 16) + k) % SKUS), "[]")
+            (tenant, user[1], _sku(tenant, (int(str(user[1])[:8], 16) + k) % SKUS), "[]")
             for user in users
             for k in range(LICENCES_PER_USER)
         ]
@@ -239,6 +239,49 @@ def timed(action: Callable[[], object], store: Path | None) -> Measure:
     return Measure(seconds, folder_size(store) - before if store else 0)
 
 
+def snapshot_steps(
+    repository: Repository,
+    sources: capture.Sources,
+    restic_backup: Callable[[], None] | None,
+    data_bytes: Callable[[], int],
+    changes: list[tuple[str, Callable[[], object]]],
+    work: Path,
+) -> list[Row]:
+    """A full snapshot, then each change's incremental, ours (store ``work / "ours"``) and restic's (``work /
+    "restic"``). Ours are differential: before each change ours takes a new full (not measured), so each
+    incremental holds exactly that change; restic's last backup is already that state."""
+
+    def step(name: str, kind: str) -> Row:
+        print(f"{name} ...", file=sys.stderr)
+        data = data_bytes()
+        ours = timed(lambda: capture.create_snapshot(repository, sources, kind=kind), work / "ours")
+        theirs = timed(restic_backup, work / "restic") if restic_backup else None
+        return Row(name, data, ours, theirs)
+
+    rows = [step("full snapshot", "full")]
+    for name, change in changes:
+        capture.create_snapshot(repository, sources, kind="full")  # the base of this change's incremental
+        change()
+        rows.append(step(name, "incremental"))
+    return rows
+
+
+def verify_step(repository: Repository, restic: Restic | None, work: Path) -> Row:
+    """A full verify of each store (ours ``work / "ours"``; ``restic check --read-data``), and their sizes."""
+    print("verify ...", file=sys.stderr)
+
+    def ours_check() -> None:
+        report = check(repository.backend, repository.keys, read_data=True)
+        assert report.ok, report.problems
+
+    ours_verify = timed(ours_check, None)
+    theirs_verify = timed(lambda: restic.run("check", "--read-data"), None) if restic else None
+    restic_store = folder_size(work / "restic") if restic else None
+    print(f"store sizes: ours {folder_size(work / 'ours') / MIB:.1f} MiB", file=sys.stderr, end="")
+    print(f", restic {folder_size(work / 'restic') / MIB:.1f} MiB" if restic else "", file=sys.stderr)
+    return Row("full verify of the store", folder_size(work / "ours"), ours_verify, theirs_verify, restic_store)
+
+
 def run(size_mb: int, work: Path, with_restic: bool) -> list[Row]:
     rng = random.Random(2026)
     source = work / "source" / "warehouse.db"
@@ -252,30 +295,18 @@ def run(size_mb: int, work: Path, with_restic: bool) -> list[Row]:
     sources = capture.Sources(warehouse_url=f"sqlite:///{source}", label="bench")
     restic = Restic(work / "restic", base64.b64encode(os.urandom(24)).decode()) if with_restic else None
 
-    def ours_snapshot(kind: str) -> Callable[[], object]:
-        return lambda: capture.create_snapshot(repository, sources, kind=kind)
-
     def restic_backup() -> None:
         assert restic is not None
         restic.run("backup", str(source.parent))
 
-    def step(name: str, ours_kind: str) -> Row:
-        print(f"{name} ...", file=sys.stderr)
-        data = source.stat().st_size
-        ours = timed(ours_snapshot(ours_kind), ours_store)
-        theirs = timed(restic_backup, work / "restic") if restic else None
-        return Row(name, data, ours, theirs)
-
-    rows = [step("full snapshot", "full")]
     changes: list[tuple[str, Callable[[], object]]] = [
         ("incremental: 2% of rows changed, scattered", lambda: change_scattered(source, 0.02, rng)),
         ("incremental: 2% of rows changed, 20 clustered runs", lambda: change_clustered(source, 0.02, 20, rng)),
         ("incremental: 1% of rows appended", lambda: append(source, 0.01, users, rng)),
     ]
-    for name, change in changes:
-        capture.create_snapshot(repository, sources, kind="full")  # the base of this change's incremental
-        change()
-        rows.append(step(name, "incremental"))
+    rows = snapshot_steps(
+        repository, sources, restic_backup if restic else None, lambda: source.stat().st_size, changes, work
+    )
     latest = max(repository.snapshot_ids(), key=lambda i: repository.manifest(i).created_at)
 
     print("restore ...", file=sys.stderr)
@@ -294,18 +325,7 @@ def run(size_mb: int, work: Path, with_restic: bool) -> list[Row]:
             assert copy.execute(query).fetchone() == original.execute(query).fetchone(), f"{table} differs"
     rows.append(Row("restore (the last incremental's warehouse)", source.stat().st_size, ours_restore, theirs_restore))
 
-    print("verify ...", file=sys.stderr)
-
-    def ours_check() -> None:
-        report = check(repository.backend, repository.keys, read_data=True)
-        assert report.ok, report.problems
-
-    ours_verify = timed(ours_check, None)
-    theirs_verify = timed(lambda: restic.run("check", "--read-data"), None) if restic else None
-    restic_store = folder_size(work / "restic") if restic else None
-    rows.append(Row("full verify of the store", folder_size(ours_store), ours_verify, theirs_verify, restic_store))
-    print(f"store sizes: ours {folder_size(ours_store) / MIB:.1f} MiB", file=sys.stderr, end="")
-    print(f", restic {folder_size(work / 'restic') / MIB:.1f} MiB" if restic else "", file=sys.stderr)
+    rows.append(verify_step(repository, restic, work))
     return rows
 
 

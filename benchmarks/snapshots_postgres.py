@@ -6,8 +6,8 @@ and ours / restic ratios; the same steps and table as ``snapshots.py`` (its SQLi
 restic backs up what a PostgreSQL administrator would give it: ``pg_dump -Fc -Z0`` piped to
 ``restic backup --stdin``, and restores with ``restic dump | pg_restore --single-transaction``. Ours captures the
 warehouse as the pipeline does: ``pg_dump -Fc -Z0`` plus every table as Parquet for a full, the rows written since
-the full for an incremental. Both stores take a new full before each change (not measured), so each incremental
-holds exactly that change.
+the full for an incremental. Ours takes a new full before each change (not measured), so each incremental holds
+exactly that change.
 
 The data: this project's schema (migrated with Alembic) in a database ``m365_snapshot_bench`` (made again each
 run, dropped at the end unless ``--keep``), filled with the generated tenants, users, licences and SKUs of
@@ -44,13 +44,14 @@ from snapshots import (
     _sku,
     _tenant,
     _user_rows,
+    snapshot_steps,
     table,
     timed,
+    verify_step,
 )
 
 from m365_pipeline.snapshots import capture
 from m365_pipeline.snapshots.backend import LocalBackend
-from m365_pipeline.snapshots.check import check
 from m365_pipeline.snapshots.keys import RepositoryKeys
 from m365_pipeline.snapshots.repository import Repository
 from m365_pipeline.snapshots.restore import RestoreTarget, restore_snapshot
@@ -206,25 +207,13 @@ def run(size_mb: int, work: Path, admin_url: str, with_restic: bool) -> list[Row
         with psycopg.connect(source) as connection:
             return _size(connection)
 
-    def step(name: str, kind: str) -> Row:
-        print(f"{name} ...", file=sys.stderr)
-        data = data_bytes()
-        ours = timed(lambda: capture.create_snapshot(repository, sources, kind=kind), ours_store)
-        theirs = timed(lambda: restic.backup_dump(source), work / "restic") if restic else None
-        return Row(name, data, ours, theirs)
-
-    rows = [step("full snapshot", "full")]
     changes: list[tuple[str, Callable[[], object]]] = [
         ("incremental: 2% of rows changed, scattered", lambda: change_scattered(source, 0.02, rng)),
         ("incremental: 2% of rows changed, 20 clustered runs", lambda: change_clustered(source, 0.02, 20, rng)),
         ("incremental: 1% of rows appended", lambda: append(source, 0.01, users, rng)),
     ]
-    for name, change in changes:
-        capture.create_snapshot(repository, sources, kind="full")  # the base of this change's incremental
-        if restic:
-            restic.backup_dump(source)
-        change()
-        rows.append(step(name, "incremental"))
+    backup = (lambda: restic.backup_dump(source)) if restic else None
+    rows = snapshot_steps(repository, sources, backup, data_bytes, changes, work)
     latest = max(repository.snapshot_ids(), key=lambda i: repository.manifest(i).created_at)
 
     print("restore ...", file=sys.stderr)
@@ -238,17 +227,7 @@ def run(size_mb: int, work: Path, admin_url: str, with_restic: bool) -> list[Row
         _same_rows(source, restic_target)
     rows.append(Row("restore (the last incremental's warehouse)", data_bytes(), ours_restore, theirs_restore))
 
-    print("verify ...", file=sys.stderr)
-
-    def ours_check() -> None:
-        report = check(repository.backend, repository.keys, read_data=True)
-        assert report.ok, report.problems
-
-    ours_verify = timed(ours_check, None)
-    theirs_verify = timed(lambda: restic.run("check", "--read-data"), None) if restic else None
-    stores = [p for p in (ours_store, work / "restic") if p.exists()]
-    sizes = [sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in stores]
-    rows.append(Row("full verify of the store", sizes[0], ours_verify, theirs_verify, sizes[1] if restic else None))
+    rows.append(verify_step(repository, restic, work))
     return rows
 
 

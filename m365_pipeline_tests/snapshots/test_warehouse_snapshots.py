@@ -302,6 +302,23 @@ def test_an_incremental_of_sqlite_reads_only_the_row_groups_of_the_pages_that_ch
     assert checksums(target) == checksums(source)
 
 
+@pytest.fixture
+def through_xmin(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables whose changed rows a PostgreSQL incremental found by ``xmin``, in the order asked: the real
+    ``PostgresSnapshotReader.changed_rows``, recorded."""
+    found_for: list[str] = []
+    real_changed_rows = postgres_reads.PostgresSnapshotReader.changed_rows
+
+    def recording(self: Any, connection: Any, table: Any, spec: Any, since: Any) -> Any:
+        found = real_changed_rows(self, connection, table, spec, since)
+        if found is not None:
+            found_for.append(spec.name)
+        return found
+
+    monkeypatch.setattr(postgres_reads.PostgresSnapshotReader, "changed_rows", recording)
+    return found_for
+
+
 def _postgres_changes(url: str) -> None:
     """Scattered changes, removals and additions, a key changed within its window and one moved to another
     window, and a row written by a transaction that was running when the full was taken."""
@@ -320,6 +337,7 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     groups_read: list[tuple[str, int]],
+    through_xmin: list[str],
     postgres_url: str,
     second_postgres_url: str,
 ) -> None:
@@ -341,16 +359,6 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
         running.commit()
     engine.dispose()
     _postgres_changes(postgres_url)
-    through_xmin: list[str] = []
-    real_changed_rows = postgres_reads.PostgresSnapshotReader.changed_rows
-
-    def recording(self: Any, connection: Any, table: Any, spec: Any, since: Any) -> Any:
-        found = real_changed_rows(self, connection, table, spec, since)
-        if found is not None:
-            through_xmin.append(spec.name)
-        return found
-
-    monkeypatch.setattr(postgres_reads.PostgresSnapshotReader, "changed_rows", recording)
     incremental = create_snapshot(repository, Sources(postgres_url), kind=INCREMENTAL)
     read = collections.Counter(name for name, _ in groups_read)
 
@@ -374,7 +382,7 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
 
 
 def test_a_postgres_table_swapped_in_since_its_full_is_read_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str, second_postgres_url: str
+    tmp_path: Path, through_xmin: list[str], postgres_url: str, second_postgres_url: str
 ) -> None:
     """A table filled before the full and renamed into place after it holds rows whose ``xmin`` is older than the
     full's: its new oid tells, and it is compared whole."""
@@ -392,16 +400,6 @@ def test_a_postgres_table_swapped_in_since_its_full_is_read_whole(
         connection.execute(sa.text("DROP TABLE skus_before"))
         skus = connection.execute(sa.text("SELECT count(*) FROM skus")).scalar_one()
     engine.dispose()
-    through_xmin: list[str] = []
-    real_changed_rows = postgres_reads.PostgresSnapshotReader.changed_rows
-
-    def recording(self: Any, connection: Any, table: Any, spec: Any, since: Any) -> Any:
-        found = real_changed_rows(self, connection, table, spec, since)
-        if found is not None:
-            through_xmin.append(spec.name)
-        return found
-
-    monkeypatch.setattr(postgres_reads.PostgresSnapshotReader, "changed_rows", recording)
     incremental = create_snapshot(repository, Sources(postgres_url), kind=INCREMENTAL)
     assert "skus" not in through_xmin and "users" in through_xmin
     assert incremental.manifest.meta["warehouse"]["tables"]["skus"]["delta_rows"] == skus == 3
