@@ -235,13 +235,14 @@ def _merged(ranges: Iterator[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 class _PagesRead:
     """What one pass over a database file finds: every page's hash, b-tree page type byte and cell count (the last
     two meaningful for b-tree pages only), and the child pointers of every page that looks like an interior page
-    (``parents`` ascending, with each one's ``children``); ``malformed`` lists those whose cells run off the page."""
+    (``parents`` ascending, with each one's ``children``; 32 bits, 8 bytes a page while the scan runs);
+    ``malformed`` lists those whose cells run off the page."""
 
     hashes: npt.NDArray[np.uint64]
     kinds: npt.NDArray[np.uint8]
     cells: npt.NDArray[np.int64]
-    parents: npt.NDArray[np.int64]
-    children: npt.NDArray[np.int64]
+    parents: npt.NDArray[np.uint32]
+    children: npt.NDArray[np.uint32]
     malformed: npt.NDArray[np.int64]
 
     def trees(self, roots: list[int]) -> npt.NDArray[np.int32]:
@@ -279,10 +280,11 @@ class _PagesRead:
                     f"page {int(pages[bad][0])} of the b-tree at page {roots[int(labels[bad][0])]} "
                     "has cells past its end"
                 )
-            first = np.searchsorted(self.parents, pages, "left")
-            counts = np.searchsorted(self.parents, pages, "right") - first
+            parents = pages.astype(np.uint32)  # page numbers fit: SQLite's largest is 2^32 - 2
+            first = np.searchsorted(self.parents, parents, "left")
+            counts = np.searchsorted(self.parents, parents, "right") - first
             pointers = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-            children, child_labels = self.children[pointers], np.repeat(labels, counts)
+            children, child_labels = self.children[pointers].astype(np.int64), np.repeat(labels, counts)
             past = (children < 1) | (children > count)
             if past.any():
                 parent = int(np.repeat(pages, counts)[past][0])
@@ -298,7 +300,7 @@ def _read_pages(handle: io.BufferedReader, page_size: int) -> _PagesRead:
     hashes: list[int] = []
     kinds: list[npt.NDArray[np.uint8]] = []
     cells: list[npt.NDArray[np.int64]] = []
-    edges: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+    edges: list[tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.int64]]] = []
     handle.seek(0)
     block = bytearray(_READ_BYTES - _READ_BYTES % page_size or page_size)
     view = memoryview(block)
@@ -325,7 +327,7 @@ def _read_pages(handle: io.BufferedReader, page_size: int) -> _PagesRead:
 
 def _child_pointers(
     pages: npt.NDArray[np.uint8], first_page: int, header_at: npt.NDArray[np.int64], headers: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """The child pointers of the ``pages`` (numbered from ``first_page``) whose type byte is an interior page's:
     parents in page order, each one's children (its cells' left pointers, then its right-most pointer), and the
     pages whose cell pointers run off the page (any page may start with such a byte: only a tree's pages count)."""
@@ -348,8 +350,8 @@ def _child_pointers(
     parents = np.concatenate([cell_rows, rights])
     order = np.argsort(parents, kind="stable")  # each page's cells in order, then its right-most pointer
     return (
-        parents[order] + first_page,
-        np.concatenate([left, right])[order],
+        (parents[order] + first_page).astype(np.uint32),
+        np.concatenate([left, right])[order].astype(np.uint32),
         np.sort(malformed) + first_page,
     )
 
