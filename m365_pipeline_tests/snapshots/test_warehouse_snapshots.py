@@ -1,6 +1,8 @@
 """Warehouse snapshots on real databases: restored into a fresh PostgreSQL database or SQLite file row for row
-equal, files byte-identical, single tables alone; incrementals store the changed rows and restore exactly; a
-hostile manifest, a corrupted chunk and a non-empty target are refused or leave the target marked."""
+equal, files byte-identical, single tables alone; incrementals store the changed rows and restore exactly, reading
+only the windows of changed rows (SQLite: of the pages that changed; PostgreSQL: of the rows written since the full,
+by xmin, a table renamed into place read whole); a hostile manifest, a corrupted chunk and a non-empty target are
+refused or leave the target marked."""
 
 from __future__ import annotations
 
@@ -321,7 +323,7 @@ def through_xmin(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _postgres_changes(url: str) -> None:
     """Scattered changes, removals and additions, a key changed within its window and one moved to another
-    window, and a row written by a transaction that was running when the full was taken."""
+    window."""
     _scattered_changes(url, 0.006)
     engine = create_warehouse_engine(url)
     with engine.begin() as connection:
