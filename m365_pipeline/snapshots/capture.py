@@ -319,7 +319,7 @@ class _Capture:
             done = self._sqlite_tables(connection, database, reflected, specs, table_base, changes)
         else:  # every table read in the snapshot of this transaction, which pg_dump dumps
             page_map = None
-            position = _position(connection, reflected)
+            position = postgres_reads.position(connection, reflected)
             since = postgres_reads.changed_since(_base_position(base), position) if incremental and position else None
             with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
                 if incremental and base is not None:
@@ -475,7 +475,7 @@ class _Capture:
             index is not None
             and isinstance(reader, tables.SqliteFile)
             and known is not None
-            and sqlite_pages.comparable_by_key(spec)
+            and tables.comparable_by_key(spec)
             and reader.readable(table, spec)
         ):
             assert changes is not None
@@ -554,16 +554,6 @@ class _Capture:
                 yield handle
         finally:
             path.unlink()
-
-
-def _position(connection: sa.Connection, reflected: Mapping[str, sa.Table]) -> postgres_reads.Position | None:
-    """The position of the capture's snapshot; None where the cluster cannot be identified (asking would abort
-    the transaction)."""
-    allowed = connection.exec_driver_sql(
-        "SELECT has_function_privilege('pg_control_system()', 'EXECUTE') "
-        "AND has_function_privilege('pg_control_checkpoint()', 'EXECUTE')"
-    )
-    return postgres_reads.position(connection, reflected) if allowed.scalar_one() else None
 
 
 def _base_position(base: _Base | None) -> postgres_reads.Position | None:

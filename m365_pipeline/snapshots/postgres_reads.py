@@ -33,6 +33,7 @@ class PostgresSnapshotReader:
     def __init__(self, url: str, exported_snapshot: str) -> None:
         with databases.libpq_connection(url) as conninfo:
             self._connection = adbc_driver_postgresql.dbapi.connect(conninfo, autocommit=True)
+        self._code_point_keys: dict[str, frozenset[str]] = {}
         try:
             with self._connection.cursor() as cursor:
                 cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -61,9 +62,15 @@ class PostgresSnapshotReader:
         if not tables.simply_typed(table, spec):
             yield from tables.read_batches(connection, table, spec)
             return
-        ordered = code_point_ordered(connection, table, spec.key)
-        batches = self._read(tables.select_sql(connection, table, spec, code_point_ordered=ordered), spec)
+        ordered = self._code_points(connection, table, spec)
+        batches = self.batches(tables.select_sql(connection, table, spec, code_point_ordered=ordered), spec)
         yield from tables.checked_key_order(batches, spec, "read in its own collation") if ordered else batches
+
+    def _code_points(self, connection: sa.Connection, table: sa.Table, spec: tables.TableSpec) -> frozenset[str]:
+        """``code_point_ordered`` of the table's key columns, asked once a table."""
+        if spec.name not in self._code_point_keys:
+            self._code_point_keys[spec.name] = code_point_ordered(connection, table, spec.key)
+        return self._code_point_keys[spec.name]
 
     def changed_rows(
         self, connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, since: Since
@@ -71,13 +78,11 @@ class PostgresSnapshotReader:
         """``row_groups.ChangedRows`` of ``table``: the rows written since ``since``; None when they cannot be found
         so (a table truncated or made again, keys other than text and integers, or text keys whose collation does
         not sort in code points: each key range would make PostgreSQL sort the table)."""
-        if spec.name not in since.tables or not spec.primary_key or not tables.simply_typed(table, spec):
+        if spec.name not in since.tables or not tables.comparable_by_key(spec) or not tables.simply_typed(table, spec):
             return None
-        key_types = dict(zip(spec.columns, spec.types, strict=True))
-        if any(key_types[k] not in ("string", "int64") for k in spec.key):
-            return None
-        text_keys = {k for k in spec.key if key_types[k] == "string"}
-        if text_keys - code_point_ordered(connection, table, text_keys):
+        keys = spec.keys_only()
+        text_keys = {k for k, t in zip(keys.columns, keys.types, strict=True) if t == str(pa.string())}
+        if text_keys - self._code_points(connection, table, spec):
             return None
         return ChangedSince(self, table, spec, since.xmin)
 
@@ -102,9 +107,6 @@ class PostgresSnapshotReader:
 
     def batches(self, sql: str, spec: tables.TableSpec, parameters: tuple[Any, ...] = ()) -> Iterator[pa.RecordBatch]:
         """The rows ``sql`` selects (``spec``'s columns, in its order), as batches of ``spec``'s schema."""
-        return self._read(sql, spec, parameters)
-
-    def _read(self, sql: str, spec: tables.TableSpec, parameters: tuple[Any, ...] = ()) -> Iterator[pa.RecordBatch]:
         schema = spec.schema()
         with self._connection.cursor() as cursor:
             cursor.execute(sql, parameters or None)
@@ -197,9 +199,16 @@ WHERE db.datname = current_database()
 """
 
 
-def position(connection: sa.Connection, table_names: Collection[str]) -> Position:
+def position(connection: sa.Connection, table_names: Collection[str]) -> Position | None:
     """The position of the snapshot ``connection``'s transaction sees (a table without a file node of its own is
-    left out: its rows cannot be found by ``xmin`` there)."""
+    left out: its rows cannot be found by ``xmin`` there); None where the database's lineage may not be read
+    (asking would abort the transaction)."""
+    allowed = connection.exec_driver_sql(
+        "SELECT has_function_privilege('pg_control_system()', 'EXECUTE') "
+        "AND has_function_privilege('pg_control_checkpoint()', 'EXECUTE')"
+    ).scalar_one()
+    if not allowed:
+        return None
     quote = connection.dialect.identifier_preparer.quote
     lineage = connection.exec_driver_sql(_LINEAGE).scalar_one()
     xmin = connection.exec_driver_sql("SELECT txid_snapshot_xmin(txid_current_snapshot())").scalar_one()
@@ -246,7 +255,7 @@ class ChangedSince:
             f"SELECT {self._key} FROM {self._relation} WHERE xmin::text::bigint >= 3 "
             f"AND ((($1 - xmin::text::bigint) % {_WRAP}) + {_WRAP}) % {_WRAP} <= $2"
         )
-        return self._reader.batches(sql, self._keys_spec(), (next_full % _WRAP, next_full - self._xmin))
+        return self._reader.batches(sql, self._spec.keys_only(), (next_full % _WRAP, next_full - self._xmin))
 
     def narrower_keys(self) -> None:
         return None
@@ -259,13 +268,7 @@ class ChangedSince:
         where, parameters = self._range(low, high)
         columns = ", ".join(tables.quoted(c) for c in self._spec.columns)
         sql = f"SELECT {columns} FROM {self._relation} WHERE {where} ORDER BY {self._key}"
-        return tables.checked_key_order(self._reader.batches(sql, self._spec, parameters), self._spec, "key range")
-
-    def _keys_spec(self) -> tables.TableSpec:
-        types = dict(zip(self._spec.columns, self._spec.types, strict=True))
-        return tables.TableSpec(
-            self._spec.name, self._spec.key, self._spec.key, tuple(types[k] for k in self._spec.key)
-        )
+        return self._reader.batches(sql, self._spec, parameters)  # compared, so its order checked, by the caller
 
     def _range(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> tuple[str, tuple[Any, ...]]:
         """Above ``low`` and at most ``high`` (None: unbounded). The columns both bounds share are compared for

@@ -166,7 +166,7 @@ def scan(path: Path) -> Scan:
         rows = {
             name: int(leaf_rows[1 + number]) for number, name in enumerate(table_names) if name not in without_rowid
         }
-        leaves_of = {name: int(leaf_count[1 + number]) for name in rows for number in [table_names.index(name)]}
+        leaves_of = {name: int(leaf_count[1 + table_names.index(name)]) for name in rows}
         reader = _PageReader(handle.fileno(), page_size, kinds)
         owners[reader.freelist(_u32(header, 32), _u32(header, 36)) - 1] = IGNORED
     mapped = PageMap(page_size, page_size - header[20], read.hashes, owners, table_names)
@@ -452,14 +452,7 @@ def _varint(data: bytes, offset: int) -> tuple[int, int]:
     return value << 8 | data[offset + 8], offset + 9
 
 
-_BINDABLE_KEYS = {str(pa.string()), str(pa.int64())}
 _RANGES_A_QUERY = 1000
-
-
-def comparable_by_key(spec: tables.TableSpec) -> bool:
-    """Whether the table's key values, as Arrow gives them, compare in SQL as SQLite stores them (text and integers
-    do; timestamps and dates are stored as text whose form this cannot know)."""
-    return bool(spec.primary_key) and all(spec.types[spec.columns.index(k)] in _BINDABLE_KEYS for k in spec.key)
 
 
 class SqliteChangedRows:
@@ -489,8 +482,7 @@ class SqliteChangedRows:
         return self._keys(self._by_cell(self._changes))
 
     def _keys(self, ranges: tuple[tuple[int, int], ...]) -> Iterator[pa.RecordBatch]:
-        key_types = tuple(self._spec.types[self._spec.columns.index(k)] for k in self._spec.key)
-        keys = tables.TableSpec(self._spec.name, self._spec.key, self._spec.key, key_types)
+        keys = self._spec.keys_only()
         for first in range(0, len(ranges), _RANGES_A_QUERY):
             listed = ", ".join(f"({low}, {high})" for low, high in ranges[first : first + _RANGES_A_QUERY])
             joined = f"(VALUES {listed}) AS changed JOIN"  # a rowid search per range (OR-ed, SQLite scans)

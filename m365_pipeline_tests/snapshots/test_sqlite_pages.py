@@ -754,10 +754,10 @@ def test_changed_keys_are_those_of_every_rowid_range_however_many(base: Base) ->
 
 
 def test_only_text_and_integer_keys_are_compared_by_key() -> None:
-    assert sqlite_pages.comparable_by_key(USERS) and sqlite_pages.comparable_by_key(EVENTS)
+    assert tables.comparable_by_key(USERS) and tables.comparable_by_key(EVENTS)
     stamped = tables.TableSpec("h", ("user", "at"), ("user", "at"), ("string", "timestamp[us, tz=UTC]"))
     keyless = tables.TableSpec("k", (), ("a", "b"), ("string", "int64"))
-    assert not sqlite_pages.comparable_by_key(stamped) and not sqlite_pages.comparable_by_key(keyless)
+    assert not tables.comparable_by_key(stamped) and not tables.comparable_by_key(keyless)
 
 
 # WITHOUT ROWID tables (index b-trees) hold rows in their interior pages too
