@@ -17,15 +17,16 @@ their chunks deduplicate. An incremental is taken as a full instead when there i
 warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the snapshot of
-the repeatable-read transaction, exported for ``pg_dump --snapshot`` and for the ADBC reader
-(``postgres_reads``); on SQLite both are read from one file that
-does not change meanwhile (``databases.frozen_sqlite``: the database in place, or a backup copy).
+the repeatable-read transaction, exported for ``pg_dump --snapshot`` and imported by each table reader's
+connections (``postgres_reads``); on SQLite both are read from one file that does not change meanwhile
+(``databases.frozen_sqlite``: the database in place, or a backup copy). Two threads read tables at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import io
 import socket
 import threading
@@ -69,7 +70,7 @@ WHOLE, DELTA, UNCHANGED = "full", "delta", "unchanged"
 the base (``<table>.delta.parquet``), or not at all in an incremental where no row changed (the base's is it)."""
 LOCK_REFRESH_SECONDS = 60
 TABLE_READERS = 2
-"""Threads reading an SQLite warehouse's tables at once (this machine class has two cores)."""
+"""Threads reading the warehouse's tables at once (this machine class has two cores)."""
 
 
 @dataclass(frozen=True)
@@ -316,19 +317,20 @@ class _Capture:
         if exported is None:
             page_map = None if incremental else self._pool.submit(self._page_map, database)
             changes = self._pool.submit(self._changes, database, base) if incremental and base else None
-            done = self._sqlite_tables(connection, database, reflected, specs, table_base, changes)
+            largest_first = sorted(reflected, key=lambda name: -_last_rowid(connection, name))
+            opened = functools.partial(_sqlite_thread, database)
+            done = self._tables_at_once(largest_first, opened, reflected, specs, table_base, changes)
         else:  # every table read in the snapshot of this transaction, which pg_dump dumps
             page_map = None
             position = postgres_reads.position(connection, reflected)
             since = postgres_reads.changed_since(_base_position(base), position) if incremental and position else None
-            with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
-                if incremental and base is not None:
-                    held = {name for name, info in base.tables.items() if int(info["rows"])}
+            if incremental and base is not None:
+                held = {name for name, info in base.tables.items() if int(info["rows"])}
+                with postgres_reads.PostgresSnapshotReader(database, exported) as reader:
                     self._empty_now = reader.empty_tables([name for name in reflected if name not in held])
-                done = {
-                    name: self._table(connection, reader, t, specs[name], table_base, None, since)
-                    for name, t in reflected.items()
-                }
+            largest_first = sorted(reflected, key=lambda name: -_relation_pages(connection, name))
+            opened = functools.partial(_postgres_thread, database, exported)
+            done = self._tables_at_once(largest_first, opened, reflected, specs, table_base, since=since)
         table_meta = {name: done[name][1] for name in reflected}
         components[TABLES] = tuple(entry.result() for entry, _ in (done[name] for name in reflected) if entry)
         if dump is not None:
@@ -344,40 +346,38 @@ class _Capture:
             meta[POSTGRES_POSITION] = position.to_dict()
         return components, meta, promoted
 
-    def _sqlite_tables(
+    def _tables_at_once(
         self,
-        connection: sa.Connection,
-        frozen: databases.FrozenSqlite,
+        largest_first: list[str],
+        opened: Callable[[], contextlib.AbstractContextManager[tuple[sa.Connection, TableReader]]],
         reflected: Mapping[str, sa.Table],
         specs: Mapping[str, tables.TableSpec],
         base: _Base | None,
-        changes: Future[_PageChanges | None] | None,
+        changes: Future[_PageChanges | None] | None = None,
+        since: postgres_reads.Since | None = None,
     ) -> dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]]:
-        """The tables of the frozen SQLite file, read by ``TABLE_READERS`` threads at once (reading, checksumming
-        and writing Parquet release the GIL), each with connections of its own: the file does not change, so all
-        see the same state. The largest tables are taken first, so that the threads finish together."""
-        pending = deque(sorted(reflected, key=lambda name: -_last_rowid(connection, name)))
+        """The tables read by ``TABLE_READERS`` threads at once (reading, checksumming and writing Parquet release
+        the GIL), each with the connection and reader ``opened`` gives it (the same state as every other thread's),
+        taking the tables in the order given, the largest first, so that the threads finish together."""
+        pending = deque(largest_first)
         taking, failed = threading.Lock(), threading.Event()
         done: dict[str, tuple[Future[FileEntry] | None, dict[str, Any]]] = {}
 
-        def reader() -> None:
-            engine = sa.create_engine("sqlite://", creator=frozen.connect)
+        def read_tables() -> None:
             try:
-                with engine.connect() as own, tables.SqliteFile(frozen.uri) as sqlite:
+                with opened() as (own, reader):
                     while not failed.is_set():
                         with taking:
                             if not pending:
                                 return
                             name = pending.popleft()
-                        done[name] = self._table(own, sqlite, reflected[name], specs[name], base, changes)
+                        done[name] = self._table(own, reader, reflected[name], specs[name], base, changes, since)
             except BaseException:
                 failed.set()
                 raise
-            finally:
-                engine.dispose()
 
         with ThreadPoolExecutor(TABLE_READERS, thread_name_prefix="tables") as readers:
-            for running in [readers.submit(reader) for _ in range(TABLE_READERS)]:
+            for running in [readers.submit(read_tables) for _ in range(TABLE_READERS)]:
                 running.result()
         return done
 
@@ -559,6 +559,42 @@ class _Capture:
 def _base_position(base: _Base | None) -> postgres_reads.Position | None:
     recorded = base.manifest.meta.get("warehouse", {}).get(POSTGRES_POSITION) if base is not None else None
     return postgres_reads.Position.from_dict(recorded) if recorded else None
+
+
+@contextlib.contextmanager
+def _sqlite_thread(frozen: databases.FrozenSqlite) -> Iterator[tuple[sa.Connection, TableReader]]:
+    """A table reader's connections to the frozen SQLite file (it does not change: every thread sees one state)."""
+    engine = sa.create_engine("sqlite://", creator=frozen.connect)
+    try:
+        with engine.connect() as own, tables.SqliteFile(frozen.uri) as sqlite:
+            yield own, sqlite
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _postgres_thread(url: str, exported_snapshot: str) -> Iterator[tuple[sa.Connection, TableReader]]:
+    """A table reader's connections to PostgreSQL, both in the capture's exported snapshot: one for the catalog
+    and the tables ADBC cannot read, one for ADBC."""
+    engine = sa.create_engine(sa.make_url(url).set(drivername="postgresql+psycopg"))
+    try:
+        with engine.connect() as own:
+            own = own.execution_options(isolation_level="REPEATABLE READ")
+            with own.begin():
+                postgres_reads.import_snapshot(own, exported_snapshot)
+                with postgres_reads.PostgresSnapshotReader(url, exported_snapshot) as reader:
+                    yield own, reader
+    finally:
+        engine.dispose()
+
+
+def _relation_pages(connection: sa.Connection, table: str) -> int:
+    """About how large a PostgreSQL table is, from the catalog (its pages at the last vacuum or analyze)."""
+    found = connection.execute(
+        sa.text("SELECT relpages FROM pg_class WHERE oid = CAST(:relation AS regclass)"),
+        {"relation": connection.dialect.identifier_preparer.quote(table)},
+    ).scalar()
+    return int(found or 0)
 
 
 def _last_rowid(connection: sa.Connection, table: str) -> int:

@@ -163,6 +163,12 @@ def _as(column: pa.Array, arrow_type: pa.DataType) -> pa.Array:
     return casted
 
 
+def import_snapshot(connection: sa.Connection, exported_snapshot: str) -> None:
+    """Makes ``connection``'s transaction, just begun at repeatable read, see the exported snapshot, read only."""
+    connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+    connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT {_literal(exported_snapshot)}")
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 

@@ -7,6 +7,7 @@ refused or leave the target marked."""
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import hashlib
 import json
 import random
@@ -119,6 +120,73 @@ def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
     )
     assert sorted(again.verified) == sorted(manifest.meta["warehouse"]["tables"])
     assert checksums(second_postgres_url) == checksums(postgres_url)
+
+
+def test_every_postgres_table_reader_sees_the_captures_snapshot_and_not_rows_committed_meanwhile(
+    tmp_path: Path, postgres_url: str, second_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = populate(postgres_url)
+    calls = schema.metadata.tables["call_records"]  # a float column: read through the thread's own connection
+    with engine.begin() as connection:
+        connection.execute(calls.insert(), [_call_record(n) for n in range(4)])
+    before = contents(postgres_url)
+    before_calls = _rows(postgres_url, calls)
+    imported = postgres_reads.import_snapshot
+    readers: list[str] = []
+
+    def import_after_a_commit(connection: sa.Connection, exported_snapshot: str) -> None:
+        with engine.begin() as writer:  # committed after the export, before this reader imports the snapshot
+            n = len(readers)
+            writer.execute(schema.users.update().values(department=f"moved {n}"))
+            writer.execute(calls.update().values(duration_seconds=n + 0.5))
+            writer.execute(
+                schema.user_licenses.delete().where(
+                    schema.user_licenses.c.user_id.in_(
+                        sa.select(schema.user_licenses.c.user_id).limit(5).scalar_subquery()
+                    )
+                )
+            )
+        readers.append(exported_snapshot)
+        imported(connection, exported_snapshot)
+
+    monkeypatch.setattr(postgres_reads, "import_snapshot", import_after_a_commit)
+    repository = _repository(LocalBackend(tmp_path / "repo"))
+    result = create_snapshot(repository, Sources(postgres_url))
+    engine.dispose()
+
+    assert len(readers) == 2 and len(set(readers)) == 1  # two threads, one snapshot
+    assert contents(postgres_url) != before
+    table_meta = result.manifest.meta["warehouse"]["tables"]
+    assert table_meta["user_licenses"]["rows"] == len(before["user_licenses"])
+    report = restore_snapshot(
+        repository, result.snapshot_id, RestoreTarget(second_postgres_url), verify_all_tables=True
+    )
+    assert sorted(report.verified) == sorted(table_meta)  # the tables read are the dump's rows
+    assert contents(second_postgres_url) == before
+    assert _rows(second_postgres_url, calls) == before_calls != _rows(postgres_url, calls)
+
+
+def _call_record(n: int) -> dict[str, Any]:
+    start = dt.datetime(2024, 6, 24, 9, n, tzinfo=dt.UTC)
+    return {
+        "tenant_id": TENANT,
+        "day": start.date(),
+        "id": f"call-{n}",
+        "modalities": "audio",
+        "start_at": start,
+        "start_date_time": f"2024-06-24T09:0{n}:00Z",
+        "duration_seconds": 60.25 * n,
+        "sessions": 1,
+    }
+
+
+def _rows(url: str, table: sa.Table) -> list[tuple[Any, ...]]:
+    engine = create_warehouse_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key))]
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("backend", ["local", "s3"], indirect=True)
