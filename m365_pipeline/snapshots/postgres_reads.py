@@ -244,14 +244,16 @@ class ChangedSince:
     """``row_groups.ChangedRows`` of a table read by a ``PostgresSnapshotReader``: the keys of the rows whose
     ``xmin`` (the transaction that wrote them) is not older than the base's oldest running transaction. A row
     written since the base always is; one the base saw may be too (a transaction running then), which only costs
-    a window read. Deleted rows leave no row: the caller counts (``rows`` is the table's count)."""
+    a window read. Deleted rows leave no row: the caller counts the rows outside the windows it reads (the table's
+    count is not asked for: it would scan the whole table)."""
+
+    rows = None
+    changed_leaves = None  # the keys are exact already
 
     def __init__(self, reader: PostgresSnapshotReader, table: sa.Table, spec: tables.TableSpec, xmin: int) -> None:
         self._reader, self._spec, self._xmin = reader, spec, xmin
         self._relation = tables.quoted(table.name)
         self._key = ", ".join(tables.quoted(k) for k in spec.key)
-        self.rows = int(reader.scalar(f"SELECT count(*) FROM {self._relation}"))
-        self.changed_leaves = self.rows  # never narrower keys than those: they are exact already
 
     def changed_keys(self) -> Iterator[pa.RecordBatch]:
         # a 32-bit xmin is placed by its distance behind the snapshot's next transaction (the newest of its epoch);

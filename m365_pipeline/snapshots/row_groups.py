@@ -223,13 +223,17 @@ def delta_through_index(
 
 
 class ChangedRows(Protocol):
-    """A table's current rows as a database answers for them: how many there are, the keys of every row that may
-    have been added or changed since the base (a superset is fine: the rows of ``changed_leaves`` pages; or a
-    narrower superset at some cost, None when there is none), and the rows or their number within a key range
-    (above ``low``, at most ``high``; None: unbounded), in key order."""
+    """A table's current rows as a database answers for them: how many there are (None: not known without
+    counting them), the keys of every row that may have been added or changed since the base (a superset is fine:
+    the rows of ``changed_leaves`` pages, or a narrower superset at some cost, None when there is none; None
+    pages: the keys are exact), and the rows or their number within a key range (above ``low``, at most ``high``;
+    None: unbounded), in key order."""
 
-    rows: int
-    changed_leaves: int
+    @property
+    def rows(self) -> int | None: ...
+
+    @property
+    def changed_leaves(self) -> int | None: ...
 
     def changed_keys(self) -> Iterable[pa.RecordBatch]: ...
 
@@ -244,22 +248,34 @@ def delta_of_changed(
     index: RowGroupIndex, current: ChangedRows, spec: tables.TableSpec, checksum: tables.WindowedChecksum
 ) -> Iterator[pa.RecordBatch]:
     """``delta_against_base`` reading only the windows that hold a changed key, or whose row count differs from
-    the base group's: a deleted row changes no row left, so when the rows outside the changed windows are fewer
-    than the base's there, those windows are counted one by one to find where rows went. When the changed keys
-    fall in more windows than there are changed pages (rows not in key order), the narrower keys are asked for.
-    Consecutive changed windows are read, counted and compared as one run."""
+    the base group's: a deleted row changes no row left, so the rows outside the changed windows are counted (the
+    table's count less those of the changed windows, when the table's count is known; else each run of unchanged
+    windows), and where they are fewer than the base's, those windows one by one to find where rows went. When the
+    changed keys fall in more windows than there are changed pages (rows not in key order), the narrower keys are
+    asked for. Consecutive changed windows are read, counted and compared as one run."""
     groups = len(index.rows)
     bounds: list[tuple[Any, ...] | None] = [None, *index.last_keys, None]
     expected = [*index.rows, 0]  # the window past the last key was empty in the base
     dirty = _windows_of(current.changed_keys(), index, spec)
-    if len(dirty) > current.changed_leaves:  # a page's rows are in many windows: narrow them if that can be done
-        narrower = current.narrower_keys()
+    if current.changed_leaves is not None and len(dirty) > current.changed_leaves:
+        narrower = current.narrower_keys()  # a page's rows are in many windows: narrow them if that can be done
         dirty = dirty if narrower is None else _windows_of(narrower, index, spec)
-    counted = sum(current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty))
-    if current.rows - counted != sum(expected[w] for w in range(groups + 1) if w not in dirty):
-        dirty.update(
-            w for w in range(groups + 1) if w not in dirty and current.count(bounds[w], bounds[w + 1]) != expected[w]
+    unchanged = list(_runs(set(range(groups + 1)) - dirty))
+    if current.rows is None:
+        suspects = [
+            range(first, last + 1)
+            for first, last in unchanged
+            if current.count(bounds[first], bounds[last + 1]) != sum(expected[first : last + 1])
+        ]
+    else:
+        counted = sum(current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty))
+        rows_unchanged = sum(sum(expected[first : last + 1]) for first, last in unchanged)
+        suspects = (
+            [range(first, last + 1) for first, last in unchanged] if current.rows - counted != rows_unchanged else []
         )
+    dirty.update(
+        w for run in suspects for w in run if len(run) == 1 or current.count(bounds[w], bounds[w + 1]) != expected[w]
+    )
     runs = dict(_runs(dirty))
     empty = tables.TableDigest(spec.columns).digest()
     number = 0
