@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import uuid
@@ -51,9 +52,9 @@ def _drop_database(admin: sa.Engine, name: str) -> None:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards; its URL. Fails or skips without the server."""
     admin = _admin_engine()
     try:
         name = _create_database(admin)
@@ -63,6 +64,13 @@ def postgres_url() -> Iterator[str]:
             _drop_database(admin, name)
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def _migrate(url: str) -> None:

@@ -3,7 +3,6 @@ groups of base tables read, recorded."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from m365_pipeline.snapshots import row_groups, tables
 from m365_pipeline.snapshots.backend import Backend, LocalBackend
+from m365_pipeline_tests.conftest import fresh_postgres_database
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -28,24 +28,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
 @pytest.fixture
 def second_postgres_url() -> Iterator[str]:
     """Another fresh PostgreSQL database (a restore target beside ``postgres_url``), dropped afterwards."""
-    import sqlalchemy as sa
-
-    from m365_pipeline_tests.conftest import POSTGRES_ADMIN_URL, _service_missing
-
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"m365_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        admin.dispose()
-        _service_missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error.orig}")
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
