@@ -43,18 +43,18 @@ def _users(url: str) -> dict[str, str | None]:
     return found
 
 
-def test_which_users_gained_or_lost_a_licence_between_two_snapshots(tmp_path: Path, postgres_url: str) -> None:
-    populate(postgres_url, users=500).dispose()
+def test_which_users_gained_or_lost_a_licence_between_two_snapshots(tmp_path: Path, migrated_postgres_url: str) -> None:
+    populate(migrated_postgres_url, users=500).dispose()
     repository = Repository.init(LocalBackend(tmp_path / "repo"), RepositoryKeys(bytes(range(32))))
     config = tmp_path / "config"
     config.mkdir()
     (config / "m365.toml").write_text("schedule = 1\n")
-    before_licenses, before_users = _licenses(postgres_url), _users(postgres_url)
-    old = create_snapshot(repository, Sources(postgres_url, {"config": config}))
-    _scattered_changes(postgres_url, 0.04)
+    before_licenses, before_users = _licenses(migrated_postgres_url), _users(migrated_postgres_url)
+    old = create_snapshot(repository, Sources(migrated_postgres_url, {"config": config}))
+    _scattered_changes(migrated_postgres_url, 0.04)
     (config / "m365.toml").write_text("schedule = 2\n")
-    new = create_snapshot(repository, Sources(postgres_url, {"config": config}), kind=INCREMENTAL)
-    after_licenses, after_users = _licenses(postgres_url), _users(postgres_url)
+    new = create_snapshot(repository, Sources(migrated_postgres_url, {"config": config}), kind=INCREMENTAL)
+    after_licenses, after_users = _licenses(migrated_postgres_url), _users(migrated_postgres_url)
 
     expected = {LicenseChange(*k, "gained") for k in after_licenses - before_licenses} | {
         LicenseChange(*k, "lost") for k in before_licenses - after_licenses

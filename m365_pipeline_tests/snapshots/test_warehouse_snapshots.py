@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,15 +75,15 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
-    tmp_path: Path, postgres_url: str, second_postgres_url: str
+    tmp_path: Path, migrated_postgres_url: str, second_postgres_url: str
 ) -> None:
     compiled_fastcdc()  # the compiled chunker is what runs
-    engine = populate(postgres_url)
+    engine = populate(migrated_postgres_url)
     revision = current_revision(engine)
     engine.dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
     files = _files(tmp_path / "source")
-    result = create_snapshot(repository, Sources(postgres_url, files, label="prod"))
+    result = create_snapshot(repository, Sources(migrated_postgres_url, files, label="prod"))
     manifest = result.manifest
     assert manifest.kind == "full"
     assert [e.path for e in manifest.components[DATABASE]] == ["warehouse.pgdump"]
@@ -101,9 +102,9 @@ def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
     target = RestoreTarget(second_postgres_url, {"config": tmp_path / "out/config", "raw": tmp_path / "out/raw"})
     report = restore_snapshot(repository, result.snapshot_id, target, hooks=hooks)
 
-    assert checksums(second_postgres_url) == checksums(postgres_url)
-    assert contents(second_postgres_url)["users"] == contents(postgres_url)["users"]
-    assert report.tables["user_licenses"] == len(contents(postgres_url)["user_licenses"])
+    assert checksums(second_postgres_url) == checksums(migrated_postgres_url)
+    assert contents(second_postgres_url)["users"] == contents(migrated_postgres_url)["users"]
+    assert report.tables["user_licenses"] == len(contents(migrated_postgres_url)["user_licenses"])
     for name, folder in files.items():
         assert _tree(tmp_path / "out" / name) == _tree(folder)
     assert [step for step, _ in report.steps] == list(STEPS)
@@ -119,18 +120,18 @@ def test_postgres_warehouse_and_files_restore_into_a_fresh_database_row_for_row(
         repository, result.snapshot_id, RestoreTarget(second_postgres_url), force=True, verify_all_tables=True
     )
     assert sorted(again.verified) == sorted(manifest.meta["warehouse"]["tables"])
-    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert checksums(second_postgres_url) == checksums(migrated_postgres_url)
 
 
 def test_every_postgres_table_reader_sees_the_captures_snapshot_and_not_rows_committed_meanwhile(
-    tmp_path: Path, postgres_url: str, second_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, migrated_postgres_url: str, second_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = populate(postgres_url)
+    engine = populate(migrated_postgres_url)
     calls = schema.metadata.tables["call_records"]  # a float column: read through the thread's own connection
     with engine.begin() as connection:
         connection.execute(calls.insert(), [_call_record(n) for n in range(4)])
-    before = contents(postgres_url)
-    before_calls = _rows(postgres_url, calls)
+    before = contents(migrated_postgres_url)
+    before_calls = _rows(migrated_postgres_url, calls)
     imported = postgres_reads.import_snapshot
     readers: list[str] = []
 
@@ -151,11 +152,11 @@ def test_every_postgres_table_reader_sees_the_captures_snapshot_and_not_rows_com
 
     monkeypatch.setattr(postgres_reads, "import_snapshot", import_after_a_commit)
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    result = create_snapshot(repository, Sources(postgres_url))
+    result = create_snapshot(repository, Sources(migrated_postgres_url))
     engine.dispose()
 
     assert len(readers) == 2 and len(set(readers)) == 1  # two threads, one snapshot
-    assert contents(postgres_url) != before
+    assert contents(migrated_postgres_url) != before
     table_meta = result.manifest.meta["warehouse"]["tables"]
     assert table_meta["user_licenses"]["rows"] == len(before["user_licenses"])
     report = restore_snapshot(
@@ -163,7 +164,7 @@ def test_every_postgres_table_reader_sees_the_captures_snapshot_and_not_rows_com
     )
     assert sorted(report.verified) == sorted(table_meta)  # the tables read are the dump's rows
     assert contents(second_postgres_url) == before
-    assert _rows(second_postgres_url, calls) == before_calls != _rows(postgres_url, calls)
+    assert _rows(second_postgres_url, calls) == before_calls != _rows(migrated_postgres_url, calls)
 
 
 def _call_record(n: int) -> dict[str, Any]:
@@ -261,14 +262,14 @@ def _scattered_changes(url: str, fraction: float, seed: int = 9) -> int:
 
 
 def test_a_primary_key_incremental_stores_the_changed_rows_and_restores_exactly(
-    tmp_path: Path, postgres_url: str, second_postgres_url: str
+    tmp_path: Path, migrated_postgres_url: str, second_postgres_url: str
 ) -> None:
-    populate(postgres_url, users=2000).dispose()
+    populate(migrated_postgres_url, users=2000).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
     files = _files(tmp_path / "source")
-    full = create_snapshot(repository, Sources(postgres_url, files))
-    changed_bytes = _scattered_changes(postgres_url, 0.02)
-    incremental = create_snapshot(repository, Sources(postgres_url, files), kind=INCREMENTAL)
+    full = create_snapshot(repository, Sources(migrated_postgres_url, files))
+    changed_bytes = _scattered_changes(migrated_postgres_url, 0.02)
+    incremental = create_snapshot(repository, Sources(migrated_postgres_url, files), kind=INCREMENTAL)
 
     assert incremental.manifest.kind == "incremental" and incremental.promoted is None
     assert incremental.manifest.parent == full.snapshot_id
@@ -284,7 +285,7 @@ def test_a_primary_key_incremental_stores_the_changed_rows_and_restores_exactly(
     assert incremental.stats.stored_bytes < 2 * changed_bytes + 2 * 4096
 
     report = restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url))
-    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert checksums(second_postgres_url) == checksums(migrated_postgres_url)
     assert sorted(report.verified) == ["user_licenses", "users"]  # the tables the delta changed
 
 
@@ -389,6 +390,21 @@ def through_xmin(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return found_for
 
 
+def _older_transactions_ended(engine: sa.Engine) -> None:
+    """Waits until every transaction of the server that began before now has ended: a snapshot's oldest running
+    transaction is the server's, and the test databases copied in the background for later tests are
+    transactions too (one running while the full is taken would make every row count as written since)."""
+    with engine.connect() as connection:
+        now = connection.execute(sa.text("SELECT txid_current()")).scalar_one()
+        connection.commit()
+        deadline = time.monotonic() + 60
+        while connection.execute(sa.text("SELECT txid_snapshot_xmin(txid_current_snapshot())")).scalar_one() <= now:
+            connection.commit()
+            assert time.monotonic() < deadline, "a transaction of the server stayed open for a minute"
+            time.sleep(0.05)
+        connection.commit()
+
+
 def _postgres_changes(url: str) -> None:
     """Scattered changes, removals and additions, a key changed within its window and one moved to another
     window."""
@@ -408,7 +424,7 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
     monkeypatch: pytest.MonkeyPatch,
     groups_read: list[tuple[str, int]],
     through_xmin: list[str],
-    postgres_url: str,
+    migrated_postgres_url: str,
     second_postgres_url: str,
 ) -> None:
     """Windows of 40 rows: the incremental finds the rows written since the full by their ``xmin`` and reads the
@@ -416,20 +432,21 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
     full was taken and committed after is seen; the restore is row for row, every table's checksum verified."""
     monkeypatch.setattr(tables_module, "BATCH_ROWS", 40)
     monkeypatch.setattr(row_groups, "GROUP_ROWS", 40)
-    populate(postgres_url, users=1000).dispose()
+    populate(migrated_postgres_url, users=1000).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    engine = create_warehouse_engine(postgres_url)
+    engine = create_warehouse_engine(migrated_postgres_url)
+    _older_transactions_ended(engine)
     with engine.connect() as running:  # writes before the full starts, commits after it ends
         running.execute(
             schema.skus.update().where(schema.skus.c.sku_part_number == "ENTERPRISEPREMIUM").values(consumed_units=77)
         )
         with engine.begin() as later:  # a later transaction done before the full: the running one is listed
             later.execute(schema.tenants.update().values(display_name="Contoso Ltd"))  # in the snapshot as running
-        full = create_snapshot(repository, Sources(postgres_url))
+        full = create_snapshot(repository, Sources(migrated_postgres_url))
         running.commit()
     engine.dispose()
-    _postgres_changes(postgres_url)
-    incremental = create_snapshot(repository, Sources(postgres_url), kind=INCREMENTAL)
+    _postgres_changes(migrated_postgres_url)
+    incremental = create_snapshot(repository, Sources(migrated_postgres_url), kind=INCREMENTAL)
     read = collections.Counter(name for name, _ in groups_read)
 
     described = incremental.manifest.meta["warehouse"]["tables"]
@@ -448,33 +465,33 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
         repository, incremental.snapshot_id, RestoreTarget(second_postgres_url), verify_all_tables=True
     )
     assert set(report.verified) >= {"users", "user_licenses", "skus"}
-    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert checksums(second_postgres_url) == checksums(migrated_postgres_url)
 
 
 def test_a_postgres_table_swapped_in_since_its_full_is_read_whole(
-    tmp_path: Path, through_xmin: list[str], postgres_url: str, second_postgres_url: str
+    tmp_path: Path, through_xmin: list[str], migrated_postgres_url: str, second_postgres_url: str
 ) -> None:
     """A table filled before the full and renamed into place after it holds rows whose ``xmin`` is older than the
     full's: its new oid tells, and it is compared whole."""
-    populate(postgres_url, users=300).dispose()
+    populate(migrated_postgres_url, users=300).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    engine = create_warehouse_engine(postgres_url)
+    engine = create_warehouse_engine(migrated_postgres_url)
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE TABLE skus_next (LIKE skus INCLUDING ALL)"))
         connection.execute(sa.text("INSERT INTO skus_next SELECT * FROM skus"))
         connection.execute(sa.text("UPDATE skus_next SET consumed_units = 99"))
-    create_snapshot(repository, Sources(postgres_url))
+    create_snapshot(repository, Sources(migrated_postgres_url))
     with engine.begin() as connection:
         connection.execute(sa.text("ALTER TABLE skus RENAME TO skus_before"))
         connection.execute(sa.text("ALTER TABLE skus_next RENAME TO skus"))
         connection.execute(sa.text("DROP TABLE skus_before"))
         skus = connection.execute(sa.text("SELECT count(*) FROM skus")).scalar_one()
     engine.dispose()
-    incremental = create_snapshot(repository, Sources(postgres_url), kind=INCREMENTAL)
+    incremental = create_snapshot(repository, Sources(migrated_postgres_url), kind=INCREMENTAL)
     assert "skus" not in through_xmin and "users" in through_xmin
     assert incremental.manifest.meta["warehouse"]["tables"]["skus"]["delta_rows"] == skus == 3
     restore_snapshot(repository, incremental.snapshot_id, RestoreTarget(second_postgres_url), verify_all_tables=True)
-    assert checksums(second_postgres_url) == checksums(postgres_url)
+    assert checksums(second_postgres_url) == checksums(migrated_postgres_url)
 
 
 def test_a_hostile_manifest_path_is_rejected_before_anything_is_written(tmp_path: Path) -> None:
@@ -545,41 +562,43 @@ def test_a_failed_post_check_marks_the_restored_database_failed(tmp_path: Path) 
 
 
 def test_a_postgres_warehouse_sharing_its_database_with_dagster_restores_without_touching_dagster(
-    tmp_path: Path, postgres_url: str, second_postgres_url: str
+    tmp_path: Path, migrated_postgres_url: str, second_postgres_url: str
 ) -> None:
-    engine = populate(postgres_url, users=50)
+    engine = populate(migrated_postgres_url, users=50)
     with engine.begin() as connection:  # Dagster's run storage in the same database, with a serial sequence
         connection.execute(sa.text("CREATE TABLE runs (id SERIAL PRIMARY KEY, run_id TEXT NOT NULL)"))
         connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('before-snapshot')"))
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    snapshot = create_snapshot(repository, Sources(postgres_url))
+    snapshot = create_snapshot(repository, Sources(migrated_postgres_url))
     assert "runs" not in snapshot.manifest.meta["warehouse"]["tables"]
-    expected = checksums(postgres_url)
+    expected = checksums(migrated_postgres_url)
     with engine.begin() as connection:
         connection.execute(schema.user_licenses.delete())
         connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('after-snapshot')"))
     engine.dispose()
 
-    restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(postgres_url), force=True)  # the live system
-    after = contents(postgres_url)
+    restore_snapshot(
+        repository, snapshot.snapshot_id, RestoreTarget(migrated_postgres_url), force=True
+    )  # the live system
+    after = contents(migrated_postgres_url)
     assert after["runs"] == [(1, "before-snapshot"), (2, "after-snapshot")]
-    assert {name: value for name, value in checksums(postgres_url).items() if name != "runs"} == {
+    assert {name: value for name, value in checksums(migrated_postgres_url).items() if name != "runs"} == {
         name: value for name, value in expected.items() if name != "runs"
     }
     restore_snapshot(repository, snapshot.snapshot_id, RestoreTarget(second_postgres_url))
     assert "runs" not in contents(second_postgres_url)
-    engine = create_warehouse_engine(postgres_url)
+    engine = create_warehouse_engine(migrated_postgres_url)
     with engine.begin() as connection:  # Dagster's sequence was left alone
         assert connection.execute(sa.text("INSERT INTO runs (run_id) VALUES ('later') RETURNING id")).scalar_one() == 3
     engine.dispose()
 
 
 def test_a_corrupted_chunk_leaves_a_postgres_target_unchanged_and_marked_failed(
-    tmp_path: Path, postgres_url: str, second_postgres_url: str
+    tmp_path: Path, migrated_postgres_url: str, second_postgres_url: str
 ) -> None:
-    populate(postgres_url, users=200).dispose()
+    populate(migrated_postgres_url, users=200).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    snapshot_id = create_snapshot(repository, Sources(postgres_url)).snapshot_id
+    snapshot_id = create_snapshot(repository, Sources(migrated_postgres_url)).snapshot_id
     _corrupt_every_pack(tmp_path / "repo")
     populate(second_postgres_url, users=7, seed=4).dispose()
     before = contents(second_postgres_url)
@@ -594,13 +613,13 @@ def test_a_corrupted_chunk_leaves_a_postgres_target_unchanged_and_marked_failed(
     assert tuple(marker) == (snapshot_id, "failed", "database")
 
 
-def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, postgres_url: str) -> None:
+def test_a_failing_pg_dump_saves_no_snapshot_and_is_logged(tmp_path: Path, migrated_postgres_url: str) -> None:
     from m365_pipeline.snapshots.check import check
     from m365_pipeline.snapshots.oplog import operations
 
-    populate(postgres_url, users=5).dispose()
+    populate(migrated_postgres_url, users=5).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
-    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    missing = migrated_postgres_url.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(sa.exc.OperationalError):
         create_snapshot(repository, Sources(missing))
     with pytest.raises(databases.DatabaseToolFailed, match="pg_dump exited"), databases.pg_dump(missing) as stream:
