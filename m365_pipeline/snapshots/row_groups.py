@@ -237,6 +237,11 @@ class ChangedRows(Protocol):
 
     def changed_keys(self) -> Iterable[pa.RecordBatch]: ...
 
+    def changed_rows(self) -> Iterable[pa.RecordBatch] | None:
+        """The whole rows at the keys ``changed_keys`` gives, in key order, read instead of those keys (None: not
+        offered)."""
+        ...
+
     def narrower_keys(self) -> Iterable[pa.RecordBatch] | None: ...
 
     def count(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> int: ...
@@ -256,7 +261,10 @@ def delta_of_changed(
     groups = len(index.rows)
     bounds: list[tuple[Any, ...] | None] = [None, *index.last_keys, None]
     expected = [*index.rows, 0]  # the window past the last key was empty in the base
-    dirty = _windows_of(current.changed_keys(), index, spec)
+    rows = current.changed_rows()
+    held = _HeldRows(spec)
+    dirty = _windows_of(current.changed_keys() if rows is None else held.keys_of(rows), index, spec)
+    changed = None if rows is None else held.table()
     if current.changed_leaves is not None and len(dirty) > current.changed_leaves:
         narrower = current.narrower_keys()  # a page's rows are in many windows: narrow them if that can be done
         dirty = dirty if narrower is None else _windows_of(narrower, index, spec)
@@ -285,11 +293,140 @@ def delta_of_changed(
             number += 1
             continue
         last = runs[number]
-        rows = current.between(bounds[number], bounds[last + 1])
-        windows = tables.digested_windows(rows, spec, index.last_keys[number:last], checksum)
-        before = itertools.chain.from_iterable(index.window(w, spec) for w in range(number, min(last + 1, groups)))
-        yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
+        if changed is None:
+            yield from _read_run(index, current, spec, number, last, bounds, checksum)
+        else:
+            yield from _patched_run(index, current, changed, spec, number, last, bounds, checksum)
         number = last + 1
+
+
+HELD_CHANGED_ROWS = 200_000
+"""Changed rows an incremental holds, at most, to put into its base's windows instead of reading those windows
+from the database (more, and the windows are read)."""
+
+
+WINDOWS_A_LOST_ROW = 4
+"""Windows, at least, for each row deleted in them, for those windows to be counted by halves to find where."""
+
+
+class _HeldRows:
+    """The changed rows of a table, held while their keys pass on, unless there are more than
+    ``HELD_CHANGED_ROWS``."""
+
+    def __init__(self, spec: tables.TableSpec) -> None:
+        self._spec = spec
+        self._batches: list[pa.RecordBatch] = []
+        self._rows = 0
+
+    def keys_of(self, rows: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in tables.checked_key_order(rows, self._spec, "changed rows"):
+            self._rows += batch.num_rows
+            if self._rows <= HELD_CHANGED_ROWS:
+                self._batches.append(batch)
+            else:
+                self._batches.clear()
+            yield batch.select(list(self._spec.key))
+
+    def table(self) -> _ChangedTable | None:
+        if self._rows > HELD_CHANGED_ROWS:
+            return None
+        return _ChangedTable(pa.Table.from_batches(self._batches, self._spec.schema()), self._spec)
+
+
+class _ChangedTable:
+    """Key-ordered changed rows, taken by key range."""
+
+    def __init__(self, rows: pa.Table, spec: tables.TableSpec) -> None:
+        self._rows = rows
+        self._keys = list(zip(*(rows.column(k).to_pylist() for k in spec.key), strict=True))
+
+    def between(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> pa.Table:
+        start = 0 if low is None else bisect.bisect_right(self._keys, low)
+        stop = len(self._keys) if high is None else bisect.bisect_right(self._keys, high)
+        return self._rows.slice(start, stop - start)
+
+
+def _read_run(
+    index: RowGroupIndex,
+    current: ChangedRows,
+    spec: tables.TableSpec,
+    first: int,
+    last: int,
+    bounds: list[tuple[Any, ...] | None],
+    checksum: tables.WindowedChecksum,
+) -> Iterator[pa.RecordBatch]:
+    """The delta of windows ``first`` to ``last``, their rows read from the database and compared with the base's."""
+    rows = current.between(bounds[first], bounds[last + 1])
+    windows = tables.digested_windows(rows, spec, index.last_keys[first:last], checksum)
+    before = itertools.chain.from_iterable(index.window(w, spec) for w in range(first, min(last + 1, len(index.rows))))
+    yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
+
+
+def _patched_run(
+    index: RowGroupIndex,
+    current: ChangedRows,
+    changed: _ChangedTable,
+    spec: tables.TableSpec,
+    first: int,
+    last: int,
+    bounds: list[tuple[Any, ...] | None],
+    checksum: tables.WindowedChecksum,
+) -> Iterator[pa.RecordBatch]:
+    """The delta of windows ``first`` to ``last`` without reading them from the database: the base's rows with
+    the changed rows put in are the rows now, unless rows were deleted (no row is left to tell), so the windows
+    are counted (by halves, only where the count differs); those that lost rows are read instead, and all of
+    them when fewer rows than one in ``WINDOWS_A_LOST_ROW`` windows are left than the base had. The delta is the
+    changed rows that differ from the base's."""
+    counted = current.count(bounds[first], bounds[last + 1])
+    if (sum(index.rows[first : last + 1]) - counted) * WINDOWS_A_LOST_ROW > last - first + 1:
+        yield from _read_run(index, current, spec, first, last, bounds, checksum)  # rows deleted all over
+        return
+    in_run = changed.between(bounds[first], bounds[last + 1])
+    base = itertools.chain.from_iterable(index.window(w, spec) for w in range(first, min(last + 1, len(index.rows))))
+    replaced: list[pa.Table] = []
+    windows = tables.WindowedChecksum()
+    merged = tables.patched(_rebatched(base), in_run.to_batches(), spec, replaced)
+    for _ in tables.digested_windows(merged, spec, index.last_keys[first:last], windows):
+        pass
+    lost = _lost_rows(current, bounds, [rows for rows, _ in windows.windows], first, counted)
+    if not lost:
+        checksum.windows.extend(windows.windows)
+        before = (batch for table in replaced for batch in table.to_batches())
+        yield from tables.delta_batches(_rebatched(before), in_run.to_batches(), spec)
+        return
+    for (start, stop), lost_here in _spans(first, last, lost):
+        if lost_here:
+            yield from _read_run(index, current, spec, start, stop, bounds, checksum)
+        else:
+            yield from _patched_run(index, current, changed, spec, start, stop, bounds, checksum)
+
+
+def _lost_rows(
+    current: ChangedRows,
+    bounds: list[tuple[Any, ...] | None],
+    merged: list[int],
+    first: int,
+    counted: int | None = None,
+) -> set[int]:
+    """Of the windows from ``first`` whose rows, with the changed rows put in, number ``merged`` (and now
+    ``counted`` in all, when known), those that now hold fewer (rows deleted there): none where a range of them
+    counts as many; all where more than one in ``WINDOWS_A_LOST_ROW`` lost a row (reading them costs less than
+    counting on); else each half is counted."""
+    last = first + len(merged) - 1
+    lost = sum(merged) - (current.count(bounds[first], bounds[last + 1]) if counted is None else counted)
+    if lost == 0:
+        return set()
+    if lost * WINDOWS_A_LOST_ROW > len(merged):
+        return set(range(first, last + 1))
+    half = len(merged) // 2
+    return _lost_rows(current, bounds, merged[:half], first) | _lost_rows(current, bounds, merged[half:], first + half)
+
+
+def _spans(first: int, last: int, marked: set[int]) -> Iterator[tuple[tuple[int, int], bool]]:
+    """The runs of windows ``first`` to ``last`` alike in being ``marked`` or not, in order."""
+    for is_marked, run in itertools.groupby(range(first, last + 1), lambda n: n in marked):
+        numbers = list(run)
+        yield (numbers[0], numbers[-1]), is_marked
 
 
 def delta_of_all(

@@ -476,6 +476,9 @@ class SqliteChangedRows:
         assert self._changes.rowid_ranges is not None
         return self._keys(self._changes.rowid_ranges)
 
+    def changed_rows(self) -> None:
+        return None
+
     def narrower_keys(self) -> Iterator[pa.RecordBatch] | None:
         if self._by_cell is None or not self._changes.comparable:
             return None

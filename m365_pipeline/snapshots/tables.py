@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import adbc_driver_sqlite.dbapi
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -908,3 +909,39 @@ def apply_delta(
         upserts = changes_.filter(pc.equal(changes_[OP_COLUMN], UPSERT)).select(list(spec.columns))
         merged = pa.concat_tables([kept.select(list(spec.columns)).cast(schema), upserts.cast(schema)])
         yield from merged.sort_by([(k, "ascending") for k in spec.key]).to_batches()
+
+
+_POSITION, _CHANGED_POSITION = "_m365_position", "_m365_changed_position"
+
+
+def patched(
+    base: Iterable[pa.RecordBatch], changed: Iterable[pa.RecordBatch], spec: TableSpec, replaced: list[pa.Table]
+) -> Iterator[pa.RecordBatch]:
+    """``base`` with the ``changed`` rows (whole, key-ordered) put in, in key order: each replaces the base's row at
+    its key, or is added; the base's rows replaced are appended to ``replaced``, in key order. A piece of the base
+    whose changed rows all replace one of its rows keeps its order: they are put in place without sorting."""
+    schema = spec.schema()
+    bases, news = _OrderedStream(base, spec, schema, "base"), _OrderedStream(changed, spec, schema, "changed")
+    key = list(spec.key)
+    for before, after in _windows(bases, news):
+        if after.num_rows == 0 or before.num_rows == 0:
+            yield from (before if after.num_rows == 0 else after).to_batches()
+            continue
+        at = before.append_column(_POSITION, pa.array(range(before.num_rows), pa.int64())).join(
+            after.select(key).append_column(_CHANGED_POSITION, pa.array(range(after.num_rows), pa.int64())),
+            keys=key,
+            join_type="inner",
+            use_threads=False,
+        )
+        positions = at.column(_POSITION).to_numpy()
+        if at.num_rows:
+            replaced.append(before.take(pa.array(np.sort(positions))))
+        if at.num_rows == after.num_rows:  # every changed row replaces one: the order stays
+            taken = np.arange(before.num_rows)
+            taken[positions] = before.num_rows + at.column(_CHANGED_POSITION).to_numpy()
+            yield from pa.concat_tables([before, after]).take(pa.array(taken)).to_batches()
+            continue
+        kept = np.ones(before.num_rows, dtype=bool)
+        kept[positions] = False
+        merged = pa.concat_tables([before.filter(pa.array(kept)), after])
+        yield from merged.sort_by([(k, "ascending") for k in key]).to_batches()

@@ -69,6 +69,29 @@ def test_a_delta_applied_to_its_base_gives_the_new_table_for_any_batch_sizes(
     assert len(delta) == len(expected)
 
 
+@pytest.mark.parametrize("new_keys", [False, True], ids=["replacing only", "with new keys"])
+@pytest.mark.parametrize(("base_size", "changed_size"), [(1, 1), (7, 3), (40, 100), (1000, 5)])
+def test_changed_rows_put_into_their_base_give_the_rows_now_and_the_rows_they_replaced(
+    base_size: int, changed_size: int, new_keys: bool
+) -> None:
+    base = _rows(3, 300)
+    rng = random.Random(base_size * 31 + changed_size)
+    changed = [dict(row, value=rng.randrange(100, 200)) for row in base if rng.random() < 0.3]
+    if new_keys:
+        taken = {(r["tenant"], r["name"]) for r in base}
+        added = [r for r in _rows(4, 60) if (r["tenant"], r["name"]) not in taken]
+        changed = sorted(changed + added, key=lambda r: (r["tenant"], r["name"]))
+    replaced: list[pa.Table] = []
+    now = _table(tables.patched(_batches(base, base_size), _batches(changed, changed_size), SPEC, replaced))
+
+    by_key = {(r["tenant"], r["name"]): r for r in base} | {(r["tenant"], r["name"]): r for r in changed}
+    assert now == [by_key[key] for key in sorted(by_key)]
+    changed_keys = {(r["tenant"], r["name"]) for r in changed}
+    assert [row for table in replaced for row in table.to_pylist()] == [
+        r for r in base if (r["tenant"], r["name"]) in changed_keys
+    ]
+
+
 def test_unchanged_tables_have_no_delta_and_equal_checksums_whatever_the_batches() -> None:
     rows = _rows(3, 200)
     assert list(tables.delta_batches(_batches(rows, 13), _batches(rows, 200), SPEC)) == []
