@@ -374,31 +374,30 @@ def _patched_run(
 ) -> Iterator[pa.RecordBatch]:
     """The delta of windows ``first`` to ``last`` without reading them from the database: the base's rows with
     the changed rows put in are the rows now, unless rows were deleted (no row is left to tell), so the windows
-    are counted (by halves, only where the count differs); those that lost rows are read instead, and all of
-    them when fewer rows than one in ``WINDOWS_A_LOST_ROW`` windows are left than the base had. The delta is the
-    changed rows that differ from the base's."""
+    are counted (by halves, only where the count differs); those that lost rows are read instead (their base
+    windows read again), and all of them when fewer rows than one in ``WINDOWS_A_LOST_ROW`` windows are left than
+    the base had. The delta of the others is the changed rows that differ from the base's rows they replaced."""
     counted = current.count(bounds[first], bounds[last + 1])
     if (sum(index.rows[first : last + 1]) - counted) * WINDOWS_A_LOST_ROW > last - first + 1:
         yield from _read_run(index, current, spec, first, last, bounds, checksum)  # rows deleted all over
         return
     in_run = changed.between(bounds[first], bounds[last + 1])
     base = itertools.chain.from_iterable(index.window(w, spec) for w in range(first, min(last + 1, len(index.rows))))
-    replaced: list[pa.Table] = []
+    pieces: list[pa.Table] = []
     windows = tables.WindowedChecksum()
-    merged = tables.patched(_rebatched(base), in_run.to_batches(), spec, replaced)
+    merged = tables.patched(_rebatched(base), in_run.to_batches(), spec, pieces)
     for _ in tables.digested_windows(merged, spec, index.last_keys[first:last], windows):
         pass
     lost = _lost_rows(current, bounds, [rows for rows, _ in windows.windows], first, counted)
-    if not lost:
-        checksum.windows.extend(windows.windows)
-        before = (batch for table in replaced for batch in table.to_batches())
-        yield from tables.delta_batches(_rebatched(before), in_run.to_batches(), spec)
-        return
+    replaced = _ChangedTable(pa.concat_tables(pieces) if pieces else spec.schema().empty_table(), spec)
     for (start, stop), lost_here in _spans(first, last, lost):
         if lost_here:
             yield from _read_run(index, current, spec, start, stop, bounds, checksum)
-        else:
-            yield from _patched_run(index, current, changed, spec, start, stop, bounds, checksum)
+            continue
+        checksum.windows.extend(windows.windows[start - first : stop - first + 1])
+        low, high = bounds[start], bounds[stop + 1]
+        now, before = changed.between(low, high), replaced.between(low, high)
+        yield from tables.delta_batches(before.to_batches(), now.to_batches(), spec)
 
 
 def _lost_rows(

@@ -34,7 +34,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import xxhash
 
-from m365_pipeline.snapshots import tables
+from m365_pipeline.snapshots import row_groups, tables
 from m365_pipeline.snapshots.read_ahead import read_ahead
 
 IGNORED, UNKNOWN = 0, -1
@@ -455,6 +455,11 @@ def _varint(data: bytes, offset: int) -> tuple[int, int]:
 _RANGES_A_QUERY = 1000
 
 
+def _rowids(ranges: tuple[tuple[int, int], ...]) -> int:
+    """How many rows the rowid ranges can hold, at most."""
+    return sum(high - low + 1 for low, high in ranges)
+
+
 class SqliteChangedRows:
     """``row_groups.ChangedRows`` of a table of a frozen SQLite file, from its ``TableChanges``; ``by_cell``, when
     given, narrows them (``changed_cells`` with the base's file)."""
@@ -469,28 +474,45 @@ class SqliteChangedRows:
         if changes.rowid_ranges is None:
             raise ValueError(f"table {spec.name} may have changed anywhere: read it whole")
         self._sqlite, self._spec, self._changes, self._by_cell = sqlite, spec, changes, by_cell
+        self._changed_cells: tuple[tuple[int, int], ...] | None = None
         self.rows = changes.rows
         self.changed_leaves = changes.leaves
 
     def changed_keys(self) -> Iterator[pa.RecordBatch]:
         assert self._changes.rowid_ranges is not None
-        return self._keys(self._changes.rowid_ranges)
+        return self._rows(self._changes.rowid_ranges, self._spec.keys_only())
 
-    def changed_rows(self) -> None:
-        return None
+    def changed_rows(self) -> list[pa.RecordBatch] | None:
+        """The rows of the changed pages or, when those could be more than ``row_groups.HELD_CHANGED_ROWS``, of
+        their changed cells; None when even those could be (their windows are read instead). Sorted by key here:
+        rowid order is not key order."""
+        ranges = self._changes.rowid_ranges
+        assert ranges is not None
+        if _rowids(ranges) > row_groups.HELD_CHANGED_ROWS:
+            ranges = self._cells()
+            if ranges is None or _rowids(ranges) > row_groups.HELD_CHANGED_ROWS:
+                return None
+        rows = pa.Table.from_batches(list(self._rows(ranges, self._spec)), self._spec.schema())
+        return rows.sort_by([(k, "ascending") for k in self._spec.key]).to_batches()
 
     def narrower_keys(self) -> Iterator[pa.RecordBatch] | None:
+        ranges = self._cells()
+        return None if ranges is None else self._rows(ranges, self._spec.keys_only())
+
+    def _cells(self) -> tuple[tuple[int, int], ...] | None:
+        """The rowid ranges of the changed cells (compared once), None when they cannot be told."""
         if self._by_cell is None or not self._changes.comparable:
             return None
-        return self._keys(self._by_cell(self._changes))
+        if self._changed_cells is None:
+            self._changed_cells = self._by_cell(self._changes)
+        return self._changed_cells
 
-    def _keys(self, ranges: tuple[tuple[int, int], ...]) -> Iterator[pa.RecordBatch]:
-        keys = self._spec.keys_only()
+    def _rows(self, ranges: tuple[tuple[int, int], ...], spec: tables.TableSpec) -> Iterator[pa.RecordBatch]:
         for first in range(0, len(ranges), _RANGES_A_QUERY):
             listed = ", ".join(f"({low}, {high})" for low, high in ranges[first : first + _RANGES_A_QUERY])
             joined = f"(VALUES {listed}) AS changed JOIN"  # a rowid search per range (OR-ed, SQLite scans)
             on = f"{tables.quoted(self._spec.name)}.rowid BETWEEN changed.column1 AND changed.column2"
-            yield from self._sqlite.read_where(keys, on, joined=joined)
+            yield from self._sqlite.read_where(spec, on, joined=joined)
 
     def count(self, low: tuple[Any, ...] | None, high: tuple[Any, ...] | None) -> int:
         return self._sqlite.count_where(self._spec.name, *tables.key_range(self._spec, low, high))
