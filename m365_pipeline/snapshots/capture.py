@@ -7,14 +7,15 @@ added, changed or removed since the **last full** of the same source (a differen
 needs its base full and itself, nothing in between, and losing one incremental loses no other); a table with no
 such row stores no file. It holds no database file: a restore loads the base's and applies the deltas. The
 base's tables are read in place from the store, and only their row groups whose rows changed are compared
-(``row_groups``). On SQLite, only those row groups of the current tables are read: a full records its file's page
-map (``sqlite_pages``), and the incremental finds the rows of the pages that changed since (comparing those pages
-cell by cell with the base's database file, read in place from the store). On PostgreSQL, a snapshot records its
-position (``postgres_reads.Position``: the oldest transaction running when it was taken), and the incremental finds
-the rows written since by their ``xmin``, in the tables whose oid and file are the base's, when their text keys
-sort in code points (each key range is then an index range). Files are stored whole in both kinds;
-their chunks deduplicate. An incremental is taken as a full instead when there is no full to base it on or the
-warehouse's schema (its Alembic revision or any table's columns and key) differs from the base's.
+(``row_groups``), the changed rows put into them (windows that lost rows are read from the database). On SQLite, a
+full records its file's page map (``sqlite_pages``), and the incremental finds the rows of the pages that changed
+since (comparing those pages cell by cell with the base's database file, read in place from the store). On
+PostgreSQL, a snapshot records its position (``postgres_reads.Position``: the oldest transaction running when it
+was taken), and the incremental finds the rows written since by their ``xmin``, in the tables whose oid and file
+are the base's, when their text keys sort in code points (each key range is then an index range). Files are
+stored whole in both kinds; their chunks deduplicate. An incremental is taken as a full instead when there is no
+full to base it on or the warehouse's schema (its Alembic revision or any table's columns and key) differs from the
+base's.
 
 The tables and the database file are one consistent state: on PostgreSQL the tables are read in the snapshot of
 the repeatable-read transaction, exported for ``pg_dump --snapshot`` and imported by each table reader's

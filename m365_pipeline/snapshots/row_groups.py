@@ -12,9 +12,11 @@ in one window.
 A window is held only up to its base window's row count; one that grows past it has changed, and is compared
 while it streams in, so memory stays flat however many rows were inserted between two keys.
 
-When the database can say which rows may have changed (``ChangedRows``: an SQLite file's changed pages), only the
-windows holding them are read at all (``delta_of_changed``); every other window takes its row count and digest
-from the base.
+When the database can say which rows may have changed (``ChangedRows``: an SQLite file's changed pages, the rows a
+PostgreSQL table's ``xmin`` says were written since), only the windows holding them are compared at all
+(``delta_of_changed``); every other window takes its row count and digest from the base. The changed rows, when
+there are not too many, are put into the base's windows (``tables.patched``) instead of reading those windows from
+the database; only windows that lost rows (counted) are read.
 """
 
 from __future__ import annotations
