@@ -271,6 +271,7 @@ def delta_of_changed(
         narrower = current.narrower_keys()  # a page's rows are in many windows: narrow them if that can be done
         dirty = dirty if narrower is None else _windows_of(narrower, index, spec)
     unchanged = list(_runs(set(range(groups + 1)) - dirty))
+    run_counts: dict[tuple[int, int], int] = {}
     if current.rows is None:
         suspects = [
             range(first, last + 1)
@@ -278,7 +279,8 @@ def delta_of_changed(
             if current.count(bounds[first], bounds[last + 1]) != sum(expected[first : last + 1])
         ]
     else:
-        counted = sum(current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty))
+        run_counts = {(first, last): current.count(bounds[first], bounds[last + 1]) for first, last in _runs(dirty)}
+        counted = sum(run_counts.values())
         rows_unchanged = sum(sum(expected[first : last + 1]) for first, last in unchanged)
         suspects = (
             [range(first, last + 1) for first, last in unchanged] if current.rows - counted != rows_unchanged else []
@@ -298,7 +300,8 @@ def delta_of_changed(
         if changed is None:
             yield from _read_run(index, current, spec, number, last, bounds, checksum)
         else:
-            yield from _patched_run(index, current, changed, spec, number, last, bounds, checksum)
+            known = run_counts.get((number, last))  # a run's count, unless windows joined it since
+            yield from _patched_run(index, current, changed, spec, number, last, bounds, checksum, known)
         number = last + 1
 
 
@@ -374,13 +377,16 @@ def _patched_run(
     last: int,
     bounds: list[tuple[Any, ...] | None],
     checksum: tables.WindowedChecksum,
+    counted: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The delta of windows ``first`` to ``last`` without reading them from the database: the base's rows with
     the changed rows put in are the rows now, unless rows were deleted (no row is left to tell), so the windows
     are counted (by halves, only where the count differs); those that lost rows are read instead (their base
     windows read again), and all of them when fewer rows than one in ``WINDOWS_A_LOST_ROW`` windows are left than
-    the base had. The delta of the others is the changed rows that differ from the base's rows they replaced."""
-    counted = current.count(bounds[first], bounds[last + 1])
+    the base had. The delta of the others is the changed rows that differ from the base's rows they replaced.
+    ``counted``: the run's rows now, when they were counted already."""
+    if counted is None:
+        counted = current.count(bounds[first], bounds[last + 1])
     if (sum(index.rows[first : last + 1]) - counted) * WINDOWS_A_LOST_ROW > last - first + 1:
         yield from _read_run(index, current, spec, first, last, bounds, checksum)  # rows deleted all over
         return

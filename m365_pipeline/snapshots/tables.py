@@ -927,11 +927,15 @@ def patched(
         if after.num_rows == 0 or before.num_rows == 0:
             yield from (before if after.num_rows == 0 else after).to_batches()
             continue
-        at = before.append_column(_POSITION, pa.array(range(before.num_rows), pa.int64())).join(
-            after.select(key).append_column(_CHANGED_POSITION, pa.array(range(after.num_rows), pa.int64())),
-            keys=key,
-            join_type="inner",
-            use_threads=False,
+        at = (
+            before.select(key)
+            .append_column(_POSITION, pa.array(np.arange(before.num_rows)))
+            .join(
+                after.select(key).append_column(_CHANGED_POSITION, pa.array(np.arange(after.num_rows))),
+                keys=key,
+                join_type="inner",
+                use_threads=False,
+            )
         )
         positions = at.column(_POSITION).to_numpy()
         if at.num_rows:
