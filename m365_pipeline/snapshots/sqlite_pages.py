@@ -215,9 +215,8 @@ def changed_cells(current: Scan, base_file: SeekableReader, changes: TableChange
         reader = _PageReader(handle.fileno(), page_size)
         for leaf in sorted(changes.comparable):  # in file order: the base file is read forward
             base_file.seek((leaf - 1) * page_size)
-            before = _leaf_cells(base_file.read(page_size) or b"", leaf, usable)
-            cells = _leaf_cells(reader.page(leaf), leaf, usable)
-            changed += [(rowid, rowid) for rowid, cell in cells.items() if before.get(rowid) != cell]
+            before = base_file.read(page_size) or b""
+            changed += [(rowid, rowid) for rowid in _cells_not_in(before, reader.page(leaf), leaf, usable)]
     return _merged(iter(changed))
 
 
@@ -420,26 +419,36 @@ def _signed(rowid: int) -> int:
     return rowid - (1 << 64) if rowid >= 1 << 63 else rowid
 
 
-def _leaf_cells(data: bytes, leaf: int, usable: int) -> dict[int, bytes]:
-    """The cells of a table leaf page by rowid, each its bytes on the page (the payload held there and, for a
-    payload that overflows, the first overflow page's number), as the file format lays them out. A page read
-    short (a base file cut off) holds none."""
+def _cells_not_in(before: bytes, now: bytes, leaf: int, usable: int) -> list[int]:
+    """The rowids of the cells of the table leaf page ``now`` that differ from the cell of the same rowid in
+    ``before`` (the same leaf in the base; a page read short, from a base file cut off, holds none). The pages are
+    first compared as runs of bytes from one cell to the next (sets of bytes, compared in C); only the cells of
+    runs that differ are decoded (their rowid and exact bytes, as the file format lays them out: the payload held
+    on the page and, for one that overflows, the first overflow page's number)."""
+    held = set(_runs_of_cells(before, leaf)) if len(before) >= usable else set()
+    found = set(_runs_of_cells(now, leaf))
+    was = dict(_cell(run, usable) for run in held - found)
+    cells_now = (_cell(run, usable) for run in found - held)
+    return sorted(rowid for rowid, cell in cells_now if was.get(rowid) != cell)
+
+
+def _runs_of_cells(data: bytes, leaf: int) -> list[bytes]:
+    """A table leaf page's cells, each with the bytes after it up to the next cell (free space, if any)."""
     header = 100 if leaf == 1 else 0
-    if len(data) < usable:
-        return {}
+    starts = sorted(struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 8))
+    return [data[start:end] for start, end in zip(starts, [*starts[1:], len(data)], strict=True)]
+
+
+def _cell(run: bytes, usable: int) -> tuple[int, bytes]:
+    """The rowid and the bytes of the cell a run of bytes starts with."""
+    payload, offset = _varint(run, 0)
+    rowid, offset = _varint(run, offset)
     most = usable - 35  # the largest payload held on the page whole
+    if payload <= most:
+        return _signed(rowid), run[: offset + payload]
     least = (usable - 12) * 32 // 255 - 23
-    cells = {}
-    for pointer in struct.unpack_from(f">{_u16(data, header + 3)}H", data, header + 8):
-        payload, offset = _varint(data, pointer)
-        rowid, offset = _varint(data, offset)
-        if payload <= most:
-            end = offset + payload
-        else:
-            local = least + (payload - least) % (usable - 4)
-            end = offset + (local if local <= most else least) + 4
-        cells[_signed(rowid)] = data[pointer:end]
-    return cells
+    local = least + (payload - least) % (usable - 4)
+    return _signed(rowid), run[: offset + (local if local <= most else least) + 4]
 
 
 def _varint(data: bytes, offset: int) -> tuple[int, int]:
