@@ -256,22 +256,19 @@ class ChangedSince:
         self._key = ", ".join(tables.quoted(k) for k in spec.key)
 
     def changed_keys(self) -> Iterator[pa.RecordBatch]:
-        return self._written_since(self._spec.keys_only(), "")
+        return (batch.select(list(self._spec.key)) for batch in self.changed_rows())
 
     def changed_rows(self) -> Iterator[pa.RecordBatch]:
         """In key order (a sort of the changed rows only)."""
-        return self._written_since(self._spec, f" ORDER BY {self._key}")
-
-    def _written_since(self, spec: tables.TableSpec, order: str) -> Iterator[pa.RecordBatch]:
         # a 32-bit xmin is placed by its distance behind the snapshot's next transaction (the newest of its epoch);
         # 1 and 2 are the bootstrap and frozen transactions, older than any
         next_full = int(self._reader.scalar("SELECT txid_snapshot_xmax(txid_current_snapshot())"))
-        columns = ", ".join(tables.quoted(c) for c in spec.columns)
+        columns = ", ".join(tables.quoted(c) for c in self._spec.columns)
         sql = (
             f"SELECT {columns} FROM {self._relation} WHERE xmin::text::bigint >= 3 "
-            f"AND ((($1 - xmin::text::bigint) % {_WRAP}) + {_WRAP}) % {_WRAP} <= $2{order}"
+            f"AND ((($1 - xmin::text::bigint) % {_WRAP}) + {_WRAP}) % {_WRAP} <= $2 ORDER BY {self._key}"
         )
-        return self._reader.batches(sql, spec, (next_full % _WRAP, next_full - self._xmin))
+        return self._reader.batches(sql, self._spec, (next_full % _WRAP, next_full - self._xmin))
 
     def narrower_keys(self) -> None:
         return None
