@@ -6,7 +6,7 @@ place, scattered or clustered, appends, inserts between keys, deletes, freed pag
 split, ``VACUUM``, random mixes, none) every row added or changed lies in its table's changed rowid ranges, or the
 answer is "anywhere"; rowids of any sign and size are read from the cells; a page reused with the very same bytes
 under another table is still a change; an overflow page that changed, or another page size, makes everything
-changed; the delta read through the changed windows is the delta of the whole tables, its checksum that of every
+changed, and rows that overflow, changed only in the bytes on their leaf, are found by cell exactly; the delta read through the changed windows is the delta of the whole tables, its checksum that of every
 current row, a clustered change reads only a few of the base's row groups, and a key at a window's edge is read in
 its own window; key ranges select exactly the rows a Python filter does; a WITHOUT ROWID table (whose interior
 pages hold rows too) is left out, to be read whole, even when only an interior cell changed."""
@@ -512,6 +512,76 @@ def test_an_overflow_page_changed_makes_everything_changed(tmp_path: Path) -> No
     if "docs" not in changed:  # the row's leaf is the same: only the overflow page says the row changed
         assert found is None
     assert found is None or found["docs"].rowid_ranges is None or _covered(10, found["docs"].rowid_ranges)
+
+
+def _last_byte_on_the_leaf(body_length: int, usable: int) -> int:
+    """The index in a ``docs`` row's ASCII body of the last byte its leaf cell holds, from the file format's rule
+    for the payload kept on a table leaf page (the rest goes to overflow pages)."""
+    serial_type = 2 * body_length + 13
+    header = 2 + (1 if serial_type < 128 else 2)  # header size, NULL for the rowid alias, the text's serial type
+    payload = header + body_length
+    most, least = usable - 35, (usable - 12) * 32 // 255 - 23
+    local = payload if payload <= most else least + (payload - least) % (usable - 4)
+    return (local if local <= most else least) - 1 - header
+
+
+def _leaf_of_each_rowid(path: Path, table: str) -> dict[int, int]:
+    data = path.read_bytes()
+    found = {}
+    for name, pageno, pagetype in _dbstat(path):
+        if (name, pagetype) == (table, "leaf"):
+            page = data[(pageno - 1) * 1024 : pageno * 1024]
+            (cells,) = struct.unpack_from(">H", page, 3)
+            for pointer in struct.unpack_from(f">{cells}H", page, 8):
+                _, offset = _varint(page, pointer)  # the payload's size, then the rowid
+                found[_varint(page, offset)[0]] = pageno
+    return found
+
+
+def test_cells_that_overflow_are_compared_by_cell_exactly(tmp_path: Path) -> None:
+    """Rows longer than a page, changed only in the bytes their leaf holds (their overflow pages unchanged), are
+    found by cell, each exactly: the last byte on the leaf is part of the cell, and an unchanged cell whose
+    neighbour was deleted (the free space after it rewritten) is not; rows moved to another leaf count as changed.
+    Only rows on the page are deleted: a row's overflow pages, freed, would make everything changed."""
+    path = tmp_path / "db.sqlite"
+    with contextlib.closing(_connect(path)) as connection:
+        connection.execute("PRAGMA page_size=1024")
+        connection.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        # odd rows held on their leaf, even ones overflowing, and payloads about the largest a leaf holds whole
+        lengths = {i: 100 + i if i % 2 else 1200 + (i * 37) % 2000 for i in range(1, 400)} | {
+            400 + n: 980 + n for n in range(10)
+        }
+        bodies = [(i, (f"{i:05d}-" * 700)[:length]) for i, length in lengths.items()]
+        connection.executemany("INSERT INTO docs VALUES (?, ?)", bodies)
+    base_path = tmp_path / "base.sqlite"
+    shutil.copy(path, base_path)
+    before = sqlite_pages.scan(base_path)
+    usable = before.pages.usable
+    overflowing = {i for i, body in bodies if _last_byte_on_the_leaf(len(body), usable) < len(body) - 1}
+    deleted = set(range(3, 400, 20))  # few enough that the table is not read whole (a quarter of its leaves)
+    changed = set(range(10, 400, 30)) | set(range(25, 400, 30)) | set(range(400, 410))
+    with contextlib.closing(_connect(path)) as connection:
+        connection.execute("BEGIN")
+        for row_id in changed:
+            (length,) = connection.execute("SELECT length(body) FROM docs WHERE id = ?", (row_id,)).fetchone()
+            at = _last_byte_on_the_leaf(length, usable) + 1  # SQL strings count from 1
+            connection.execute(
+                "UPDATE docs SET body = substr(body, 1, ?) || 'Q' || substr(body, ?) WHERE id = ?",
+                (at - 1, at + 1, row_id),
+            )
+        connection.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in deleted])
+        connection.execute("COMMIT")
+    now = sqlite_pages.scan(path)
+    assert changed & overflowing and changed - overflowing and not deleted & overflowing
+
+    found = sqlite_pages.changed_rows(before.pages, now)
+    assert found is not None and found["docs"].rowid_ranges is not None  # no overflow page changed
+    with base_path.open("rb") as base_file:
+        by_cell = sqlite_pages.changed_cells(now, base_file, found["docs"])
+    was, now_on = _leaf_of_each_rowid(base_path, "docs"), _leaf_of_each_rowid(path, "docs")
+    moved = {rowid for rowid, leaf in now_on.items() if was[rowid] != leaf}
+    assert len(moved) < len(changed)  # most rows stayed on their leaf
+    assert [rowid for low, high in by_cell for rowid in range(low, high + 1)] == sorted(changed | moved)
 
 
 def test_another_page_size_makes_everything_changed(base: Base, tmp_path: Path) -> None:
