@@ -232,7 +232,10 @@ class Restic:
 
 
 def timed(action: Callable[[], object], store: Path | None) -> Measure:
+    """``action`` timed, started once the writes before it are on disk (``os.sync``): neither tool pays for
+    flushing the change, the generation or the other tool's store."""
     before = folder_size(store) if store else 0
+    os.sync()
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
