@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -628,9 +628,16 @@ def _insert(
     connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, batches: Iterable[pa.RecordBatch]
 ) -> None:
     insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
+    for batch in _driver_pieces(batches):
+        connection.exec_driver_sql(insert, _driver_rows(connection, table, batch, spec.columns))
+
+
+def _driver_pieces(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches`` cut into pieces of at most ``tables.DRIVER_ROWS`` rows (each handed to the driver as Python
+    values), none empty."""
     for batch in batches:
-        if batch.num_rows:
-            connection.exec_driver_sql(insert, _driver_rows(connection, table, batch, spec.columns))
+        for start in range(0, batch.num_rows, tables.DRIVER_ROWS):
+            yield batch.slice(start, tables.DRIVER_ROWS)
 
 
 def _apply_delta(
@@ -645,9 +652,7 @@ def _apply_delta(
     condition = " AND ".join(f"{quote(name)} = {marker}" for name in spec.key)
     delete = f"DELETE FROM {_name(connection, table)} WHERE {condition}"
     insert = _statement(connection, f"INSERT INTO {_name(connection, table)}", table, spec.columns, "VALUES")
-    for batch in delta:
-        if not batch.num_rows:
-            continue
+    for batch in _driver_pieces(delta):
         connection.exec_driver_sql(delete, _driver_rows(connection, table, batch, spec.key))
         upserts = batch.filter(pc.equal(batch.column(tables.OP_COLUMN), tables.UPSERT))
         if upserts.num_rows:

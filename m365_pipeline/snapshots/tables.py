@@ -36,7 +36,10 @@ BATCH_ROWS = 40_000
 """Rows a batch holds at most as rows are read, compared and written. Comparing, checksumming and checking the key
 order cost a few Arrow calls a column for each batch, which hold the GIL that two tables read at once share: a
 scattered incremental of the 500 MB benchmark took 2.4-2.7 s with batches of 40,000 rows instead of 2.6-3.0 with
-10,000 (a batch of users is about 18 MB)."""
+10,000 (a batch of users is about 18 MB as Arrow)."""
+DRIVER_ROWS = 10_000
+"""Rows turned into or made from Python values at once (rows a database driver takes or gives): a batch of a wide
+table's rows is ten times its Arrow size as Python objects."""
 OP_COLUMN = "_m365_op"
 """The column of a delta saying whether its row is an ``upsert`` (added or changed) or a ``delete``."""
 UPSERT, DELETE = "upsert", "delete"
@@ -162,7 +165,7 @@ def spec_of(table: sa.Table) -> TableSpec:
 
 
 def read_batches(
-    connection: sa.Connection, table: sa.Table, spec: TableSpec, batch_rows: int = BATCH_ROWS
+    connection: sa.Connection, table: sa.Table, spec: TableSpec, batch_rows: int = DRIVER_ROWS
 ) -> Iterator[pa.RecordBatch]:
     """The rows of ``table`` in key order, as Arrow batches of ``spec``'s schema. The driver's values go to Arrow
     column by column (Arrow converts them in C); only a column Arrow cannot take as is (SQLite's text

@@ -1,15 +1,15 @@
-"""Where an SQLite file's rows may have changed, found from its pages: a scan counts every table's rows and owns
-every page as SQLite's own ``dbstat`` does, and its page map round-trips; a malformed b-tree (a pointer past the
-end or to page 0, a page reached twice, cells past a page's end, a page that is no b-tree page) is refused naming
-its page, and a free page that only looks like an interior page is not walked; for every kind of change (updates in
-place, scattered or clustered, appends, inserts between keys, deletes, freed pages reused, rows grown until pages
-split, ``VACUUM``, random mixes, none) every row added or changed lies in its table's changed rowid ranges, or the
-answer is "anywhere"; rowids of any sign and size are read from the cells; a page reused with the very same bytes
-under another table is still a change; an overflow page that changed, or another page size, makes everything
-changed, and rows that overflow, changed only in the bytes on their leaf, are found by cell exactly; the delta read through the changed windows is the delta of the whole tables, its checksum that of every
-current row, a clustered change reads only a few of the base's row groups, and a key at a window's edge is read in
-its own window; key ranges select exactly the rows a Python filter does; a WITHOUT ROWID table (whose interior
-pages hold rows too) is left out, to be read whole, even when only an interior cell changed."""
+"""Where an SQLite file's rows may have changed, found from its pages: a scan counts every table's rows and owns every
+page as SQLite's own ``dbstat`` does, and its page map round-trips; a malformed b-tree (a pointer past the end or to
+page 0, a page reached twice, cells past a page's end, a page that is no b-tree page) is refused naming its page, and a
+free page that only looks like an interior page is not walked; for every kind of change (updates in place, scattered or
+clustered, appends, inserts between keys, deletes, freed pages reused, rows grown until pages split, ``VACUUM``, random
+mixes, none) every row added or changed lies in its table's changed rowid ranges, or the answer is "anywhere"; rowids of
+any sign and size are read from the cells; a page reused with the very same bytes under another table is still a change;
+an overflow page that changed, or another page size, makes everything changed, and rows that overflow, changed only in
+the bytes on their leaf, are found by cell exactly; the delta read through the changed windows is the delta of the whole
+tables, its checksum that of every current row, a clustered change reads only a few of the base's row groups, and a key
+at a window's edge is read in its own window; key ranges select exactly the rows a Python filter does; a WITHOUT ROWID
+table (whose interior pages hold rows too) is left out, to be read whole, even when only an interior cell changed."""
 
 from __future__ import annotations
 

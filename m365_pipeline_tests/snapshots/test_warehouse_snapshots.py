@@ -340,8 +340,9 @@ def test_an_incremental_of_sqlite_reads_only_the_row_groups_of_the_pages_that_ch
 ) -> None:
     """Row groups of 40 rows: a few users and licences changed, added and removed touch a few of them. The
     incremental reads those through the page map (no row group of another table, no other group of theirs), and
-    restores row for row, every table's checksum verified."""
+    restores row for row (its deltas applied 3 rows at a time), every table's checksum verified."""
     monkeypatch.setattr(tables_module, "BATCH_ROWS", 40)
+    monkeypatch.setattr(tables_module, "DRIVER_ROWS", 3)
     monkeypatch.setattr(row_groups, "GROUP_ROWS", 40)
     source = f"sqlite:///{tmp_path / 'live.sqlite'}"
     populate(source, users=1000).dispose()
@@ -429,8 +430,10 @@ def test_an_incremental_of_postgres_reads_only_the_windows_of_rows_written_since
 ) -> None:
     """Windows of 40 rows: the incremental finds the rows written since the full by their ``xmin`` and reads the
     windows that hold them (and those whose count changed), not the others; a transaction running while the
-    full was taken and committed after is seen; the restore is row for row, every table's checksum verified."""
+    full was taken and committed after is seen; the restore is row for row (its deltas applied 7 rows at a time),
+    every table's checksum verified."""
     monkeypatch.setattr(tables_module, "BATCH_ROWS", 40)
+    monkeypatch.setattr(tables_module, "DRIVER_ROWS", 7)
     monkeypatch.setattr(row_groups, "GROUP_ROWS", 40)
     populate(migrated_postgres_url, users=1000).dispose()
     repository = _repository(LocalBackend(tmp_path / "repo"))
