@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from m365_pipeline.liveness import temporary_sibling
-from m365_pipeline.snapshots import databases, oplog, portable, row_groups, tables
+from m365_pipeline.snapshots import databases, oplog, portable, postgres_writes, row_groups, tables
 from m365_pipeline.snapshots.capture import DATABASE, DELTA, TABLES, UNCHANGED, WHOLE, database_entry
 from m365_pipeline.snapshots.index import Index
 from m365_pipeline.snapshots.locks import Lock
@@ -449,8 +449,7 @@ class _Run:
                 assert entry is not None
                 with self._repository.temporary_file(self._index, entry) as path:
                     if meta[name]["stored"] == DELTA:
-                        _apply_delta(connection, table, spec, tables.parquet_batches(path))
-                        _check_delta(connection, table, spec, tables.parquet_batches(path), int(meta[name]["rows"]))
+                        _apply_checked_delta(connection, table, spec, path, int(meta[name]["rows"]))
                         self._report.verified.append(name)
                     else:
                         connection.execute(table.delete())
@@ -597,6 +596,26 @@ def _stored_whole_since_base(manifest: Manifest, name: str) -> bool:
     return manifest.kind == "incremental" and warehouse_meta(manifest)["tables"][name]["stored"] == WHOLE
 
 
+def _apply_checked_delta(
+    connection: sa.Connection, table: sa.Table, spec: tables.TableSpec, path: Path, rows: int
+) -> None:
+    """Apply the delta stored at ``path`` and check that the table is then the snapshot's (``_check_delta``);
+    PostgreSQL copies each batch in and reads it back as it goes (``postgres_writes``), when the table's types allow."""
+    if connection.dialect.name == "postgresql" and tables.simply_typed(table, spec):
+        if not postgres_writes.apply_delta(connection, table, spec, tables.parquet_batches(path)):
+            raise RestoreFailed("database", f"table {table.name}: rows read back differ from its delta's")
+        _check_count(connection, table, rows)
+        return
+    _apply_delta(connection, table, spec, tables.parquet_batches(path))
+    _check_delta(connection, table, spec, tables.parquet_batches(path), rows)
+
+
+def _check_count(connection: sa.Connection, table: sa.Table, rows: int) -> None:
+    (counted,) = connection.exec_driver_sql(f"SELECT count(*) FROM {_name(connection, table)}").one()
+    if counted != rows:
+        raise RestoreFailed("database", f"table {table.name}: {counted} rows after its delta, the snapshot has {rows}")
+
+
 def _check_delta(
     connection: sa.Connection,
     table: sa.Table,
@@ -608,9 +627,7 @@ def _check_delta(
     table is the snapshot's when it has the snapshot's number of rows and, read back at every key the delta names,
     exactly the delta's upserted rows (its deleted keys absent): the statements touched no other key. Cheaper than
     reading the whole table back."""
-    (counted,) = connection.exec_driver_sql(f"SELECT count(*) FROM {_name(connection, table)}").one()
-    if counted != rows:
-        raise RestoreFailed("database", f"table {table.name}: {counted} rows after its delta, the snapshot has {rows}")
+    _check_count(connection, table, rows)
     schema = spec.schema()
     for batch in delta:
         for start in range(0, batch.num_rows, KEYS_PER_CHECK):
@@ -646,7 +663,7 @@ def _apply_delta(
     """Apply a stored delta batch by batch: every key it names deleted (one statement per key, sent as one
     batch, so each uses the primary key's index), then its upserted rows inserted. The statements go to the
     driver as they are, with the rows' values through each column's bind processor (what SQLAlchemy would do
-    for each row, done a column at a time)."""
+    for the row, done a column at a time)."""
     quote = connection.dialect.identifier_preparer.quote
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     condition = " AND ".join(f"{quote(name)} = {marker}" for name in spec.key)

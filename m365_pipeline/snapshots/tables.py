@@ -172,7 +172,7 @@ def read_batches(
     timestamps and integer booleans, JSON) is converted value by value."""
     sql = select_sql(connection, table, spec)
     if connection.dialect.name == "postgresql" and simply_typed(table, spec):
-        yield from _postgres_copy(connection, sql, spec)
+        yield from postgres_copy_out(connection, sql, spec)
         return
     # Per statement: Connection.execution_options would switch the whole connection to server-side cursors.
     result = connection.exec_driver_sql(sql, execution_options={"stream_results": True})
@@ -353,7 +353,7 @@ def simply_typed(table: sa.Table, spec: TableSpec) -> bool:
     return True
 
 
-def _postgres_copy(connection: sa.Connection, sql: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
+def postgres_copy_out(connection: sa.Connection, sql: str, spec: TableSpec) -> Iterator[pa.RecordBatch]:
     """The query's rows through ``COPY ... TO STDOUT (FORMAT csv)`` parsed by Arrow's CSV reader (in C++), in the
     connection's transaction. Timestamps are written in UTC and dates as ISO; an unquoted empty field is NULL and
     a quoted one the empty string."""
