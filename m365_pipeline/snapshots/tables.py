@@ -36,7 +36,8 @@ BATCH_ROWS = 40_000
 """Rows a batch holds at most as rows are read, compared and written. Comparing, checksumming and checking the key
 order cost a few Arrow calls a column for each batch, which hold the GIL that two tables read at once share: a
 scattered incremental of the 500 MB benchmark took 2.4-2.7 s with batches of 40,000 rows instead of 2.6-3.0 with
-10,000 (a batch of users is about 18 MB as Arrow)."""
+10,000. A batch of users is about 18 MB as Arrow, one of a table of 1 KB rows 40 MB; a table being read holds a
+few batches at once (those read ahead, those being compared), and two tables are read at once."""
 DRIVER_ROWS = 10_000
 """Rows turned into or made from Python values at once (rows a database driver takes or gives): a batch of a wide
 table's rows is ten times its Arrow size as Python objects."""
