@@ -663,7 +663,7 @@ def _apply_delta(
     """Apply a stored delta batch by batch: every key it names deleted (one statement per key, sent as one
     batch, so each uses the primary key's index), then its upserted rows inserted. The statements go to the
     driver as they are, with the rows' values through each column's bind processor (what SQLAlchemy would do
-    for the row, done a column at a time)."""
+    for each row, done a column at a time)."""
     quote = connection.dialect.identifier_preparer.quote
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     condition = " AND ".join(f"{quote(name)} = {marker}" for name in spec.key)
