@@ -295,8 +295,14 @@ def _dbstat(path: Path) -> list[tuple[str, int, str]]:
             pytest.skip(f"this SQLite has no dbstat table: {error}")
 
 
+@pytest.mark.parametrize("block_pages", [None, 3], ids=["blocks of 4 MB", "blocks of 3 pages"])
 @pytest.mark.parametrize("auto_vacuum", ["NONE", "FULL"])
-def test_a_scan_counts_every_table_s_rows_and_owns_every_page_as_dbstat_does(tmp_path: Path, auto_vacuum: str) -> None:
+def test_a_scan_counts_every_table_s_rows_and_owns_every_page_as_dbstat_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, auto_vacuum: str, block_pages: int | None
+) -> None:
+    """Read in one block, or in many (the last one short): each page numbered where it is in the file."""
+    if block_pages is not None:
+        monkeypatch.setattr(sqlite_pages, "_READ_BYTES", block_pages * 1024)
     path = tmp_path / "db.sqlite"
     _build(path, auto_vacuum)
     with contextlib.closing(_connect(path)) as connection:  # a freelist, overflow pages, an empty table
