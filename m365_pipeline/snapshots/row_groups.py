@@ -132,6 +132,11 @@ class RowGroupIndex:
         assert self._decoded is not None
         return self._decoded.slice(self.starts[number], self.rows[number]).to_batches()
 
+    def windows(self, first: int, last: int, spec: tables.TableSpec) -> Iterator[pa.RecordBatch]:
+        """The rows of windows ``first`` to ``last`` (those past the base's last window hold none)."""
+        for number in range(first, min(last + 1, len(self.rows))):
+            yield from self.window(number, spec)
+
     def _byte_range(self, number: int) -> tuple[int, int]:
         group = self.parquet.metadata.row_group(number)
         columns = [group.column(i) for i in range(group.num_columns)]
@@ -364,7 +369,7 @@ def _read_run(
     """The delta of windows ``first`` to ``last``, their rows read from the database and compared with the base's."""
     rows = current.between(bounds[first], bounds[last + 1])
     windows = tables.digested_windows(rows, spec, index.last_keys[first:last], checksum)
-    before = itertools.chain.from_iterable(index.window(w, spec) for w in range(first, min(last + 1, len(index.rows))))
+    before = index.windows(first, last, spec)
     yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
 
 
@@ -391,7 +396,7 @@ def _patched_run(
         yield from _read_run(index, current, spec, first, last, bounds, checksum)  # rows deleted all over
         return
     in_run = changed.between(bounds[first], bounds[last + 1])
-    base = itertools.chain.from_iterable(index.window(w, spec) for w in range(first, min(last + 1, len(index.rows))))
+    base = index.windows(first, last, spec)
     pieces: list[pa.Table] = []
     windows = tables.WindowedChecksum()
     merged = tables.patched(_rebatched(base), in_run.to_batches(), spec, pieces)
@@ -443,7 +448,7 @@ def delta_of_all(
     """``delta_against_base`` for a table known to have changed almost everywhere: every window compared, as one
     run (no window's digest is worth checking first)."""
     windows = tables.digested_windows(current, spec, index.last_keys, checksum)
-    before = itertools.chain.from_iterable(index.window(w, spec) for w in range(len(index.rows)))
+    before = index.windows(0, len(index.rows) - 1, spec)
     yield from tables.delta_batches(_rebatched(before), _rebatched(windows), spec)
 
 
